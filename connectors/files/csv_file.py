@@ -1,0 +1,129 @@
+"""``file.csv``: read rows as records; write payloads as rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
+
+from connectors.files.common import (
+    AppendLog,
+    FileSinkSettings,
+    FileSourceSettings,
+    open_input,
+    record_key,
+)
+from core.errors import InputError
+from core.outcomes import Outcome, WriteItem, WriteResult
+from core.sink import Sink
+from core.source import Record, Source, Unreadable
+
+
+class CsvSourceSettings(FileSourceSettings):
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    header: bool = Field(default=True, description="the first row names the columns")
+    columns: list[str] | None = Field(default=None, description="column names when header: false")
+    empty_as_null: bool = Field(default=True, description="read empty cells as null")
+
+
+class CsvSource(Source):
+    """Rows of a CSV file; every run reads the whole file and the ledger skips unchanged rows."""
+
+    name: ClassVar[str] = "file.csv"
+    Settings: ClassVar[type[BaseModel]] = CsvSourceSettings
+    description: ClassVar[str] = "rows of a CSV file"
+    settings: CsvSourceSettings
+
+    def read(self, cursor: Any | None) -> Iterator[Record | Unreadable]:
+        path = self.context.path(self.settings.path)
+        with open_input(path, self.settings.encoding, newline="") as handle:
+            rows = csv.reader(handle, delimiter=self.settings.delimiter)
+            columns = self.settings.columns
+            try:
+                if self.settings.header:
+                    columns = next(rows, None)
+                if not columns:
+                    return
+                for row in rows:
+                    if not any(cell.strip() for cell in row):
+                        continue
+                    yield self._record(columns, row, rows.line_num)
+            except (csv.Error, UnicodeDecodeError) as error:
+                msg = f"cannot read {path} near line {rows.line_num}: {error}"
+                raise InputError(msg) from None
+
+    def _record(self, columns: Sequence[str], row: list[str], line: int) -> Record | Unreadable:
+        if len(row) != len(columns):
+            reason = f"line {line} has {len(row)} cells; the header has {len(columns)}"
+            return Unreadable(f"line:{line}", reason, raw=row)
+        null = self.settings.empty_as_null
+        return {c: (None if null and v == "" else v) for c, v in zip(columns, row, strict=True)}
+
+    def key(self, record: Mapping[str, Any]) -> str:
+        return record_key(record, self.settings.key)
+
+
+class CsvSinkSettings(FileSinkSettings):
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    columns: list[str] | None = Field(
+        default=None, description="column order; default: the first payload's keys"
+    )
+
+
+class CsvSink(Sink):
+    """Appends one row per payload. A changed record is appended again: the last row wins."""
+
+    name: ClassVar[str] = "file.csv"
+    Settings: ClassVar[type[BaseModel]] = CsvSinkSettings
+    supports_update: ClassVar[bool] = True
+    description: ClassVar[str] = "rows appended to a CSV file"
+    settings: CsvSinkSettings
+
+    def open(self, checkpoint: dict[str, Any] | None) -> None:
+        self.log = AppendLog(
+            self.context.path(self.settings.path), self.settings.encoding, self.settings.if_exists
+        )
+        self.log.open(checkpoint)
+        self.columns = self.settings.columns or (checkpoint or {}).get("columns")
+
+    def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
+        assert self.log.handle is not None
+        writer = csv.writer(self.log.handle, delimiter=self.settings.delimiter)
+        results = []
+        for item in batch:
+            if self.columns is None:
+                self.columns = list(item.payload)
+            unknown = [k for k in item.payload if k not in self.columns]
+            if unknown:
+                reason = f"not a column of the file; columns: {', '.join(self.columns)}"
+                results.append(WriteResult(item.key, Outcome.INVALID, reason=reason,
+                                           field=unknown[0]))
+                continue
+            if self.log.fresh:
+                writer.writerow(self.columns)
+                self.log.fresh = False
+            writer.writerow([_cell(item.payload.get(c)) for c in self.columns])
+            outcome = Outcome.UPDATED if item.is_update else Outcome.WRITTEN
+            results.append(WriteResult(item.key, outcome))
+        self.log.sync()
+        return results
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        return {"size": self.log.size(), "columns": self.columns}
+
+    def close(self) -> None:
+        if hasattr(self, "log"):
+            self.log.close()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str, sort_keys=True)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

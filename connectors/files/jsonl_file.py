@@ -1,0 +1,87 @@
+"""``file.jsonl``: one JSON object per line, as a source and as a sink."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from connectors.files.common import (
+    AppendLog,
+    FileSinkSettings,
+    FileSourceSettings,
+    open_input,
+    record_key,
+)
+from core.errors import InputError
+from core.outcomes import Outcome, WriteItem, WriteResult
+from core.sink import Sink
+from core.source import Record, Source, Unreadable
+
+
+class JsonlSource(Source):
+    """Objects of a JSON Lines file; a line that is not a JSON object is dead-lettered."""
+
+    name: ClassVar[str] = "file.jsonl"
+    Settings: ClassVar[type[BaseModel]] = FileSourceSettings
+    description: ClassVar[str] = "objects of a JSON Lines file"
+    settings: FileSourceSettings
+
+    def read(self, cursor: Any | None) -> Iterator[Record | Unreadable]:
+        path = self.context.path(self.settings.path)
+        with open_input(path, self.settings.encoding) as handle:
+            try:
+                for number, line in enumerate(handle, start=1):
+                    if line.strip():
+                        yield _parse(line, number)
+            except UnicodeDecodeError as error:
+                msg = f"cannot read {path}: {error}"
+                raise InputError(msg) from None
+
+    def key(self, record: Mapping[str, Any]) -> str:
+        return record_key(record, self.settings.key)
+
+
+def _parse(line: str, number: int) -> Record | Unreadable:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as error:
+        return Unreadable(f"line:{number}", f"line {number} is not valid JSON: {error}", line)
+    if not isinstance(value, dict):
+        return Unreadable(f"line:{number}", f"line {number} is not a JSON object", line)
+    return value
+
+
+class JsonlSink(Sink):
+    """Appends one JSON object per payload. A changed record is appended again."""
+
+    name: ClassVar[str] = "file.jsonl"
+    Settings: ClassVar[type[BaseModel]] = FileSinkSettings
+    supports_update: ClassVar[bool] = True
+    description: ClassVar[str] = "objects appended to a JSON Lines file"
+    settings: FileSinkSettings
+
+    def open(self, checkpoint: dict[str, Any] | None) -> None:
+        self.log = AppendLog(
+            self.context.path(self.settings.path), self.settings.encoding, self.settings.if_exists
+        )
+        self.log.open(checkpoint)
+
+    def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
+        assert self.log.handle is not None
+        for item in batch:
+            self.log.handle.write(json.dumps(item.payload, default=str, ensure_ascii=False) + "\n")
+        self.log.sync()
+        return [
+            WriteResult(item.key, Outcome.UPDATED if item.is_update else Outcome.WRITTEN)
+            for item in batch
+        ]
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        return {"size": self.log.size()}
+
+    def close(self) -> None:
+        if hasattr(self, "log"):
+            self.log.close()

@@ -1,0 +1,1 @@
+"""Virtuous CRM+: sources, sinks and a local emulator of its REST API."""

@@ -1,0 +1,296 @@
+"""The ``connector`` command line; the only place errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from rich.console import Console
+
+from core import output
+from core.errors import (
+    ConnectorError,
+    FatalError,
+    PluginError,
+    RecipeError,
+)
+from core.plugins import load_plugins
+from core.recipe import Recipe, load_recipe
+from core.runner import Runner
+from core.state import StateStore, open_state
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+stderr = Console(stderr=True, highlight=False)
+
+
+class ExitCode(enum.IntEnum):
+    #: every record succeeded (written, updated, unchanged or filtered)
+    OK = 0
+    #: the run finished, but some records were dead-lettered or need review
+    RECORDS_FAILED = 1
+    #: the recipe or the command line is invalid; nothing was read or written
+    USAGE = 2
+    #: a fatal runtime error: an unreadable input, a refused credential
+    FATAL = 3
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the project's errors into one clear message and the documented exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except RecipeError as error:
+            _fail(str(error), ExitCode.USAGE)
+        except (FatalError, PluginError) as error:
+            _fail(str(error), ExitCode.FATAL)
+        except ConnectorError as error:
+            _fail(str(error), ExitCode.FATAL)
+        except KeyboardInterrupt:
+            _fail("interrupted; committed batches are kept, the rest runs next time", 130)
+
+    return wrapper
+
+
+def _fail(message: str, code: int) -> Any:
+    from core.http.redact import redact_text
+
+    for line in redact_text(message).splitlines():
+        stderr.print(f"[bold red]error:[/] {line}", markup=True, soft_wrap=True)
+    sys.exit(code)
+
+
+class Session:
+    """Plugins and the registry, loaded once per command."""
+
+    def __init__(self) -> None:
+        self.pm, self.registry = load_plugins()
+
+    def recipe(self, path: Path) -> Recipe:
+        return load_recipe(path, self.registry)
+
+    def state(self, recipe: Recipe, override: str | None) -> StateStore:
+        location = override or os.environ.get("CONNECTOR_STATE_URL")
+        return open_state(location or recipe.base_dir / ".connector" / "state.db")
+
+
+pass_session = click.make_pass_decorator(Session, ensure=True)
+state_option = click.option(
+    "--state", "state_path", metavar="PATH", help="state database (default: .connector/state.db"
+    " beside the recipe; or CONNECTOR_STATE_URL)",
+)
+recipe_argument = click.argument(
+    "recipe_path", metavar="RECIPE", type=click.Path(path_type=Path, dir_okay=False)
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="connector")
+def cli() -> None:
+    """Keep your systems in sync with Virtuous CRM+, one YAML recipe at a time."""
+
+
+@cli.command()
+@recipe_argument
+@click.option("--dry-run", is_flag=True, help="read, map and validate; write nothing")
+@click.option("--limit", type=click.IntRange(min=1), help="stop after N source records")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON run report on stdout")
+@state_option
+@pass_session
+@reports_errors
+def run(
+    session: Session, recipe_path: Path, dry_run: bool, limit: int | None, as_json: bool,
+    state_path: str | None,
+) -> None:
+    """Sync the records of RECIPE's source into its sink."""
+    recipe = session.recipe(recipe_path)
+    state = session.state(recipe, state_path)
+    try:
+        runner = Runner(recipe, state, dry_run=dry_run, limit=limit, pm=session.pm)
+        with output.progress(runner, enabled=not as_json and sys.stderr.isatty()):
+            report = runner.run()
+    finally:
+        state.close()
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        output.print_report(report)
+    sys.exit(ExitCode.OK if report.ok else ExitCode.RECORDS_FAILED)
+
+
+@cli.command()
+@click.argument("recipe_paths", metavar="RECIPE...", nargs=-1, required=True,
+                type=click.Path(path_type=Path, dir_okay=False))
+@pass_session
+@reports_errors
+def validate(session: Session, recipe_paths: tuple[Path, ...]) -> None:
+    """Check recipes without reading or writing anything."""
+    failed = False
+    for path in recipe_paths:
+        try:
+            recipe = session.recipe(path)
+        except RecipeError as error:
+            failed = True
+            stderr.print(f"[red]✗[/] {path}", markup=True)
+            for line in str(error).splitlines():
+                stderr.print(f"  {line}", markup=False, soft_wrap=True)
+        else:
+            click.echo(f"✓ {path}: {recipe.source_class.name} → {recipe.sink_class.name}")
+    sys.exit(ExitCode.USAGE if failed else ExitCode.OK)
+
+
+@cli.command("test")
+@recipe_argument
+@pass_session
+@reports_errors
+def test_recipe(session: Session, recipe_path: Path) -> None:
+    """Run RECIPE's inline tests: each input must map to its expected output."""
+    from core.recipe_tests import run_recipe_tests
+
+    recipe = session.recipe(recipe_path)
+    results = run_recipe_tests(recipe)
+    output.print_test_results(recipe, results)
+    sys.exit(ExitCode.OK if all(r.passed for r in results) else ExitCode.RECORDS_FAILED)
+
+
+@cli.command()
+@pass_session
+@reports_errors
+def plugins(session: Session) -> None:
+    """List every source, sink and transform, with the plugin that provides it."""
+    output.print_plugins(session.registry)
+
+
+@cli.command()
+@pass_session
+@reports_errors
+def schema(session: Session) -> None:
+    """Print a JSON Schema of recipes, for editors' autocompletion."""
+    from core.recipe_schema import recipe_json_schema
+
+    click.echo(json.dumps(recipe_json_schema(session.registry), indent=2))
+
+
+@cli.group()
+def state() -> None:
+    """Inspect or reset a recipe's cursor and ledger."""
+
+
+@state.command("show")
+@recipe_argument
+@state_option
+@pass_session
+@reports_errors
+def state_show(session: Session, recipe_path: Path, state_path: str | None) -> None:
+    """Show RECIPE's cursor, ledger counts and dead letters."""
+    recipe = session.recipe(recipe_path)
+    store = session.state(recipe, state_path)
+    try:
+        output.print_state(recipe.name, store)
+    finally:
+        store.close()
+
+
+@state.command("reset")
+@recipe_argument
+@state_option
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@pass_session
+@reports_errors
+def state_reset(session: Session, recipe_path: Path, state_path: str | None, yes: bool) -> None:
+    """Forget RECIPE's cursor, ledger and dead letters (the next run starts over)."""
+    recipe = session.recipe(recipe_path)
+    if not yes:
+        click.confirm(
+            f"Forget everything recipe {recipe.name!r} wrote? Records already in the sink may be"
+            " sent again.", abort=True,
+        )
+    store = session.state(recipe, state_path)
+    try:
+        store.reset(recipe.name)
+    finally:
+        store.close()
+    click.echo(f"state of {recipe.name} reset")
+
+
+@cli.group()
+def dlq() -> None:
+    """The dead-letter queue: records that did not reach the sink, with the reason."""
+
+
+@dlq.command("list")
+@recipe_argument
+@state_option
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@pass_session
+@reports_errors
+def dlq_list(session: Session, recipe_path: Path, state_path: str | None, as_json: bool) -> None:
+    """List RECIPE's dead letters."""
+    recipe = session.recipe(recipe_path)
+    store = session.state(recipe, state_path)
+    try:
+        letters = store.dead_letters(recipe.name)
+    finally:
+        store.close()
+    output.print_dead_letters(letters, as_json=as_json)
+
+
+@dlq.command("show")
+@recipe_argument
+@click.argument("key")
+@state_option
+@pass_session
+@reports_errors
+def dlq_show(session: Session, recipe_path: Path, key: str, state_path: str | None) -> None:
+    """Show one dead letter, with the source record."""
+    recipe = session.recipe(recipe_path)
+    store = session.state(recipe, state_path)
+    try:
+        letters = [d for d in store.dead_letters(recipe.name) if d.key == key]
+    finally:
+        store.close()
+    if not letters:
+        _fail(f"no dead letter {key!r} for recipe {recipe.name}", ExitCode.USAGE)
+    output.print_dead_letter(letters[0])
+
+
+@dlq.command("retry")
+@recipe_argument
+@state_option
+@click.option("--json", "as_json", is_flag=True, help="print one JSON run report on stdout")
+@pass_session
+@reports_errors
+def dlq_retry(session: Session, recipe_path: Path, state_path: str | None, as_json: bool) -> None:
+    """Send RECIPE's dead letters through the current recipe again."""
+    recipe = session.recipe(recipe_path)
+    store = session.state(recipe, state_path)
+    try:
+        runner = Runner(recipe, store, pm=session.pm)
+        report = runner.replay(store.dead_letters(recipe.name))
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        output.print_report(report)
+    sys.exit(ExitCode.OK if report.ok else ExitCode.RECORDS_FAILED)
+
+
+def main() -> None:
+    """The console script: load plugins once, let them add commands, run."""
+    try:
+        session = Session()
+    except ConnectorError as error:
+        _fail(str(error), ExitCode.FATAL)
+    session.pm.hook.connector_register_commands(cli=cli)
+    cli(prog_name="connector", obj=session)

@@ -1,0 +1,65 @@
+"""``${VAR}`` and ``${VAR:-default}`` in recipes, from the environment and an optional ``.env``."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from core.errors import MissingSecretError
+
+_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Values of variables named like these are credentials: they are registered for redaction.
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|OTP|CREDENTIAL|AUTH", re.IGNORECASE)
+
+
+def environment(recipe_dir: Path) -> dict[str, str]:
+    """The process environment over the values of ``.env`` files (the recipe's, then the cwd's).
+
+    Real environment variables win, so a deployment can override a developer's ``.env``.
+    """
+    merged: dict[str, str] = {}
+    for candidate in (Path.cwd() / ".env", recipe_dir / ".env"):
+        if candidate.is_file():
+            merged.update({k: v for k, v in dotenv_values(candidate).items() if v is not None})
+    merged.update(os.environ)
+    return merged
+
+
+def interpolate(
+    data: Any,
+    env: Mapping[str, str],
+    where: Callable[[tuple[str | int, ...]], str],
+    on_secret: Callable[[str], None],
+    path: tuple[str | int, ...] = (),
+) -> Any:
+    """Replace every ``${VAR}`` in the strings of ``data``; a missing variable is an error."""
+    if isinstance(data, dict):
+        return {k: interpolate(v, env, where, on_secret, (*path, k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [interpolate(v, env, where, on_secret, (*path, i)) for i, v in enumerate(data)]
+    if not isinstance(data, str) or "$" not in data:
+        return data
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        value = env.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                msg = (
+                    f"environment variable {name} is not set; set it, add it to .env, or write"
+                    f" ${{{name}:-default}}"
+                )
+                raise MissingSecretError(msg, where=where(path))
+            value = default
+        if _SECRET_NAME.search(name) and value:
+            on_secret(value)
+        return value
+
+    return _REFERENCE.sub(substitute, data)

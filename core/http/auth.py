@@ -1,0 +1,268 @@
+"""Credentials as ``httpx.Auth`` flows: static keys, and the OAuth password grant with refresh.
+
+Each class registers its secrets for redaction when it is built and exposes a ``fingerprint`` (a
+hash prefix, never the secret) that names the rate budget it draws from::
+
+    client = build_client(service, BearerToken(api_key))
+
+The flows are generators (``response = yield request``), so they can be unit-tested by stepping
+them with hand-built responses, without any transport.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from core.errors import AuthError, FatalError, RetriableError
+from core.http.redact import redact_text, register_basic_credentials, register_secret
+from core.http.retry import IDEMPOTENT
+from core.http.service import fingerprint
+from core.http.store import TokenStore
+
+Flow = Generator[httpx.Request, httpx.Response, None]
+
+
+class BearerToken(httpx.Auth):
+    """``Authorization: Bearer <token>``: exactly one space, no quotes (some servers are strict)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token.strip()
+        register_secret(self._token)
+        self.fingerprint = fingerprint(self._token)
+
+    def auth_flow(self, request: httpx.Request) -> Flow:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+
+class HeaderKey(httpx.Auth):
+    """A key in a header of the service's choosing, e.g. ``X-Api-Key: <value>``."""
+
+    def __init__(self, header: str, value: str) -> None:
+        self._header = header
+        self._value = value.strip()
+        register_secret(self._value)
+        self.fingerprint = fingerprint(self._value)
+
+    def auth_flow(self, request: httpx.Request) -> Flow:
+        request.headers[self._header] = self._value
+        yield request
+
+
+class QueryKey(httpx.Auth):
+    """A key in the query string, e.g. ``?api_key=<value>`` (masked in every log line)."""
+
+    def __init__(self, param: str, value: str) -> None:
+        self._param = param
+        self._value = value.strip()
+        register_secret(self._value)
+        self.fingerprint = fingerprint(self._value)
+
+    def auth_flow(self, request: httpx.Request) -> Flow:
+        request.url = request.url.copy_merge_params({self._param: self._value})
+        yield request
+
+
+class Basic(httpx.BasicAuth):
+    """HTTP Basic; some services put the API key in the password and ignore the user."""
+
+    def __init__(self, user: str, password: str) -> None:
+        super().__init__(user, password)
+        register_basic_credentials(user, password)
+        self.fingerprint = fingerprint(user, password)
+
+
+class OAuthPasswordGrant(httpx.Auth):
+    """The OAuth 2 password grant, with two-factor codes, refresh, and persisted tokens.
+
+    * Tokens are loaded from ``token_store`` first, so a restart does not log in again.
+    * No token: POST ``grant_type=password`` (form-encoded) to ``token_url``. A 202 answer means a
+      two-factor code is needed; the request is repeated with an ``otp`` field taken from ``otp``
+      (a string, or a callable that asks for it, e.g. on a terminal).
+    * ``refresh_margin`` seconds before expiry, and once on a 401, the token is refreshed with
+      ``grant_type=refresh_token`` (or, if that fails, by logging in again); the 401'd request is
+      then sent once more.
+    * Every new token pair is saved to ``token_store`` at once: servers may rotate refresh tokens.
+
+    Bad credentials raise :class:`~core.errors.AuthError`. Sync clients only (token responses are
+    read inside the flow).
+    """
+
+    requires_request_body = True  # the request may be sent twice (after a 401)
+
+    def __init__(
+        self,
+        token_url: str,
+        username: str,
+        password: str,
+        *,
+        otp: str | Callable[[], str] | None = None,
+        token_store: TokenStore | None = None,
+        store_key: str | None = None,
+        refresh_margin: float = 300,
+        service: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._token_url = token_url
+        self._username = username
+        self._password = password
+        self._otp = otp
+        self._store = token_store
+        self._margin = refresh_margin
+        self._service = service or urlsplit(token_url).hostname or token_url
+        self._clock = clock
+        self.fingerprint = fingerprint(token_url, username)
+        self.store_key = store_key or f"oauth:{self.fingerprint}"
+        self._tokens: dict[str, Any] | None = None
+        self._loaded = False
+        # Held while a token request is in flight, so concurrent requests wait for one login
+        # instead of each logging in.
+        self._lock = threading.Lock()
+        register_secret(password)
+
+    # --- the flow -----------------------------------------------------------------------------
+
+    def auth_flow(self, request: httpx.Request) -> Flow:
+        with self._lock:
+            token = yield from self._current_token()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code != 401:
+            return
+        with self._lock:
+            if self._access_token() == token:  # no other request has renewed it meanwhile
+                yield from self._renew()
+            token = self._access_token() or ""
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+    def _current_token(self) -> Generator[httpx.Request, httpx.Response, str]:
+        if not self._loaded:
+            self._loaded = True
+            if self._store is not None and (saved := self._store.load(self.store_key)):
+                self._remember(saved)
+        if self._tokens is None:
+            yield from self._login()
+        elif self._expiring():
+            yield from self._renew()
+        return self._access_token() or ""
+
+    def _renew(self) -> Generator[httpx.Request, httpx.Response, None]:
+        refresh = (self._tokens or {}).get("refresh_token")
+        if refresh:
+            response = yield self._token_request(
+                {"grant_type": "refresh_token", "refresh_token": refresh}
+            )
+            if response.status_code == 200:
+                self._accept(response)
+                return
+            self._raise_unless_refused(response)
+        yield from self._login()
+
+    def _login(self) -> Generator[httpx.Request, httpx.Response, None]:
+        form = {"grant_type": "password", "username": self._username, "password": self._password}
+        response = yield self._token_request(form)
+        if response.status_code == 202:
+            form["otp"] = self._one_time_code()
+            response = yield self._token_request(form)
+            if response.status_code == 202:
+                raise AuthError(self._service, 401, "the two-factor code was not accepted")
+        if response.status_code != 200:
+            self._raise_unless_refused(response)
+            raise AuthError(
+                self._service, response.status_code, self._error_detail(response)
+            )
+        self._accept(response)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _token_request(self, form: dict[str, str]) -> httpx.Request:
+        # Logging in or refreshing twice is harmless (a failed refresh falls back to a login), so
+        # the retry layer may repeat these POSTs.
+        return httpx.Request(
+            "POST", self._token_url, data=form, extensions={IDEMPOTENT: True}
+        )
+
+    def _one_time_code(self) -> str:
+        code = self._otp() if callable(self._otp) else self._otp
+        if not code:
+            msg = (
+                f"{self._service} asked for a two-factor code: set the connector's otp setting "
+                "or pass --otp"
+            )
+            raise FatalError(msg)
+        register_secret(code)
+        return code.strip()
+
+    def _accept(self, response: httpx.Response) -> None:
+        """Take the tokens from a 200 answer, and save them before anything else can fail."""
+        response.read()
+        try:
+            body = response.json()
+            access = str(body["access_token"])
+        except (ValueError, KeyError, TypeError):
+            msg = f"{self._service} answered the token request without an access_token"
+            raise FatalError(msg) from None
+        tokens: dict[str, Any] = {"access_token": access}
+        refresh = body.get("refresh_token") or (self._tokens or {}).get("refresh_token")
+        if refresh:
+            tokens["refresh_token"] = str(refresh)
+        # No lifetime given: keep the token until the server answers 401.
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            tokens["expires_at"] = self._clock() + float(body["expires_in"])
+        self._remember(tokens)
+        if self._store is not None:
+            self._store.save(self.store_key, tokens)
+
+    def _remember(self, tokens: dict[str, Any]) -> None:
+        self._tokens = dict(tokens)
+        register_secret(tokens.get("access_token"))
+        register_secret(tokens.get("refresh_token"))
+
+    def _access_token(self) -> str | None:
+        token = (self._tokens or {}).get("access_token")
+        return str(token) if token else None
+
+    def _expiring(self) -> bool:
+        expires_at = (self._tokens or {}).get("expires_at")
+        if not isinstance(expires_at, int | float):
+            return False
+        issued_for = expires_at - self._clock()
+        # Never refresh on every request because the token lives shorter than the margin.
+        margin = min(self._margin, max(issued_for, 0) / 2)
+        return issued_for <= margin
+
+    def _raise_unless_refused(self, response: httpx.Response) -> None:
+        """Return for a refused credential (400/401: log in or fail); raise for anything else."""
+        status = response.status_code
+        if status in (400, 401):
+            return
+        detail = self._error_detail(response)
+        if status == 429 or status >= 500:
+            msg = f"{self._service} token request failed ({status})" + (
+                f": {detail}" if detail else ""
+            )
+            raise RetriableError(msg, status=status)
+        msg = f"{self._service} token request answered {status}" + (
+            f": {detail}" if detail else ""
+        )
+        raise FatalError(msg)
+
+    @staticmethod
+    def _error_detail(response: httpx.Response) -> str:
+        response.read()
+        try:
+            body = response.json()
+        except ValueError:
+            return redact_text(response.text.strip()[:200])
+        if not isinstance(body, dict):
+            return ""
+        parts = [str(body[k]) for k in ("error", "error_description") if body.get(k)]
+        return redact_text(": ".join(parts)[:200])

@@ -1,0 +1,184 @@
+"""Persisted OAuth tokens, and the SQLite plumbing shared with the rate budget.
+
+Tokens are secrets that must survive a restart (servers rotate refresh tokens, and logging in again
+may need a two-factor code), so they are stored, in a file only its owner can read, and never
+logged. :class:`SqliteTokenStore` uses the ``http_tokens`` table, so the file can be the recipe's
+state database; :class:`MemoryTokenStore` lives and dies with the process.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class TokenStore(Protocol):
+    """Persisted OAuth tokens, keyed by a caller-chosen key (one per account)."""
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        """The tokens saved under ``key``, or ``None``."""
+        ...
+
+    def save(self, key: str, tokens: dict[str, Any]) -> None:
+        """Replace the tokens saved under ``key``."""
+        ...
+
+
+# --- SQLite plumbing --------------------------------------------------------------------------
+
+_BUSY_TIMEOUT_MS = 10_000
+
+
+class Sqlite:
+    """Connections to one SQLite file (or one private in-memory database).
+
+    A file gets a fresh connection per operation: connections are not safe to share across threads
+    or a fork, and opening one is cheap next to an HTTP round trip. ``:memory:`` must keep its one
+    connection (each connection would see a different database), guarded by a lock.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], schema: str) -> None:
+        self._path = str(path)
+        self._lock = threading.Lock()
+        self._memory: sqlite3.Connection | None = None
+        if self._path == ":memory:":
+            self._memory = sqlite3.connect(
+                ":memory:", isolation_level=None, check_same_thread=False
+            )
+        else:
+            file = Path(self._path)
+            file.parent.mkdir(parents=True, exist_ok=True)
+            if not file.exists():
+                # The file will hold OAuth tokens: readable by its owner only.
+                os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
+        with self._connection() as db:
+            if self._memory is None:
+                # WAL (persistent in the file) lets readers of the state database carry on while
+                # a process takes a slot from the budget.
+                db.execute("PRAGMA journal_mode = WAL")
+            db.executescript(schema)  # commits on its own: kept out of transaction()
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        if self._memory is not None:
+            with self._lock:
+                yield self._memory
+            return
+        db = sqlite3.connect(self._path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        try:
+            db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            # Losing the last few budget slots in a power cut is harmless; an fsync per request
+            # (the FULL default) costs more than the request bookkeeping itself.
+            db.execute("PRAGMA synchronous = NORMAL")
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An immediate (write-locked) transaction, committed on success, rolled back on error.
+
+        ``BEGIN IMMEDIATE`` takes the write lock up front, so two processes cannot both read the
+        same budget and both decide there is room.
+        """
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+_TOKEN_SCHEMA = """
+CREATE TABLE IF NOT EXISTS http_tokens (
+    key TEXT PRIMARY KEY,
+    tokens TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+
+
+class SqliteTokenStore:
+    """A :class:`TokenStore` in the ``http_tokens`` table of a SQLite file."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._db = Sqlite(path, _TOKEN_SCHEMA)
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        with self._db.transaction() as db:
+            row = db.execute("SELECT tokens FROM http_tokens WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        tokens = json.loads(row[0])
+        return tokens if isinstance(tokens, dict) else None
+
+    def save(self, key: str, tokens: dict[str, Any]) -> None:
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT INTO http_tokens (key, tokens, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE"
+                " SET tokens = excluded.tokens, updated_at = excluded.updated_at",
+                (key, json.dumps(tokens), time.time()),
+            )
+
+
+class MemoryTokenStore:
+    """A :class:`TokenStore` private to this process."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            tokens = self._tokens.get(key)
+            return dict(tokens) if tokens is not None else None
+
+    def save(self, key: str, tokens: dict[str, Any]) -> None:
+        with self._lock:
+            self._tokens[key] = dict(tokens)
+
+
+# --- choosing a store -------------------------------------------------------------------------
+
+
+class Located(Protocol):
+    """Anything that says where it lives, like a recipe's state store (``state.location``)."""
+
+    location: str
+
+
+def sqlite_file(location: str) -> str | None:
+    """The SQLite file behind a state location, or ``None`` when it is not a local file."""
+    location = location.removeprefix("sqlite:///")
+    if not location or location == ":memory:" or "://" in location:
+        return None
+    return str(Path(location).resolve())
+
+
+@functools.cache
+def _file_token_store(path: str) -> TokenStore:
+    return SqliteTokenStore(path)
+
+
+@functools.cache
+def _process_token_store() -> TokenStore:
+    return MemoryTokenStore()
+
+
+def token_store_for(state: Located) -> TokenStore:
+    """The token store that goes with a state store: its SQLite file, else process memory."""
+    path = sqlite_file(state.location)
+    return _file_token_store(path) if path else _process_token_store()

@@ -1,0 +1,131 @@
+"""How the CLI shows runs, tests, plugins, state and dead letters (rich)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from core.outcomes import Outcome
+from core.state import DeadLetter, StateStore
+
+if TYPE_CHECKING:
+    from core.recipe import Recipe
+    from core.recipe_tests import CaseResult
+    from core.registry import Registry
+    from core.report import RunReport
+    from core.runner import Runner
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+_STYLE = {
+    Outcome.WRITTEN: "green", Outcome.UPDATED: "cyan", Outcome.UNCHANGED: "dim",
+    Outcome.FILTERED: "dim", Outcome.INVALID: "red", Outcome.FAILED: "red",
+    Outcome.NEEDS_REVIEW: "yellow",
+}
+
+
+@contextlib.contextmanager
+def progress(runner: Runner, *, enabled: bool) -> Iterator[None]:
+    """A live line on the terminal: records read, outcomes, and any wait for a rate limit."""
+    if not enabled:
+        yield
+        return
+    with Live(_progress_line(runner.report), console=errors, refresh_per_second=8) as live:
+        runner.on_progress = lambda report: live.update(_progress_line(report))
+        yield
+
+
+def _progress_line(report: RunReport) -> Text:
+    line = Text(f"{report.recipe}: {report.records_read:,} read", style="bold")
+    for outcome, count in report.counts.items():
+        line.append(f"  {outcome}: {count:,}", style=_STYLE[outcome])
+    if report.waiting:
+        line.append(f"  ⏳ {report.waiting}", style="yellow")
+    return line
+
+
+def print_report(report: RunReport) -> None:
+    title = f"{report.recipe}{' (dry run: nothing written)' if report.dry_run else ''}"
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_row("records read", f"{report.records_read:,}")
+    for outcome in Outcome:
+        if report.counts.get(outcome):
+            table.add_row(Text(str(outcome), style=_STYLE[outcome]), f"{report.counts[outcome]:,}")
+    for currency, total in sorted(report.money.items()):
+        table.add_row(f"amount {currency or '(no currency)'}", f"{total:,}")
+    table.add_row("time", f"{report.elapsed_seconds:.2f} s")
+    console.print(table)
+    for problem in report.problems:
+        where = f" [{problem.field}]" if problem.field else ""
+        errors.print(f"  {problem.outcome} {problem.key}{where}: {problem.reason}", markup=False)
+    if not report.ok:
+        errors.print(
+            f"{report.failed:,} record(s) need attention: `connector dlq list` shows them,"
+            " `connector dlq retry` sends them again", markup=False,
+        )
+
+
+def print_test_results(recipe: Recipe, results: Sequence[CaseResult]) -> None:
+    for result in results:
+        mark = "[green]✓[/]" if result.passed else "[red]✗[/]"
+        console.print(f"{mark} {result.name}", markup=True)
+        for line in result.problems:
+            console.print(f"    {line}", markup=False)
+    passed = sum(r.passed for r in results)
+    console.print(f"{recipe.name}: {passed} of {len(results)} test(s) passed")
+
+
+def print_plugins(registry: Registry) -> None:
+    table = Table("kind", "name", "plugin", "description")
+    for catalog in (registry.sources, registry.sinks):
+        for name, component in sorted(catalog.items.items()):
+            table.add_row(catalog.kind, name, catalog.owners[name], component.description)
+    for name, function in sorted(registry.transforms.items.items()):
+        doc = (function.__doc__ or "").strip().splitlines()
+        table.add_row("transform", name, registry.transforms.owners[name], doc[0] if doc else "")
+    console.print(table)
+    for failure in registry.failures:
+        errors.print(f"plugin {failure.name} failed to load: {failure.error}", markup=False)
+
+
+def print_state(recipe: str, store: StateStore) -> None:
+    entries = store.ledger_entries(recipe)
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[str(entry.outcome)] = counts.get(str(entry.outcome), 0) + 1
+    console.print(f"recipe:       {recipe}")
+    console.print(f"state:        {store.location}")
+    console.print(f"cursor:       {json.dumps(store.cursor(recipe), default=str)}")
+    console.print(f"ledger:       {len(entries):,} record(s) {counts or ''}")
+    console.print(f"dead letters: {len(store.dead_letters(recipe)):,}")
+
+
+def print_dead_letters(letters: Sequence[DeadLetter], *, as_json: bool) -> None:
+    if as_json:
+        rows = [
+            {"key": d.key, "outcome": str(d.outcome), "reason": d.reason, "field": d.field,
+             "attempts": d.attempts, "updated_at": d.updated_at}
+            for d in letters
+        ]
+        console.print_json(json.dumps(rows))
+        return
+    table = Table("key", "outcome", "field", "reason", "attempts", "when")
+    for d in letters:
+        table.add_row(d.key, str(d.outcome), d.field or "", d.reason, str(d.attempts), d.updated_at)
+    console.print(table)
+    console.print(f"{len(letters)} dead letter(s)")
+
+
+def print_dead_letter(letter: DeadLetter) -> None:
+    console.print(f"key:      {letter.key}\noutcome:  {letter.outcome}", markup=False)
+    console.print(f"field:    {letter.field or ''}\nreason:   {letter.reason}", markup=False)
+    console.print(f"attempts: {letter.attempts}\nwhen:     {letter.updated_at}", markup=False)
+    console.print_json(json.dumps(letter.record, default=str))

@@ -1,0 +1,202 @@
+"""Recipes: the pydantic models, and loading a YAML file into a validated, compiled recipe.
+
+Validation runs in two passes. First the recipe's shape (:class:`RecipeModel`); then, once
+``use:`` names are resolved through the registry, each component's ``with:`` block against that
+component's own ``Settings`` model. Every error names ``file:line:column`` and the key path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.env import environment, interpolate
+from core.errors import RecipeError, RecipeValidationError
+from core.mapping import FILTERED, CompiledMapping, compile_mapping
+from core.registry import Registry
+from core.sink import Sink
+from core.source import Source
+from core.yaml_marks import Located, load_located
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ComponentRef(BaseModel):
+    """``use:`` names a registered component; ``with:`` holds its settings."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    use: str = Field(description="a registered component, e.g. stripe.charges")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+
+
+class RecipeTestCase(BaseModel):
+    """An inline test: a source record and the mapped payload it must give."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    input: dict[str, Any]
+    expect: dict[str, Any] | None = None
+    filtered: bool = False
+
+
+class RecipeModel(BaseModel):
+    """The shape of a recipe file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    description: str | None = None
+    source: ComponentRef
+    filter: str | None = None
+    map: dict[str, Any] | None = Field(
+        default=None, description="output field -> expression; omitted: records pass unchanged"
+    )
+    sink: ComponentRef
+    tables: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    tests: list[RecipeTestCase] = Field(default_factory=list)
+
+
+@dataclass
+class Recipe:
+    """A loaded recipe with its components resolved, settings validated and mapping compiled."""
+
+    path: Path
+    model: RecipeModel
+    located: Located
+    source_class: type[Source]
+    source_settings: BaseModel
+    sink_class: type[Sink]
+    sink_settings: BaseModel
+    mapping: CompiledMapping
+
+    def apply(self, record: dict[str, Any]) -> dict[str, Any] | object:
+        """Filter and map one record; returns ``FILTERED`` for a record the filter leaves out.
+
+        A recipe without ``map:`` passes records through unchanged.
+        """
+        mapped = self.mapping(record)
+        if self.model.map is None and mapped is not FILTERED:
+            return dict(record)
+        return mapped
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def load_recipe(path: Path, registry: Registry, env: dict[str, str] | None = None) -> Recipe:
+    """Read, interpolate, validate and compile the recipe at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        msg = f"cannot read recipe {path}: {error.strerror or error}"
+        raise RecipeError(msg) from None
+    located = load_located(text, str(path))
+    if not isinstance(located.data, dict):
+        msg = "a recipe is a mapping with at least name, source, sink"
+        raise RecipeValidationError(msg, where=located.where(()))
+    from core.http.redact import register_secret
+
+    tests = located.data.pop("tests", None)
+    data = interpolate(
+        located.data, env if env is not None else environment(path.parent),
+        located.where, register_secret,
+    )
+    if tests is not None:
+        data["tests"] = tests
+    model = validate_model(RecipeModel, data, located, ())
+    source_class = registry.sources.get(
+        model.source.use, where=located.where(("source", "use")), hint=registry.failure_hint()
+    )
+    sink_class = registry.sinks.get(
+        model.sink.use, where=located.where(("sink", "use")), hint=registry.failure_hint()
+    )
+    mapping = compile_mapping(
+        model.map if model.map is not None else {},
+        filter_expr=model.filter,
+        transforms=registry.transforms.items,
+        tables=model.tables,
+        locate=located.where,
+    )
+    return Recipe(
+        path=path,
+        model=model,
+        located=located,
+        source_class=source_class,
+        source_settings=validate_model(
+            source_class.Settings, model.source.with_, located, ("source", "with")
+        ),
+        sink_class=sink_class,
+        sink_settings=validate_model(
+            sink_class.Settings, model.sink.with_, located, ("sink", "with")
+        ),
+        mapping=mapping,
+    )
+
+
+def validate_model(
+    model: type[M], data: Any, located: Located, prefix: tuple[str | int, ...]
+) -> M:
+    """Validate ``data`` against ``model``, turning pydantic's errors into located messages."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise RecipeValidationError(
+            "\n".join(_describe(model, e, located, prefix) for e in error.errors()),
+            where=None,
+        ) from None
+
+
+def _describe(model: type[BaseModel], error: Any, located: Located, prefix: tuple[Any, ...]) -> str:
+    loc = (*prefix, *error["loc"])
+    dotted = ".".join(str(part) for part in loc) or "(recipe)"
+    where = located.where(loc)
+    if error["type"] == "extra_forbidden":
+        parent = _model_at(model, tuple(error["loc"][:-1]))
+        known = sorted(
+            (f.alias or name) for name, f in parent.model_fields.items()
+        ) if parent else []
+        choices = f"; valid keys: {', '.join(known)}" if known else ""
+        return f"{where}: {dotted}: unknown key{choices}"
+    if error["type"] == "missing":
+        return f"{where}: {dotted}: required key is missing"
+    return f"{where}: {dotted}: {error['msg']}"
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The nested model that a location points into, to list its valid keys."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if isinstance(current, type) else None
+        if field is None:
+            by_alias = {f.alias: f for f in current.model_fields.values() if f.alias}
+            field = by_alias.get(part)
+        if field is None:
+            return None
+        current = _inner_model(field.annotation)
+        if current is None:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _inner_model(arg)
+        if found:
+            return found
+    return None

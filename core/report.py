@@ -1,0 +1,85 @@
+"""What a run did: counts by outcome, money totals, the records that need attention."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from core.outcomes import Outcome
+
+# The report lists this many problem records; the rest are in the dead-letter queue.
+_PROBLEMS_SHOWN = 20
+
+
+@dataclass
+class Problem:
+    key: str
+    outcome: Outcome
+    reason: str
+    field: str | None
+
+
+@dataclass
+class RunReport:
+    """Built up while a recipe runs; ``to_dict()`` is what ``connector run --json`` prints."""
+
+    recipe: str
+    dry_run: bool = False
+    state: str = ""
+    records_read: int = 0
+    counts: Counter[Outcome] = field(default_factory=Counter)
+    money: dict[str, Decimal] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    waiting: str | None = None
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    finished_at: str | None = None
+    _start: float = field(default_factory=time.monotonic, repr=False)
+    elapsed_seconds: float = 0.0
+
+    def count(self, outcome: Outcome) -> None:
+        self.counts[outcome] += 1
+
+    def add_money(self, currency: str, amount: Decimal) -> None:
+        self.money[currency] = self.money.get(currency, Decimal(0)) + amount
+
+    def add_problem(self, key: str, outcome: Outcome, reason: str, field: str | None) -> None:
+        if len(self.problems) < _PROBLEMS_SHOWN:
+            self.problems.append(Problem(key, outcome, reason, field))
+
+    def note_wait(self, message: str) -> None:
+        self.waiting = message
+
+    def finish(self) -> None:
+        self.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.elapsed_seconds = round(time.monotonic() - self._start, 3)
+        self.waiting = None
+
+    @property
+    def failed(self) -> int:
+        return sum(n for outcome, n in self.counts.items() if not outcome.succeeded)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recipe": self.recipe,
+            "dry_run": self.dry_run,
+            "ok": self.ok,
+            "records_read": self.records_read,
+            "outcomes": {str(o): self.counts.get(o, 0) for o in Outcome},
+            "money": {currency: str(total) for currency, total in sorted(self.money.items())},
+            "problems": [
+                {"key": p.key, "outcome": str(p.outcome), "reason": p.reason, "field": p.field}
+                for p in self.problems
+            ],
+            "state": self.state,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "elapsed_seconds": self.elapsed_seconds,
+        }

@@ -1,0 +1,287 @@
+"""Run a recipe: read -> filter -> map -> validate -> write in batches -> commit state.
+
+Every record ends with an :class:`~core.outcomes.Outcome`. The ledger decides between a first
+write, an update and nothing at all, so re-running a recipe never writes a record twice. After
+the sink confirms a batch, its ledger rows, dead letters, cursor and sink checkpoint commit in
+one transaction: a crash at any point loses nothing and doubles nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+from pydantic import ValidationError
+
+from core.context import Context
+from core.errors import InvalidRecord, RetriableError, SkippableError
+from core.mapping import FILTERED
+from core.outcomes import LedgerEntry, Outcome, WriteItem, WriteResult
+from core.recipe import Recipe
+from core.report import RunReport
+from core.sink import Sink
+from core.source import Record, Source, Unreadable
+from core.state import Batch, DeadLetter, StateStore
+
+
+@dataclass
+class _Candidate:
+    key: str
+    record: Record
+    payload: dict[str, Any]
+    digest: str
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A source record with its key and cursor value."""
+
+    key: str
+    record: Record
+    cursor: Any | None = None
+    unreadable: str | None = None
+
+
+class Runner:
+    """Runs one recipe once. Build a new one for each run."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        state: StateStore,
+        *,
+        dry_run: bool = False,
+        limit: int | None = None,
+        pm: pluggy.PluginManager | None = None,
+        on_progress: Callable[[RunReport], None] | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        self.recipe = recipe
+        self.state = state
+        self.dry_run = dry_run
+        self.limit = limit
+        self.pm = pm
+        self.on_progress = on_progress or (lambda report: None)
+        self.report = RunReport(recipe=recipe.name, dry_run=dry_run, state=state.location)
+        self.context = Context(
+            recipe.name, recipe.base_dir, state, on_wait=on_wait or self.report.note_wait
+        )
+
+    def run(self) -> RunReport:
+        """Read the source from the committed cursor and sync every record."""
+        source = self.recipe.source_class(self.recipe.source_settings, self.context)
+        try:
+            cursor = self.state.cursor(self.recipe.name)
+            self._sync(_incoming(source, source.read(cursor)), cursor, advance_cursor=True)
+        finally:
+            source.close()
+        return self.report
+
+    def replay(self, dead_letters: Iterable[DeadLetter]) -> RunReport:
+        """Send dead-lettered records through the current recipe again (``connector dlq retry``)."""
+        records = (Incoming(d.key, d.record) for d in dead_letters)
+        self._sync(records, None, advance_cursor=False)
+        return self.report
+
+    def _sync(self, records: Iterator[Incoming], cursor: Any, *, advance_cursor: bool) -> None:
+        sink = self.recipe.sink_class(self.recipe.sink_settings, self.context)
+        self._sink = sink
+        try:
+            if not self.dry_run:
+                self._open(sink)
+            self._loop(sink, records, cursor, advance_cursor)
+        finally:
+            try:
+                sink.close()
+            finally:
+                self.context.close()
+                self.report.finish()
+                if self.pm is not None:
+                    self.pm.hook.connector_after_run(
+                        recipe=self.recipe.name, report=self.report.to_dict()
+                    )
+
+    def _open(self, sink: Sink) -> None:
+        checkpoint = self.state.sink_checkpoint(self.recipe.name)
+        sink.open(checkpoint)
+        if checkpoint is None:
+            # Commit the opening checkpoint before the first write, so a crash during the
+            # first batch can be undone too.
+            opening = sink.checkpoint()
+            if opening is not None:
+                self.state.commit(self.recipe.name, Batch(sink_checkpoint=opening))
+
+    def _loop(
+        self, sink: Sink, records: Iterator[Incoming], cursor: Any, advance_cursor: bool
+    ) -> None:
+        pending: dict[str, _Candidate] = {}
+        batch = Batch()
+        for incoming in records:
+            if self.limit is not None and self.report.records_read >= self.limit:
+                break
+            self.report.records_read += 1
+            if advance_cursor and incoming.cursor is not None:
+                cursor = incoming.cursor if cursor is None else max(cursor, incoming.cursor)
+            candidate = self._prepare(incoming, sink, batch)
+            if candidate is not None:
+                if candidate.key in pending and pending[candidate.key].digest != candidate.digest:
+                    self._flush(sink, pending, batch, cursor if advance_cursor else None)
+                    batch = Batch()
+                pending[candidate.key] = candidate
+            if len(pending) >= sink.batch_size:
+                self._flush(sink, pending, batch, cursor if advance_cursor else None)
+                batch = Batch()
+            self.on_progress(self.report)
+        self._flush(sink, pending, batch, cursor if advance_cursor else None)
+        self.on_progress(self.report)
+
+    def _prepare(self, incoming: Incoming, sink: Sink, batch: Batch) -> _Candidate | None:
+        """Filter, map and validate one record; dead-letter it when that fails."""
+        if incoming.unreadable is not None:
+            self._dead_letter(
+                batch, incoming.key, incoming.record, Outcome.INVALID, incoming.unreadable
+            )
+            return None
+        try:
+            mapped = self.recipe.apply(incoming.record)
+            if mapped is FILTERED:
+                self.report.count(Outcome.FILTERED)
+                return None
+            assert isinstance(mapped, dict)
+            payload = validate_payload(sink, mapped)
+        except SkippableError as error:
+            self._dead_letter(batch, incoming.key, incoming.record, error.outcome, error)
+            return None
+        return _Candidate(incoming.key, incoming.record, payload, payload_digest(payload))
+
+    def _flush(
+        self, sink: Sink, pending: dict[str, _Candidate], batch: Batch, cursor: Any
+    ) -> None:
+        candidates = list(pending.values())
+        pending.clear()
+        known = self.state.ledger(self.recipe.name, [c.key for c in candidates])
+        items: list[WriteItem] = []
+        by_key: dict[str, _Candidate] = {}
+        for candidate in candidates:
+            previous = known.get(candidate.key)
+            if previous is not None and previous.payload_hash == candidate.digest:
+                self.report.count(Outcome.UNCHANGED)
+                batch.resolved.append(candidate.key)
+            elif previous is not None and not sink.supports_update:
+                reason = f"changed since it was written ({_sink_ref(previous)}); {sink.name}" \
+                    " cannot update, so a person must apply the change"
+                self._dead_letter(
+                    batch, candidate.key, candidate.record, Outcome.NEEDS_REVIEW, reason
+                )
+            else:
+                items.append(WriteItem(candidate.key, candidate.payload, previous))
+                by_key[candidate.key] = candidate
+        if items and not self.dry_run:
+            self._record_results(batch, by_key, self._write(sink, items))
+        elif items:
+            for item in items:
+                self._count_write(Outcome.UPDATED if item.is_update else Outcome.WRITTEN, item)
+        batch.cursor = cursor
+        if not self.dry_run and batch:
+            batch.sink_checkpoint = sink.checkpoint()
+            self.state.commit(self.recipe.name, batch)
+
+    def _write(self, sink: Sink, items: list[WriteItem]) -> list[WriteResult]:
+        try:
+            return sink.write(items)
+        except RetriableError as error:
+            reason = f"{sink.name} kept failing after retries: {error}"
+            return [WriteResult(item.key, Outcome.FAILED, reason=reason) for item in items]
+
+    def _record_results(
+        self, batch: Batch, by_key: dict[str, _Candidate], results: list[WriteResult]
+    ) -> None:
+        for result in results:
+            candidate = by_key.pop(result.key, None)
+            if candidate is None:
+                continue
+            if result.outcome.succeeded:
+                outcome = Outcome.WRITTEN if result.outcome is Outcome.UNCHANGED else result.outcome
+                batch.ledger.append((result.key, candidate.digest, result.sink_key, outcome))
+                batch.resolved.append(result.key)
+                self._count_write(result.outcome, WriteItem(result.key, candidate.payload))
+            else:
+                reason = result.reason or f"{self.recipe.sink_class.name} rejected it"
+                self._dead_letter(
+                    batch, result.key, candidate.record, result.outcome, reason, result.field
+                )
+        for key, candidate in by_key.items():
+            reason = f"{self.recipe.sink_class.name} reported no outcome for this record"
+            self._dead_letter(batch, key, candidate.record, Outcome.FAILED, reason)
+
+    def _count_write(self, outcome: Outcome, item: WriteItem) -> None:
+        self.report.count(outcome)
+        money = self._sink.money(item.payload)
+        if money is not None:
+            self.report.add_money(*money)
+
+    def _dead_letter(
+        self,
+        batch: Batch,
+        key: str,
+        record: Record,
+        outcome: Outcome | str,
+        reason: SkippableError | str,
+        field: str | None = None,
+    ) -> None:
+        if isinstance(reason, SkippableError):
+            field, reason = reason.field, reason.message
+        outcome = Outcome(outcome)
+        self.report.count(outcome)
+        self.report.add_problem(key, outcome, reason, field)
+        batch.dead_letters.append(DeadLetter(key, outcome, reason, field, record))
+        if self.pm is not None and not self.dry_run:
+            self.pm.hook.connector_record_dead_lettered(
+                recipe=self.recipe.name, key=key, reason=reason, field=field
+            )
+
+
+def _incoming(source: Source, records: Iterable[Record | Unreadable]) -> Iterator[Incoming]:
+    for record in records:
+        if isinstance(record, Unreadable):
+            yield Incoming(record.key, {"raw": record.raw}, unreadable=record.reason)
+        else:
+            yield Incoming(_key(source, record), record, source.cursor_value(record))
+
+
+def _key(source: Source, record: Record) -> str:
+    try:
+        return source.key(record)
+    except (KeyError, TypeError, ValueError):
+        # Without a key the record cannot be tracked; hashing it still makes re-runs idempotent.
+        return "sha256:" + payload_digest(record)[:32]
+
+
+def validate_payload(sink: Sink | type[Sink], payload: dict[str, Any]) -> dict[str, Any]:
+    """Check a mapped payload against the sink's model; return what will be sent."""
+    if sink.Model is None:
+        return payload
+    try:
+        model = sink.Model.model_validate(payload)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        others = len(error.errors()) - 1
+        extra = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
+        raise InvalidRecord(f"{first['msg']}{extra}", field=field) from None
+    dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return dumped
+
+
+def payload_digest(payload: Any) -> str:
+    """A stable hash of a payload: key order and number formatting do not change it."""
+    text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sink_ref(entry: LedgerEntry) -> str:
+    return f"sink id {entry.sink_key}" if entry.sink_key else f"at {entry.updated_at}"

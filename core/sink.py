@@ -1,0 +1,78 @@
+"""The contract every sink implements: write a batch, report each item's outcome."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
+
+from core.outcomes import WriteItem, WriteResult
+from core.source import NoSettings
+
+if TYPE_CHECKING:
+    from core.context import Context
+
+
+class Sink(ABC):
+    """Writes validated payloads to one endpoint of one service.
+
+    ``Model`` validates each mapped payload before it leaves the process (an invalid one is
+    dead-lettered with the field); None means any JSON object is accepted. ``supports_update``
+    says whether a changed source record can be written again as an update; when it cannot, the
+    record ends as ``needs_review``.
+    """
+
+    name: ClassVar[str]
+    Settings: ClassVar[type[BaseModel]] = NoSettings
+    Model: ClassVar[type[BaseModel] | None] = None
+    supports_update: ClassVar[bool] = False
+    description: ClassVar[str] = ""
+
+    def __init__(self, settings: BaseModel, context: Context) -> None:
+        self.settings = settings
+        self.context = context
+
+    @property
+    def batch_size(self) -> int:
+        size = getattr(self.settings, "batch_size", None)
+        return int(size) if size else 100
+
+    def open(self, checkpoint: dict[str, Any] | None) -> None:
+        """Prepare to write, resuming from the checkpoint committed with the last batch.
+
+        A sink that cannot rely on the service to refuse duplicates uses the checkpoint to undo
+        what a crashed run wrote after its last commit.
+        """
+
+    @abstractmethod
+    def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
+        """Write the batch and return one result per item, in any order.
+
+        Raise only for problems of the whole batch (refused credential, unreachable service);
+        a record the service rejects is a result with outcome ``invalid``.
+        """
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        """State to commit together with the batch just written (see :meth:`open`)."""
+        return None
+
+    def close(self) -> None:
+        """Flush and release resources."""
+
+    def money(self, payload: Mapping[str, Any]) -> tuple[str, Decimal] | None:
+        """The (currency, amount) a written payload moved, for the run's money totals.
+
+        By default read from ``amount`` and ``currencyCode`` or ``currency``; sinks whose payloads
+        carry money elsewhere override it.
+        """
+        amount = payload.get("amount")
+        if amount is None or isinstance(amount, bool):
+            return None
+        currency = payload.get("currencyCode") or payload.get("currency") or ""
+        try:
+            return str(currency).upper(), Decimal(str(amount))
+        except InvalidOperation:
+            return None

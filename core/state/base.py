@@ -1,0 +1,64 @@
+"""The state store protocol and the records it keeps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from core.outcomes import LedgerEntry, Outcome
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record that did not reach the sink, kept with its reason so it can be replayed."""
+
+    key: str
+    outcome: Outcome
+    reason: str
+    field: str | None
+    record: dict[str, Any]
+    attempts: int = 1
+    updated_at: str = ""
+
+
+@dataclass
+class Batch:
+    """Everything that commits together after the sink confirmed a batch."""
+
+    ledger: list[tuple[str, str, str | None, Outcome]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    cursor: Any | None = None
+    sink_checkpoint: dict[str, Any] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.ledger or self.dead_letters or self.resolved) or self.cursor is not None
+
+
+class StateStore(Protocol):
+    """Per-recipe cursors, the ledger and the dead-letter queue.
+
+    ``commit`` is atomic: the cursor, the ledger rows and the dead letters of a batch are saved
+    together or not at all, so a crash can never advance the cursor past an unrecorded write.
+    """
+
+    location: str
+
+    def cursor(self, recipe: str) -> Any | None: ...
+
+    def sink_checkpoint(self, recipe: str) -> dict[str, Any] | None: ...
+
+    def ledger(self, recipe: str, keys: Iterable[str]) -> dict[str, LedgerEntry]: ...
+
+    def ledger_entries(self, recipe: str) -> list[LedgerEntry]: ...
+
+    def commit(self, recipe: str, batch: Batch) -> None: ...
+
+    def dead_letters(self, recipe: str) -> list[DeadLetter]: ...
+
+    def reset(self, recipe: str) -> None: ...
+
+    def set_sink_key(self, recipe: str, updates: Sequence[tuple[str, str]]) -> None: ...
+
+    def close(self) -> None: ...

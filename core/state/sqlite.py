@@ -1,0 +1,184 @@
+"""The default state store: one SQLite file beside the recipe (``.connector/state.db``)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.errors import FatalError
+from core.outcomes import LedgerEntry, Outcome
+from core.state.base import Batch, DeadLetter
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS recipe_state (
+    recipe TEXT PRIMARY KEY,
+    cursor TEXT,
+    sink_checkpoint TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger (
+    recipe TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    payload_hash TEXT NOT NULL,
+    sink_key TEXT,
+    outcome TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (recipe, source_key)
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    recipe TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    field TEXT,
+    record TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (recipe, source_key)
+);
+"""
+
+# How many keys go into one `IN (...)` lookup; SQLite's default limit on variables is 32766.
+_CHUNK = 500
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class SqliteStateStore:
+    """State in a SQLite file, in WAL mode so a reader never blocks the running recipe."""
+
+    def __init__(self, path: Path) -> None:
+        self.location = str(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as error:
+            msg = f"cannot open the state store {path}: {error}"
+            raise FatalError(msg) from error
+
+    def cursor(self, recipe: str) -> Any | None:
+        row = self._db.execute(
+            "SELECT cursor FROM recipe_state WHERE recipe = ?", (recipe,)
+        ).fetchone()
+        return json.loads(row[0]) if row and row[0] is not None else None
+
+    def sink_checkpoint(self, recipe: str) -> dict[str, Any] | None:
+        row = self._db.execute(
+            "SELECT sink_checkpoint FROM recipe_state WHERE recipe = ?", (recipe,)
+        ).fetchone()
+        return json.loads(row[0]) if row and row[0] is not None else None
+
+    def ledger(self, recipe: str, keys: Iterable[str]) -> dict[str, LedgerEntry]:
+        wanted = list(keys)
+        found: dict[str, LedgerEntry] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT source_key, payload_hash, sink_key, outcome, updated_at FROM ledger"
+                f" WHERE recipe = ? AND source_key IN ({marks})",
+                (recipe, *chunk),
+            )
+            for row in rows:
+                found[row[0]] = LedgerEntry(row[0], row[1], row[2], Outcome(row[3]), row[4])
+        return found
+
+    def ledger_entries(self, recipe: str) -> list[LedgerEntry]:
+        rows = self._db.execute(
+            "SELECT source_key, payload_hash, sink_key, outcome, updated_at FROM ledger"
+            " WHERE recipe = ? ORDER BY updated_at, source_key",
+            (recipe,),
+        )
+        return [LedgerEntry(r[0], r[1], r[2], Outcome(r[3]), r[4]) for r in rows]
+
+    def commit(self, recipe: str, batch: Batch) -> None:
+        now = _now()
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (recipe, source_key)"
+                " DO UPDATE SET payload_hash = excluded.payload_hash,"
+                " sink_key = COALESCE(excluded.sink_key, ledger.sink_key),"
+                " outcome = excluded.outcome, updated_at = excluded.updated_at",
+                [(recipe, key, h, sink_key, str(o), now) for key, h, sink_key, o in batch.ledger],
+            )
+            self._db.executemany(
+                "INSERT INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, 1, ?)"
+                " ON CONFLICT (recipe, source_key) DO UPDATE SET outcome = excluded.outcome,"
+                " reason = excluded.reason, field = excluded.field, record = excluded.record,"
+                " attempts = dead_letters.attempts + 1, updated_at = excluded.updated_at",
+                [
+                    (recipe, d.key, str(d.outcome), d.reason, d.field, _dumps(d.record), now)
+                    for d in batch.dead_letters
+                ],
+            )
+            self._db.executemany(
+                "DELETE FROM dead_letters WHERE recipe = ? AND source_key = ?",
+                [(recipe, key) for key in batch.resolved],
+            )
+            if batch.cursor is not None or batch.sink_checkpoint is not None:
+                self._db.execute(
+                    "INSERT INTO recipe_state VALUES (?, ?, ?, ?) ON CONFLICT (recipe) DO UPDATE"
+                    " SET cursor = COALESCE(excluded.cursor, recipe_state.cursor),"
+                    " sink_checkpoint = COALESCE(excluded.sink_checkpoint,"
+                    " recipe_state.sink_checkpoint), updated_at = excluded.updated_at",
+                    (
+                        recipe,
+                        None if batch.cursor is None else _dumps(batch.cursor),
+                        None if batch.sink_checkpoint is None else _dumps(batch.sink_checkpoint),
+                        now,
+                    ),
+                )
+
+    def set_sink_key(self, recipe: str, updates: Sequence[tuple[str, str]]) -> None:
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE ledger SET sink_key = ? WHERE recipe = ? AND source_key = ?",
+                [(sink_key, recipe, key) for key, sink_key in updates],
+            )
+
+    def dead_letters(self, recipe: str) -> list[DeadLetter]:
+        rows = self._db.execute(
+            "SELECT source_key, outcome, reason, field, record, attempts, updated_at"
+            " FROM dead_letters WHERE recipe = ? ORDER BY updated_at, source_key",
+            (recipe,),
+        )
+        return [
+            DeadLetter(r[0], Outcome(r[1]), r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows
+        ]
+
+    def reset(self, recipe: str) -> None:
+        with self._transaction():
+            for table in ("recipe_state", "ledger", "dead_letters"):
+                self._db.execute(f"DELETE FROM {table} WHERE recipe = ?", (recipe,))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str, sort_keys=True)

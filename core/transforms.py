@@ -1,0 +1,508 @@
+"""The built-in transforms: plain functions a recipe calls by name in ``map:`` and ``filter:``.
+
+Every transform takes the piped value as its first positional argument, so ``record.name | upper``
+and ``upper(record.name)`` are the same call. Every one lets ``None`` through as ``None`` (a missing
+field stays missing) and raises ``ValueError`` or ``TypeError`` with a short message when a value
+cannot be converted; the mapping compiler turns those into a ``MappingError`` naming the field.
+
+Money is ``decimal.Decimal``, never ``float``. Plugins add transforms through the
+``connector_register_transforms`` hook; :func:`builtin_transforms` is what core registers itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+Transform = Callable[..., Any]
+"""A transform: its first positional argument is the piped (or explicitly passed) value."""
+
+__all__ = [
+    "Transform",
+    "builtin_transforms",
+    "coalesce",
+    "default",
+    "first_name",
+    "format_date",
+    "join",
+    "last_name",
+    "lookup",
+    "lower",
+    "major_to_minor",
+    "minor_to_major",
+    "parse_date",
+    "round_money",
+    "split",
+    "strip",
+    "title",
+    "to_decimal",
+    "to_int",
+    "to_str",
+    "unix_to_date",
+    "unix_to_datetime",
+    "upper",
+]
+
+
+def _show(value: Any) -> str:
+    """A short repr for error messages: enough to recognise the value, never a whole payload."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+# --- money -----------------------------------------------------------------------------------
+
+# Stripe's list, which is also what most payment platforms mean by "minor units". ISO 4217 gives ISK
+# exponent 0, but Stripe (the main source of minor-unit amounts) still sends ISK with two decimals
+# (100 = 1 króna; reference/sources.md §1.7), so ISK stays on the default of 2. MGA is the reverse:
+# ISO says 2, Stripe says 0, and we follow Stripe.
+_ZERO_DECIMAL = "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()
+_THREE_DECIMAL = "BHD IQD JOD KWD LYD OMR TND".split()
+# Keyed by both spellings so the hot path (Stripe sends lowercase) skips str.upper().
+_EXPONENTS: dict[str, int] = {
+    spelling: exponent
+    for codes, exponent in ((_ZERO_DECIMAL, 0), (_THREE_DECIMAL, 3))
+    for code in codes
+    for spelling in (code, code.lower())
+}
+
+
+def currency_exponent(currency: str) -> int:
+    """How many decimal places ``currency`` (any case) has in minor units: 0, 2 or 3."""
+    exponent = _EXPONENTS.get(currency)
+    if exponent is not None:
+        return exponent
+    if currency.__class__ is not str or len(currency) != 3 or not currency.isalpha():
+        msg = f"{_show(currency)} is not a three-letter currency code"
+        raise ValueError(msg)
+    return _EXPONENTS.get(currency.upper(), 2)
+
+
+def _whole_number(value: Any, what: str) -> int:
+    """``value`` as an ``int`` if it is a whole number of any numeric type or numeric text."""
+    if value.__class__ is int:
+        return int(value)
+    if isinstance(value, bool):
+        msg = f"{what} must be a whole number, got {_show(value)}"
+        raise TypeError(msg)
+    number = to_decimal(value)
+    if number is None or number != number.to_integral_value():
+        msg = f"{what} must be a whole number, got {_show(value)}"
+        raise ValueError(msg)
+    return int(number)
+
+
+def minor_to_major(value: Any, currency: str) -> Decimal | None:
+    """Convert an amount in minor units (cents) to a ``Decimal`` in major units of ``currency``.
+
+    Uses the currency's exponent: ``minor_to_major(2500, "usd") == Decimal("25.00")``,
+    ``minor_to_major(2500, "JPY") == Decimal("2500")``, ``minor_to_major(2500, "kwd") ==
+    Decimal("2.500")``. The result always has exactly that many decimal places. A fractional
+    amount raises ``ValueError``; ``None`` gives ``None``.
+    """
+    if value is None:
+        return None
+    if currency is None:
+        msg = "a currency is needed to convert minor units, got None"
+        raise ValueError(msg)
+    minor = value if value.__class__ is int else _whole_number(value, "minor units")
+    # scaleb keeps every digit and sets the exponent, so 2500 -> 25.00 exactly, with no rounding.
+    return Decimal(minor).scaleb(-currency_exponent(currency))
+
+
+def major_to_minor(value: Any, currency: str) -> int | None:
+    """Convert a major-unit amount (``"25.00"``, ``Decimal``, int) to integer minor units.
+
+    ``major_to_minor("25.00", "usd") == 2500``; ``major_to_minor(2500, "jpy") == 2500``. A value
+    more precise than the currency allows (``"25.001"`` USD, ``"1.5"`` JPY) raises ``ValueError``
+    rather than silently rounding someone's gift.
+    """
+    if value is None:
+        return None
+    if currency is None:
+        msg = "a currency is needed to convert to minor units, got None"
+        raise ValueError(msg)
+    exponent = currency_exponent(currency)
+    amount = to_decimal(value)
+    if amount is None:
+        return None
+    minor = amount.scaleb(exponent)
+    if minor != minor.to_integral_value():
+        msg = (
+            f"{_show(value)} has more decimal places than {currency.upper()} allows ({exponent})"
+        )
+        raise ValueError(msg)
+    return int(minor)
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """``value`` as a ``Decimal``: from ``Decimal``, ``int``, numeric text, or ``float``.
+
+    A float goes through ``str()`` first so ``0.1`` becomes ``Decimal("0.1")``, not the binary
+    expansion. Empty text gives ``None``; NaN, infinities and non-numeric text raise ``ValueError``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, bool):
+        msg = f"expected a number, got {_show(value)}"
+        raise TypeError(msg)
+    elif isinstance(value, int):
+        return Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(str(value))
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            msg = f"{_show(value)} is not a number"
+            raise ValueError(msg) from None
+    else:
+        msg = f"expected a number, got {type(value).__name__} {_show(value)}"
+        raise TypeError(msg)
+    if not number.is_finite():
+        msg = f"{_show(value)} is not a finite number"
+        raise ValueError(msg)
+    return number
+
+
+def to_int(value: Any) -> int | None:
+    """``value`` as an ``int``. ``"42"``, ``42.0`` and ``Decimal("42")`` work; ``42.5`` is refused
+    with ``ValueError`` rather than truncated. Empty text gives ``None``."""
+    if value is None or value == "":
+        return None
+    return _whole_number(value, "value")
+
+
+def to_str(value: Any) -> str | None:
+    """``value`` as text. Decimals are written without exponents (``"100"``, not ``"1E+2"``),
+    booleans as ``"true"``/``"false"``, dates in ISO 8601. ``None`` stays ``None``."""
+    if value is None or value.__class__ is str:
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def round_money(value: Any, places: int = 2) -> Decimal | None:
+    """Round to ``places`` decimal places, halves away from zero (how receipts round), as ``Decimal``."""
+    number = to_decimal(value)
+    if number is None:
+        return None
+    return number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+# --- dates -----------------------------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+_US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T].*)?")
+# Dates repeat constantly in a sync (every gift on one day shares it), and this cache turns the
+# date arithmetic into one dict lookup. It is cleared when it grows, so memory stays bounded.
+_DAY_TEXT: dict[int, str] = {}
+
+
+def _timestamp(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+        msg = f"expected a unix timestamp, got {type(value).__name__} {_show(value)}"
+        raise TypeError(msg)
+    if isinstance(value, int | float):
+        return value
+    number = to_decimal(value)
+    if number is None:
+        msg = "expected a unix timestamp, got empty text"
+        raise ValueError(msg)
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def unix_to_date(ts: Any) -> str | None:
+    """Unix seconds to a UTC calendar date: ``unix_to_date(1735689600) == "2025-01-01"``."""
+    if ts is None:
+        return None
+    seconds = ts if ts.__class__ is int else _timestamp(ts)
+    day = int(seconds // 86400)
+    text = _DAY_TEXT.get(day)
+    if text is None:
+        try:
+            text = date.fromordinal(_EPOCH_ORDINAL + day).isoformat()
+        except (ValueError, OverflowError):
+            msg = f"{_show(ts)} is out of range for a unix timestamp"
+            raise ValueError(msg) from None
+        if len(_DAY_TEXT) > 100_000:
+            _DAY_TEXT.clear()
+        _DAY_TEXT[day] = text
+    return text
+
+
+def unix_to_datetime(ts: Any) -> str | None:
+    """Unix seconds to ISO 8601 in UTC: ``unix_to_datetime(0) == "1970-01-01T00:00:00Z"``.
+
+    Fractional seconds are kept (as microseconds) only when present.
+    """
+    if ts is None:
+        return None
+    seconds = _timestamp(ts)
+    try:
+        moment = _EPOCH + timedelta(seconds=seconds)
+    except OverflowError:
+        msg = f"{_show(ts)} is out of range for a unix timestamp"
+        raise ValueError(msg) from None
+    spec = "seconds" if moment.microsecond == 0 else "microseconds"
+    return moment.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def _parse_moment(value: Any, fmt: str | None) -> datetime | None:
+    """Read the forms ``parse_date`` documents into a ``datetime`` (naive unless an offset was given)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        seconds = _timestamp(value)
+        return (_EPOCH + timedelta(seconds=seconds)).replace(tzinfo=None)
+    if not isinstance(value, str):
+        msg = f"expected a date, got {type(value).__name__} {_show(value)}"
+        raise TypeError(msg)
+    text = value.strip()
+    if not text:
+        return None
+    if fmt is not None:
+        return datetime.strptime(text, fmt)
+    if text.isdigit() and len(text) != 8:  # eight digits is ISO basic form, YYYYMMDD
+        return (_EPOCH + timedelta(seconds=int(text))).replace(tzinfo=None)
+    us_date = _US_DATE.fullmatch(text)
+    if us_date:
+        month, day, year = (int(part) for part in us_date.groups())
+        return datetime(year, month, day)
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        msg = (
+            f"cannot read {_show(value)} as a date; expected ISO 8601, M/D/YYYY or unix seconds "
+            "(or pass a format, e.g. parse_date('%d.%m.%Y'))"
+        )
+        raise ValueError(msg) from None
+
+
+def parse_date(value: Any, fmt: str | None = None) -> str | None:
+    """Read a date in any common form and write it as ``YYYY-MM-DD``.
+
+    Accepts ISO 8601 dates and datetimes (``Z`` or an offset), US ``M/D/YYYY``, unix seconds (int
+    or digit text) and ``date``/``datetime`` objects; with ``fmt``, exactly that ``strptime``
+    format. A datetime keeps the calendar date it was written in: ``2025-01-01T23:30:00-05:00``
+    is ``2025-01-01``, the day the donor saw. Empty text gives ``None``.
+    """
+    moment = _parse_moment(value, fmt)
+    return None if moment is None else moment.date().isoformat()
+
+
+def format_date(value: Any, fmt: str, parse_fmt: str | None = None) -> str | None:
+    """Read a date as :func:`parse_date` does (``parse_fmt`` is its ``fmt``), then ``strftime(fmt)``."""
+    moment = _parse_moment(value, parse_fmt)
+    return None if moment is None else moment.strftime(fmt)
+
+
+# --- text ------------------------------------------------------------------------------------
+
+
+def _text(value: Any, transform: str) -> str:
+    if isinstance(value, str):
+        return value
+    msg = f"{transform} expects text, got {type(value).__name__} {_show(value)} (try to_str first)"
+    raise TypeError(msg)
+
+
+def upper(value: Any) -> str | None:
+    """Upper-case text; ``None`` stays ``None``."""
+    return None if value is None else _text(value, "upper").upper()
+
+
+def lower(value: Any) -> str | None:
+    """Lower-case text; ``None`` stays ``None``."""
+    return None if value is None else _text(value, "lower").lower()
+
+
+def strip(value: Any) -> str | None:
+    """Text without leading and trailing whitespace; ``None`` stays ``None``."""
+    return None if value is None else _text(value, "strip").strip()
+
+
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
+
+
+def _capitalise(match: re.Match[str]) -> str:
+    word = match.group(0)
+    head, apostrophe, rest = word.partition("'")
+    # O'Neil and D'Angelo, but Ada's: only a one-letter stem before the apostrophe is a prefix.
+    if apostrophe and len(head) == 1:
+        return f"{head.upper()}'{rest.capitalize()}"
+    return word.capitalize()
+
+
+def title(value: Any) -> str | None:
+    """Capitalise each word: ``"mary-jane o'neil"`` -> ``"Mary-Jane O'Neil"``, ``"ada's"`` -> ``"Ada's"``.
+
+    Unlike ``str.title`` it does not capitalise after an apostrophe in ``Ada's``.
+    """
+    return None if value is None else _WORD.sub(_capitalise, _text(value, "title"))
+
+
+# --- names -----------------------------------------------------------------------------------
+
+
+def _bare(token: str) -> str:
+    return token.lower().replace(".", "").replace(",", "")
+
+
+_TITLES = frozenset("dr mr mrs ms miss mx rev fr prof hon sir dame".split())
+_SUFFIXES = frozenset("jr sr ii iii iv phd md esq dds jd cpa".split())
+_PARTICLES = frozenset(
+    "de da del della dei degli di du dos das des van von der den ter ten la le st".split()
+)
+
+
+@lru_cache(maxsize=8192)
+def _split_name(full: str) -> tuple[str | None, str | None]:
+    """``(first, last)`` of a person's name; cached because first_name and last_name both ask."""
+    parts = [part.strip() for part in full.split(",")]
+    # "King, Martin Luther, Jr." and "Martin Luther King, Jr.": a part that is only suffixes goes.
+    parts = [p for p in parts if p and not all(_bare(t) in _SUFFIXES for t in p.split())]
+    if not parts:
+        return None, None
+    if len(parts) >= 2:  # "Lovelace, Ada": the family name comes first
+        family = parts[0].split()
+        given = [t for t in parts[1].split() if _bare(t) not in _TITLES]
+        while len(family) > 1 and _bare(family[-1]) in _SUFFIXES:
+            family.pop()
+        return given[0] if given else None, " ".join(family)
+    given = parts[0].split()
+    titled = False
+    while len(given) > 1 and _bare(given[0]) in _TITLES:
+        given.pop(0)
+        titled = True
+    while len(given) > 1 and _bare(given[-1]) in _SUFFIXES:
+        given.pop()
+    if len(given) == 1:
+        # "Mr. Smith" names the family; a lone "Cher" is what the person goes by.
+        return (None, given[0]) if titled else (given[0], None)
+    # The surname starts at the first particle after the first name ("Ludwig van Beethoven",
+    # "Juan de la Cruz"); without one it is the last word, so middle names drop out.
+    for index in range(1, len(given) - 1):
+        if _bare(given[index]) in _PARTICLES:
+            return given[0], " ".join(given[index:])
+    return given[0], given[-1]
+
+
+def first_name(full: Any) -> str | None:
+    """The given name from a full name.
+
+    Drops titles (Dr, Mr, Mrs, Ms, Rev, ...) and suffixes (Jr, Sr, II, III, IV, PhD, MD, Esq, with
+    or without dots and commas), reads ``"Lovelace, Ada"`` as family-name-first, and ignores middle
+    names: ``"Dr. Ada King Lovelace"`` -> ``"Ada"``. A single name is a first name (``"Cher"``).
+    ``None`` and blank text give ``None``.
+    """
+    if full is None:
+        return None
+    return _split_name(_text(full, "first_name"))[0]
+
+
+def last_name(full: Any) -> str | None:
+    """The family name from a full name, with its particles: ``"Ludwig van Beethoven"`` ->
+    ``"van Beethoven"``, ``"Martin Luther King Jr."`` -> ``"King"``, ``"Lovelace, Ada"`` ->
+    ``"Lovelace"``.
+
+    A single name (``"Cher"``) has no family name and gives ``None``, so a sink that needs one can
+    say so (or the recipe can write ``record.name | last_name | default('Unknown')``).
+    """
+    if full is None:
+        return None
+    return _split_name(_text(full, "last_name"))[1]
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+def default(value: Any, fallback: Any) -> Any:
+    """``fallback`` when ``value`` is ``None`` or empty text, else ``value``."""
+    return fallback if value is None or value == "" else value
+
+
+def coalesce(*values: Any) -> Any:
+    """The first value that is neither ``None`` nor empty text, else ``None``."""
+    for value in values:
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def join(values: Any, sep: str = " ") -> str | None:
+    """Join the non-empty values with ``sep``: ``join(["Ada", None, "Lovelace"]) == "Ada Lovelace"``.
+
+    Non-text values are written with :func:`to_str`. Nothing left to join gives ``None``.
+    """
+    if values is None:
+        return None
+    if isinstance(values, str):
+        return values or None
+    if not isinstance(values, Iterable) or isinstance(values, Mapping):
+        msg = f"join expects a list, got {type(values).__name__} {_show(values)}"
+        raise TypeError(msg)
+    texts = [to_str(value) for value in values if value is not None and value != ""]
+    return sep.join(t for t in texts if t) or None
+
+
+def split(value: Any, sep: str = ",") -> list[str] | None:
+    """Split text on ``sep`` into stripped, non-empty parts: ``"a, b,,c"`` -> ``["a", "b", "c"]``."""
+    if value is None:
+        return None
+    return [part for part in (p.strip() for p in _text(value, "split").split(sep)) if part]
+
+
+def lookup(value: Any, table: Mapping[Any, Any], default: Any = None) -> Any:
+    """Look ``value`` up in one of the recipe's ``tables:``; ``default`` when it is not there.
+
+    In a recipe the table is named, ``record.fund | lookup('funds')``; the compiler checks the name
+    and passes the table itself.
+    """
+    return table.get(value, default)
+
+
+def builtin_transforms() -> dict[str, Transform]:
+    """Every built-in transform by the name recipes use; a new dict each call."""
+    return {
+        "coalesce": coalesce,
+        "default": default,
+        "first_name": first_name,
+        "format_date": format_date,
+        "join": join,
+        "last_name": last_name,
+        "lookup": lookup,
+        "lower": lower,
+        "major_to_minor": major_to_minor,
+        "minor_to_major": minor_to_major,
+        "parse_date": parse_date,
+        "round_money": round_money,
+        "split": split,
+        "strip": strip,
+        "title": title,
+        "to_decimal": to_decimal,
+        "to_int": to_int,
+        "to_str": to_str,
+        "unix_to_date": unix_to_date,
+        "unix_to_datetime": unix_to_datetime,
+        "upper": upper,
+    }

@@ -1,0 +1,141 @@
+"""The command line, as a user types it: exit codes, summaries, state and the DLQ."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import write_jsonl
+
+RECIPE = """
+version: 1
+name: cli-demo
+source:
+  use: file.jsonl
+  with: {path: in.jsonl, key: id}
+map:
+  id: record.id
+  amount: record.cents | minor_to_major(record.currency)
+  currency: record.currency | upper
+sink:
+  use: file.csv
+  with: {path: out.csv}
+tests:
+  - input: {id: a, cents: 250, currency: usd}
+    expect: {id: a, amount: "2.50", currency: USD}
+"""
+
+
+def _records(tmp: Path, *bad: str) -> None:
+    rows = [{"id": f"r{i}", "cents": 100 * i, "currency": "eur"} for i in range(1, 4)]
+    for row in rows:
+        if row["id"] in bad:
+            row["cents"] = "many"
+    write_jsonl(tmp / "in.jsonl", rows)
+
+
+def test_run_prints_a_json_report_and_exits_0(write_recipe, invoke, tmp_path) -> None:
+    _records(tmp_path)
+    result = invoke("run", write_recipe(RECIPE), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["outcomes"]["written"] == 3
+    assert report["money"] == {"EUR": "6.00"}
+    assert (tmp_path / "out.csv").read_text().splitlines()[0] == "id,amount,currency"
+
+
+def test_run_summary_and_second_run(write_recipe, invoke, tmp_path) -> None:
+    _records(tmp_path)
+    recipe = write_recipe(RECIPE)
+    assert "written" in invoke("run", recipe).output
+    second = invoke("run", recipe, "--json")
+    assert json.loads(second.stdout)["outcomes"]["unchanged"] == 3
+
+
+def test_dead_letters_exit_1_and_are_listed(write_recipe, invoke, tmp_path) -> None:
+    _records(tmp_path, "r2")
+    recipe = write_recipe(RECIPE)
+    result = invoke("run", recipe)
+    assert result.exit_code == 1
+    listed = invoke("dlq", "list", recipe, "--json")
+    rows = json.loads(listed.stdout)
+    assert [(r["key"], r["field"]) for r in rows] == [("r2", "amount")]
+    shown = invoke("dlq", "show", recipe, "r2")
+    assert '"many"' in shown.stdout
+
+
+def test_a_missing_input_file_exits_3_naming_it(write_recipe, invoke, tmp_path) -> None:
+    result = invoke("run", write_recipe(RECIPE))
+    assert result.exit_code == 3
+    assert f"input file not found: {tmp_path / 'in.jsonl'}" in result.stderr.replace("\n", "")
+
+
+def test_an_invalid_recipe_exits_2_and_writes_nothing(write_recipe, invoke, tmp_path) -> None:
+    _records(tmp_path)
+    result = invoke("run", write_recipe(RECIPE.replace("file.csv", "file.xlsx")))
+    assert result.exit_code == 2
+    assert "unknown sink 'file.xlsx'" in result.stderr
+    assert not (tmp_path / "out.csv").exists()
+    assert not (tmp_path / ".connector").exists()
+
+
+def test_validate_reports_each_recipe(write_recipe, invoke) -> None:
+    good = write_recipe(RECIPE, "good.yaml")
+    bad = write_recipe(RECIPE.replace("name: cli-demo", "name: cli-demo\nnope: 1"), "bad.yaml")
+    result = invoke("validate", good, bad)
+    assert result.exit_code == 2
+    assert "✓" in result.stdout
+    assert "bad.yaml:3:1: nope: unknown key" in result.stderr
+
+
+def test_inline_tests_pass_and_fail(write_recipe, invoke) -> None:
+    assert invoke("test", write_recipe(RECIPE)).exit_code == 0
+    broken = write_recipe(RECIPE.replace('amount: "2.50"', 'amount: "2.55"'), "broken.yaml")
+    result = invoke("test", broken)
+    assert result.exit_code == 1
+    assert 'amount: expected "2.55", got "2.50"' in result.stdout
+
+
+def test_state_show_and_reset(write_recipe, invoke, tmp_path) -> None:
+    _records(tmp_path)
+    recipe = write_recipe(RECIPE)
+    invoke("run", recipe)
+    assert "3 record(s)" in invoke("state", "show", recipe).stdout
+    assert invoke("state", "reset", recipe, "--yes").exit_code == 0
+    assert "0 record(s)" in invoke("state", "show", recipe).stdout
+
+
+def test_state_option_moves_the_database(write_recipe, invoke, tmp_path) -> None:
+    _records(tmp_path)
+    invoke("run", write_recipe(RECIPE), "--state", tmp_path / "elsewhere.db")
+    assert (tmp_path / "elsewhere.db").exists()
+    assert not (tmp_path / ".connector").exists()
+
+
+def test_dlq_retry_after_fixing_the_recipe(write_recipe, invoke, tmp_path) -> None:
+    _records(tmp_path, "r2")
+    recipe = write_recipe(RECIPE)
+    invoke("run", recipe)
+    write_recipe(RECIPE.replace(
+        "amount: record.cents | minor_to_major(record.currency)",
+        "amount: \"0 if record.cents == 'many' else record.cents | minor_to_major(record.currency)\"",
+    ))
+    result = invoke("dlq", "retry", recipe, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["outcomes"]["written"] == 1
+    assert json.loads(invoke("dlq", "list", recipe, "--json").stdout) == []
+
+
+def test_plugins_lists_components_with_their_plugin(invoke) -> None:
+    result = invoke("plugins")
+    assert result.exit_code == 0
+    assert "file.csv" in result.stdout
+    assert "connectors.files" in result.stdout
+    assert "minor_to_major" in result.stdout
+
+
+def test_schema_lists_every_component(invoke) -> None:
+    schema = json.loads(invoke("schema").stdout)
+    sources = [v["properties"]["use"]["const"] for v in schema["properties"]["source"]["oneOf"]]
+    assert {"file.csv", "file.jsonl"} <= set(sources)
+    assert schema["additionalProperties"] is False

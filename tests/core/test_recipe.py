@@ -1,0 +1,114 @@
+"""Loading recipes: every mistake is one clear message naming file:line:column."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from core.errors import MissingSecretError, RecipeError, UnknownComponentError
+from core.recipe import load_recipe
+from core.registry import Registry
+
+GOOD = """
+version: 1
+name: demo
+source:
+  use: file.jsonl
+  with: {path: in.jsonl}
+map:
+  id: record.id
+sink:
+  use: file.jsonl
+  with: {path: out.jsonl}
+"""
+
+
+def test_a_good_recipe_resolves_its_components(write_recipe, registry: Registry) -> None:
+    recipe = load_recipe(write_recipe(GOOD), registry)
+    assert recipe.source_class.name == "file.jsonl"
+    assert recipe.sink_settings.path == "out.jsonl"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "expected"),
+    [
+        (("name: demo", "name: demo\nsurprise: 1"), 3, "surprise: unknown key; valid keys: "),
+        (("with: {path: out.jsonl}", "with: {path: out.jsonl, batchsize: 5}"), 10,
+         "sink.with.batchsize: unknown key; valid keys: batch_size, encoding, if_exists, path"),
+        (("with: {path: out.jsonl}", "with: {path: out.jsonl, batch_size: many}"), 10,
+         "sink.with.batch_size: Input should be a valid integer"),
+        (("use: file.jsonl\n  with: {path: in.jsonl}", "use: file.jsonl\n  with: {}"), 5,
+         "source.with.path: required key is missing"),
+        (("version: 1", "version: 2"), 1, "version: Input should be 1"),
+    ],
+)
+def test_shape_errors_name_the_place_and_the_choices(
+    write_recipe: Callable[..., Path], registry: Registry, change: tuple[str, str], line: int,
+    expected: str,
+) -> None:
+    path = write_recipe(GOOD.replace(*change))
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(path, registry)
+    message = str(caught.value)
+    assert expected in message
+    assert f"{path}:{line}:" in message
+
+
+def test_unknown_component_lists_the_known_ones(write_recipe, registry: Registry) -> None:
+    path = write_recipe(GOOD.replace("use: file.jsonl\n  with: {path: out", "use: file.jsnl\n  with: {path: out"))
+    with pytest.raises(UnknownComponentError) as caught:
+        load_recipe(path, registry)
+    assert "unknown sink 'file.jsnl'; known: " in str(caught.value)
+    assert "file.csv, file.jsonl" in str(caught.value)
+    assert str(caught.value).startswith(f"{path}:9:")
+
+
+def test_malformed_yaml_names_the_line(write_recipe, registry: Registry) -> None:
+    path = write_recipe(GOOD.replace("id: record.id", "id: [record.id"))
+    with pytest.raises(RecipeError, match=r"recipe.yaml:\d+:\d+: invalid YAML"):
+        load_recipe(path, registry)
+
+
+def test_unsafe_expression_is_refused_with_its_place(write_recipe, registry: Registry) -> None:
+    path = write_recipe(GOOD.replace("id: record.id", "id: record.__class__"))
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(path, registry)
+    assert f"{path}:7:" in str(caught.value)
+    assert "__class__" in str(caught.value)
+
+
+def test_environment_variables_are_interpolated(write_recipe, registry: Registry) -> None:
+    path = write_recipe(GOOD.replace("out.jsonl", "'${OUT_FILE}'"))
+    recipe = load_recipe(path, registry, env={"OUT_FILE": "elsewhere.jsonl"})
+    assert recipe.sink_settings.path == "elsewhere.jsonl"  # type: ignore[attr-defined]
+
+
+def test_a_default_applies_when_the_variable_is_unset(write_recipe, registry: Registry) -> None:
+    path = write_recipe(GOOD.replace("out.jsonl", "'${OUT_FILE:-fallback.jsonl}'"))
+    recipe = load_recipe(path, registry, env={})
+    assert recipe.sink_settings.path == "fallback.jsonl"  # type: ignore[attr-defined]
+
+
+def test_a_missing_variable_is_named(write_recipe, registry: Registry) -> None:
+    path = write_recipe(GOOD.replace("out.jsonl", "'${OUT_FILE}'"))
+    with pytest.raises(MissingSecretError) as caught:
+        load_recipe(path, registry, env={})
+    assert "environment variable OUT_FILE is not set" in str(caught.value)
+    assert f"{path}:10:" in str(caught.value)
+
+
+def test_dotenv_beside_the_recipe_is_read(write_recipe, registry, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("OUT_FILE", raising=False)
+    (tmp_path / ".env").write_text("OUT_FILE=from-dotenv.jsonl\n")
+    recipe = load_recipe(write_recipe(GOOD.replace("out.jsonl", "'${OUT_FILE}'")), registry)
+    assert recipe.sink_settings.path == "from-dotenv.jsonl"  # type: ignore[attr-defined]
+
+
+def test_a_secret_value_never_appears_in_an_error(write_recipe, registry) -> None:
+    secret = "sk_live_very_secret_value_123"
+    text = GOOD.replace("{path: out.jsonl}", "{path: out.jsonl, api_key: '${STRIPE_API_KEY}'}")
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(write_recipe(text), registry, env={"STRIPE_API_KEY": secret})
+    assert secret not in str(caught.value)

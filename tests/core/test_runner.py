@@ -1,0 +1,185 @@
+"""The runner: outcomes, idempotent re-runs, updates, crash safety, dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from core.outcomes import Outcome
+from core.recipe import load_recipe
+from core.registry import Registry
+from core.runner import Runner
+from core.state import SqliteStateStore
+from tests.conftest import read_jsonl, write_jsonl
+
+RECIPE = """
+version: 1
+name: gifts
+source:
+  use: file.jsonl
+  with: {path: in.jsonl, key: id}
+filter: record.status != "failed"
+map:
+  id: record.id
+  amount: record.cents | minor_to_major(record.currency)
+  currency: record.currency | upper
+  email: record.email | lower
+sink:
+  use: file.jsonl
+  with: {path: out.jsonl, batch_size: 2}
+"""
+
+
+def donations(n: int, **changes: dict[str, object]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = [
+        {"id": f"d{i}", "cents": 100 * i, "currency": "usd", "email": f"D{i}@X.ORG",
+         "status": "succeeded"}
+        for i in range(1, n + 1)
+    ]
+    for row in rows:
+        row.update(changes.get(str(row["id"]), {}))
+    return rows
+
+
+@pytest.fixture
+def setup(tmp_path: Path, write_recipe: Callable[..., Path], registry: Registry):
+    path = write_recipe(RECIPE)
+
+    def run(**kwargs: object):
+        recipe = load_recipe(path, registry)
+        state = SqliteStateStore(tmp_path / ".connector" / "state.db")
+        try:
+            return Runner(recipe, state, **kwargs).run()  # type: ignore[arg-type]
+        finally:
+            state.close()
+
+    return tmp_path, run
+
+
+def test_first_run_writes_every_record(setup) -> None:
+    tmp, run = setup
+    write_jsonl(tmp / "in.jsonl", donations(5))
+    report = run()
+    assert report.counts[Outcome.WRITTEN] == 5
+    assert report.ok
+    out = read_jsonl(tmp / "out.jsonl")
+    assert [r["id"] for r in out] == ["d1", "d2", "d3", "d4", "d5"]
+    assert out[0] == {"id": "d1", "amount": "1.00", "currency": "USD", "email": "d1@x.org"}
+    assert str(report.money["USD"]) == "15.00"
+
+
+def test_second_run_writes_nothing(setup) -> None:
+    tmp, run = setup
+    write_jsonl(tmp / "in.jsonl", donations(5))
+    run()
+    report = run()
+    assert report.counts[Outcome.UNCHANGED] == 5
+    assert report.counts[Outcome.WRITTEN] == 0
+    assert len(read_jsonl(tmp / "out.jsonl")) == 5
+
+
+def test_changed_records_become_exactly_the_expected_updates(setup) -> None:
+    tmp, run = setup
+    write_jsonl(tmp / "in.jsonl", donations(4))
+    run()
+    write_jsonl(tmp / "in.jsonl", donations(5, d2={"cents": 999}, d4={"email": "new@x.org"}))
+    report = run()
+    assert report.counts[Outcome.UPDATED] == 2
+    assert report.counts[Outcome.WRITTEN] == 1
+    assert report.counts[Outcome.UNCHANGED] == 2
+    out = read_jsonl(tmp / "out.jsonl")
+    assert [r["id"] for r in out[4:]] == ["d2", "d4", "d5"]
+    assert out[4]["amount"] == "9.99"
+
+
+def test_filtered_records_are_counted_not_written(setup) -> None:
+    tmp, run = setup
+    write_jsonl(tmp / "in.jsonl", donations(3, d2={"status": "failed"}))
+    report = run()
+    assert report.counts[Outcome.FILTERED] == 1
+    assert [r["id"] for r in read_jsonl(tmp / "out.jsonl")] == ["d1", "d3"]
+
+
+def test_a_bad_record_is_dead_lettered_and_the_run_goes_on(setup) -> None:
+    tmp, run = setup
+    write_jsonl(tmp / "in.jsonl", donations(3, d2={"cents": "lots"}))
+    report = run()
+    assert report.counts[Outcome.WRITTEN] == 2
+    assert report.counts[Outcome.INVALID] == 1
+    assert not report.ok
+    state = SqliteStateStore(tmp / ".connector" / "state.db")
+    [letter] = state.dead_letters("gifts")
+    assert letter.key == "d2"
+    assert letter.field == "amount"
+    assert letter.record["cents"] == "lots"
+
+
+def test_a_broken_input_line_is_dead_lettered(setup) -> None:
+    tmp, run = setup
+    (tmp / "in.jsonl").write_text('{"id": "d1", "cents": 1, "currency": "usd"}\n{oops\n')
+    report = run()
+    assert report.counts[Outcome.WRITTEN] == 1
+    assert report.counts[Outcome.INVALID] == 1
+    assert report.problems[0].key == "line:2"
+
+
+@pytest.mark.parametrize("crash_on_commit", [1, 2, 3])
+def test_a_crash_after_a_batch_then_a_rerun_equals_an_uninterrupted_run(
+    setup, monkeypatch: pytest.MonkeyPatch, crash_on_commit: int
+) -> None:
+    tmp, run = setup
+    write_jsonl(tmp / "in.jsonl", donations(7))
+    real_commit = SqliteStateStore.commit
+    calls = {"n": 0}
+
+    def crashing_commit(self, recipe, batch):  # the sink wrote the batch; the commit dies
+        calls["n"] += 1
+        if calls["n"] == crash_on_commit:
+            raise RuntimeError("power cut")
+        real_commit(self, recipe, batch)
+
+    monkeypatch.setattr(SqliteStateStore, "commit", crashing_commit)
+    with pytest.raises(RuntimeError, match="power cut"):
+        run()
+    monkeypatch.setattr(SqliteStateStore, "commit", real_commit)
+    report = run()
+    assert report.ok
+    assert [r["id"] for r in read_jsonl(tmp / "out.jsonl")] == [f"d{i}" for i in range(1, 8)]
+    assert report.counts[Outcome.WRITTEN] + report.counts[Outcome.UNCHANGED] == 7
+
+
+def test_dry_run_writes_nothing_and_keeps_no_state(setup) -> None:
+    tmp, run = setup
+    write_jsonl(tmp / "in.jsonl", donations(3))
+    report = run(dry_run=True)
+    assert report.counts[Outcome.WRITTEN] == 3
+    assert not (tmp / "out.jsonl").exists()
+    assert run().counts[Outcome.WRITTEN] == 3
+
+
+def test_limit_stops_after_n_records(setup) -> None:
+    tmp, run = setup
+    write_jsonl(tmp / "in.jsonl", donations(5))
+    assert run(limit=2).records_read == 2
+    assert len(read_jsonl(tmp / "out.jsonl")) == 2
+    assert run().counts[Outcome.WRITTEN] == 3
+
+
+def test_replaying_dead_letters_after_a_recipe_fix(setup, write_recipe, registry) -> None:
+    tmp, run = setup
+    write_jsonl(tmp / "in.jsonl", donations(2, d2={"cents": "lots"}))
+    assert run().counts[Outcome.INVALID] == 1
+    fixed = write_recipe(RECIPE.replace(
+        "amount: record.cents | minor_to_major(record.currency)",
+        "amount: \"0 if record.cents == 'lots' else record.cents | minor_to_major(record.currency)\"",
+    ))
+    state = SqliteStateStore(tmp / ".connector" / "state.db")
+    try:
+        report = Runner(load_recipe(fixed, registry), state).replay(state.dead_letters("gifts"))
+        assert report.counts[Outcome.WRITTEN] == 1
+        assert state.dead_letters("gifts") == []
+    finally:
+        state.close()
+    assert [r["id"] for r in read_jsonl(tmp / "out.jsonl")] == ["d1", "d2"]
