@@ -9,18 +9,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
 
 from core import output
-from core.errors import (
-    ConnectorError,
-    FatalError,
-    PluginError,
-    RecipeError,
-)
+from core.errors import ConnectorError, RecipeError
 from core.plugins import load_plugins
 from core.recipe import Recipe, load_recipe
 from core.runner import Runner
@@ -52,9 +47,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except RecipeError as error:
             _fail(str(error), ExitCode.USAGE)
-        except (FatalError, PluginError) as error:
-            _fail(str(error), ExitCode.FATAL)
-        except ConnectorError as error:
+        except ConnectorError as error:  # FatalError, PluginError, and anything unforeseen
             _fail(str(error), ExitCode.FATAL)
         except KeyboardInterrupt:
             _fail("interrupted; committed batches are kept, the rest runs next time", 130)
@@ -62,7 +55,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _fail(message: str, code: int) -> Any:
+def _fail(message: str, code: int) -> NoReturn:
     from core.http.redact import redact_text
 
     for line in redact_text(message).splitlines():

@@ -33,7 +33,8 @@ Rate = Annotated[float, Field(ge=0, le=1)]
 Seconds = Annotated[float, Field(ge=0)]
 
 
-def _encode(value: object) -> object:
+def json_default(value: object) -> object:
+    """``json.dumps(default=...)`` for decimals (as numbers) and dates (ISO 8601)."""
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, date):  # datetimes too
@@ -46,7 +47,7 @@ def json_response(
     data: object, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     """A JSON response with the ``charset`` that .NET-style APIs put in the content type."""
-    body = json.dumps(data, ensure_ascii=False, default=_encode).encode()
+    body = json.dumps(data, ensure_ascii=False, default=json_default).encode()
     return Response(body, status_code, headers=dict(headers or {}), media_type=JSON_MEDIA_TYPE)
 
 

@@ -3,7 +3,7 @@
 ::
 
     ConnectorError
-    ├── RecipeError              the recipe or command line is wrong; nothing was read or written
+    ├── RecipeError              the recipe or command line is wrong; nothing read or written
     │   ├── RecipeSyntaxError        malformed YAML
     │   ├── RecipeValidationError    a key, type, component or expression is wrong
     │   ├── MissingSecretError       a ${VAR} is not set
@@ -15,7 +15,7 @@
     ├── RetriableError           back off and try again (429, 5xx, timeouts, dropped connections)
     └── SkippableError           give up on this one record, dead-letter it, carry on
         ├── MappingError             the record could not be mapped (bad value, missing field)
-        └── InvalidRecord            the mapped payload fails the sink's model, or the service said 4xx
+        └── InvalidRecord            the payload fails the sink's model, or the service said 4xx
 
 Messages name the recipe, the line, the field and the valid choices. None of them ever contains a
 secret. Only ``core.cli`` turns these into exit codes.

@@ -47,7 +47,14 @@ def safe_get(parent: Any, key: Any) -> Any:
     return None
 
 
-_BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%"}
+_BINARY = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+}
 _UNARY = {ast.Not: "not ", ast.USub: "-", ast.UAdd: "+"}
 _COMPARE = {
     ast.Eq: "==",
@@ -91,7 +98,9 @@ _SPELLINGS = {"null": "None", "none": "None", "true": "True", "false": "False"}
 
 
 def _is_dunder(name: str | None) -> bool:
-    return name is not None and name.startswith("__") and name.endswith("__")
+    # Any leading double underscore, not just __x__: nothing legitimate is spelled that way, and
+    # record['__x'] still reaches such a key.
+    return name is not None and name.startswith("__")
 
 
 class Scope:
@@ -163,7 +172,10 @@ def emit_constant(value: Any, scope: Scope) -> str:
         return repr(value)
     if isinstance(value, float | Decimal | date):  # date covers datetime; nan has no literal
         return scope.constant(value)
-    msg = f"a {type(value).__name__} cannot be a constant here; use text, a number, true/false or null"
+    msg = (
+        f"a {type(value).__name__} cannot be a constant here; "
+        "use text, a number, true/false or null"
+    )
     raise ExpressionError(msg)
 
 
@@ -172,17 +184,11 @@ def emit_expression(text: str, scope: Scope) -> str:
     if not text.strip():
         msg = "empty expression; write \"''\" for empty text or null for no value"
         raise ExpressionError(msg)
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as error:
-        hint = " (imports are not allowed)" if text.split()[0] in ("import", "from") else ""
-        msg = f"{text!r} is not a valid expression: {error.msg} at column {error.offset}{hint}"
-        raise ExpressionError(msg) from None
-    except (RecursionError, MemoryError, ValueError):
-        msg = f"{text!r} is too deeply nested or contains a null character"
-        raise ExpressionError(msg) from None
+    tree = _parse(text)
     for node in ast.walk(tree):
-        name = getattr(node, "id", None) or getattr(node, "attr", None) or getattr(node, "arg", None)
+        name = (
+            getattr(node, "id", None) or getattr(node, "attr", None) or getattr(node, "arg", None)
+        )
         if _is_dunder(name):
             msg = f"{text!r} uses a dunder name, which is not allowed"
             raise ExpressionError(msg)
@@ -190,7 +196,37 @@ def emit_expression(text: str, scope: Scope) -> str:
         if what:
             msg = f"{text!r} uses {what}, which is not allowed in a recipe expression"
             raise ExpressionError(msg)
-    return _Emitter(text, scope).emit(tree.body)
+    try:
+        return _Emitter(text, scope).emit(tree.body)
+    except RecursionError:
+        msg = f"{text!r} is too deeply nested"
+        raise ExpressionError(msg) from None
+
+
+def _parse(text: str) -> ast.Expression:
+    source = text.strip()
+    try:
+        try:
+            return ast.parse(source, mode="eval")
+        except SyntaxError:
+            if "\n" not in source:
+                raise
+        # A YAML block scalar spreads a long expression over lines; inside brackets that is
+        # valid Python, and the whitelist below judges the result the same either way.
+        try:
+            return ast.parse(f"(\n{source}\n)", mode="eval")
+        except SyntaxError:
+            return ast.parse(source, mode="eval")  # report the error as the recipe spells it
+    except SyntaxError as error:
+        hint = " (imports are not allowed)" if source.split()[0] in ("import", "from") else ""
+        where = f"column {error.offset}"
+        if "\n" in source:
+            where = f"line {error.lineno} {where}"
+        msg = f"{text!r} is not a valid expression: {error.msg} at {where}{hint}"
+        raise ExpressionError(msg) from None
+    except (RecursionError, MemoryError, ValueError):
+        msg = f"{text!r} is too deeply nested or contains a null character"
+        raise ExpressionError(msg) from None
 
 
 class _Emitter:
@@ -207,7 +243,8 @@ class _Emitter:
         match node:
             case ast.Constant(value=value):
                 if value is ... or isinstance(value, bytes | complex):
-                    raise self.fail(f"{type(value).__name__} literals are not allowed")
+                    msg = f"{type(value).__name__} literals are not allowed"
+                    raise self.fail(msg)
                 return emit_constant(value, self.scope)
             case ast.Name(id="record"):
                 return "_r"
@@ -235,27 +272,42 @@ class _Emitter:
             case ast.Dict(keys=keys, values=values):
                 if any(key is None for key in keys):
                     raise self.fail("** inside a dict display is not allowed")
-                pairs = (f"{self.emit(k)}: {self.emit(v)}" for k, v in zip(keys, values, strict=True))
+                pairs = (
+                    f"{self.emit(k)}: {self.emit(v)}"
+                    for k, v in zip(keys, values, strict=True)
+                    if k is not None  # ruled out above; this tells the type checker
+                )
                 return f"{{{', '.join(pairs)}}}"
             case ast.Call(func=ast.Name(id=name), args=args, keywords=keywords):
                 return self._call(name, None, args, keywords)
             case ast.Call(func=func):
-                raise self.fail(
+                root = func
+                while isinstance(root, ast.Attribute | ast.Subscript):
+                    root = root.value
+                if isinstance(root, ast.Name) and root.id != "record":
+                    raise self._unknown_name(root.id)  # os.system(...): say what `os` is not
+                msg = (
                     f"only transforms can be called, and {ast.unparse(func)!r} is not a transform "
                     "name (record fields are data, not methods)"
                 )
-        raise self.fail(f"{type(node).__name__} is not allowed in a recipe expression")
+                raise self.fail(msg)
+        msg = f"{type(node).__name__} is not allowed in a recipe expression"
+        raise self.fail(msg)
 
     def _unknown_name(self, name: str) -> ExpressionError:
         if name in self.scope.transforms:
             return self.fail(
-                f"the transform {name!r} must be piped or called: `value | {name}` or `{name}(value)`"
+                f"the transform {name!r} must be piped or called: "
+                f"`value | {name}` or `{name}(value)`"
             )
-        hint = f"did you mean {_SPELLINGS[name.lower()]}?" if name.lower() in _SPELLINGS else (
-            f"to write the text {name!r}, quote it inside the YAML string: \"'{name}'\""
+        hint = (
+            f"did you mean {_SPELLINGS[name.lower()]}?"
+            if name.lower() in _SPELLINGS
+            else (f"to write the text {name!r}, quote it inside the YAML string: \"'{name}'\"")
         )
         return self.fail(
-            f"unknown name {name!r}; an expression can use `record`, transforms and literals ({hint})"
+            f"unknown name {name!r}; an expression can use `record`, transforms and literals "
+            f"({hint})"
         )
 
     def _access(self, node: ast.Attribute | ast.Subscript) -> str:
@@ -289,10 +341,11 @@ class _Emitter:
                 return self._call(name, self.emit(left), [], [])
             case ast.Call(func=ast.Name(id=name), args=args, keywords=keywords):
                 return self._call(name, self.emit(left), args, keywords)
-        raise self.fail(
+        msg = (
             f"the right side of '|' must be a transform, as in `| upper` or `| default('x')`, "
             f"not {ast.unparse(right)!r} ('|' is only the pipe)"
         )
+        raise self.fail(msg)
 
     def _call(
         self, name: str, piped: str | None, args: list[ast.expr], keywords: list[ast.keyword]
@@ -302,7 +355,8 @@ class _Emitter:
             known = ", ".join(sorted(transforms)) or "(none)"
             close = difflib.get_close_matches(name, transforms, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise self.fail(f"unknown transform {name!r}; known: {known}{hint}")
+            msg = f"unknown transform {name!r}; known: {known}{hint}"
+            raise self.fail(msg)
         if any(keyword.arg is None for keyword in keywords):
             raise self.fail("** arguments are not allowed")
         positional = [piped] if piped is not None else []
@@ -333,11 +387,14 @@ class _Emitter:
     def _table(self, node: ast.expr) -> str:
         known = ", ".join(sorted(self.scope.tables)) or "(none declared)"
         if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
-            raise self.fail(f"lookup's table must be a quoted table name; known tables: {known}")
+            msg = f"lookup's table must be a quoted table name; known tables: {known}"
+            raise self.fail(msg)
         if node.value not in self.scope.tables:
-            raise self.fail(f"unknown table {node.value!r}; known tables: {known}")
+            msg = f"unknown table {node.value!r}; known tables: {known}"
+            raise self.fail(msg)
         if not isinstance(self.scope.tables[node.value], Mapping):
-            raise self.fail(f"table {node.value!r} must map keys to values")
+            msg = f"table {node.value!r} must map keys to values"
+            raise self.fail(msg)
         return self.scope.table(node.value)
 
     def _check_arity(self, name: str, positional: int, keywords: list[str]) -> None:
@@ -348,19 +405,28 @@ class _Emitter:
         try:
             signature.bind(*range(positional), **dict.fromkeys(keywords))
         except TypeError as error:
-            raise self.fail(f"{name}: {error}") from None
+            msg = f"{name}: {error}"
+            raise self.fail(msg) from None
 
     def _compare(self, node: ast.Compare) -> str:
         operands = [node.left, *node.comparators]
         parts = [self.emit(node.left)]
         for index, (op, right) in enumerate(zip(node.ops, node.comparators, strict=True)):
-            if isinstance(op, ast.Is | ast.IsNot) and not any(
-                isinstance(side, ast.Constant) and any(side.value is c for c in _IDENTITIES)
-                for side in (operands[index], right)
+            sides = (operands[index], right)
+            if isinstance(op, ast.Is | ast.IsNot) and not (
+                any(_is_identity(side) for side in sides)
+                and not any(
+                    isinstance(side, ast.Constant) and not _is_identity(side) for side in sides
+                )
             ):
-                raise self.fail("'is' only compares with None, True or False; use == for values")
+                msg = "'is' only compares with None, True or False; use == for values"
+                raise self.fail(msg)
             parts += [_COMPARE[type(op)], self.emit(right)]
         return f"({' '.join(parts)})"
+
+
+def _is_identity(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and any(node.value is c for c in _IDENTITIES)
 
 
 def _static_key(step: ast.Attribute | ast.Subscript) -> str | int | None:

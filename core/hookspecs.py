@@ -47,11 +47,13 @@ def connector_register_sources() -> Iterable[type[Source]]:
     Each class has a unique ``name`` such as ``"stripe.charges"`` and a ``Settings`` model for its
     ``with:`` block. Two plugins registering the same name is an error that names both.
     """
+    raise NotImplementedError
 
 
 @hookspec
 def connector_register_sinks() -> Iterable[type[Sink]]:
     """Return the sink classes this plugin provides, e.g. ``"virtuous.gift_transactions"``."""
+    raise NotImplementedError
 
 
 @hookspec
@@ -63,6 +65,7 @@ def connector_register_transforms() -> Mapping[str, Transform]:
     It raises ``ValueError`` or ``TypeError`` for a value it cannot handle; the runner turns that
     into a dead letter naming the field.
     """
+    raise NotImplementedError
 
 
 # --- CLI ------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 import enum
 import itertools
 import linecache
+import warnings
 from collections.abc import Callable, Mapping
 from types import CodeType
 from typing import Any, Final, Literal
@@ -93,7 +94,7 @@ def compile_mapping(
     tables: Mapping[str, Mapping[str, Any]] | None = None,
     locate: Locate = lambda path: None,
 ) -> CompiledMapping:
-    """Compile ``map:`` (nested mappings and lists of expressions) and ``filter:`` into one function.
+    """Compile ``map:`` (nested mappings and lists of expressions) and ``filter:`` to one function.
 
     ``transforms`` are the names expressions may call; ``tables`` are the recipe's ``tables:``,
     which ``lookup`` names. ``locate`` turns a recipe path such as ``("map", "amount")`` into
@@ -101,7 +102,9 @@ def compile_mapping(
     :class:`~core.errors.RecipeValidationError` for anything not allowed or not valid.
     """
     if not isinstance(map_block, Mapping):
-        msg = f"map must be a mapping of output fields to expressions, not {type(map_block).__name__}"
+        msg = (
+            f"map must be a mapping of output fields to expressions, not {type(map_block).__name__}"
+        )
         raise RecipeValidationError(msg, where=locate(("map",)))
     scope = Scope(transforms, tables)
     writer = _Writer(scope, locate)
@@ -118,7 +121,7 @@ def compile_mapping(
     ]
     attributions: dict[int, tuple[str | None, str]] = {}
     if filter_line:
-        lines.append(f"        {filter_line}  # filter: {_one_line(str(filter_expr))}")
+        lines.append(f"        {filter_line}  # filter: {_comment(str(filter_expr))}")
         attributions[len(lines)] = (None, str(filter_expr))
     lines += (f"        {line}" for line in scope.take_path_lines())
     body[-1] = ("}", None)  # the closing "}," would make the return value a tuple
@@ -140,7 +143,16 @@ def compile_mapping(
         "_VALUE_ERRORS": _VALUE_ERRORS,
         **scope.namespace,
     }
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - source is generated, checked
+    try:
+        with warnings.catch_warnings():
+            # e.g. "'is' with a literal": about generated code, which the user never wrote.
+            warnings.simplefilter("ignore", SyntaxWarning)
+            code_object = compile(source, filename, "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
+        # Only reachable for absurd nesting; every part of the source was checked on the way in.
+        msg = f"map could not be compiled (is it nested hundreds deep?): {error}"
+        raise RecipeValidationError(msg, where=locate(("map",))) from None
+    exec(code_object, namespace)  # noqa: S102 - the source is generated from checked trees
     function = namespace["_mapping"]
     names = {fn.__code__: name for name, fn in scope.used.items() if hasattr(fn, "__code__")}
     code = function.__code__
@@ -176,7 +188,8 @@ class _Writer:
         field = ".".join(str(part) for part in path[1:])
         if isinstance(value, str):
             code = self.expression(value, path)
-            return [(f"{code},  # {_label(path)}: {_one_line(value)}", (field, value))]
+            comment = _comment(f"{_label(path)}: {value}")
+            return [(f"{code},  # {comment}", (field, value))]
         if isinstance(value, Mapping):
             lines: list[tuple[str, tuple[str | None, str] | None]] = [("{", None)]
             for key, item in value.items():
@@ -193,7 +206,9 @@ class _Writer:
         if isinstance(value, list):
             lines = [("[", None)]
             for index, item in enumerate(value):
-                lines += ((f"    {text}", blame) for text, blame in self.value(item, (*path, index)))
+                lines += (
+                    (f"    {text}", blame) for text, blame in self.value(item, (*path, index))
+                )
             return [*lines, ("],", None)]
         try:
             return [(f"{emit_constant(value, self.scope)},", None)]
@@ -210,6 +225,12 @@ def _label(path: tuple[str | int, ...]) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _comment(text: str) -> str:
+    """``text`` made safe to end a generated line with: field names and expressions come from the
+    recipe, and a line break in one would let it write code."""
+    return _one_line("".join(char if char.isprintable() else " " for char in text))
 
 
 def _explain(

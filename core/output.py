@@ -85,9 +85,10 @@ def print_test_results(recipe: Recipe, results: Sequence[CaseResult]) -> None:
 
 def print_plugins(registry: Registry) -> None:
     table = Table("kind", "name", "plugin", "description")
-    for catalog in (registry.sources, registry.sinks):
-        for name, component in sorted(catalog.items.items()):
-            table.add_row(catalog.kind, name, catalog.owners[name], component.description)
+    for name, source in sorted(registry.sources.items.items()):
+        table.add_row("source", name, registry.sources.owners[name], source.description)
+    for name, sink in sorted(registry.sinks.items.items()):
+        table.add_row("sink", name, registry.sinks.owners[name], sink.description)
     for name, function in sorted(registry.transforms.items.items()):
         doc = (function.__doc__ or "").strip().splitlines()
         table.add_row("transform", name, registry.transforms.owners[name], doc[0] if doc else "")

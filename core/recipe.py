@@ -21,7 +21,6 @@ from core.sink import Sink
 from core.source import Source
 from core.yaml_marks import Located, load_located
 
-
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -180,7 +179,9 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     for part in loc:
         if isinstance(part, int):
             continue
-        field = current.model_fields.get(part) if isinstance(current, type) else None
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
         if field is None:
             by_alias = {f.alias: f for f in current.model_fields.values() if f.alias}
             field = by_alias.get(part)

@@ -76,7 +76,12 @@ class Runner:
         source = self.recipe.source_class(self.recipe.source_settings, self.context)
         try:
             cursor = self.state.cursor(self.recipe.name)
-            self._sync(_incoming(source, source.read(cursor)), cursor, advance_cursor=True)
+            finished = self._sync(
+                _incoming(source, source.read(cursor)), cursor, advance_cursor=True
+            )
+            end = source.end_cursor() if finished else None
+            if end is not None and not self.dry_run:
+                self.state.commit(self.recipe.name, Batch(cursor=end))
         finally:
             source.close()
         return self.report
@@ -87,13 +92,14 @@ class Runner:
         self._sync(records, None, advance_cursor=False)
         return self.report
 
-    def _sync(self, records: Iterator[Incoming], cursor: Any, *, advance_cursor: bool) -> None:
+    def _sync(self, records: Iterator[Incoming], cursor: Any, *, advance_cursor: bool) -> bool:
+        """Sync ``records``; True when the source was read to its end (no ``--limit`` cut)."""
         sink = self.recipe.sink_class(self.recipe.sink_settings, self.context)
         self._sink = sink
         try:
             if not self.dry_run:
                 self._open(sink)
-            self._loop(sink, records, cursor, advance_cursor)
+            return self._loop(sink, records, cursor, advance_cursor)
         finally:
             try:
                 sink.close()
@@ -117,11 +123,13 @@ class Runner:
 
     def _loop(
         self, sink: Sink, records: Iterator[Incoming], cursor: Any, advance_cursor: bool
-    ) -> None:
+    ) -> bool:
         pending: dict[str, _Candidate] = {}
         batch = Batch()
+        finished = True
         for incoming in records:
             if self.limit is not None and self.report.records_read >= self.limit:
+                finished = False
                 break
             self.report.records_read += 1
             if advance_cursor and incoming.cursor is not None:
@@ -138,6 +146,7 @@ class Runner:
             self.on_progress(self.report)
         self._flush(sink, pending, batch, cursor if advance_cursor else None)
         self.on_progress(self.report)
+        return finished
 
     def _prepare(self, incoming: Incoming, sink: Sink, batch: Batch) -> _Candidate | None:
         """Filter, map and validate one record; dead-letter it when that fails."""
@@ -152,7 +161,7 @@ class Runner:
                 self.report.count(Outcome.FILTERED)
                 return None
             assert isinstance(mapped, dict)
-            payload = validate_payload(sink, mapped)
+            payload = validate_payload(sink, sink.prepare(incoming.key, mapped))
         except SkippableError as error:
             self._dead_letter(batch, incoming.key, incoming.record, error.outcome, error)
             return None
@@ -272,7 +281,8 @@ def validate_payload(sink: Sink | type[Sink], payload: dict[str, Any]) -> dict[s
         field = ".".join(str(part) for part in first["loc"]) or None
         others = len(error.errors()) - 1
         extra = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
-        raise InvalidRecord(f"{first['msg']}{extra}", field=field) from None
+        msg = f"{first['msg']}{extra}"
+        raise InvalidRecord(msg, field=field) from None
     dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
     return dumped
 

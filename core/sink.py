@@ -40,6 +40,10 @@ class Sink(ABC):
         size = getattr(self.settings, "batch_size", None)
         return int(size) if size else 100
 
+    def prepare(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Complete a mapped payload before validation (fill defaults such as dedup keys)."""
+        return payload
+
     def open(self, checkpoint: dict[str, Any] | None) -> None:
         """Prepare to write, resuming from the checkpoint committed with the last batch.
 

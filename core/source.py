@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -64,6 +64,14 @@ class Source(ABC):
 
     def cursor_value(self, record: Mapping[str, Any]) -> Any | None:
         """The value to resume after; None for sources that always read everything."""
+        return None
+
+    def end_cursor(self) -> Any | None:
+        """The cursor to commit once :meth:`read` has yielded everything, or None.
+
+        For sources whose records arrive out of cursor order (keyset paging by id over a
+        modified-since window): they commit the time the read started, and only when it finished.
+        """
         return None
 
     def close(self) -> None:

@@ -60,8 +60,26 @@ def _show(value: Any) -> str:
 # exponent 0, but Stripe (the main source of minor-unit amounts) still sends ISK with two decimals
 # (100 = 1 króna; reference/sources.md §1.7), so ISK stays on the default of 2. MGA is the reverse:
 # ISO says 2, Stripe says 0, and we follow Stripe.
-_ZERO_DECIMAL = "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()
-_THREE_DECIMAL = "BHD IQD JOD KWD LYD OMR TND".split()
+_ZERO_DECIMAL = frozenset(
+    {
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "MGA",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+    }
+    | {"XOF", "XPF"}
+)
+_THREE_DECIMAL = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
 # Keyed by both spellings so the hot path (Stripe sends lowercase) skips str.upper().
 _EXPONENTS: dict[str, int] = {
     spelling: exponent
@@ -79,7 +97,10 @@ def currency_exponent(currency: str) -> int:
     if currency.__class__ is not str or len(currency) != 3 or not currency.isalpha():
         msg = f"{_show(currency)} is not a three-letter currency code"
         raise ValueError(msg)
-    return _EXPONENTS.get(currency.upper(), 2)
+    exponent = _EXPONENTS.get(currency.upper(), 2)
+    # Remember every valid code seen (at most 52**3 spellings), so "usd" is one lookup next time.
+    _EXPONENTS[currency] = exponent
+    return exponent
 
 
 def _whole_number(value: Any, what: str) -> int:
@@ -104,13 +125,16 @@ def minor_to_major(value: Any, currency: str) -> Decimal | None:
     Decimal("2.500")``. The result always has exactly that many decimal places. A fractional
     amount raises ``ValueError``; ``None`` gives ``None``.
     """
+    exponent = _EXPONENTS.get(currency)
+    # scaleb keeps every digit and sets the exponent, so 2500 -> 25.00 exactly, with no rounding.
+    if exponent is not None and value.__class__ is int:  # the hot path: Stripe's int + "usd"
+        return Decimal(value).scaleb(-exponent)
     if value is None:
         return None
     if currency is None:
         msg = "a currency is needed to convert minor units, got None"
         raise ValueError(msg)
-    minor = value if value.__class__ is int else _whole_number(value, "minor units")
-    # scaleb keeps every digit and sets the exponent, so 2500 -> 25.00 exactly, with no rounding.
+    minor = _whole_number(value, "minor units")
     return Decimal(minor).scaleb(-currency_exponent(currency))
 
 
@@ -132,9 +156,7 @@ def major_to_minor(value: Any, currency: str) -> int | None:
         return None
     minor = amount.scaleb(exponent)
     if minor != minor.to_integral_value():
-        msg = (
-            f"{_show(value)} has more decimal places than {currency.upper()} allows ({exponent})"
-        )
+        msg = f"{_show(value)} has more decimal places than {currency.upper()} allows ({exponent})"
         raise ValueError(msg)
     return int(minor)
 
@@ -197,7 +219,7 @@ def to_str(value: Any) -> str | None:
 
 
 def round_money(value: Any, places: int = 2) -> Decimal | None:
-    """Round to ``places`` decimal places, halves away from zero (how receipts round), as ``Decimal``."""
+    """Round to ``places`` decimal places as a ``Decimal``, halves away from zero as receipts do."""
     number = to_decimal(value)
     if number is None:
         return None
@@ -231,8 +253,7 @@ def unix_to_date(ts: Any) -> str | None:
     """Unix seconds to a UTC calendar date: ``unix_to_date(1735689600) == "2025-01-01"``."""
     if ts is None:
         return None
-    seconds = ts if ts.__class__ is int else _timestamp(ts)
-    day = int(seconds // 86400)
+    day = ts // 86400 if ts.__class__ is int else int(_timestamp(ts) // 86400)
     text = _DAY_TEXT.get(day)
     if text is None:
         try:
@@ -264,7 +285,7 @@ def unix_to_datetime(ts: Any) -> str | None:
 
 
 def _parse_moment(value: Any, fmt: str | None) -> datetime | None:
-    """Read the forms ``parse_date`` documents into a ``datetime`` (naive unless an offset was given)."""
+    """Read what ``parse_date`` accepts into a ``datetime`` (naive unless an offset was given)."""
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -311,7 +332,8 @@ def parse_date(value: Any, fmt: str | None = None) -> str | None:
 
 
 def format_date(value: Any, fmt: str, parse_fmt: str | None = None) -> str | None:
-    """Read a date as :func:`parse_date` does (``parse_fmt`` is its ``fmt``), then ``strftime(fmt)``."""
+    """Read a date as :func:`parse_date` does (``parse_fmt`` is its ``fmt``), then write it with
+    ``strftime(fmt)``: ``format_date("2025-01-31", "%m/%d/%Y") == "01/31/2025"``."""
     moment = _parse_moment(value, parse_fmt)
     return None if moment is None else moment.strftime(fmt)
 
@@ -328,16 +350,22 @@ def _text(value: Any, transform: str) -> str:
 
 def upper(value: Any) -> str | None:
     """Upper-case text; ``None`` stays ``None``."""
+    if value.__class__ is str:
+        return value.upper()
     return None if value is None else _text(value, "upper").upper()
 
 
 def lower(value: Any) -> str | None:
     """Lower-case text; ``None`` stays ``None``."""
+    if value.__class__ is str:
+        return value.lower()
     return None if value is None else _text(value, "lower").lower()
 
 
 def strip(value: Any) -> str | None:
     """Text without leading and trailing whitespace; ``None`` stays ``None``."""
+    if value.__class__ is str:
+        return value.strip()
     return None if value is None else _text(value, "strip").strip()
 
 
@@ -354,9 +382,9 @@ def _capitalise(match: re.Match[str]) -> str:
 
 
 def title(value: Any) -> str | None:
-    """Capitalise each word: ``"mary-jane o'neil"`` -> ``"Mary-Jane O'Neil"``, ``"ada's"`` -> ``"Ada's"``.
+    """Capitalise each word: ``"mary-jane o'neil"`` -> ``"Mary-Jane O'Neil"``.
 
-    Unlike ``str.title`` it does not capitalise after an apostrophe in ``Ada's``.
+    Unlike ``str.title`` it leaves ``"ada's"`` as ``"Ada's"``, not ``"Ada'S"``.
     """
     return None if value is None else _WORD.sub(_capitalise, _text(value, "title"))
 
@@ -368,43 +396,60 @@ def _bare(token: str) -> str:
     return token.lower().replace(".", "").replace(",", "")
 
 
-_TITLES = frozenset("dr mr mrs ms miss mx rev fr prof hon sir dame".split())
-_SUFFIXES = frozenset("jr sr ii iii iv phd md esq dds jd cpa".split())
+# Compared after lower-casing and dropping dots and commas, so "Dr." and "Jr.," match.
+_TITLES = frozenset({"dr", "mr", "mrs", "ms", "miss", "mx", "rev", "fr", "prof", "hon", "sir"})
+_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "phd", "md", "esq", "dds", "jd", "cpa"})
 _PARTICLES = frozenset(
-    "de da del della dei degli di du dos das des van von der den ter ten la le st".split()
+    {"de", "da", "del", "della", "dei", "degli", "di", "du", "dos", "das", "des", "van", "von"}
+    | {"der", "den", "ter", "ten", "la", "le", "st"}
 )
 
 
 @lru_cache(maxsize=8192)
 def _split_name(full: str) -> tuple[str | None, str | None]:
     """``(first, last)`` of a person's name; cached because first_name and last_name both ask."""
-    parts = [part.strip() for part in full.split(",")]
+    if "," not in full:
+        words = full.split()
+        # Most names are two plain words; settle those without the general rules.
+        if len(words) == 2 and "." not in full and words[0].lower() not in _TITLES:
+            last = words[1]
+            if last.lower() not in _SUFFIXES:
+                return words[0], last
+        return _split_words(words)
+    parts = [part.split() for part in full.split(",")]
     # "King, Martin Luther, Jr." and "Martin Luther King, Jr.": a part that is only suffixes goes.
-    parts = [p for p in parts if p and not all(_bare(t) in _SUFFIXES for t in p.split())]
+    parts = [p for p in parts if p and not all(_bare(word) in _SUFFIXES for word in p)]
+    if len(parts) == 1:
+        return _split_words(parts[0])
     if not parts:
         return None, None
-    if len(parts) >= 2:  # "Lovelace, Ada": the family name comes first
-        family = parts[0].split()
-        given = [t for t in parts[1].split() if _bare(t) not in _TITLES]
-        while len(family) > 1 and _bare(family[-1]) in _SUFFIXES:
-            family.pop()
-        return given[0] if given else None, " ".join(family)
-    given = parts[0].split()
-    titled = False
-    while len(given) > 1 and _bare(given[0]) in _TITLES:
-        given.pop(0)
-        titled = True
-    while len(given) > 1 and _bare(given[-1]) in _SUFFIXES:
-        given.pop()
-    if len(given) == 1:
+    # "Lovelace, Ada": the family name comes first.
+    family = parts[0]
+    given = [word for word in parts[1] if _bare(word) not in _TITLES]
+    while len(family) > 1 and _bare(family[-1]) in _SUFFIXES:
+        family.pop()
+    return given[0] if given else None, " ".join(family)
+
+
+def _split_words(words: list[str]) -> tuple[str | None, str | None]:
+    """``(first, last)`` of a name written given-name first, already split into words."""
+    keys = [word.lower().replace(".", "").replace(",", "") for word in words]
+    start, end = 0, len(words)
+    while end - start > 1 and keys[start] in _TITLES:
+        start += 1
+    while end - start > 1 and keys[end - 1] in _SUFFIXES:
+        end -= 1
+    if end - start == 0:
+        return None, None
+    if end - start == 1:
         # "Mr. Smith" names the family; a lone "Cher" is what the person goes by.
-        return (None, given[0]) if titled else (given[0], None)
+        return (None, words[start]) if start else (words[start], None)
     # The surname starts at the first particle after the first name ("Ludwig van Beethoven",
     # "Juan de la Cruz"); without one it is the last word, so middle names drop out.
-    for index in range(1, len(given) - 1):
-        if _bare(given[index]) in _PARTICLES:
-            return given[0], " ".join(given[index:])
-    return given[0], given[-1]
+    for index in range(start + 1, end - 1):
+        if keys[index] in _PARTICLES:
+            return words[start], " ".join(words[index:end])
+    return words[start], words[end - 1]
 
 
 def first_name(full: Any) -> str | None:
@@ -415,9 +460,9 @@ def first_name(full: Any) -> str | None:
     names: ``"Dr. Ada King Lovelace"`` -> ``"Ada"``. A single name is a first name (``"Cher"``).
     ``None`` and blank text give ``None``.
     """
-    if full is None:
-        return None
-    return _split_name(_text(full, "first_name"))[0]
+    if full.__class__ is str:
+        return _split_name(full)[0]
+    return None if full is None else _split_name(_text(full, "first_name"))[0]
 
 
 def last_name(full: Any) -> str | None:
@@ -428,9 +473,9 @@ def last_name(full: Any) -> str | None:
     A single name (``"Cher"``) has no family name and gives ``None``, so a sink that needs one can
     say so (or the recipe can write ``record.name | last_name | default('Unknown')``).
     """
-    if full is None:
-        return None
-    return _split_name(_text(full, "last_name"))[1]
+    if full.__class__ is str:
+        return _split_name(full)[1]
+    return None if full is None else _split_name(_text(full, "last_name"))[1]
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -450,7 +495,8 @@ def coalesce(*values: Any) -> Any:
 
 
 def join(values: Any, sep: str = " ") -> str | None:
-    """Join the non-empty values with ``sep``: ``join(["Ada", None, "Lovelace"]) == "Ada Lovelace"``.
+    """Join the non-empty values with ``sep``: ``join(["Ada", None, "Lovelace"])`` is
+    ``"Ada Lovelace"``.
 
     Non-text values are written with :func:`to_str`. Nothing left to join gives ``None``.
     """
@@ -466,7 +512,7 @@ def join(values: Any, sep: str = " ") -> str | None:
 
 
 def split(value: Any, sep: str = ",") -> list[str] | None:
-    """Split text on ``sep`` into stripped, non-empty parts: ``"a, b,,c"`` -> ``["a", "b", "c"]``."""
+    """Split text on ``sep`` into stripped, non-empty parts: ``"a, ,b"`` -> ``['a', 'b']``."""
     if value is None:
         return None
     return [part for part in (p.strip() for p in _text(value, "split").split(sep)) if part]

@@ -216,7 +216,11 @@ class OAuthPasswordGrant(httpx.Auth):
             tokens["refresh_token"] = str(refresh)
         # No lifetime given: keep the token until the server answers 401.
         with contextlib.suppress(KeyError, TypeError, ValueError):
-            tokens["expires_at"] = self._clock() + float(body["expires_in"])
+            lifetime = float(body["expires_in"])
+            tokens["expires_at"] = self._clock() + lifetime
+            # Never less than half the lifetime early, or a short-lived token would be refreshed
+            # on every request.
+            tokens["refresh_at"] = tokens["expires_at"] - min(self._margin, lifetime / 2)
         self._remember(tokens)
         if self._store is not None:
             self._store.save(self.store_key, tokens)
@@ -231,13 +235,14 @@ class OAuthPasswordGrant(httpx.Auth):
         return str(token) if token else None
 
     def _expiring(self) -> bool:
-        expires_at = (self._tokens or {}).get("expires_at")
-        if not isinstance(expires_at, int | float):
-            return False
-        issued_for = expires_at - self._clock()
-        # Never refresh on every request because the token lives shorter than the margin.
-        margin = min(self._margin, max(issued_for, 0) / 2)
-        return issued_for <= margin
+        tokens = self._tokens or {}
+        refresh_at = tokens.get("refresh_at")
+        if not isinstance(refresh_at, int | float):
+            expires_at = tokens.get("expires_at")
+            if not isinstance(expires_at, int | float):
+                return False
+            refresh_at = expires_at - self._margin
+        return self._clock() >= refresh_at
 
     def _raise_unless_refused(self, response: httpx.Response) -> None:
         """Return for a refused credential (400/401: log in or fail); raise for anything else."""

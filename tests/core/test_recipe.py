@@ -57,7 +57,9 @@ def test_shape_errors_name_the_place_and_the_choices(
 
 
 def test_unknown_component_lists_the_known_ones(write_recipe, registry: Registry) -> None:
-    path = write_recipe(GOOD.replace("use: file.jsonl\n  with: {path: out", "use: file.jsnl\n  with: {path: out"))
+    path = write_recipe(
+        GOOD.replace("use: file.jsonl\n  with: {path: out", "use: file.jsnl\n  with: {path: out")
+    )
     with pytest.raises(UnknownComponentError) as caught:
         load_recipe(path, registry)
     assert "unknown sink 'file.jsnl'; known: " in str(caught.value)

@@ -173,7 +173,8 @@ def test_replaying_dead_letters_after_a_recipe_fix(setup, write_recipe, registry
     assert run().counts[Outcome.INVALID] == 1
     fixed = write_recipe(RECIPE.replace(
         "amount: record.cents | minor_to_major(record.currency)",
-        "amount: \"0 if record.cents == 'lots' else record.cents | minor_to_major(record.currency)\"",
+        "amount: \"0 if record.cents == 'lots'"
+        " else record.cents | minor_to_major(record.currency)\"",
     ))
     state = SqliteStateStore(tmp / ".connector" / "state.db")
     try:

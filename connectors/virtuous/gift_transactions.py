@@ -1,0 +1,68 @@
+"""``virtuous.gift_transactions``: gifts into Virtuous's import, batched, each sent once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, Field
+
+from connectors.virtuous.models import GiftTransaction
+from connectors.virtuous.service import VirtuousSettings, virtuous_client
+from connectors.virtuous.transactions import IDEMPOTENT, write_batch
+from core.outcomes import WriteItem, WriteResult
+from core.sink import Sink
+
+
+class GiftTransactionSettings(VirtuousSettings):
+    batch_size: int = Field(default=100, ge=1, le=1000, description="transactions per request")
+    transaction_source: str | None = Field(
+        default=None, description="transactionSource when the mapping sets none"
+    )
+
+
+def transaction_ref(payload: dict[str, Any]) -> str:
+    """The ledger's sink key until the import creates the gift: ``txn/<source>/<id>``."""
+    source, txn = payload["transactionSource"], payload["transactionId"]
+    return f"txn/{quote(str(source), safe='')}/{quote(str(txn), safe='')}"
+
+
+class GiftTransactions(Sink):
+    """``POST /api/v2/Gift/Transactions``. A transaction cannot be changed once submitted, so a
+    changed source record is ``needs_review``; Virtuous refuses a repeated transactionId, which
+    makes every retry safe."""
+
+    name: ClassVar[str] = "virtuous.gift_transactions"
+    Settings: ClassVar[type[BaseModel]] = GiftTransactionSettings
+    Model: ClassVar[type[BaseModel] | None] = GiftTransaction
+    supports_update: ClassVar[bool] = False
+    description: ClassVar[str] = "gifts into Virtuous's nightly import"
+    settings: GiftTransactionSettings
+
+    def prepare(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Every transaction carries the dedup pair: default the id to the source key."""
+        filled = dict(payload)
+        if not filled.get("transactionId"):
+            filled["transactionId"] = key
+        if not filled.get("transactionSource") and self.settings.transaction_source:
+            filled["transactionSource"] = self.settings.transaction_source
+        return filled
+
+    def open(self, checkpoint: dict[str, Any] | None) -> None:
+        self.client, self.service = virtuous_client(self.settings, self.context)
+
+    def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
+        return write_batch(batch, self._send, self.service, lambda i: transaction_ref(i.payload))
+
+    def _send(self, items: Sequence[WriteItem]) -> httpx.Response:
+        if len(items) == 1:
+            return self.client.post(
+                "/api/v2/Gift/Transaction", json=items[0].payload, extensions=IDEMPOTENT
+            )
+        return self.client.post(
+            "/api/v2/Gift/Transactions",
+            json={"transactions": [item.payload for item in items]},
+            extensions=IDEMPOTENT,
+        )

@@ -1,0 +1,247 @@
+"""Pydantic models of what the Virtuous connector sends, with Virtuous's field names and casing.
+
+The gift transaction's contact uses ``firstname``/``lastname``; the contact transaction uses
+``firstName``/``lastName``. Amounts are Decimal (sent as strings, "25.00"); dates are dates.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Frequency = Literal[
+    "OneTime", "Weekly", "Bimonthly", "Monthly", "Quarterly", "Semiannually", "Annually",
+    "Biennially",
+]
+
+GIFT_TYPES = frozenset({
+    "Cash", "Check", "Credit", "Credit Card", "EFT", "Electronic Funds Transfer", "NonCash",
+    "Non-Cash", "Stock", "Other", "Cryptocoin", "Paypal", "Qualified Charitable Distribution",
+    "Pledge", "Reversing Transaction",
+})
+
+Text = str | None
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Address(_Payload):
+    address1: Text = None
+    address2: Text = None
+    city: Text = None
+    state: Text = None
+    postal: Text = None
+    country: Text = None
+
+
+class GiftContact(_Payload):
+    """Who gave: matched by Virtuous on id, reference, email, name and address."""
+
+    id: int | None = None
+    referenceId: Text = None
+    name: Text = None
+    type: Text = None
+    title: Text = None
+    firstname: Text = None
+    middlename: Text = None
+    lastname: Text = None
+    suffix: Text = None
+    emailType: Text = None
+    email: Text = None
+    phoneType: Text = None
+    phone: Text = None
+    address: Address | None = None
+    tags: Text = Field(default=None, description="semicolon-separated")
+    emailLists: list[str] | None = None
+    birthMonth: int | None = None
+    birthDay: int | None = None
+    birthYear: int | None = None
+
+    @model_validator(mode="after")
+    def _identifiable(self) -> Self:
+        if not (self.id or self.referenceId or self.email or self.name
+                or (self.firstname and self.lastname)):
+            msg = "needs an id, referenceId, email, name, or firstname and lastname"
+            raise ValueError(msg)
+        return self
+
+
+class Designation(_Payload):
+    """A project the gift funds, by the project's id, code or name."""
+
+    id: int | None = None
+    name: Text = None
+    code: Text = None
+    amountDesignated: Decimal = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _names_a_project(self) -> Self:
+        if not (self.id or self.code or self.name):
+            msg = "a designation needs the project's id, code or name"
+            raise ValueError(msg)
+        return self
+
+
+class TributeDedication(_Payload):
+    tributeId: int | None = None
+    tributeType: Literal["In Honor Of", "In Memory Of"] | None = None
+    tributeFirstName: Text = None
+    tributeLastName: Text = None
+    tributeCity: Text = None
+    tributeState: Text = None
+    acknowledgeeIndividualId: int | None = None
+    acknowledgeeFirstName: Text = None
+    acknowledgeeLastName: Text = None
+    acknowledgeeAddress: Text = None
+    acknowledgeeCity: Text = None
+    acknowledgeeState: Text = None
+    acknowledgeePostal: Text = None
+    acknowledgeeEmail: Text = None
+    acknowledgeePhone: Text = None
+
+
+class GiftTransaction(_Payload):
+    """``POST /api/v2/Gift/Transaction(s)``: a gift for the nightly import."""
+
+    transactionSource: str = Field(min_length=1, max_length=100)
+    transactionId: str = Field(min_length=1, max_length=100)
+    contact: GiftContact
+    giftDate: date
+    giftType: str
+    amount: Decimal = Field(gt=0, max_digits=15, decimal_places=3)
+    currencyCode: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    exchangeRate: Decimal | None = Field(default=None, gt=0)
+    frequency: Frequency | None = None
+    recurringGiftTransactionId: Text = None
+    recurringGiftTransactionUpdate: bool | None = None
+    pledgeFrequency: Frequency | None = None
+    pledgeTransactionId: Text = None
+    pledgeExpectedFullfillmentDate: date | None = None
+    cancelDate: date | None = None
+    batch: Text = None
+    notes: Text = None
+    segment: Text = Field(default=None, description="the segment's code")
+    mediaOutlet: Text = None
+    receiptDate: date | None = None
+    receiptSegment: Text = None
+    cashAccountingCode: Text = None
+    tribute: Text = None
+    tributeDedication: TributeDedication | None = None
+    isPrivate: bool | None = None
+    isTaxDeductible: bool | None = None
+    checkNumber: Text = None
+    creditCardType: Text = None
+    submissionUrl: Text = None
+    contactIndividualId: int | None = None
+    designations: list[Designation] | None = None
+    customFields: dict[str, str] | None = None
+    passthroughContact: GiftContact | None = None
+
+    @field_validator("giftType")
+    @classmethod
+    def _known_gift_type(cls, value: str) -> str:
+        if value not in GIFT_TYPES:
+            msg = f"unknown gift type {value!r}; valid: {', '.join(sorted(GIFT_TYPES))}"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("customFields", mode="before")
+    @classmethod
+    def _custom_values_are_text(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: v if isinstance(v, str) else str(v) for k, v in value.items()
+                    if v is not None}
+        return value
+
+    @model_validator(mode="after")
+    def _designations_fit(self) -> Self:
+        if self.designations:
+            total = sum((d.amountDesignated for d in self.designations), Decimal(0))
+            if total > self.amount:
+                msg = f"designations total {total}, more than the gift's amount {self.amount}"
+                raise ValueError(msg)
+        return self
+
+
+class ContactTransaction(_Payload):
+    """``POST /api/Contact/Transaction``: a contact to create or merge in the nightly import."""
+
+    referenceSource: Text = None
+    referenceId: Text = None
+    contactType: str = "Household"
+    name: Text = None
+    title: Text = None
+    firstName: Text = None
+    middleName: Text = None
+    lastName: Text = None
+    suffix: Text = None
+    birthMonth: int | None = None
+    birthDay: int | None = None
+    birthYear: int | None = None
+    gender: Text = None
+    emailType: Text = None
+    email: Text = None
+    phoneType: Text = None
+    phone: Text = None
+    address1: Text = None
+    address2: Text = None
+    city: Text = None
+    state: Text = None
+    postal: Text = None
+    country: Text = None
+    tags: Text = Field(default=None, description="semicolon-separated")
+    originSegmentCode: Text = None
+    emailLists: list[str] | None = None
+    customFields: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> Self:
+        if self.contactType in ("Organization", "Foundation"):
+            if not self.name:
+                msg = f"a {self.contactType} contact needs a name"
+                raise ValueError(msg)
+        elif not (self.firstName and self.lastName) and not self.name:
+            msg = "needs firstName and lastName (or name)"
+            raise ValueError(msg)
+        return self
+
+
+class GiftReversal(_Payload):
+    """A refund of a gift sent earlier: reversed in Virtuous once the gift exists."""
+
+    transactionSource: str = Field(min_length=1)
+    transactionId: str = Field(min_length=1, description="the ORIGINAL gift's transaction id")
+    giftDate: date
+    amount: Decimal | None = Field(default=None, gt=0, description="the refunded amount")
+    originalAmount: Decimal | None = Field(default=None, gt=0)
+    notes: Text = None
+
+
+class ContactUpdate(_Payload):
+    """Fields to change on an existing contact, found by reference, then by email."""
+
+    referenceSource: Text = None
+    referenceId: Text = None
+    email: Text = None
+    contactType: Text = None
+    name: Text = None
+    informalName: Text = None
+    description: Text = None
+    website: Text = None
+    maritalStatus: Text = None
+    firstName: Text = Field(default=None, description="of the primary individual")
+    lastName: Text = Field(default=None, description="of the primary individual")
+    middleName: Text = None
+    customFields: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _findable(self) -> Self:
+        if not ((self.referenceSource and self.referenceId) or self.email):
+            msg = "needs referenceSource and referenceId, or email, to find the contact"
+            raise ValueError(msg)
+        return self

@@ -1,0 +1,114 @@
+"""How the Virtuous connector reaches Virtuous: settings, auth, the rate limit, error messages."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Self
+
+import click
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from core.context import Context
+from core.http import (
+    BearerToken,
+    OAuthPasswordGrant,
+    RateLimit,
+    Service,
+    token_store_for,
+)
+
+DEFAULT_BASE_URL = "https://api.virtuoussoftware.com"
+
+
+class VirtuousSettings(BaseModel):
+    """Credentials and limits shared by every Virtuous source and sink."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(default=DEFAULT_BASE_URL, description="the Virtuous API")
+    api_key: SecretStr | None = Field(default=None, description="an API key (recommended)")
+    username: str | None = Field(default=None, description="for the OAuth password grant")
+    password: SecretStr | None = None
+    otp: SecretStr | None = Field(
+        default=None, description="two-factor code; asked for on a terminal when missing"
+    )
+    organization: str | None = Field(
+        default=None,
+        description="names the organization's shared rate budget: every key of one"
+        " organization draws from the same 5,000 requests/hour",
+    )
+    requests_per_hour: int = Field(default=5000, ge=1, description="the organization's limit")
+    rate_window_seconds: float = Field(
+        default=3600, gt=0, description="the limit's window (emulators use seconds)"
+    )
+    timeout_seconds: float = Field(default=60, gt=0)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> Self:
+        if self.api_key is None and not (self.username and self.password):
+            msg = "set api_key, or username and password (OAuth)"
+            raise ValueError(msg)
+        return self
+
+
+def describe_error(response: httpx.Response) -> str:
+    """Virtuous's message, with the fields its ``modelState`` names."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()
+    if not isinstance(body, dict):
+        return str(body)
+    if isinstance(body.get("error"), dict):  # the 2026 envelope
+        return str(body["error"].get("message", ""))
+    message = str(body.get("message") or body.get("error_description") or body.get("error") or "")
+    problems = body.get("modelState") or {}
+    if isinstance(problems, dict) and problems:
+        details = "; ".join(
+            f"{field}: {' '.join(map(str, errors)) if isinstance(errors, list) else errors}"
+            for field, errors in problems.items()
+        )
+        message = f"{message} ({details})" if message else details
+    return message
+
+
+def service_for(settings: VirtuousSettings) -> Service:
+    budget = f"virtuous:{settings.organization}" if settings.organization else None
+    return Service(
+        name="Virtuous",
+        base_url=settings.base_url.rstrip("/"),
+        rate_limit=RateLimit(settings.requests_per_hour, settings.rate_window_seconds),
+        timeout=settings.timeout_seconds,
+        budget_key=budget,
+        describe_error=describe_error,
+    )
+
+
+def auth_for(settings: VirtuousSettings, context: Context) -> httpx.Auth:
+    if settings.api_key is not None:
+        return BearerToken(settings.api_key.get_secret_value())
+    # The settings model has checked that one credential or the other is set.
+    assert settings.username is not None
+    assert settings.password is not None
+    return OAuthPasswordGrant(
+        f"{settings.base_url.rstrip('/')}/Token",
+        settings.username,
+        settings.password.get_secret_value(),
+        otp=settings.otp.get_secret_value() if settings.otp else _ask_for_code(),
+        token_store=token_store_for(context.state),
+        service="Virtuous",
+    )
+
+
+def _ask_for_code() -> Callable[[], str] | None:
+    if not sys.stdin.isatty():
+        return None
+    return lambda: str(click.prompt("Virtuous two-factor code", hide_input=True))
+
+
+def virtuous_client(settings: VirtuousSettings, context: Context) -> tuple[httpx.Client, Service]:
+    """The central client for Virtuous, and the service description for its errors."""
+    service = service_for(settings)
+    return context.http_client(service, auth_for(settings, context)), service

@@ -1,0 +1,418 @@
+from __future__ import annotations
+
+import inspect
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from core import transforms as t
+from core.transforms import builtin_transforms
+
+# --- money -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("minor", "currency", "major"),
+    [
+        (2500, "usd", "25.00"),
+        (2500, "USD", "25.00"),
+        (5, "usd", "0.05"),
+        (0, "usd", "0.00"),
+        (-1999, "usd", "-19.99"),
+        (2500, "jpy", "2500"),
+        (2500, "JPY", "2500"),
+        (2500, "kwd", "2.500"),
+        (1234, "BHD", "1.234"),
+        (2500, "isk", "25.00"),  # Stripe still sends ISK with two decimals
+        (2500, "mga", "2500"),
+        (2500, "eur", "25.00"),
+        ("2500", "usd", "25.00"),
+        (2500.0, "usd", "25.00"),
+        (Decimal(2500), "Usd", "25.00"),
+    ],
+)
+def test_minor_to_major(minor: Any, currency: str, major: str) -> None:
+    result = t.minor_to_major(minor, currency)
+    assert isinstance(result, Decimal)
+    # str() shows the exponent too: Decimal("25.00") and Decimal("25") compare equal.
+    assert str(result) == major
+
+
+@pytest.mark.parametrize("bad", [12.5, "12.5", "abc", Decimal("0.1")])
+def test_minor_to_major_refuses_fractions(bad: Any) -> None:
+    with pytest.raises(ValueError, match="minor units must be a whole number|not a number"):
+        t.minor_to_major(bad, "usd")
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [((True, "usd"), TypeError), ((100, None), ValueError), ((100, "dollars"), ValueError)],
+)
+def test_minor_to_major_refuses_bad_input(args: tuple[Any, ...], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        t.minor_to_major(*args)
+
+
+def test_minor_to_major_passes_none() -> None:
+    assert t.minor_to_major(None, "usd") is None
+
+
+@pytest.mark.parametrize(
+    ("major", "currency", "minor"),
+    [
+        ("25.00", "usd", 2500),
+        (Decimal("25"), "USD", 2500),
+        (25, "usd", 2500),
+        ("0.1", "usd", 10),
+        (0.1, "usd", 10),
+        ("2500", "jpy", 2500),
+        ("2.5", "kwd", 2500),
+        ("1.234", "KWD", 1234),
+        ("25.000", "usd", 2500),  # trailing zeros are not extra precision
+    ],
+)
+def test_major_to_minor(major: Any, currency: str, minor: int) -> None:
+    result = t.major_to_minor(major, currency)
+    assert result == minor
+    assert type(result) is int
+
+
+@pytest.mark.parametrize(
+    ("major", "currency"), [("25.001", "usd"), ("1.5", "jpy"), ("0.0001", "kwd")]
+)
+def test_major_to_minor_refuses_extra_precision(major: str, currency: str) -> None:
+    with pytest.raises(ValueError, match="more decimal places than"):
+        t.major_to_minor(major, currency)
+
+
+@pytest.mark.parametrize("currency", ["usd", "jpy", "kwd"])
+def test_money_round_trips(currency: str) -> None:
+    for minor in (0, 1, 99, 2500, 123456789):
+        assert t.major_to_minor(t.minor_to_major(minor, currency), currency) == minor
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("12.30", Decimal("12.30")),
+        (" 7 ", Decimal(7)),
+        (3, Decimal(3)),
+        (0.1, Decimal("0.1")),  # not 0.1000000000000000055511151231257827...
+        (Decimal("1.5"), Decimal("1.5")),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_to_decimal(value: Any, expected: Decimal | None) -> None:
+    assert t.to_decimal(value) == expected
+    if expected is not None:
+        assert str(t.to_decimal(value)) == str(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("abc", ValueError), ("NaN", ValueError), (float("inf"), ValueError), (True, TypeError)],
+)
+def test_to_decimal_refuses(value: Any, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        t.to_decimal(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("42", 42),
+        (42.0, 42),
+        (Decimal("42.00"), 42),
+        (" -3 ", -3),
+        (7, 7),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_to_int(value: Any, expected: int | None) -> None:
+    assert t.to_int(value) == expected
+
+
+@pytest.mark.parametrize("value", [42.5, "4.2", "x"])
+def test_to_int_refuses_to_truncate(value: Any) -> None:
+    with pytest.raises(ValueError, match="whole number|not a number"):
+        t.to_int(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("a", "a"),
+        (12, "12"),
+        (Decimal("1E+2"), "100"),
+        (Decimal("25.00"), "25.00"),
+        (True, "true"),
+        (False, "false"),
+        (None, None),
+    ],
+)
+def test_to_str(value: Any, expected: str | None) -> None:
+    assert t.to_str(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "places", "expected"),
+    [
+        ("2.345", 2, "2.35"),
+        ("2.344", 2, "2.34"),
+        ("-2.345", 2, "-2.35"),
+        (10, 2, "10.00"),
+        ("2.5", 0, "3"),
+    ],
+)
+def test_round_money(value: Any, places: int, expected: str) -> None:
+    assert str(t.round_money(value, places)) == expected
+
+
+def test_round_money_passes_none() -> None:
+    assert t.round_money(None) is None
+
+
+# --- dates -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ts", "expected"),
+    [
+        (1735689600, "2025-01-01"),
+        (1735689599, "2024-12-31"),
+        (0, "1970-01-01"),
+        (1735689600.9, "2025-01-01"),
+        ("1735689600", "2025-01-01"),
+        (None, None),
+    ],
+)
+def test_unix_to_date(ts: Any, expected: str | None) -> None:
+    assert t.unix_to_date(ts) == expected
+
+
+@pytest.mark.parametrize(
+    ("ts", "expected"),
+    [
+        (1735689600, "2025-01-01T00:00:00Z"),
+        (0, "1970-01-01T00:00:00Z"),
+        (1.5, "1970-01-01T00:00:01.500000Z"),
+        (None, None),
+    ],
+)
+def test_unix_to_datetime(ts: Any, expected: str | None) -> None:
+    assert t.unix_to_datetime(ts) == expected
+
+
+@pytest.mark.parametrize("ts", [True, "soon", [1]])
+def test_unix_timestamps_refuse_non_numbers(ts: Any) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        t.unix_to_date(ts)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2025-01-31", "2025-01-31"),
+        ("2025-01-31T10:00:00Z", "2025-01-31"),
+        ("2025-01-31T23:30:00-05:00", "2025-01-31"),  # the date as written, not shifted to UTC
+        ("2025-01-31T10:00:00.123+02:00", "2025-01-31"),
+        ("1/5/2025", "2025-01-05"),
+        ("12/25/2024", "2024-12-25"),
+        ("20250131", "2025-01-31"),
+        (1735689600, "2025-01-01"),
+        ("1735689600", "2025-01-01"),
+        ("  2025-01-31 ", "2025-01-31"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_date(value: Any, expected: str | None) -> None:
+    assert t.parse_date(value) == expected
+
+
+def test_parse_date_with_a_format() -> None:
+    assert t.parse_date("31.01.2025", "%d.%m.%Y") == "2025-01-31"
+
+
+@pytest.mark.parametrize("value", ["next tuesday", "13/45/2025", "2025-02-30"])
+def test_parse_date_refuses_nonsense(value: str) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - the message varies with the form tried
+        t.parse_date(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt", "expected"),
+    [
+        ("2025-01-31", "%m/%d/%Y", "01/31/2025"),
+        ("2025-01-31T10:05:00Z", "%Y-%m-%d %H:%M", "2025-01-31 10:05"),
+        (1735689600, "%d %b %Y", "01 Jan 2025"),
+        (None, "%Y", None),
+    ],
+)
+def test_format_date(value: Any, fmt: str, expected: str | None) -> None:
+    assert t.format_date(value, fmt) == expected
+
+
+def test_format_date_with_an_input_format() -> None:
+    assert t.format_date("31.01.2025", "%Y/%m/%d", "%d.%m.%Y") == "2025/01/31"
+
+
+# --- text ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("transform", "value", "expected"),
+    [
+        (t.upper, "usd", "USD"),
+        (t.lower, "Ada@Example.ORG", "ada@example.org"),
+        (t.strip, "  ada \n", "ada"),
+        (t.title, "mary-jane o'neil", "Mary-Jane O'Neil"),
+        (t.title, "ADA'S FUND", "Ada's Fund"),
+        (t.upper, None, None),
+        (t.lower, None, None),
+        (t.strip, None, None),
+        (t.title, None, None),
+    ],
+)
+def test_text_transforms(transform: Any, value: str | None, expected: str | None) -> None:
+    assert transform(value) == expected
+
+
+@pytest.mark.parametrize("transform", [t.upper, t.lower, t.strip, t.title])
+def test_text_transforms_refuse_non_text(transform: Any) -> None:
+    with pytest.raises(TypeError, match="expects text"):
+        transform(42)
+
+
+# --- names -----------------------------------------------------------------------------------
+
+NAMES = [
+    # full name, first, last
+    ("Ada Lovelace", "Ada", "Lovelace"),
+    ("Ada King Lovelace", "Ada", "Lovelace"),
+    ("Ada B. Lovelace", "Ada", "Lovelace"),
+    ("  Ada   Lovelace  ", "Ada", "Lovelace"),
+    ("Martin Luther King Jr.", "Martin", "King"),
+    ("Martin Luther King, Jr.", "Martin", "King"),
+    ("Martin Luther King Jr", "Martin", "King"),
+    ("John Smith III", "John", "Smith"),
+    ("John Smith, PhD", "John", "Smith"),
+    ("John Smith Jr., Esq.", "John", "Smith"),
+    ("Jane Doe M.D.", "Jane", "Doe"),
+    ("Henry Ford II", "Henry", "Ford"),
+    ("Dr. Ada Lovelace", "Ada", "Lovelace"),
+    ("Mrs Grace Hopper", "Grace", "Hopper"),
+    ("Rev. Dr. Martin Luther King Jr.", "Martin", "King"),
+    ("Ms. Radia Perlman", "Radia", "Perlman"),
+    ("Mr. Smith", None, "Smith"),
+    ("Lovelace, Ada", "Ada", "Lovelace"),
+    ("Lovelace, Ada King", "Ada", "Lovelace"),
+    ("King, Martin Luther, Jr.", "Martin", "King"),
+    ("King Jr., Martin Luther", "Martin", "King"),
+    ("Lovelace, Dr. Ada", "Ada", "Lovelace"),
+    ("van Beethoven, Ludwig", "Ludwig", "van Beethoven"),
+    ("Ludwig van Beethoven", "Ludwig", "van Beethoven"),
+    ("Johann Sebastian van Beethoven", "Johann", "van Beethoven"),
+    ("Juan de la Cruz", "Juan", "de la Cruz"),
+    ("Leonardo da Vinci", "Leonardo", "da Vinci"),
+    ("Otto von Bismarck", "Otto", "von Bismarck"),
+    ("Mary St. John", "Mary", "St. John"),
+    ("Van Morrison", "Van", "Morrison"),  # a particle as the first name is a first name
+    ("Cher", "Cher", None),
+    ("", None, None),
+    ("   ", None, None),
+    (None, None, None),
+]
+
+
+@pytest.mark.parametrize(("full", "first", "last"), NAMES, ids=[repr(n[0]) for n in NAMES])
+def test_names(full: str | None, first: str | None, last: str | None) -> None:
+    assert (t.first_name(full), t.last_name(full)) == (first, last)
+
+
+def test_names_refuse_non_text() -> None:
+    with pytest.raises(TypeError):
+        t.first_name(42)
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, "x"), ("", "x"), ("a", "a"), (0, 0), (False, False)]
+)
+def test_default(value: Any, expected: Any) -> None:
+    assert t.default(value, "x") == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [((None, "", "a", "b"), "a"), ((None, 0), 0), ((None, ""), None), ((), None)],
+)
+def test_coalesce(values: tuple[Any, ...], expected: Any) -> None:
+    assert t.coalesce(*values) == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "sep", "expected"),
+    [
+        (["Ada", None, "", "Lovelace"], " ", "Ada Lovelace"),
+        (["a", 1, Decimal("2.50")], ", ", "a, 1, 2.50"),
+        ([None, ""], " ", None),
+        ("already text", " ", "already text"),
+        (None, " ", None),
+    ],
+)
+def test_join(values: Any, sep: str, expected: str | None) -> None:
+    assert t.join(values, sep) == expected
+
+
+def test_join_refuses_a_mapping() -> None:
+    with pytest.raises(TypeError):
+        t.join({"a": 1})
+
+
+@pytest.mark.parametrize(
+    ("value", "sep", "expected"),
+    [
+        ("a, b,,c ", ",", ["a", "b", "c"]),
+        ("x;y", ";", ["x", "y"]),
+        ("", ",", []),
+        (None, ",", None),
+    ],
+)
+def test_split(value: str | None, sep: str, expected: list[str] | None) -> None:
+    assert t.split(value, sep) == expected
+
+
+def test_lookup() -> None:
+    table = {"general": "GEN", "building": "BLD"}
+    assert t.lookup("general", table) == "GEN"
+    assert t.lookup("missing", table) is None
+    assert t.lookup("missing", table, "OTHER") == "OTHER"
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+
+def test_builtin_transforms_lists_every_transform_once() -> None:
+    registered = builtin_transforms()
+    assert set(registered) == {
+        "coalesce", "default", "first_name", "format_date", "join", "last_name", "lookup",
+        "lower", "major_to_minor", "minor_to_major", "parse_date", "round_money", "split",
+        "strip", "title", "to_decimal", "to_int", "to_str", "unix_to_date", "unix_to_datetime",
+        "upper",
+    }  # fmt: skip
+    assert all(registered[name].__name__ == name for name in registered)
+    assert builtin_transforms() is not registered  # callers may change their copy
+
+
+@pytest.mark.parametrize("name", sorted(builtin_transforms()))
+def test_every_transform_is_documented_and_takes_a_value_first(name: str) -> None:
+    function = builtin_transforms()[name]
+    assert inspect.getdoc(function)
+    first = next(iter(inspect.signature(function).parameters.values()))
+    assert first.kind in (first.POSITIONAL_OR_KEYWORD, first.VAR_POSITIONAL)
