@@ -12,8 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The demo runs a CSV of donations into a local Virtuous emulator, runs Virtuous's nightly
+# import, then runs again to show that nothing is sent twice. Fresh state each time.
 demo: $(STAMP)
-	$(BIN)/python -m core.demo
+	@state_dir=$$(mktemp -d) && \
+	$(BIN)/connector sandbox --run recipes/csv-donations-to-virtuous-gifts.yaml --twice \
+		--state $$state_dir/state.db
 
 test: $(STAMP)
 	$(BIN)/pytest
@@ -24,6 +28,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/mapping.py
+	$(BIN)/python bench/budget.py
 
 clean:
 	rm -rf $(VENV) .connector .pytest_cache .mypy_cache .ruff_cache

@@ -121,6 +121,8 @@ def load_recipe(path: Path, registry: Registry, env: dict[str, str] | None = Non
     sink_class = registry.sinks.get(
         model.sink.use, where=located.where(("sink", "use")), hint=registry.failure_hint()
     )
+    if model.map is not None and sink_class.Model is not None:
+        check_fields(model.map, sink_class.Model, located, ("map",), sink_class.name)
     mapping = compile_mapping(
         model.map if model.map is not None else {},
         filter_expr=model.filter,
@@ -155,6 +157,30 @@ def validate_model(
             "\n".join(_describe(model, e, located, prefix) for e in error.errors()),
             where=None,
         ) from None
+
+
+def check_fields(
+    block: dict[str, Any], payload: type[BaseModel], located: Located,
+    path: tuple[str | int, ...], sink: str,
+) -> None:
+    """Refuse a mapped field the sink's payload model does not have (a typo like ``amout``)."""
+    if payload.model_config.get("extra") != "forbid":
+        return
+    fields = payload.model_fields
+    for key, value in block.items():
+        if key not in fields:
+            msg = (f"{'.'.join(map(str, (*path, key)))}: {sink} has no field {key!r};"
+                   f" valid: {', '.join(fields)}")
+            raise RecipeValidationError(msg, where=located.where((*path, key)))
+        inner = _inner_model(fields[key].annotation)
+        if inner is None:
+            continue
+        if isinstance(value, dict):
+            check_fields(value, inner, located, (*path, key), sink)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    check_fields(item, inner, located, (*path, key, index), sink)
 
 
 def _describe(model: type[BaseModel], error: Any, located: Located, prefix: tuple[Any, ...]) -> str:

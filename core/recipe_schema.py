@@ -13,19 +13,22 @@ def recipe_json_schema(registry: Registry) -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "connector recipe"
     properties = schema["properties"]
-    properties["source"] = _components(registry.sources, "source")
-    properties["sink"] = _components(registry.sinks, "sink")
-    schema.setdefault("$defs", {}).pop("ComponentRef", None)
+    definitions = schema.setdefault("$defs", {})
+    definitions.pop("ComponentRef", None)
+    properties["source"] = _components(registry.sources, "source", definitions)
+    properties["sink"] = _components(registry.sinks, "sink", definitions)
     properties["map"]["description"] = (
         "output field -> expression; transforms: " + ", ".join(sorted(registry.transforms.items))
     )
     return schema
 
 
-def _components(catalog: Catalog[Any], kind: str) -> dict[str, Any]:
+def _components(catalog: Catalog[Any], kind: str, definitions: dict[str, Any]) -> dict[str, Any]:
+    """One variant per component; nested models go to the root ``$defs`` their refs point at."""
     variants = []
     for name, component in sorted(catalog.items.items()):
         settings = component.Settings.model_json_schema(by_alias=True)
+        definitions.update(settings.pop("$defs", {}))
         variants.append({
             "type": "object",
             "title": name,

@@ -114,3 +114,23 @@ def test_a_secret_value_never_appears_in_an_error(write_recipe, registry) -> Non
     with pytest.raises(RecipeError) as caught:
         load_recipe(write_recipe(text), registry, env={"STRIPE_API_KEY": secret})
     assert secret not in str(caught.value)
+
+
+def test_a_mapped_field_the_sink_lacks_is_refused_at_load(write_recipe, registry) -> None:
+    text = """\
+version: 1
+name: typo
+source: {use: file.jsonl, with: {path: in.jsonl}}
+map:
+  transactionId: record.id
+  amout: record.amount
+sink:
+  use: virtuous.gift_transactions
+  with: {api_key: k}
+"""
+    path = write_recipe(text)
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(path, registry)
+    assert "map.amout: virtuous.gift_transactions has no field 'amout'" in str(caught.value)
+    assert "amount" in str(caught.value)
+    assert str(caught.value).startswith(f"{path}:6:")

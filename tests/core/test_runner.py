@@ -184,3 +184,31 @@ def test_replaying_dead_letters_after_a_recipe_fix(setup, write_recipe, registry
     finally:
         state.close()
     assert [r["id"] for r in read_jsonl(tmp / "out.jsonl")] == ["d1", "d2"]
+
+
+def test_hooks_hear_dead_letters_and_the_end_of_the_run(tmp_path, write_recipe, registry) -> None:
+    from core import hookimpl
+    from core.plugins import load_plugins
+
+    heard: list[tuple[str, object]] = []
+
+    class Alerts:
+        @hookimpl
+        def connector_record_dead_lettered(self, recipe: str, key: str, field: str | None) -> None:
+            heard.append(("dead", (recipe, key, field)))
+
+        @hookimpl
+        def connector_after_run(self, report: dict[str, object]) -> None:
+            heard.append(("after", report["outcomes"]))
+
+    pm, _ = load_plugins(load_entrypoints=False)
+    pm.register(Alerts(), "alerts")
+    write_jsonl(tmp_path / "in.jsonl", donations(2, d1={"cents": "lots"}))
+    state = SqliteStateStore(tmp_path / "state.db")
+    try:
+        Runner(load_recipe(write_recipe(RECIPE), registry), state, pm=pm).run()
+    finally:
+        state.close()
+    assert heard[0] == ("dead", ("gifts", "d1", "amount"))
+    assert heard[1][0] == "after"
+    assert heard[1][1]["written"] == 1  # type: ignore[index]

@@ -1,6 +1,6 @@
 """Fakes shared by the tests of core.http: a simulated clock and a scriptable fake server.
 
-Unit tests for the pieces live beside the modules' names (test_auth, test_governor, test_retry,
+Unit tests for the pieces are named after their modules (test_auth, test_governor, test_retry,
 test_redact); test_client drives the assembled client, including against a real loopback server.
 """
 
@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
-import pytest
 
 Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
 
@@ -65,8 +64,3 @@ class FakeServer:
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
