@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 # import, then runs again to show that nothing is sent twice. Fresh state each time.
 demo: $(STAMP)
 	@state_dir=$$(mktemp -d) && \
-	$(BIN)/connector sandbox --run recipes/csv-donations-to-virtuous-gifts.yaml --twice \
+	$(BIN)/connector sandbox --seed recipes/data/virtuous-sandbox.json \
+		--run recipes/csv-donations-to-virtuous-gifts.yaml --twice \
 		--state $$state_dir/state.db
 
 test: $(STAMP)

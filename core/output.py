@@ -54,7 +54,8 @@ def _progress_line(report: RunReport) -> Text:
 
 def print_report(report: RunReport) -> None:
     title = f"{report.recipe}{' (dry run: nothing written)' if report.dry_run else ''}"
-    table = Table(title=title, show_header=False, title_justify="left")
+    console.print(title, style="bold", markup=False)
+    table = Table(show_header=False)
     table.add_row("records read", f"{report.records_read:,}")
     for outcome in Outcome:
         if report.counts.get(outcome):

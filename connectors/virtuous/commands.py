@@ -23,8 +23,13 @@ from core.state import StateStore
 
 @click.command()
 @click.argument("recipe_path", metavar="RECIPE", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--grace-hours", type=click.FloatRange(min=0), default=48, show_default=True,
-              help="how long a gift may stay in Virtuous's import before it counts as missing")
+@click.option(
+    "--grace-hours",
+    type=click.FloatRange(min=0),
+    default=48,
+    show_default=True,
+    help="how long a gift may stay in Virtuous's import before it counts as missing",
+)
 @click.option("--state", "state_path", metavar="PATH", help="state database")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @click.pass_obj
@@ -44,8 +49,9 @@ def status(
         current = session if isinstance(session, Session) else Session()
         recipe = current.recipe(recipe_path)
         if recipe.sink_class is not GiftTransactions:
-            msg = (f"connector status follows gifts; {recipe.name} writes to"
-                   f" {recipe.sink_class.name}")
+            msg = (
+                f"connector status follows gifts; {recipe.name} writes to {recipe.sink_class.name}"
+            )
             raise RecipeValidationError(msg, where=recipe.located.where(("sink", "use")))
         store = current.state(recipe, state_path)
         context = Context(recipe.name, recipe.base_dir, store)
@@ -76,8 +82,12 @@ def _follow(
             continue
         _, source, txn = entry.sink_key.split("/", 2)
         response = client.get(f"/api/Gift/{source}/{txn}")
-        row = {"key": entry.key, "transactionSource": unquote(source),
-               "transactionId": unquote(txn), "submitted_at": entry.updated_at}
+        row = {
+            "key": entry.key,
+            "transactionSource": unquote(source),
+            "transactionId": unquote(txn),
+            "submitted_at": entry.updated_at,
+        }
         if response.status_code == 404:
             age = now - datetime.fromisoformat(entry.updated_at)
             report["missing" if age > grace else "pending"].append(row)
@@ -98,20 +108,39 @@ def _print(report: dict[str, list[dict[str, str]]], as_json: bool) -> None:
     click.echo(f"pending (in the import): {len(report['pending'])}")
     click.echo(f"missing after the grace period: {len(report['missing'])}")
     for row in report["missing"]:
-        click.echo(f"  missing {row['transactionSource']}/{row['transactionId']}"
-                   f" (submitted {row['submitted_at']}): check Virtuous's import for"
-                   " 'needs update' records", err=True)
+        click.echo(
+            f"  missing {row['transactionSource']}/{row['transactionId']}"
+            f" (submitted {row['submitted_at']}): check Virtuous's import for"
+            " 'needs update' records",
+            err=True,
+        )
 
 
 @click.command()
-@click.option("--run", "recipes", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="a recipe to run against the sandbox (repeatable)")
+@click.option(
+    "--run",
+    "recipes",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="a recipe to run against the sandbox (repeatable)",
+)
+@click.option(
+    "--seed",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="JSON of projects, contacts and gifts to start with (see recipes/data/)",
+)
 @click.option("--twice", is_flag=True, help="run the recipes a second time after the import")
 @click.option("--serve", is_flag=True, help="keep the emulator running until Ctrl-C")
 @click.option("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
 @click.option("--state", "state_path", metavar="PATH", help="state database for the runs")
-def sandbox(recipes: tuple[Path, ...], twice: bool, serve: bool, port: int,
-            state_path: str | None) -> None:
+def sandbox(
+    recipes: tuple[Path, ...],
+    seed: Path | None,
+    twice: bool,
+    serve: bool,
+    port: int,
+    state_path: str | None,
+) -> None:
     """A local Virtuous emulator, with no account needed.
 
     Recipes run against it with VIRTUOUS_BASE_URL and VIRTUOUS_API_KEY pointing at the
@@ -124,14 +153,23 @@ def sandbox(recipes: tuple[Path, ...], twice: bool, serve: bool, port: int,
         os.environ["VIRTUOUS_BASE_URL"] = server.url
         os.environ["VIRTUOUS_API_KEY"] = "emulator-key"
         click.echo(f"Virtuous emulator on {server.url} (API key: emulator-key)")
+        if seed is not None:
+            httpx.post(f"{server.url}/_emulator/seed", json=json.loads(seed.read_text()))
         rounds = 2 if twice else 1
         for number in range(1, rounds + 1):
             for recipe in recipes:
                 click.echo(f"\n$ connector run {recipe}" + (" (again)" if number > 1 else ""))
-                _run_recipe(recipe, state_path)
+                _invoke(["run", str(recipe)], state_path)
             if recipes and number == 1:
                 summary = httpx.post(f"{server.url}/_emulator/import").json()
-                click.echo(f"\nVirtuous's nightly import ran: {json.dumps(summary)}")
+                click.echo(
+                    f"\nVirtuous's nightly import ran: {summary.get('giftsCreated', 0)} gift(s)"
+                    f" and {summary.get('contactsCreated', 0)} contact(s) created,"
+                    f" {len(summary.get('needsUpdate') or [])} left for review"
+                )
+                for recipe in recipes:
+                    click.echo(f"\n$ connector status {recipe}")
+                    _invoke(["status", str(recipe)], state_path)
         if recipes:
             held = httpx.get(f"{server.url}/_emulator/state").json()
             click.echo(f"\nVirtuous now holds: {json.dumps(held.get('counts', held))}")
@@ -144,10 +182,10 @@ def sandbox(recipes: tuple[Path, ...], twice: bool, serve: bool, port: int,
                 pass
 
 
-def _run_recipe(recipe: Path, state_path: str | None) -> None:
+def _invoke(args: list[str], state_path: str | None) -> None:
     from core.cli import cli
 
-    args = ["run", str(recipe)] + (["--state", state_path] if state_path else [])
+    args = args + (["--state", state_path] if state_path else [])
     try:
         cli.main(args=args, prog_name="connector", standalone_mode=False)
     except SystemExit as done:
