@@ -1,0 +1,108 @@
+"""A Virtuous emulator on loopback for the connector's tests, and recipes that use it."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from connectors.virtuous.emulator import EmulatorSettings, create_app
+from core.emulator import EmulatorServer
+
+KEY = "test-key-6f1d2a9c"
+
+
+class Virtuous:
+    """The running emulator: its URL and its control plane."""
+
+    def __init__(self, server: EmulatorServer, app: Any) -> None:
+        self.server = server
+        self.app = app
+        self.url = server.url
+
+    def control(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = httpx.request(method, f"{self.url}/_emulator/{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def import_now(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.control("POST", "import")
+        return result
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.control("GET", "state")
+        return result
+
+    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
+        log: list[dict[str, Any]] = self.control("GET", "requests")
+        return [r for r in log if path is None or r["path"] == path]
+
+    def gift(self, source: str, transaction_id: str) -> httpx.Response:
+        return httpx.get(f"{self.url}/api/Gift/{source}/{transaction_id}",
+                         headers={"Authorization": f"Bearer {KEY}"})
+
+
+@contextmanager
+def running(**settings: Any) -> Iterator[Virtuous]:
+    settings.setdefault("api_keys", {KEY: {"org": "org-1"}})
+    app = create_app(EmulatorSettings.model_validate(settings))
+    with EmulatorServer(app) as server:
+        yield Virtuous(server, app)
+
+
+def donations_csv(path: Path, count: int, *, start: int = 1, **overrides: dict[str, str]) -> Path:
+    rows = []
+    for n in range(start, start + count):
+        row = {"id": f"g-{n}", "name": f"Donor{n} Example", "email": f"donor{n}@example.org",
+               "cents": str(1000 + n), "currency": "usd", "date": "2025-03-01",
+               "fund": "GENERAL"}
+        row.update(overrides.get(row["id"], {}))
+        rows.append(row)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+GIFTS_RECIPE = """\
+version: 1
+name: gifts
+source: {use: file.csv, with: {path: donations.csv, key: id}}
+map:
+  transactionSource: "'Test'"
+  transactionId: record.id
+  amount: record.cents | to_int | minor_to_major(record.currency)
+  currencyCode: record.currency | upper
+  giftDate: record.date
+  giftType: "'Credit'"
+  contact:
+    referenceId: record.email
+    firstname: record.name | first_name
+    lastname: record.name | last_name
+    email: record.email
+sink:
+  use: virtuous.gift_transactions
+  with:
+    base_url: "${VIRTUOUS_BASE_URL}"
+    api_key: "${VIRTUOUS_API_KEY}"
+    batch_size: BATCH
+    requests_per_hour: LIMIT
+    rate_window_seconds: WINDOW
+"""
+
+
+def gifts_recipe(batch: int = 100, limit: int = 5000, window: float = 3600) -> str:
+    return (GIFTS_RECIPE.replace("BATCH", str(batch)).replace("LIMIT", str(limit))
+            .replace("WINDOW", str(window)))
+
+
+def report(result: Any) -> dict[str, Any]:
+    assert result.exit_code in (0, 1), result.output
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return parsed
