@@ -279,11 +279,16 @@ def dlq_retry(session: Session, recipe_path: Path, state_path: str | None, as_js
     sys.exit(ExitCode.OK if report.ok else ExitCode.RECORDS_FAILED)
 
 
+def with_plugin_commands(session: Session) -> click.Group:
+    """The command group with the commands plugins add (``connector status``, ...)."""
+    session.pm.hook.connector_register_commands(cli=cli)
+    return cli
+
+
 def main() -> None:
     """The console script: load plugins once, let them add commands, run."""
     try:
         session = Session()
     except ConnectorError as error:
         _fail(str(error), ExitCode.FATAL)
-    session.pm.hook.connector_register_commands(cli=cli)
-    cli(prog_name="connector", obj=session)
+    with_plugin_commands(session)(prog_name="connector", obj=session)

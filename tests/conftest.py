@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from core.cli import Session, cli
+from core.cli import Session, with_plugin_commands
 from core.plugins import load_plugins
 from core.registry import Registry
 
@@ -54,6 +54,8 @@ def invoke() -> Callable[..., Result]:
     """Run the CLI in-process, as a user would type it."""
 
     def run(*args: str | Path) -> Result:
-        return CliRunner().invoke(cli, [str(a) for a in args], obj=Session())
+        session = Session()
+        group = with_plugin_commands(session)
+        return CliRunner().invoke(group, [str(a) for a in args], obj=session)
 
     return run

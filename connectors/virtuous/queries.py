@@ -2,15 +2,17 @@
 
 Pages are keyset-paged by ascending id (``Id GreaterThan <last>``), never by deep ``skip``.
 With a cursor, only records modified since the last run (less an overlap, because the filter
-has date granularity) are read; the repeats at the edge are recognised by the ledger. The cursor
-is the time the read started, committed only once the read has finished, so an interrupted run
-loses nothing. A page that times out is asked for again, smaller.
+has date granularity and works in the organization's time zone) are read; the repeats at the
+edge are recognised by the ledger. Records arrive in id order, not modification order, so the
+cursor (the latest modification seen, in Virtuous's own clock) is committed only once the read
+has finished: an interrupted run loses nothing. A page that times out is asked for again,
+smaller.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -41,38 +43,52 @@ class _Query(Source):
     settings: QuerySettings
 
     def read(self, cursor: Any | None) -> Iterator[Record]:
-        self._started = datetime.now(UTC).isoformat(timespec="seconds")
+        self._latest: str | None = str(cursor) if cursor else None
         self._finished = False
         client, service = virtuous_client(self.settings, self.context)
         since = self._since(cursor)
         last_id, take = 0, self.settings.page_size
         while True:
             page, take = self._page(client, service, since, last_id, take)
-            yield from page
+            for record in page:
+                modified = record.get("modifiedDateTimeUtc")
+                if modified and (self._latest is None or str(modified) > self._latest):
+                    self._latest = str(modified)
+                yield record
             if len(page) < take:
                 break
             last_id = int(page[-1]["id"])
         self._finished = True
 
     def end_cursor(self) -> Any | None:
-        return self._started if getattr(self, "_finished", False) else None
+        return self._latest if getattr(self, "_finished", False) else None
 
     def _since(self, cursor: Any | None) -> date | None:
         if cursor:
             return datetime.fromisoformat(str(cursor)).date() - timedelta(
-                days=self.settings.overlap_days)
+                days=self.settings.overlap_days
+            )
         return self.settings.start
 
     def _page(
         self, client: httpx.Client, service: Service, since: date | None, last_id: int, take: int
     ) -> tuple[list[Record], int]:
-        conditions = [{"parameter": self.id_parameter, "operator": "GreaterThan",
-                       "value": str(last_id)}]
+        conditions = [
+            {"parameter": self.id_parameter, "operator": "GreaterThan", "value": str(last_id)}
+        ]
         if since is not None:
-            conditions.append({"parameter": "Last Modified Date", "operator": "OnOrAfter",
-                               "value": since.isoformat()})
-        body = {"groups": [{"conditions": conditions}], "sortBy": self.id_parameter,
-                "descending": False}
+            conditions.append(
+                {
+                    "parameter": "Last Modified Date",
+                    "operator": "OnOrAfter",
+                    "value": since.isoformat(),
+                }
+            )
+        body = {
+            "groups": [{"conditions": conditions}],
+            "sortBy": self.id_parameter,
+            "descending": False,
+        }
         while True:
             try:
                 response = client.post(self.path, params={"skip": 0, "take": take}, json=body)

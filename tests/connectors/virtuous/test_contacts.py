@@ -1,0 +1,115 @@
+"""Contacts into Virtuous: contact transactions (create or merge) and in-place updates."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.connectors.virtuous.support import KEY, report, running
+
+PEOPLE = [
+    {"id": "m-1", "first": "Ada", "last": "Lovelace", "email": "ada@example.org"},
+    {"id": "m-2", "first": "Grace", "last": "Hopper", "email": "grace@example.org"},
+    {"id": "m-3", "first": "Alan", "last": "Turing", "email": "alan@example.org"},
+]
+
+CONTACT_TRANSACTIONS = """\
+version: 1
+name: members
+source: {use: file.jsonl, with: {path: people.jsonl, key: id}}
+map:
+  referenceSource: "'Mailchimp'"
+  referenceId: record.id
+  firstName: record.first
+  lastName: record.last
+  email: record.email
+  emailType: "'Home Email'"
+sink:
+  use: virtuous.contact_transactions
+  with: {base_url: "${VIRTUOUS_BASE_URL}", api_key: "${VIRTUOUS_API_KEY}", batch_size: 2}
+"""
+
+UPDATES = """\
+version: 1
+name: updates
+source: {use: file.jsonl, with: {path: people.jsonl, key: id}}
+map:
+  email: record.email
+  firstName: record.first
+  informalName: record.nickname
+sink:
+  use: virtuous.contacts
+  with: {base_url: "${VIRTUOUS_BASE_URL}", api_key: "${VIRTUOUS_API_KEY}", if_missing: IF_MISSING}
+"""
+
+
+@pytest.fixture
+def virtuous(monkeypatch):
+    with running() as emulator:
+        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
+        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
+        yield emulator
+
+
+def _people(tmp_path, rows) -> None:
+    (tmp_path / "people.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_contact_transactions_create_then_merge(virtuous, write_recipe, invoke, tmp_path) -> None:
+    _people(tmp_path, PEOPLE)
+    recipe = write_recipe(CONTACT_TRANSACTIONS)
+    assert report(invoke("run", recipe, "--json"))["outcomes"]["written"] == 3
+    assert len(virtuous.requests("/api/Contact/Batch")) == 1
+    assert len(virtuous.requests("/api/Contact/Transaction")) == 1
+    assert virtuous.import_now()["contactsCreated"] == 3
+    _people(tmp_path, [*PEOPLE[:2], {**PEOPLE[2], "last": "Turing-Smith"}])
+    second = report(invoke("run", recipe, "--json"))
+    assert second["outcomes"]["updated"] == 1
+    assert second["outcomes"]["unchanged"] == 2
+    virtuous.import_now()
+    contacts = virtuous.state()["contacts"]
+    assert len(contacts) == 3
+    names = {i["lastName"] for c in contacts for i in c["contactIndividuals"]}
+    assert "Turing-Smith" in names
+
+
+def test_an_invalid_contact_is_dead_lettered_locally(virtuous, write_recipe, invoke,
+                                                     tmp_path) -> None:
+    _people(tmp_path, [PEOPLE[0], {"id": "m-9", "email": "nobody@example.org"}])
+    result = report(invoke("run", write_recipe(CONTACT_TRANSACTIONS), "--json"))
+    assert result["outcomes"]["written"] == 1
+    assert result["outcomes"]["invalid"] == 1
+    assert "needs firstName and lastName" in result["problems"][0]["reason"]
+    assert len(virtuous.requests("/api/Contact/Transaction")) == 1
+
+
+def test_updates_change_only_mapped_fields(virtuous, write_recipe, invoke, tmp_path) -> None:
+    virtuous.control("POST", "seed", json={"contacts": [
+        {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.org",
+         "description": "keep me"}]})
+    _people(tmp_path, [{"id": "u-1", "email": "ada@example.org", "first": "Augusta Ada",
+                        "nickname": "Ada"}])
+    recipe = write_recipe(UPDATES.replace("IF_MISSING", "needs_review"))
+    result = report(invoke("run", recipe, "--json"))
+    assert result["outcomes"]["updated"] == 1
+    [contact] = virtuous.state()["contacts"]
+    assert contact["informalName"] == "Ada"
+    assert contact["description"] == "keep me"
+    assert contact["contactIndividuals"][0]["firstName"] == "Augusta Ada"
+    assert contact["contactIndividuals"][0]["lastName"] == "Lovelace"
+    assert report(invoke("run", recipe, "--json"))["outcomes"]["unchanged"] == 1
+
+
+@pytest.mark.parametrize(("if_missing", "outcome"), [("needs_review", "needs_review"),
+                                                     ("create", "written")])
+def test_a_contact_that_matches_nobody(virtuous, write_recipe, invoke, tmp_path, if_missing,
+                                       outcome) -> None:
+    _people(tmp_path, [{"id": "u-2", "email": "new@example.org", "first": "New"}])
+    text = UPDATES.replace("IF_MISSING", if_missing).replace(
+        "  informalName: record.nickname\n", "  informalName: record.nickname\n"
+        "  lastName: \"'Person'\"\n")
+    result = report(invoke("run", write_recipe(text), "--json"))
+    assert result["outcomes"][outcome] == 1
+    pending = virtuous.state()["counts"]["pending"]
+    assert pending == (1 if if_missing == "create" else 0)
