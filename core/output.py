@@ -38,9 +38,18 @@ def progress(runner: Runner, *, enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    with Live(_progress_line(runner.report), console=errors, refresh_per_second=8) as live:
-        runner.on_progress = lambda report: live.update(_progress_line(report))
+    with Live(_ProgressLine(runner.report), console=errors, refresh_per_second=8):
         yield
+
+
+class _ProgressLine:
+    """Re-rendered at every refresh, so a wait for the rate limit shows while it lasts."""
+
+    def __init__(self, report: RunReport) -> None:
+        self.report = report
+
+    def __rich__(self) -> Text:
+        return _progress_line(self.report)
 
 
 def _progress_line(report: RunReport) -> Text:

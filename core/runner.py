@@ -191,6 +191,7 @@ class Runner:
                 by_key[candidate.key] = candidate
         if items and not self.dry_run:
             self._record_results(batch, by_key, self._write(sink, items))
+            self.report.waiting = None
         elif items:
             for item in items:
                 self._count_write(Outcome.UPDATED if item.is_update else Outcome.WRITTEN, item)
