@@ -20,6 +20,7 @@ FAKE_ENV = {
     "GIVEBUTTER_API_KEY": "placeholder",
     "DONORBOX_EMAIL": "ops@example.org",
     "DONORBOX_API_KEY": "placeholder",
+    "MAILCHIMP_LIST_ID": "placeholder-list",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from tests.connectors.virtuous.support import KEY, report, running
@@ -85,9 +86,11 @@ def test_an_invalid_contact_is_dead_lettered_locally(virtuous, write_recipe, inv
 
 
 def test_updates_change_only_mapped_fields(virtuous, write_recipe, invoke, tmp_path) -> None:
-    virtuous.control("POST", "seed", json={"contacts": [
-        {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.org",
-         "description": "keep me"}]})
+    created = virtuous.control("POST", "seed", json={"contacts": [
+        {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.org"}]})
+    contact_id = created["contacts"][0]
+    httpx.put(f"{virtuous.url}/api/Contact/{contact_id}", json={"description": "keep me"},
+              headers={"Authorization": f"Bearer {KEY}"}).raise_for_status()
     _people(tmp_path, [{"id": "u-1", "email": "ada@example.org", "first": "Augusta Ada",
                         "nickname": "Ada"}])
     recipe = write_recipe(UPDATES.replace("IF_MISSING", "needs_review"))

@@ -1,0 +1,251 @@
+"""``mailchimp.members``: add or update audience members by address, with merge fields and tags.
+
+A member is keyed by its subscriber hash (MD5 of the lowercased address), so writing one twice
+updates it: ``PUT /lists/{id}/members/{hash}`` with ``status_if_new``, then ``POST .../tags``
+when the payload has tags. Small batches go member by member on up to 10 connections (Mailchimp's
+limit per key). Batches over ``batch_threshold`` go through the batch subscribe endpoint
+(``POST /lists/{id}``, 500 members a call), whose ``errors`` name the members it refused.
+
+The batch endpoint has no ``status_if_new``: it sets every member's ``status``, existing ones too
+(Mailchimp leaves unsubscribed and cleaned members alone). A payload without ``status`` is sent
+``status_if_new`` there; raise ``batch_threshold`` above ``batch_size`` to keep the exact
+"only if new" rule for every member.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from connectors.mailchimp.service import (
+    MAX_CONNECTIONS,
+    MailchimpRejected,
+    MailchimpSettings,
+    WritableStatus,
+    call,
+    lists_api,
+    subscriber_hash,
+)
+from core.errors import ConnectorError, RetriableError, SkippableError
+from core.outcomes import Outcome, WriteItem, WriteResult
+from core.sink import Sink
+
+#: Members per call of the batch subscribe endpoint, Mailchimp's maximum.
+BATCH_MAX = 500
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+
+
+class MemberPayload(BaseModel):
+    """One member to add or update."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email_address: str
+    status_if_new: WritableStatus | None = Field(
+        default=None, description="status of a new member; default: the sink's status_if_new"
+    )
+    status: WritableStatus | None = Field(default=None, description="changes an existing member")
+    merge_fields: dict[str, Any] = Field(default_factory=dict, description="FNAME, LNAME, ...")
+    tags: list[str] = Field(default_factory=list, description="tag names to add")
+
+    @field_validator("email_address")
+    @classmethod
+    def _looks_like_an_address(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            msg = "not a valid email address"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("merge_fields", mode="before")
+    @classmethod
+    def _leave_missing_values_alone(cls, value: Any) -> Any:
+        # A value the source lacks is not sent, so it never blanks what Mailchimp holds.
+        if not isinstance(value, dict):
+            return value
+        kept: dict[str, Any] = {}
+        for name, item in value.items():
+            if isinstance(item, dict):
+                item = {k: v for k, v in item.items() if v is not None}
+            if item is not None and item != {}:
+                kept[str(name).upper()] = item
+        return kept
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_names(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, str):  # "a;b", as Virtuous and CSV exports write them
+            value = value.split(";")
+        if isinstance(value, list):
+            names = (str(v).strip() for v in value if v is not None)
+            return list(dict.fromkeys(n for n in names if n))
+        return value
+
+
+class MembersSinkSettings(MailchimpSettings):
+    status_if_new: WritableStatus = Field(
+        default="subscribed", description="status given to a member who is not in the audience yet"
+    )
+    batch_size: int = Field(default=100, ge=1, le=5000, description="members per runner batch")
+    batch_threshold: int = Field(
+        default=50, ge=0,
+        description="batches larger than this use the batch subscribe endpoint",
+    )
+
+
+class MembersSink(Sink):
+    """Upserts members of one audience through the mailchimp-marketing SDK."""
+
+    name: ClassVar[str] = "mailchimp.members"
+    Settings: ClassVar[type[BaseModel]] = MembersSinkSettings
+    Model: ClassVar[type[BaseModel] | None] = MemberPayload
+    supports_update: ClassVar[bool] = True
+    description: ClassVar[str] = "add or update Mailchimp audience members, with tags"
+    settings: MembersSinkSettings
+
+    def open(self, checkpoint: dict[str, Any] | None) -> None:
+        self.api = lists_api(self.settings, self.context)
+        # The central client caps connections too; the pool only keeps the threads few.
+        self.pool = ThreadPoolExecutor(MAX_CONNECTIONS, thread_name_prefix="mailchimp")
+        self._fatal: ConnectorError | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        if hasattr(self, "pool"):
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
+        if len(batch) > self.settings.batch_threshold:
+            return self._write_in_bulk(batch)
+        return self._each(batch, self._upsert)
+
+    # --- one member at a time -----------------------------------------------------------------
+
+    def _upsert(self, item: WriteItem) -> WriteResult:
+        payload = item.payload
+        email = str(payload["email_address"])
+        target = subscriber_hash(email)
+        self._follow_new_address(item, target)
+        body: dict[str, Any] = {
+            "email_address": email,
+            "status_if_new": payload.get("status_if_new") or self.settings.status_if_new,
+        }
+        if payload.get("status"):
+            body["status"] = payload["status"]
+        if payload.get("merge_fields"):
+            body["merge_fields"] = payload["merge_fields"]
+        call(self.api.set_list_member, self.settings.list_id, target, body)
+        return self._tag(item)
+
+    def _follow_new_address(self, item: WriteItem, target: str) -> None:
+        """Move a member whose address changed in the source, instead of adding a second one."""
+        old = item.previous.sink_key if item.previous is not None else None
+        if not old or old == target:
+            return
+        # If the old member is gone or the new address is taken, the PUT writes the new one.
+        with contextlib.suppress(MailchimpRejected):
+            call(self.api.update_list_member, self.settings.list_id, old,
+                 {"email_address": item.payload["email_address"]})
+
+    def _tag(self, item: WriteItem) -> WriteResult:
+        target = subscriber_hash(str(item.payload["email_address"]))
+        tags = item.payload.get("tags") or []
+        if tags:
+            body = {"tags": [{"name": name, "status": "active"} for name in tags]}
+            call(self.api.update_list_member_tags, self.settings.list_id, target, body)
+        outcome = Outcome.UPDATED if item.is_update else Outcome.WRITTEN
+        return WriteResult(item.key, outcome, sink_key=target)
+
+    def _each(
+        self, items: Sequence[WriteItem], work: Callable[[WriteItem], WriteResult]
+    ) -> list[WriteResult]:
+        """``work`` on every item, on the pool; a refused credential stops the rest."""
+        futures = [self.pool.submit(self._guarded, work, item) for item in items]
+        results = [future.result() for future in futures]
+        if self._fatal is not None:
+            raise self._fatal
+        return [r for r in results if r is not None]
+
+    def _guarded(
+        self, work: Callable[[WriteItem], WriteResult], item: WriteItem
+    ) -> WriteResult | None:
+        if self._fatal is not None:
+            return None  # the run is stopping: every later request would fail the same way
+        try:
+            return work(item)
+        except SkippableError as error:
+            return WriteResult(item.key, Outcome.INVALID, reason=error.message, field=error.field)
+        except RetriableError as error:
+            return WriteResult(item.key, Outcome.FAILED, reason=str(error))
+        except ConnectorError as error:
+            with self._lock:
+                self._fatal = self._fatal or error
+            return None
+
+    # --- the batch endpoint -------------------------------------------------------------------
+
+    def _write_in_bulk(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
+        moved = [item for item in batch if self._moved(item)]
+        results = self._each(moved, self._upsert)  # rare: not worth a batch of their own
+        subscribed: list[WriteItem] = []
+        rest = [item for item in batch if not self._moved(item)]
+        for start in range(0, len(rest), BATCH_MAX):
+            chunk = rest[start:start + BATCH_MAX]
+            for item, result in zip(chunk, self._subscribe(chunk), strict=True):
+                if result is None:
+                    subscribed.append(item)
+                else:
+                    results.append(result)
+        return results + self._each(subscribed, self._tag)
+
+    def _moved(self, item: WriteItem) -> bool:
+        old = item.previous.sink_key if item.previous is not None else None
+        return bool(old) and old != subscriber_hash(str(item.payload["email_address"]))
+
+    def _subscribe(self, chunk: Sequence[WriteItem]) -> list[WriteResult | None]:
+        """One batch subscribe call: None for a member it took, else that member's result."""
+        members = []
+        for item in chunk:
+            payload = item.payload
+            member: dict[str, Any] = {
+                "email_address": payload["email_address"],
+                "status": payload.get("status") or payload.get("status_if_new")
+                or self.settings.status_if_new,
+            }
+            if payload.get("merge_fields"):
+                member["merge_fields"] = payload["merge_fields"]
+            members.append(member)
+        body = {"members": members, "update_existing": True}
+        try:
+            answer = call(self.api.batch_list_members, self.settings.list_id, body)
+        except SkippableError as error:
+            return [WriteResult(i.key, Outcome.INVALID, reason=error.message) for i in chunk]
+        except RetriableError as error:
+            return [WriteResult(i.key, Outcome.FAILED, reason=str(error)) for i in chunk]
+        if not isinstance(answer, dict):
+            reason = "Mailchimp answered the batch subscribe without a body"
+            return [WriteResult(i.key, Outcome.FAILED, reason=reason) for i in chunk]
+        refused = {
+            str(e.get("email_address") or "").strip().lower(): e
+            for e in answer.get("errors") or [] if isinstance(e, dict)
+        }
+        results: list[WriteResult | None] = []
+        for item in chunk:
+            entry = refused.get(str(item.payload["email_address"]).strip().lower())
+            if entry is None:
+                results.append(None)
+                continue
+            reason = f"Mailchimp refused the member: {entry.get('error') or 'no reason given'}"
+            if entry.get("error_code"):
+                reason += f" ({entry['error_code']})"
+            field = str(entry["field"]) if entry.get("field") else None
+            results.append(WriteResult(item.key, Outcome.INVALID, reason=reason, field=field))
+        return results
