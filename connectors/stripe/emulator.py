@@ -1,0 +1,431 @@
+"""A faithful local Stripe (the parts a donation sync uses), for tests and ``connector sandbox``.
+
+Endpoints: ``GET /v1/charges`` (and ``/{id}``), ``/v1/customers`` (and ``/{id}``),
+``/v1/refunds`` (and ``/{id}``; ``POST`` creates a refund), ``/v1/balance_transactions/{id}`` and
+``/v1/events``. Lists are newest first in Stripe's envelope, with ``limit``, ``starting_after``,
+``ending_before``, ``created[gt|gte|lt|lte]`` and ``expand[]``; errors use Stripe's envelope and
+statuses; keys are checked like Stripe does (Bearer, or Basic with the key as the user)::
+
+    app = create_app(EmulatorSettings(api_keys=["sk_test_123"]))
+    seed_charges(app.state.store, 30, currency="jpy")
+    with EmulatorServer(app) as server:
+        client = stripe.StripeClient("sk_test_123", base_addresses={"api": server.url})
+
+Control plane (never faulted, no key needed): ``POST /_emulator/seed``, ``GET /_emulator/state``,
+``GET|POST /_emulator/faults``, ``POST /_emulator/reset``.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, Field
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from connectors.stripe.emulator_store import (
+    API_VERSION,
+    Obj,
+    StoreError,
+    StripeStore,
+    seed_charges,
+)
+from core.emulator import CONTROL_PREFIX, FaultMiddleware, Faults, json_response
+
+__all__ = ["EmulatorSettings", "create_app", "seed_charges"]
+
+DEFAULT_KEY = "sk_test_emulator"
+_MISSING_KEY = (
+    "You did not provide an API key. You need to provide your API key in the Authorization "
+    "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See "
+    "https://stripe.com/docs/api#authentication for details, or we can help at "
+    "https://support.stripe.com/."
+)
+
+
+class EmulatorSettings(BaseModel):
+    """How the emulated Stripe account behaves."""
+
+    api_keys: list[str] = Field(default_factory=lambda: [DEFAULT_KEY])
+    faults: Faults = Field(default_factory=Faults)
+    clock: Callable[[], float] | None = None  # Unix seconds; tests pass a controllable one
+
+
+# --- Stripe's wire format ----------------------------------------------------------------
+
+
+def error_body(error: StoreError) -> Obj:
+    """Stripe's error envelope for ``error``."""
+    body: Obj = {"type": "invalid_request_error", "message": error.message}
+    if error.code:
+        body["code"] = error.code
+    if error.param:
+        body["param"] = error.param
+    return {"error": body}
+
+
+def stripe_error(error: StoreError) -> Response:
+    return json_response(error_body(error), error.status)
+
+
+def mask_key(key: str) -> str:
+    """``sk_test_****1234``: the prefix and last four characters, as Stripe's messages show."""
+    prefix = key[: key.index("_", key.index("_") + 1) + 1] if key.count("_") >= 2 else ""
+    return f"{prefix}****{key[-4:]}" if len(key) > len(prefix) + 8 else "****"
+
+
+def parse_params(pairs: list[tuple[str, str]]) -> Obj:
+    """Stripe's bracket notation into nested values: ``created[gte]=1`` -> ``{"created":
+    {"gte": "1"}}``, ``expand[0]=a`` and ``expand[]=a`` -> ``{"expand": ["a"]}``."""
+    params: Obj = {}
+    for key, value in pairs:
+        parts = key.replace("]", "").split("[")
+        container: Any = params
+        for part, following in itertools.pairwise(parts):
+            container = _child(container, part, following)
+        if isinstance(container, list):
+            container.append(value)
+        else:
+            container[parts[-1]] = value
+    return params
+
+
+def _child(container: Any, part: str, following: str) -> Any:
+    """The dict or list under ``part``, made when missing (a list when indices follow)."""
+    fresh: Any = [] if following == "" or following.isdigit() else {}
+    if isinstance(container, list):
+        index = int(part) if part.isdigit() else len(container)
+        if index >= len(container):
+            container.append(fresh)
+            return container[-1]
+        return container[index]
+    return container.setdefault(part, fresh)
+
+
+def _integer(value: Any, param: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise StoreError(400, f"Invalid integer: {value}", code="parameter_invalid_integer",
+                         param=param) from None
+
+
+def created_filter(value: Any) -> Callable[[int], bool]:
+    """``created=N`` or ``created[gt|gte|lt|lte]=N`` as a predicate."""
+    if value is None:
+        return lambda created: True
+    if not isinstance(value, dict):
+        exact = _integer(value, "created")
+        return lambda created: created == exact
+    tests = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__}
+    unknown = set(value) - set(tests)
+    if unknown:
+        raise StoreError(400, f"Received unknown parameter: created[{sorted(unknown)[0]}]",
+                         code="parameter_unknown", param=f"created[{sorted(unknown)[0]}]")
+    bounds = [(tests[op], _integer(v, f"created[{op}]")) for op, v in value.items()]
+    return lambda created: all(test(created, bound) for test, bound in bounds)
+
+
+def expansions(params: Obj, *, listing: bool) -> list[str]:
+    """``expand[]`` paths; on a list each must start with ``data.``, which is stripped."""
+    raw = params.get("expand") or []
+    paths = list(raw.values()) if isinstance(raw, dict) else list(raw)
+    if not listing:
+        return [str(p) for p in paths]
+    for path in paths:
+        if not str(path).startswith("data."):
+            raise StoreError(400, f"This property cannot be expanded ({path}).", param="expand")
+    return [str(p)[len("data."):] for p in paths]
+
+
+def page(store: StripeStore, url: str, items: list[Obj], params: Obj) -> Obj:
+    """One page of ``items`` (newest first) as Stripe's list envelope."""
+    limit = _integer(params.get("limit", 10), "limit")
+    if not 1 <= limit <= 100:
+        bound = "greater than or equal to 1" if limit < 1 else "less than or equal to 100"
+        raise StoreError(400, f"This value must be {bound}.", code="parameter_invalid_integer",
+                         param="limit")
+    after, before = params.get("starting_after"), params.get("ending_before")
+    if after and before:
+        raise StoreError(400, "You may only specify one of these parameters: ending_before, "
+                         "starting_after.")
+    kind = url.rsplit("/", 1)[-1].removesuffix("s")  # "/v1/charges" lists charges
+    # A cursor is a position in the list's order; the object itself need not match the filters.
+    if before:
+        anchor = _rank(store, before, kind, "ending_before")
+        newer = [item for item in items if store.rank(item) > anchor]
+        chunk, has_more = newer[-limit:], len(newer) > limit
+    else:
+        if after:
+            anchor = _rank(store, after, kind, "starting_after")
+            items = [item for item in items if store.rank(item) < anchor]
+        chunk, has_more = items[:limit], len(items) > limit
+    expand = expansions(params, listing=True)
+    data = [store.view(item, expand) for item in chunk]
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+def _rank(store: StripeStore, object_id: str, kind: str, param: str) -> tuple[int, int]:
+    found = store.find(object_id)
+    if found is None or found.get("object") != kind:
+        raise StoreError(400, f"No such {kind}: '{object_id}'", code="resource_missing",
+                         param=param)
+    return store.rank(found)
+
+
+# --- the API -----------------------------------------------------------------------------
+
+
+def _store(request: Request) -> StripeStore:
+    store: StripeStore = request.app.state.store
+    return store
+
+
+def _query(request: Request) -> Obj:
+    return parse_params(parse_qsl(request.url.query, keep_blank_values=True))
+
+
+async def list_charges(request: Request) -> Response:
+    params = _query(request)
+    when = created_filter(params.get("created"))
+    customer = params.get("customer")
+    items = _store(request).listed(
+        "charges",
+        lambda c: when(c["created"]) and (customer is None or c["customer"] == customer),
+    )
+    return json_response(page(_store(request), "/v1/charges", items, params))
+
+
+async def list_customers(request: Request) -> Response:
+    params = _query(request)
+    when = created_filter(params.get("created"))
+    email = params.get("email")
+    items = _store(request).listed(
+        "customers", lambda c: when(c["created"]) and (email is None or c["email"] == email)
+    )
+    return json_response(page(_store(request), "/v1/customers", items, params))
+
+
+async def list_refunds(request: Request) -> Response:
+    params = _query(request)
+    when = created_filter(params.get("created"))
+    charge = params.get("charge")
+    items = _store(request).listed(
+        "refunds", lambda r: when(r["created"]) and (charge is None or r["charge"] == charge)
+    )
+    return json_response(page(_store(request), "/v1/refunds", items, params))
+
+
+async def list_events(request: Request) -> Response:
+    params = _query(request)
+    when = created_filter(params.get("created"))
+    raw_types = params.get("types") or []
+    types = list(raw_types.values()) if isinstance(raw_types, dict) else list(raw_types)
+    if params.get("type"):
+        types.append(params["type"])
+
+    def wanted(kind: str) -> bool:
+        return not types or any(
+            kind == t or (t.endswith(".*") and kind.startswith(t[:-1])) for t in types
+        )
+
+    items = _store(request).listed("events", lambda e: when(e["created"]) and wanted(e["type"]))
+    return json_response(page(_store(request), "/v1/events", items, params))
+
+
+def _retrieve(table: str, kind: str) -> Callable[[Request], Any]:
+    async def retrieve(request: Request) -> Response:
+        store = _store(request)
+        obj = store.get(table, request.path_params["id"], kind)
+        return json_response(store.view(obj, expansions(_query(request), listing=False)))
+
+    return retrieve
+
+
+async def create_refund(request: Request) -> Response:
+    store = _store(request)
+    key = request.headers.get("Idempotency-Key")
+    if key and key in store.idempotent:
+        status, body = store.idempotent[key]
+        return json_response(body, status, {"Idempotent-Replayed": "true"})
+    params = parse_params(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+    try:
+        refund = store.create_refund(params)
+        status, body = 200, store.view(refund, expansions(params, listing=False))
+    except StoreError as error:
+        status, body = error.status, error_body(error)
+    if key:
+        store.idempotent[key] = (status, body)
+    return json_response(body, status)
+
+
+ROUTES = [
+    Route("/v1/charges", list_charges),
+    Route("/v1/charges/{id}", _retrieve("charges", "charge")),
+    Route("/v1/customers", list_customers),
+    Route("/v1/customers/{id}", _retrieve("customers", "customer")),
+    Route("/v1/refunds", list_refunds),
+    Route("/v1/refunds", create_refund, methods=["POST"]),
+    Route("/v1/refunds/{id}", _retrieve("refunds", "refund")),
+    Route("/v1/balance_transactions/{id}",
+          _retrieve("balance_transactions", "balance transaction")),
+    Route("/v1/events", list_events),
+    Route("/v1/events/{id}", _retrieve("events", "event")),
+]
+
+
+# --- the control plane -------------------------------------------------------------------
+
+
+async def seed(request: Request) -> Response:
+    """Body: ``{"api_keys": [...], "customers": [...], "charges": [...], "refunds": [...]}``."""
+    body = await request.json()
+    store, settings = _store(request), request.app.state.settings
+    settings.api_keys.extend(k for k in body.get("api_keys", []) if k not in settings.api_keys)
+    with store.lock:
+        made = {
+            "customers": [store.seed_customer(c)["id"] for c in body.get("customers", [])],
+            "charges": [store.seed_charge(c)["id"] for c in body.get("charges", [])],
+            "refunds": [store.create_refund(r)["id"] for r in body.get("refunds", [])],
+        }
+    return json_response(made, 201)
+
+
+async def state(request: Request) -> Response:
+    snapshot = _store(request).snapshot()
+    snapshot["requests"] = list(request.app.state.requests)
+    return json_response(snapshot)
+
+
+async def faults(request: Request) -> Response:
+    current: Faults = request.app.state.settings.faults
+    if request.method == "POST":
+        current.update(**await request.json())
+    return json_response(current.model_dump())
+
+
+async def reset(request: Request) -> Response:
+    _store(request).reset()
+    request.app.state.requests.clear()
+    request.app.state.settings.faults.clear()
+    return json_response({"reset": True})
+
+
+CONTROL = [
+    Route(f"{CONTROL_PREFIX}seed", seed, methods=["POST"]),
+    Route(f"{CONTROL_PREFIX}state", state),
+    Route(f"{CONTROL_PREFIX}faults", faults, methods=["GET", "POST"]),
+    Route(f"{CONTROL_PREFIX}reset", reset, methods=["POST"]),
+]
+
+
+# --- middleware --------------------------------------------------------------------------
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key from ``Authorization: Bearer <key>`` or ``Basic base64(<key>:)``."""
+    value = headers.get("authorization", "")
+    scheme, _, credential = value.partition(" ")
+    if scheme.lower() == "bearer":
+        return credential.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(credential).decode().partition(":")[0] or None
+        except ValueError:
+            return None
+    return None
+
+
+class StripeEdge:
+    """What Stripe does before any endpoint: the key check, ``Request-Id`` and
+    ``Stripe-Version`` headers, Stripe's envelope for unknown URLs and refused requests."""
+
+    def __init__(self, app: ASGIApp, settings: EmulatorSettings) -> None:
+        self.app = app
+        self.settings = settings
+        self._ids = itertools.count(1)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        request_id = f"req_emu{next(self._ids):014d}"
+
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []),
+                                      (b"request-id", request_id.encode()),
+                                      (b"stripe-version", API_VERSION.encode())]
+            await send(message)
+
+        key = presented_key(Request(scope).headers)
+        if key is None:
+            response = stripe_error(StoreError(401, _MISSING_KEY))
+        elif key not in self.settings.api_keys:
+            response = stripe_error(StoreError(401, f"Invalid API Key provided: {mask_key(key)}"))
+        else:
+            await self.app(scope, receive, tagged)
+            return
+        await response(scope, receive, tagged)
+
+
+class RequestLog:
+    """Records every API request (faulted ones too) with its status, for tests to count."""
+
+    def __init__(self, app: ASGIApp, log: list[Obj]) -> None:
+        self.app = app
+        self.log = log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        entry: Obj = {"method": scope["method"], "path": scope["path"],
+                      "query": scope["query_string"].decode(), "status": None}
+        self.log.append(entry)
+
+        async def noting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                entry["status"] = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, noting)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    message = (f"Unrecognized request URL ({request.method}: {request.url.path}). Please see "
+               "https://stripe.com/docs or we can help at https://support.stripe.com/.")
+    return stripe_error(StoreError(404, message))
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StoreError)
+    return stripe_error(exc)
+
+
+def create_app(settings: EmulatorSettings | None = None) -> Starlette:
+    """The emulator as a starlette app; its store is ``app.state.store``, the requests it saw
+    are ``app.state.requests``."""
+    settings = settings or EmulatorSettings()
+    requests: list[Obj] = []
+    app = Starlette(
+        routes=[*ROUTES, *CONTROL],
+        exception_handlers={StoreError: _refused, 404: _not_found, 405: _not_found},
+        middleware=[  # outermost first: every request is logged, faulted ones too
+            Middleware(RequestLog, log=requests),
+            Middleware(FaultMiddleware, faults=settings.faults),
+            Middleware(StripeEdge, settings=settings),
+        ],
+    )
+    app.state.settings = settings
+    app.state.store = StripeStore(settings.clock) if settings.clock else StripeStore()
+    app.state.requests = requests
+    return app

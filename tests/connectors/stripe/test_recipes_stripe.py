@@ -1,0 +1,106 @@
+"""The shipped Stripe recipes, run as a user runs them: Stripe emulator -> Virtuous emulator.
+
+Charges become gifts with the right amount in every currency exponent (USD, JPY, KWD), the
+designation from the checkout's metadata and the Stripe customer as the contact's reference;
+refunds then reverse the gifts (a partial refund waits for a person)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.connectors.stripe.conftest import JAN_2025, KEY, Emulator
+from tests.connectors.virtuous.support import KEY as VIRTUOUS_KEY
+from tests.connectors.virtuous.support import Virtuous, running
+
+RECIPES = Path(__file__).resolve().parents[3] / "recipes"
+CHARGES = RECIPES / "stripe-charges-to-virtuous-gifts.yaml"
+REFUNDS = RECIPES / "stripe-refunds-to-virtuous.yaml"
+PROJECTS = [{"name": n, "code": c} for n, c in
+            (("General Fund", "GENERAL"), ("Scholarships", "SCHOLAR"), ("Missions", "MISSIONS"))]
+
+
+@pytest.fixture
+def virtuous(monkeypatch: pytest.MonkeyPatch) -> Iterator[Virtuous]:
+    with running() as emulator:
+        emulator.control("POST", "seed", json={"projects": PROJECTS})
+        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
+        monkeypatch.setenv("VIRTUOUS_API_KEY", VIRTUOUS_KEY)
+        yield emulator
+
+
+def seed_donations(emulator: Emulator) -> dict[str, dict[str, Any]]:
+    specs = {
+        "usd": {"amount": 2500, "currency": "usd", "created": JAN_2025,
+                "metadata": {"designation": "scholarships"}, "description": "Spring appeal",
+                "customer": {"name": "Ada Lovelace", "email": "Ada@Example.org"},
+                "billing_details": {"name": "Ada Lovelace", "phone": "+1 602 555 0100",
+                                    "address": {"line1": "1 Main St", "city": "Phoenix",
+                                                "state": "AZ", "postal_code": "85004",
+                                                "country": "US"}}},
+        "jpy": {"amount": 1500, "currency": "jpy", "created": JAN_2025 + 3 * 86_400,
+                "billing_details": {"name": "Katherine Johnson", "email": "kj@example.org"}},
+        "kwd": {"amount": 12345, "currency": "kwd", "created": JAN_2025 + 4 * 86_400,
+                "metadata": {"designation": "missions"},
+                "customer": {"name": "Grace Hopper", "email": "grace@example.org"}},
+        "failed": {"amount": 999, "status": "failed", "created": JAN_2025 + 5 * 86_400,
+                   "billing_details": {"name": "Alan Turing"}},
+    }
+    return {name: emulator.store.seed_charge(spec) for name, spec in specs.items()}
+
+
+def run(invoke: Any, recipe: Path, state: Path, code: int = 0) -> dict[str, Any]:
+    result = invoke("run", recipe, "--json", "--state", state)
+    assert result.exit_code == code, result.output
+    assert KEY not in result.output
+    assert VIRTUOUS_KEY not in result.output
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return parsed
+
+
+def test_charges_become_gifts_in_every_currency_and_refunds_reverse_them(
+    emulator_env: Emulator, virtuous: Virtuous, invoke: Any, tmp_path: Path
+) -> None:
+    charges = seed_donations(emulator_env)
+    state = tmp_path / "state.db"
+
+    report = run(invoke, CHARGES, state)
+    assert report["outcomes"]["written"] == 3  # the failed charge is never read
+    assert report["money"] == {"USD": "25.00", "JPY": "1500", "KWD": "12.345"}
+    assert virtuous.import_now()["giftsCreated"] == 3
+
+    usd = virtuous.gift("Stripe", charges["usd"]["id"]).json()
+    assert (usd["amount"], usd["currencyCode"]) == (25.0, "USD")
+    assert usd["giftDate"] == "2025-01-01T00:00:00"
+    assert usd["notes"] == "Spring appeal"
+    assert [d["projectCode"] for d in usd["giftDesignations"]] == ["SCHOLAR"]
+    jpy = virtuous.gift("Stripe", charges["jpy"]["id"]).json()
+    assert (jpy["amount"], jpy["currencyCode"]) == (1500, "JPY")
+    assert [d["projectCode"] for d in jpy["giftDesignations"]] == ["GENERAL"]
+    kwd = virtuous.gift("Stripe", charges["kwd"]["id"]).json()
+    assert (kwd["amount"], kwd["currencyCode"]) == (12.345, "KWD")
+    assert [d["projectCode"] for d in kwd["giftDesignations"]] == ["MISSIONS"]
+    ada = [c for c in virtuous.state()["contacts"] if c["name"] == "Ada Lovelace"]
+    assert len(ada) == 1
+
+    again = run(invoke, CHARGES, state)
+    assert again["outcomes"]["written"] == 0
+    assert again["outcomes"]["unchanged"] >= 1
+
+    store = emulator_env.store
+    full = store.create_refund({"charge": charges["usd"]["id"], "created": JAN_2025 + 10 * 86_400,
+                                "reason": "requested_by_customer"})
+    store.create_refund({"charge": charges["jpy"]["id"], "amount": 500,
+                         "created": JAN_2025 + 11 * 86_400})
+    refunds = run(invoke, REFUNDS, state, code=1)  # the partial refund needs a person
+    assert refunds["outcomes"]["written"] == 1
+    assert refunds["outcomes"]["needs_review"] == 1
+    (problem,) = refunds["problems"]
+    assert "partial refund of 500" in problem["reason"]
+    reversals = [g for g in virtuous.state()["gifts"] if g["giftType"] == "Reversing Transaction"]
+    assert [(r["amount"], r["currencyCode"]) for r in reversals] == [(-25.0, "USD")]
+    assert reversals[0]["notes"] == f"Stripe refund {full['id']} (requested_by_customer)"
