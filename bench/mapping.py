@@ -64,17 +64,13 @@ JINJA_MAP: dict[str, Any] = {
     },
 }
 
-FIRST = (
-    "Ada Grace Alan Katherine Dorothy Mary Linus Barbara Edsger Frances Donald Margaret John "
-    "Radia Tim Hedy Claude Sophie Dennis Ken Shafi Leslie Anita Jean Ida Martin Ludwig Juan Maria "
-    "Chen Priya Kwame Amara Yuki Olga Mateo Fatima Noah Zara"
-).split()
-LAST = (
-    "Lovelace Hopper Turing Johnson Vaughan Keller Torvalds Liskov Dijkstra Allen Knuth Hamilton "
-    "McCarthy Perlman Berners-Lee Lamarr Shannon Wilson Ritchie Thompson Goldwasser Lamport Borg "
-    "Sammet Rhodes King Cruz Garcia Nguyen Okafor Tanaka Ivanova Rossi Haddad Smith Brown"
-).split()
-MIDDLE = "A. B. Marie Lee Ann J. Luther".split()
+FIRST = """Ada Grace Alan Katherine Dorothy Mary Linus Barbara Edsger Frances Donald Margaret John
+Radia Tim Hedy Claude Sophie Dennis Ken Shafi Leslie Anita Jean Ida Martin Ludwig Juan Maria Chen
+Priya Kwame Amara Yuki Olga Mateo Fatima Noah Zara""".split()  # noqa: SIM905 - a word list
+LAST = """Lovelace Hopper Turing Johnson Vaughan Keller Torvalds Liskov Dijkstra Allen Knuth
+Hamilton McCarthy Perlman Berners-Lee Lamarr Shannon Wilson Ritchie Thompson Goldwasser Lamport
+Borg Sammet Rhodes King Cruz Garcia Nguyen Okafor Tanaka Ivanova Rossi Haddad Smith Brown""".split()  # noqa: SIM905
+MIDDLE = ["A.", "B.", "Marie", "Lee", "Ann", "J.", "Luther"]
 CURRENCIES = ["usd"] * 8 + ["jpy", "kwd"]
 
 
@@ -192,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     speedup = rates["compiled"] / rates["jinja"]
     close = slowdown <= 3
     fast = speedup >= 30
-    print(f"compiled vs hand-written: {slowdown:.2f}x slower  (goal <= 3x: {'met' if close else 'MISSED'})")
-    print(f"compiled vs jinja:        {speedup:.1f}x faster  (goal >= 30x: {'met' if fast else 'MISSED'})")
+    verdict = {True: "met", False: "MISSED"}
+    print(f"compiled vs hand-written: {slowdown:.2f}x slower  (goal <= 3x: {verdict[close]})")
+    print(f"compiled vs jinja:        {speedup:.1f}x faster  (goal >= 30x: {verdict[fast]})")
     return 0 if close and fast else 1
 
 

@@ -1,6 +1,6 @@
 """Recipe expressions: parsed with ``ast``, checked against a whitelist, emitted as Python source.
 
-An expression is a small, safe subset of Python (see ``docs`` in :mod:`core.mapping`). This module
+An expression is a small, safe subset of Python (described in :mod:`core.mapping`). This module
 turns one expression into the text of one Python expression; :mod:`core.mapping` stitches those
 into a single function. Nothing here evaluates anything: a recipe can only name the record, call
 registered transforms and use operators on values, so there is nothing to escape through.
@@ -166,11 +166,12 @@ class Scope:
 
 def emit_constant(value: Any, scope: Scope) -> str:
     """Python source for a YAML scalar used as a constant."""
-    if value is None or isinstance(value, bool | int | str):
+    # Exact types only: a subclass's repr (an IntEnum's, say) need not be a Python literal.
+    if value is None or value.__class__ in (bool, int, str):
         return repr(value)
-    if isinstance(value, float) and math.isfinite(value):
+    if value.__class__ is float and math.isfinite(value):
         return repr(value)
-    if isinstance(value, float | Decimal | date):  # date covers datetime; nan has no literal
+    if isinstance(value, int | float | str | Decimal | date):  # also nan, datetime
         return scope.constant(value)
     msg = (
         f"a {type(value).__name__} cannot be a constant here; "

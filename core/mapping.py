@@ -25,7 +25,7 @@ from __future__ import annotations
 import enum
 import itertools
 import linecache
-import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from types import CodeType
 from typing import Any, Final, Literal
@@ -110,7 +110,7 @@ def compile_mapping(
     writer = _Writer(scope, locate)
     filter_line = ""
     if filter_expr:
-        filter_code = writer.expression(filter_expr, ("filter",))
+        filter_code = writer.leaf(filter_expr, ("filter",))
         filter_line = f"if not {filter_code}: return _FILTERED"
     filter_paths = scope.take_path_lines()
     body = writer.value(map_block, ("map",))
@@ -133,8 +133,6 @@ def compile_mapping(
     lines += ["    except _VALUE_ERRORS as _e:", "        raise _fail(_e) from _e", ""]
     source = "\n".join(lines)
     filename = f"<connector mapping {next(_names)}>"
-    # Registered so a --debug traceback shows the generated line that failed.
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace: dict[str, Any] = {
         "__builtins__": {},
         "_dict": dict,
@@ -144,16 +142,16 @@ def compile_mapping(
         **scope.namespace,
     }
     try:
-        with warnings.catch_warnings():
-            # e.g. "'is' with a literal": about generated code, which the user never wrote.
-            warnings.simplefilter("ignore", SyntaxWarning)
-            code_object = compile(source, filename, "exec")
+        code_object = compile(source, filename, "exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
         # Only reachable for absurd nesting; every part of the source was checked on the way in.
         msg = f"map could not be compiled (is it nested hundreds deep?): {error}"
         raise RecipeValidationError(msg, where=locate(("map",))) from None
     exec(code_object, namespace)  # noqa: S102 - the source is generated from checked trees
     function = namespace["_mapping"]
+    # Registered so a --debug traceback shows the generated line that failed; dropped with it.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    weakref.finalize(function, linecache.cache.pop, filename, None)
     names = {fn.__code__: name for name, fn in scope.used.items() if hasattr(fn, "__code__")}
     code = function.__code__
 
@@ -175,9 +173,12 @@ class _Writer:
         self.scope = scope
         self.locate = locate
 
-    def expression(self, text: str, path: tuple[str | int, ...]) -> str:
+    def leaf(self, value: Any, path: tuple[str | int, ...]) -> str:
+        """Source for a leaf: text is an expression, any other scalar a constant."""
         try:
-            return emit_expression(text, self.scope)
+            if isinstance(value, str):
+                return emit_expression(value, self.scope)
+            return emit_constant(value, self.scope)
         except ExpressionError as error:
             raise self._error(str(error), path) from None
 
@@ -187,9 +188,8 @@ class _Writer:
         """Lines of source for ``value``, each with the (field, expression) it computes."""
         field = ".".join(str(part) for part in path[1:])
         if isinstance(value, str):
-            code = self.expression(value, path)
             comment = _comment(f"{_label(path)}: {value}")
-            return [(f"{code},  # {comment}", (field, value))]
+            return [(f"{self.leaf(value, path)},  # {comment}", (field, value))]
         if isinstance(value, Mapping):
             lines: list[tuple[str, tuple[str | None, str] | None]] = [("{", None)]
             for key, item in value.items():
@@ -210,10 +210,7 @@ class _Writer:
                     (f"    {text}", blame) for text, blame in self.value(item, (*path, index))
                 )
             return [*lines, ("],", None)]
-        try:
-            return [(f"{emit_constant(value, self.scope)},", None)]
-        except ExpressionError as error:
-            raise self._error(str(error), path) from None
+        return [(f"{self.leaf(value, path)},", None)]
 
     def _error(self, problem: str, path: tuple[str | int, ...]) -> RecipeValidationError:
         return RecipeValidationError(f"{_label(path)}: {problem}", where=self.locate(path))

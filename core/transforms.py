@@ -457,8 +457,9 @@ def first_name(full: Any) -> str | None:
 
     Drops titles (Dr, Mr, Mrs, Ms, Rev, ...) and suffixes (Jr, Sr, II, III, IV, PhD, MD, Esq, with
     or without dots and commas), reads ``"Lovelace, Ada"`` as family-name-first, and ignores middle
-    names: ``"Dr. Ada King Lovelace"`` -> ``"Ada"``. A single name is a first name (``"Cher"``).
-    ``None`` and blank text give ``None``.
+    names: ``"Dr. Ada King Lovelace"`` -> ``"Ada"``. A single name is a first name (``"Cher"``),
+    unless a title says it is a family name (``"Mr. Smith"`` gives ``None``). ``None`` and blank
+    text give ``None``.
     """
     if full.__class__ is str:
         return _split_name(full)[0]
@@ -471,7 +472,8 @@ def last_name(full: Any) -> str | None:
     ``"Lovelace"``.
 
     A single name (``"Cher"``) has no family name and gives ``None``, so a sink that needs one can
-    say so (or the recipe can write ``record.name | last_name | default('Unknown')``).
+    say so (or the recipe can write ``record.name | last_name | default('Unknown')``); after a
+    title it is the family name (``"Mr. Smith"`` -> ``"Smith"``).
     """
     if full.__class__ is str:
         return _split_name(full)[1]

@@ -513,3 +513,16 @@ def test_an_expression_may_span_lines() -> None:
 def test_a_multi_line_syntax_error_gives_the_line() -> None:
     with pytest.raises(RecipeValidationError, match="at line 2 column"):
         compile_({"a": "record.a +\n+ )"})
+
+
+def test_constants_without_a_literal_spelling_still_work() -> None:
+    import enum
+    import math
+    from datetime import date
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    assert map_one(Level.HIGH) is Level.HIGH
+    assert math.isnan(map_one(float("nan")))
+    assert map_one(date(2025, 1, 31)) == date(2025, 1, 31)
