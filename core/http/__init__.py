@@ -39,12 +39,12 @@ from core.http.service import RateLimit, RetryPolicy, Service, budget_key, finge
 from core.http.store import MemoryTokenStore, SqliteTokenStore, TokenStore, token_store_for
 
 __all__ = [
-    "IDEMPOTENT",
     "Basic",
     "BearerToken",
     "BudgetStore",
     "GovernedTransport",
     "HeaderKey",
+    "IDEMPOTENT",
     "MemoryBudgetStore",
     "MemoryTokenStore",
     "OAuthPasswordGrant",

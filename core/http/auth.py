@@ -136,6 +136,9 @@ class OAuthPasswordGrant(httpx.Auth):
         response = yield request
         if response.status_code != 401:
             return
+        # Read (and so close) the 401 before waiting for the lock: until then it holds a
+        # concurrency slot, which the thread holding the lock may need for its token request.
+        response.read()
         with self._lock:
             if self._access_token() == token:  # no other request has renewed it meanwhile
                 yield from self._renew()
@@ -155,9 +158,11 @@ class OAuthPasswordGrant(httpx.Auth):
         return self._access_token() or ""
 
     def _renew(self) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._adopt_saved():
+            return
         refresh = (self._tokens or {}).get("refresh_token")
         if refresh:
-            response = yield self._token_request(
+            response = yield from self._exchange(
                 {"grant_type": "refresh_token", "refresh_token": refresh}
             )
             if response.status_code == 200:
@@ -168,10 +173,10 @@ class OAuthPasswordGrant(httpx.Auth):
 
     def _login(self) -> Generator[httpx.Request, httpx.Response, None]:
         form = {"grant_type": "password", "username": self._username, "password": self._password}
-        response = yield self._token_request(form)
+        response = yield from self._exchange(form)
         if response.status_code == 202:
             form["otp"] = self._one_time_code()
-            response = yield self._token_request(form)
+            response = yield from self._exchange(form)
             if response.status_code == 202:
                 raise AuthError(self._service, 401, "the two-factor code was not accepted")
         if response.status_code != 200:
@@ -183,12 +188,16 @@ class OAuthPasswordGrant(httpx.Auth):
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _token_request(self, form: dict[str, str]) -> httpx.Request:
+    def _exchange(
+        self, form: dict[str, str]
+    ) -> Generator[httpx.Request, httpx.Response, httpx.Response]:
+        """POST ``form`` to the token endpoint; the answer comes back read (and so closed)."""
         # Logging in or refreshing twice is harmless (a failed refresh falls back to a login), so
         # the retry layer may repeat these POSTs.
-        return httpx.Request(
-            "POST", self._token_url, data=form, extensions={IDEMPOTENT: True}
-        )
+        request = httpx.Request("POST", self._token_url, data=form, extensions={IDEMPOTENT: True})
+        response = yield request
+        response.read()  # the body is parsed here, inside the flow (hence sync clients only)
+        return response
 
     def _one_time_code(self) -> str:
         code = self._otp() if callable(self._otp) else self._otp
@@ -203,7 +212,6 @@ class OAuthPasswordGrant(httpx.Auth):
 
     def _accept(self, response: httpx.Response) -> None:
         """Take the tokens from a 200 answer, and save them before anything else can fail."""
-        response.read()
         try:
             body = response.json()
             access = str(body["access_token"])
@@ -224,6 +232,18 @@ class OAuthPasswordGrant(httpx.Auth):
         self._remember(tokens)
         if self._store is not None:
             self._store.save(self.store_key, tokens)
+
+    def _adopt_saved(self) -> bool:
+        """Take up tokens another process saved since ours were loaded; True if they are good.
+
+        Refresh tokens may be single-use: once another process has rotated ours, only the saved
+        one works, and refreshing with ours would force a new login (and maybe a 2FA prompt).
+        """
+        saved = self._store.load(self.store_key) if self._store is not None else None
+        if not saved or saved.get("access_token") == self._access_token():
+            return False
+        self._remember(saved)
+        return not self._expiring()
 
     def _remember(self, tokens: dict[str, Any]) -> None:
         self._tokens = dict(tokens)
@@ -262,7 +282,6 @@ class OAuthPasswordGrant(httpx.Auth):
 
     @staticmethod
     def _error_detail(response: httpx.Response) -> str:
-        response.read()
         try:
             body = response.json()
         except ValueError:

@@ -105,8 +105,8 @@ def _server(db: sqlite3.Connection, key: str) -> _Server:
     return _Server(*row) if row else _Server()
 
 
-class SqliteBudgetStore:
-    """A :class:`BudgetStore` in a SQLite file, shared by every process that opens the same file."""
+class _SqliteBudget:
+    """The budget tables and their arithmetic, in a SQLite file or a private in-memory database."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._db = Sqlite(path, _BUDGET_SCHEMA)
@@ -179,7 +179,11 @@ class SqliteBudgetStore:
         return Usage(used=used, limit=limit, blocked_until=server.blocked_until)
 
 
-class MemoryBudgetStore(SqliteBudgetStore):
+class SqliteBudgetStore(_SqliteBudget):
+    """A :class:`BudgetStore` in a SQLite file, shared by every process that opens the same file."""
+
+
+class MemoryBudgetStore(_SqliteBudget):
     """A :class:`BudgetStore` private to this process (an in-memory SQLite database, so it behaves
     exactly like the shared one)."""
 

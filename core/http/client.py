@@ -11,6 +11,7 @@ or bodies). :func:`raise_for_status` maps a final response to the error tree in 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import time
@@ -139,10 +140,12 @@ def build_client(
 def error_message(response: httpx.Response, service: Service) -> str:
     """The server's explanation of a failed response, one line, secrets masked."""
     response.read()
+    text = ""
     if service.describe_error is not None:
-        text = service.describe_error(response)
-    else:
-        text = _body_message(response)
+        # A body the service's describer did not expect must not hide the error being reported.
+        with contextlib.suppress(Exception):
+            text = service.describe_error(response)
+    text = text or _body_message(response)
     text = " ".join(redact_text(text).split())
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
 
@@ -175,11 +178,19 @@ def raise_for_status(response: httpx.Response, service: Service) -> None:
     """Raise the :mod:`core.errors` error a failed response calls for; return on success.
 
     401 and 403 stop the run (:class:`AuthError`); 429 and 5xx, which reach here only once the
-    retries are spent, are :class:`RetriableError`; any other 4xx is :class:`InvalidRecord`.
+    retries are spent, are :class:`RetriableError`; any other 4xx is :class:`InvalidRecord`. A
+    redirect (never followed) is a :class:`FatalError`. No message ever holds a registered secret.
     """
     status = response.status_code
-    if status < 400:
+    if status < 300 or status == 304:
         return
+    if status < 400:
+        # Redirects are not followed (see build_client); landing here means a wrong base URL or
+        # an endpoint that moved, and the empty body would otherwise pass for a result.
+        target = redact_url(response.headers.get("Location", "?"))
+        msg = f"{service.name} redirected{_request_line(response)} to {target} ({status}); "
+        msg += "redirects are not followed: check the service's base URL"
+        raise FatalError(msg)
     detail = error_message(response, service)
     if status in (401, 403):
         if status == 401 and not detail:

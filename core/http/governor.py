@@ -125,9 +125,9 @@ class GovernedTransport(httpx.BaseTransport):
                 self._semaphore.release()
             raise
         if self._semaphore is not None:
-            if isinstance(response.stream, httpx.SyncByteStream):
+            if not response.is_closed and isinstance(response.stream, httpx.SyncByteStream):
                 response.stream = _ReleasingStream(response.stream, self._semaphore.release)
-            else:  # not a body this sync client can read; nothing holds the connection
+            else:  # the body is already in memory: nothing holds the connection any more
                 self._semaphore.release()
         return response
 

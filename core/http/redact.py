@@ -30,7 +30,7 @@ _MIN_SECRET_LENGTH = 6
 _SENSITIVE_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
 )
-_SENSITIVE_WORDS = ("key", "token", "secret", "password", "passwd", "signature", "otp")
+_SENSITIVE_WORDS = ("key", "token", "secret", "password", "passwd", "signature")
 _SENSITIVE_PARAMS = frozenset(
     {"api_key", "apikey", "key", "token", "access_token", "refresh_token", "secret",
      "client_secret", "password", "otp", "signature", "sig"}
@@ -112,7 +112,10 @@ class SecretFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: the handler reports it, the filter must not raise
+            return True
         scrubbed = redact_text(message)
         if scrubbed != message:
             record.msg, record.args = scrubbed, None

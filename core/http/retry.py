@@ -5,7 +5,8 @@ What is not: any other status (400, 401, 403, 404, 422... would fail the same wa
 request that may not be repeated. GET, HEAD, OPTIONS, PUT and DELETE may; POST and PATCH only when
 the caller marks the request ``extensions["connector_idempotent"] = True`` (a sink does when the
 payload carries the service's dedup key, so a second delivery cannot create a second record). A
-request that never reached the server (the connection failed) is always safe to send again.
+request that never reached the server (the connection failed) or that it turned away unprocessed
+(429) is always safe to send again.
 
 When the tries run out, the last response is returned for the caller to judge, or, for a transport
 failure, :class:`core.errors.RetriableError` is raised.
@@ -95,7 +96,9 @@ class RetryTransport(httpx.BaseTransport):
                 msg += describe_failure(exc)
                 raise FatalError(msg) from exc
             else:
-                if response.status_code not in policy.statuses or not safe or last:
+                status = response.status_code
+                # A 429 was turned away before it was processed: repeating it is always safe.
+                if status not in policy.statuses or not (safe or status == 429) or last:
                     return response
                 delay = self._backoff(attempt, retry_after(response.headers, self._clock()))
                 if self._clock() + delay > deadline:

@@ -34,7 +34,8 @@ class TokenStore(Protocol):
 
 # --- SQLite plumbing --------------------------------------------------------------------------
 
-_BUSY_TIMEOUT_MS = 10_000
+# How long to wait for another process's write lock before giving up.
+_BUSY_TIMEOUT = 10.0
 
 
 class Sqlite:
@@ -72,9 +73,8 @@ class Sqlite:
             with self._lock:
                 yield self._memory
             return
-        db = sqlite3.connect(self._path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        db = sqlite3.connect(self._path, timeout=_BUSY_TIMEOUT, isolation_level=None)
         try:
-            db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             # Losing the last few budget slots in a power cut is harmless; an fsync per request
             # (the FULL default) costs more than the request bookkeeping itself.
             db.execute("PRAGMA synchronous = NORMAL")

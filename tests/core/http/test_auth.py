@@ -16,9 +16,11 @@ from core.http import (
     Basic,
     BearerToken,
     HeaderKey,
+    MemoryBudgetStore,
     MemoryTokenStore,
     OAuthPasswordGrant,
     QueryKey,
+    RateLimit,
     Service,
     SqliteTokenStore,
     build_client,
@@ -302,6 +304,25 @@ def test_rotated_tokens_are_saved_and_reused_after_a_restart(tmp_path: Path) -> 
     assert path.stat().st_mode & 0o777 == 0o600
 
 
+def test_a_process_adopts_tokens_another_process_rotated(tmp_path: Path) -> None:
+    server, clock = TokenServer(), FakeClock()
+    store = SqliteTokenStore(tmp_path / "state.db")
+
+    def grant() -> OAuthPasswordGrant:
+        return OAuthPasswordGrant(
+            TOKEN_URL, USER, PASSWORD, token_store=store, store_key="crm:ada", clock=clock.time
+        )
+
+    with _client(server, grant()) as first, _client(server, grant()) as second:
+        first.get("/api/thing")
+        second.get("/api/thing")  # loads the saved token: no second login
+        clock.now += 3500
+        first.get("/api/thing")  # refreshes: refresh-1 is spent
+        second.get("/api/thing")  # its refresh-1 is dead; it takes up first's new tokens
+    assert (server.logins, server.refreshes) == (1, 1)
+    assert server.api_calls == ["access-1-xyz", "access-1-xyz", "access-2-xyz", "access-2-xyz"]
+
+
 def test_concurrent_first_requests_log_in_once() -> None:
     server = TokenServer()
     auth = OAuthPasswordGrant(TOKEN_URL, USER, PASSWORD)
@@ -313,3 +334,41 @@ def test_concurrent_first_requests_log_in_once() -> None:
             thread.join()
     assert server.logins == 1
     assert server.api_calls == ["access-1-xyz"] * 8
+
+
+def _streamed(server: TokenServer) -> httpx.MockTransport:
+    """The same server, with bodies streamed as from a socket (not already in memory)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = server(request)
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=iter([response.content])
+        )
+
+    return httpx.MockTransport(handler)
+
+
+def test_the_whole_flow_fits_through_a_one_connection_cap() -> None:
+    """With one connection allowed and bodies streamed, every answer (202, 401, tokens) must be
+    closed before the next request goes out, or the flow would wait for its own slot for ever."""
+    server = TokenServer(otp="424242")
+    service = Service(
+        "CRM", "https://crm.example.test", rate_limit=RateLimit(1000, 60, max_concurrency=1)
+    )
+    auth = OAuthPasswordGrant(TOKEN_URL, USER, PASSWORD, otp="424242")
+    results: list[int] = []
+
+    def run() -> None:
+        with build_client(
+            service, auth, store=MemoryBudgetStore(), transport=_streamed(server)
+        ) as client:
+            results.append(client.get("/api/thing").status_code)  # 202, then the code
+            server.access.clear()
+            results.append(client.get("/api/thing").status_code)  # 401, refresh, again
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "deadlocked"
+    assert results == [200, 200]
+    assert (server.logins, server.refreshes) == (1, 1)

@@ -140,7 +140,7 @@ def test_headers_are_ignored_when_the_service_names_none() -> None:
 
 
 def test_a_429_blocks_everyone_sharing_the_budget() -> None:
-    clock, store, waits = FakeClock(), MemoryBudgetStore(), []
+    clock, store, waits = FakeClock(), MemoryBudgetStore(), list[str]()
     start = clock.now
     throttled = FakeServer(httpx.Response(429, headers={"Retry-After": "7"}), clock=clock)
     other = FakeServer(clock=clock)
@@ -195,17 +195,17 @@ _WORKER = textwrap.dedent(
         pass
 
     def refuse(seconds):
-        raise Refused()  # instead of waiting 60 s: report how many got through
+        raise Refused()  # instead of waiting a minute: report how many got through
 
     sent = []
     transport = GovernedTransport(
         httpx.MockTransport(lambda request: sent.append(1) or httpx.Response(200)),
-        service_name="Fake", rate_limit=RateLimit(6, 60), key="fake:shared",
+        service_name="Fake", rate_limit=RateLimit(25, 60), key="fake:shared",
         store=SqliteBudgetStore(sys.argv[1]), sleep=refuse,
     )
     sys.stdin.readline()  # start together
     try:
-        for _ in range(5):
+        for _ in range(20):
             transport.handle_request(httpx.Request("GET", "https://api.example.test/x"))
     except Refused:
         pass
@@ -225,10 +225,14 @@ def test_two_processes_share_one_budget_through_the_state_file(tmp_path: Path) -
         )
         for _ in range(2)
     ]
-    results = [worker.communicate("go\n", timeout=60) for worker in workers]
+    for worker in workers:  # both are up and importing by now; release them together
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    results = [worker.communicate(timeout=60) for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], results
     sent = [int(out) for out, _ in results]
-    assert sum(sent) == 6  # 10 attempts, a budget of 6: exactly 6 went out, across both
+    assert sum(sent) == 25  # 40 attempts, a budget of 25: exactly 25 went out, across both
 
 
 def test_concurrency_cap_holds_until_the_body_is_closed() -> None:
@@ -257,7 +261,8 @@ def test_concurrency_cap_holds_until_the_body_is_closed() -> None:
     assert peak == 2
 
     single = GovernedTransport(
-        httpx.MockTransport(lambda request: httpx.Response(200, content=b"body")),
+        # A streamed body, as from the network: the connection is busy until it is closed.
+        httpx.MockTransport(lambda request: httpx.Response(200, content=iter([b"body"]))),
         service_name="Fake", rate_limit=RateLimit(1000, 1, max_concurrency=1), key="fake:one",
         store=MemoryBudgetStore(),
     )

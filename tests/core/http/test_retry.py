@@ -3,6 +3,7 @@ what is not, how long it waits, and what it gives back when the tries run out.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from email.utils import formatdate
 
 import httpx
@@ -25,7 +26,7 @@ def _send(
     *replies: Reply,
     method: str = "GET",
     policy: RetryPolicy = POLICY,
-    extensions: dict[str, object] | None = None,
+    extensions: Mapping[str, object] | None = None,
 ) -> tuple[httpx.Response, FakeServer, FakeClock]:
     clock = FakeClock()
     server = FakeServer(*replies, clock=clock)
@@ -34,7 +35,7 @@ def _send(
         sleep=clock.sleep, jitter=_ceiling,
     )
     request = httpx.Request(method, "https://api.example.test/x", json={"a": 1},
-                            extensions=extensions or {})
+                            extensions=dict(extensions or {}))
     return transport.handle_request(request), server, clock
 
 
@@ -53,11 +54,16 @@ def test_backoff_is_capped_at_max_delay() -> None:
 
 def test_jitter_is_full_between_zero_and_the_ceiling() -> None:
     seen: list[tuple[float, float]] = []
+
+    def lowest(low: float, high: float) -> float:
+        seen.append((low, high))
+        return low
+
     clock = FakeClock()
     server = FakeServer(httpx.Response(503), httpx.Response(503), httpx.Response(200))
     transport = RetryTransport(
         server.transport(), service_name="Fake", policy=POLICY, clock=clock.time,
-        sleep=clock.sleep, jitter=lambda low, high: seen.append((low, high)) or low,
+        sleep=clock.sleep, jitter=lowest,
     )
     transport.handle_request(httpx.Request("GET", "https://api.example.test/x"))
     assert seen == [(0.0, 1.0), (0.0, 2.0)]
@@ -119,8 +125,10 @@ def test_unsafe_methods_are_not_retried_unless_marked_idempotent(method: str) ->
     assert [r.content for r in server.requests] == [b'{"a":1}', b'{"a":1}']
 
 
-def test_a_post_that_never_connected_is_retried() -> None:
+def test_a_post_that_never_connected_or_was_throttled_is_retried() -> None:
     response, server, _ = _send(httpx.ConnectError("refused"), httpx.Response(201), method="POST")
+    assert (response.status_code, server.calls) == (201, 2)
+    response, server, _ = _send(httpx.Response(429), httpx.Response(201), method="POST")
     assert (response.status_code, server.calls) == (201, 2)
 
 
