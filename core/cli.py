@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -89,8 +90,22 @@ recipe_argument = click.argument(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="connector")
-def cli() -> None:
+@click.option("-v", "--verbose", count=True, help="log more: -v for each run, -vv for each request")
+def cli(verbose: int) -> None:
     """Keep your systems in sync with Virtuous CRM+, one YAML recipe at a time."""
+    _configure_logging(verbose)
+
+
+def _configure_logging(verbose: int) -> None:
+    """Log to stderr through the secret filter, so no key reaches a terminal or a log file."""
+    from rich.logging import RichHandler
+
+    from core.http.redact import SecretFilter
+
+    handler = RichHandler(console=stderr, show_path=False, markup=False)
+    handler.addFilter(SecretFilter())
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
 
 
 @cli.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,9 @@ from core.report import RunReport
 from core.sink import Sink
 from core.source import Record, Source, Unreadable
 from core.state import Batch, DeadLetter, StateStore
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -199,6 +203,10 @@ class Runner:
         if not self.dry_run and batch:
             batch.sink_checkpoint = sink.checkpoint()
             self.state.commit(self.recipe.name, batch)
+            logger.info(
+                "%s: committed %d written, %d dead-lettered, cursor %s", self.recipe.name,
+                len(batch.ledger), len(batch.dead_letters), batch.cursor,
+            )
 
     def _write(self, sink: Sink, items: list[WriteItem]) -> list[WriteResult]:
         try:
