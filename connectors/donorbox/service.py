@@ -1,0 +1,36 @@
+"""Donorbox as the central client sees it: HTTP Basic with the login email and the API key."""
+
+from __future__ import annotations
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from core.context import Context
+from core.http import Basic, RateLimit, Service
+
+DEFAULT_BASE_URL = "https://donorbox.org"
+
+#: Donorbox publishes no limit; one request a second keeps a sync polite and is still 6,000
+#: donations a minute at 100 a page.
+RATE_LIMIT = RateLimit(requests=60, per_seconds=60)
+
+
+class DonorboxSettings(BaseModel):
+    """The credential every Donorbox stream needs (the paid "API & Zapier" add-on)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, description="the organization's Donorbox login email")
+    api_key: SecretStr = Field(description="Account > API & Zapier Integration > Set new API key")
+    base_url: str = Field(default=DEFAULT_BASE_URL, description="for an emulator or a proxy")
+
+
+def donorbox_service(base_url: str) -> Service:
+    return Service(name="Donorbox", base_url=base_url, rate_limit=RATE_LIMIT)
+
+
+def donorbox_client(settings: DonorboxSettings, context: Context) -> tuple[httpx.Client, Service]:
+    """The central client for Donorbox, authenticated with the login email and API key."""
+    service = donorbox_service(settings.base_url)
+    auth = Basic(settings.email, settings.api_key.get_secret_value())
+    return context.http_client(service, auth), service

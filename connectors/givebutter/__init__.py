@@ -1,0 +1,14 @@
+"""Givebutter: transactions from its REST API, and a local emulator of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from connectors.givebutter.transactions import Transactions
+from core.hookspecs import hookimpl
+from core.source import Source
+
+
+@hookimpl
+def connector_register_sources() -> Iterable[type[Source]]:
+    return [Transactions]

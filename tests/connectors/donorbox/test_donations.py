@@ -1,0 +1,152 @@
+"""donorbox.donations against the Donorbox emulator, through the CLI into a JSONL file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from connectors.donorbox.emulator import DonorboxState, EmulatorSettings, create_app, stamp
+from core.emulator import EmulatorServer
+from tests.conftest import read_jsonl
+
+EMAIL = "ops@example.org"
+KEY = "dbx-live-4e8b1c0d9f2a7736"
+
+RECIPE = """
+version: 1
+name: donorbox-gifts
+source:
+  use: donorbox.donations
+  with: {email: "${DB_EMAIL}", api_key: "${DB_KEY}", base_url: "${DB_URL}", per_page: 3}
+sink:
+  use: file.jsonl
+  with: {path: out.jsonl}
+"""
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmulatorServer]:
+    settings = EmulatorSettings(credentials={EMAIL: KEY})
+    with EmulatorServer(create_app(settings)) as running:
+        yield running
+
+
+@pytest.fixture
+def donorbox(server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> DonorboxState:
+    state: DonorboxState = server.app.state.emulator  # type: ignore[attr-defined]
+    state.reset()
+    monkeypatch.setenv("DB_EMAIL", EMAIL)
+    monkeypatch.setenv("DB_KEY", KEY)
+    monkeypatch.setenv("DB_URL", server.url)
+    return state
+
+
+@pytest.fixture
+def sync(write_recipe: Callable[..., Path], invoke: Callable[..., Result]):
+    """The recipe's directory, and a function that runs it once and returns the JSON report."""
+    path = write_recipe(RECIPE)
+
+    def run() -> dict:
+        result = invoke("run", path, "--json")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    return path.parent, run
+
+
+def queries(state: DonorboxState) -> list[dict[str, str]]:
+    return [r["query"] for r in state.requests]
+
+
+@pytest.mark.parametrize(("count", "pages"), [(7, 3), (6, 3)])
+def test_every_page_is_read_and_the_fields_kept(
+    donorbox: DonorboxState, sync, count: int, pages: int
+) -> None:
+    seeded = donorbox.seed(count=count)
+    tmp, run = sync
+    report = run()
+    assert report["outcomes"]["written"] == count
+    out = read_jsonl(tmp / "out.jsonl")
+    assert [r["id"] for r in out] == [r["id"] for r in seeded]  # oldest first
+    for field in ("amount", "stripe_charge_id", "recurring", "processing_fee",
+                  "amount_refunded", "designation", "donor"):
+        assert out[0][field] == seeded[0][field]
+    # 7 = 3 + 3 + 1 (a short page ends it); 6 = 3 + 3 + an empty page.
+    assert [q["page"] for q in queries(donorbox)] == [str(n) for n in range(1, pages + 1)]
+    assert all(q["order"] == "asc" and q["per_page"] == "3" for q in queries(donorbox))
+    assert "date_from" not in queries(donorbox)[0]
+
+
+def test_a_second_run_rereads_only_the_last_days(donorbox: DonorboxState, sync) -> None:
+    seeded = donorbox.seed(count=6)
+    _, run = sync
+    run()
+    report = run()
+    assert report["outcomes"]["written"] == 0
+    assert report["outcomes"]["updated"] == 0
+    newest = max(datetime.fromisoformat(r["donation_date"]).date() for r in seeded)
+    # date_from has no time: the newest day is read again, and lookback_days (1) before it.
+    assert queries(donorbox)[-1]["date_from"] == (newest - timedelta(days=1)).isoformat()
+    assert 1 <= report["records_read"] <= 2
+
+
+def test_a_refund_becomes_an_update_and_a_new_gift_a_write(
+    donorbox: DonorboxState, sync
+) -> None:
+    seeded = donorbox.seed(count=4)
+    tmp, run = sync
+    run()
+    donorbox.update(seeded[-1]["id"], {"amount_refunded": seeded[-1]["amount"]})
+    donorbox.seed(donations=[{"donation_date": stamp(datetime.now(UTC))}])
+    report = run()
+    assert report["outcomes"]["updated"] == 1
+    assert report["outcomes"]["written"] == 1
+    out = read_jsonl(tmp / "out.jsonl")
+    assert [r["amount_refunded"] for r in out if r["id"] == seeded[-1]["id"]] == [
+        "0.0", seeded[-1]["amount"],
+    ]
+    assert queries(donorbox)[-1]["date_from"] < date.today().isoformat()
+
+
+def test_start_leaves_older_donations_out_of_the_first_run(
+    donorbox: DonorboxState, write_recipe: Callable[..., Path], invoke: Callable[..., Result]
+) -> None:
+    seeded = donorbox.seed(count=5)
+    start = seeded[2]["donation_date"][:10]
+    recipe = write_recipe(RECIPE.replace("per_page: 3}", f"per_page: 3, start: {start}}}"))
+    result = invoke("run", recipe, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["outcomes"]["written"] == 3
+    assert queries(donorbox)[0]["date_from"] == start
+
+
+def test_a_refused_key_stops_the_run_naming_donorbox(
+    donorbox: DonorboxState, sync, invoke: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    donorbox.seed(count=2)
+    wrong = "dbx-revoked-5a6b7c8d9e0f1122"
+    monkeypatch.setenv("DB_KEY", wrong)
+    tmp, _ = sync
+    outcome = invoke("run", tmp / "recipe.yaml")
+    assert outcome.exit_code == 3
+    assert "Donorbox refused the credential (401)" in outcome.stderr
+    assert "You need to sign in" in outcome.stderr
+    assert wrong not in outcome.output
+    state_files = list((tmp / ".connector").iterdir())
+    assert state_files
+    assert all(wrong.encode() not in f.read_bytes() for f in state_files)
+
+
+def test_server_errors_are_retried(donorbox: DonorboxState, sync) -> None:
+    donorbox.seed(count=2)
+    donorbox.fail_next.extend([500, 503])
+    _, run = sync
+    report = run()
+    assert report["outcomes"]["written"] == 2
+    assert [r["status"] for r in donorbox.requests] == [500, 503, 200]

@@ -1,0 +1,95 @@
+"""recipes/donorbox-to-virtuous-gifts.yaml end to end: Donorbox emulator -> Virtuous emulator.
+
+The point of the recipe's keys: a card gift that the Stripe sync already submitted is not
+created a second time when it arrives through Donorbox.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import Result
+
+from connectors.donorbox.emulator import DonorboxState
+from connectors.donorbox.emulator import EmulatorSettings as DonorboxSettings
+from connectors.donorbox.emulator import create_app as donorbox_app
+from connectors.virtuous.emulator import EmulatorSettings as VirtuousSettings
+from connectors.virtuous.emulator import create_app as virtuous_app
+from core.emulator import EmulatorServer
+
+RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "donorbox-to-virtuous-gifts.yaml"
+EMAIL, DONORBOX_KEY, VIRTUOUS_KEY = "ops@example.org", "dbx-e2e-key-31", "vt-e2e-key-42"
+
+
+@pytest.fixture
+def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DonorboxState, str]]:
+    donorbox = donorbox_app(DonorboxSettings(credentials={EMAIL: DONORBOX_KEY}))
+    virtuous = virtuous_app(VirtuousSettings.model_validate(
+        {"api_keys": {VIRTUOUS_KEY: {"org": "org-1"}}}
+    ))
+    with EmulatorServer(donorbox) as db, EmulatorServer(virtuous) as vt:
+        for name, value in {
+            "DONORBOX_EMAIL": EMAIL, "DONORBOX_API_KEY": DONORBOX_KEY, "DONORBOX_BASE_URL": db.url,
+            "VIRTUOUS_API_KEY": VIRTUOUS_KEY, "VIRTUOUS_BASE_URL": vt.url,
+        }.items():
+            monkeypatch.setenv(name, value)
+        httpx.post(f"{vt.url}/_emulator/seed", json={"projects": [
+            {"name": "General Fund", "code": "GENERAL"},
+            {"name": "Scholarships", "code": "SCHOLAR"},
+        ]}).raise_for_status()
+        yield donorbox.state.emulator, vt.url
+
+
+def submit_as_stripe_recipe(virtuous: str, charge: str) -> None:
+    """What recipes/stripe-charges-to-virtuous-gifts.yaml sends for the same card charge."""
+    response = httpx.post(
+        f"{virtuous}/api/v2/Gift/Transaction",
+        headers={"Authorization": f"Bearer {VIRTUOUS_KEY}"},
+        json={"transactionSource": "Stripe", "transactionId": charge, "amount": "25.00",
+              "giftDate": "2025-03-01", "giftType": "Credit",
+              "contact": {"firstname": "Ada", "lastname": "Lovelace", "email": "a@example.org"}},
+    )
+    response.raise_for_status()
+
+
+def gift(virtuous: str, source: str, transaction_id: str) -> httpx.Response:
+    return httpx.get(f"{virtuous}/api/Gift/{source}/{transaction_id}",
+                     headers={"Authorization": f"Bearer {VIRTUOUS_KEY}"})
+
+
+def outcomes(result: Result) -> dict[str, Any]:
+    assert result.exit_code == 0, result.output
+    parsed: dict[str, Any] = json.loads(result.stdout)["outcomes"]
+    return parsed
+
+
+def test_a_card_gift_already_synced_from_stripe_is_not_created_twice(
+    services: tuple[DonorboxState, str], invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    donorbox, virtuous = services
+    donations = donorbox.seed(count=6)
+    by_card = [d for d in donations if d["stripe_charge_id"]]
+    by_paypal = [d for d in donations if not d["stripe_charge_id"]]
+    assert by_card
+    assert by_paypal  # the seed gives both kinds
+    submit_as_stripe_recipe(virtuous, by_card[0]["stripe_charge_id"])
+    state = tmp_path / "state.db"
+
+    first = outcomes(invoke("run", RECIPE, "--json", "--state", state))
+    assert (first["written"], first["unchanged"]) == (5, 1)
+    imported = httpx.post(f"{virtuous}/_emulator/import").json()
+    assert imported["giftsCreated"] == 6  # five from Donorbox, one from "Stripe"; no double
+    for donation in by_card:
+        assert gift(virtuous, "Stripe", donation["stripe_charge_id"]).status_code == 200
+    for donation in by_paypal:
+        created = gift(virtuous, "Donorbox", str(donation["id"])).json()
+        assert created["amount"] == float(donation["amount"])
+
+    second = outcomes(invoke("run", RECIPE, "--json", "--state", state))
+    assert second["written"] == 0
+    assert httpx.get(f"{virtuous}/_emulator/state").json()["counts"]["gifts"] == 6

@@ -1,0 +1,94 @@
+"""The Givebutter emulator answers like Givebutter: auth, paging envelope, filters, rate limit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from connectors.givebutter.emulator import EmulatorSettings, GivebutterState, create_app
+from core.emulator import EmulatorServer
+
+KEY = "gb-emulator-test-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+@pytest.fixture
+def emulated() -> Iterator[tuple[httpx.Client, GivebutterState]]:
+    app = create_app(EmulatorSettings(api_keys=[KEY], requests_per_minute=3))
+    state: GivebutterState = app.state.emulator
+    state.seed(count=5)
+    with EmulatorServer(app) as server, httpx.Client(base_url=server.url) as http:
+        yield http, state
+
+
+def test_a_missing_or_wrong_key_is_unauthenticated(emulated) -> None:
+    http, _ = emulated
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": KEY}):
+        response = http.get("/v1/transactions", headers=headers)
+        assert response.status_code == 401
+        assert response.json() == {"message": "Unauthenticated."}
+
+
+def test_pages_have_the_laravel_envelope(emulated) -> None:
+    http, _ = emulated
+    body = http.get("/v1/transactions", params={"per_page": 2, "page": 2}, headers=AUTH).json()
+    assert len(body["data"]) == 2
+    assert body["links"]["next"].endswith("/v1/transactions?page=3")
+    assert body["links"]["prev"].endswith("/v1/transactions?page=1")
+    meta = body["meta"]
+    assert (meta["current_page"], meta["last_page"], meta["per_page"]) == (2, 3, 2)
+    assert (meta["from"], meta["to"], meta["total"]) == (3, 4, 5)
+
+
+def test_per_page_past_100_is_refused(emulated) -> None:
+    http, _ = emulated
+    response = http.get("/v1/transactions", params={"per_page": 101}, headers=AUTH)
+    assert response.status_code == 422
+    assert "per_page" in response.json()["errors"]
+
+
+def test_updated_after_filters_and_a_bad_date_is_a_422(emulated) -> None:
+    http, state = emulated
+    rows = list(state.transactions.values())
+    changed = state.update(rows[0]["id"], {"refunded": True})
+    since = rows[-1]["updated_at"]
+    body = http.get("/v1/transactions", params={"updatedAfter": since}, headers=AUTH).json()
+    assert [r["id"] for r in body["data"]] == [changed["id"]]
+    bad = http.get("/v1/transactions", params={"updatedAfter": "last week"}, headers=AUTH)
+    assert bad.status_code == 422
+    assert bad.json()["message"] == "The updated after field must be a valid date."
+
+
+def test_sorting_oldest_first(emulated) -> None:
+    http, _ = emulated
+    body = http.get("/v1/transactions", params={"sortBy": "created_at"}, headers=AUTH).json()
+    created = [r["created_at"] for r in body["data"]]
+    assert created == sorted(created)
+    assert len(created) == 5
+
+
+def test_one_transaction_by_id(emulated) -> None:
+    http, state = emulated
+    tid = next(iter(state.transactions))
+    assert http.get(f"/v1/transactions/{tid}", headers=AUTH).json()["id"] == tid
+    assert http.get("/v1/transactions/nope", headers=AUTH).status_code == 404
+
+
+def test_past_the_minute_limit_comes_a_429_with_retry_after(emulated) -> None:
+    http, _ = emulated
+    statuses = [http.get("/v1/transactions", headers=AUTH).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    refused = http.get("/v1/transactions", headers=AUTH)
+    assert refused.json() == {"message": "Too Many Attempts."}
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+
+
+def test_reset_empties_the_account(emulated) -> None:
+    http, _ = emulated
+    http.post("/_emulator/faults", json={"fail_next": [500]})
+    assert http.post("/_emulator/reset").json() == {"reset": True}
+    assert http.get("/_emulator/state").json() == {"transactions": [], "requests": []}
+    assert http.get("/v1/transactions", headers=AUTH).json()["data"] == []
