@@ -56,11 +56,8 @@ def empty_response(status_code: int = 200, headers: Mapping[str, str] | None = N
     return Response(b"", status_code, headers=dict(headers or {}))
 
 
-class DropConnection(BaseException):
-    """Raised by :class:`FaultMiddleware` to close the connection without any response.
-
-    A ``BaseException``, so starlette's error middleware does not turn it into a 500.
-    :class:`EmulatorServer` catches it; an in-process client (``TestClient``) sees it raised."""
+class DropConnection(Exception):
+    """A drop fault hit an app served in process, where there is no connection to close."""
 
 
 class Faults(BaseModel):
@@ -81,9 +78,10 @@ class Faults(BaseModel):
     _rng: random.Random | None = PrivateAttr(None)
 
     def update(self, **changes: Any) -> None:
-        """Set several switches at once; setting ``seed`` restarts the random sequence."""
-        for name, value in changes.items():
-            setattr(self, name, value)
+        """Set several switches, all or none (ValueError); a new ``seed`` restarts the dice."""
+        checked = type(self).model_validate(self.model_dump() | changes)
+        for name in changes:
+            setattr(self, name, getattr(checked, name))
         if "seed" in changes:
             self._rng = None
 
@@ -139,7 +137,10 @@ class FaultMiddleware:
             retry = {"Retry-After": str(faults.storm_retry_after)}
             response = json_response({"message": "Too many requests."}, 429, retry)
         elif faults.chance(faults.drop_rate):
-            raise DropConnection
+            if _DROP not in scope:
+                raise DropConnection
+            scope[_DROP].append(True)  # EmulatorServer closes the socket once we return
+            return
         elif faults.chance(faults.timeout_rate):
             try:
                 await asyncio.wait_for(_wait_for_disconnect(receive), faults.hang_seconds)
@@ -157,7 +158,7 @@ class FaultMiddleware:
 
 # uvicorn closes the socket without writing anything when an app returns a value, which is exactly
 # a dropped connection; the error it logs about it is noise here, so it is filtered out.
-_DROPPED = "connection dropped by an emulated fault"
+_DROP, _DROPPED = "emulator.drop", "connection dropped by an emulated fault"
 logging.getLogger("uvicorn.error").addFilter(lambda record: record.args != (_DROPPED,))
 
 
@@ -166,11 +167,9 @@ class _DropAware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> str | None:
-        try:
-            await self.app(scope, receive, send)
-        except DropConnection:
-            return _DROPPED
-        return None
+        drops: list[bool] = []
+        await self.app({**scope, _DROP: drops} if scope["type"] == "http" else scope, receive, send)
+        return _DROPPED if drops else None
 
 
 def _config(app: ASGIApp, host: str, port: int, log_level: str, **extra: Any) -> uvicorn.Config:

@@ -63,8 +63,10 @@ class ContactTransactions(Sink):
             )
         return self.client.post(
             "/api/Contact/Batch",
-            json={"referenceSource": items[0].payload.get("referenceSource"),
-                  "contacts": [item.payload for item in items]},
+            json={
+                "referenceSource": items[0].payload.get("referenceSource"),
+                "contacts": [item.payload for item in items],
+            },
             extensions=IDEMPOTENT,
         )
 

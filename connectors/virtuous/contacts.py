@@ -16,8 +16,7 @@ from core.outcomes import Outcome, WriteItem, WriteResult
 from core.sink import Sink
 
 # Fields of the contact itself; the names belong to its primary individual.
-_CONTACT_FIELDS = ("contactType", "name", "informalName", "description", "website",
-                   "maritalStatus")
+_CONTACT_FIELDS = ("contactType", "name", "informalName", "description", "website", "maritalStatus")
 _INDIVIDUAL_FIELDS = ("firstName", "lastName", "middleName")
 
 
@@ -53,8 +52,11 @@ class Contacts(Sink):
             try:
                 results.append(self._update(item))
             except SkippableError as error:
-                results.append(WriteResult(item.key, Outcome(error.outcome), reason=error.message,
-                                           field=error.field))
+                results.append(
+                    WriteResult(
+                        item.key, Outcome(error.outcome), reason=error.message, field=error.field
+                    )
+                )
             except RetriableError as error:
                 results.append(WriteResult(item.key, Outcome.FAILED, reason=str(error)))
         return results
@@ -77,8 +79,12 @@ class Contacts(Sink):
     def _find(self, payload: dict[str, Any]) -> dict[str, Any] | None:
         lookups = []
         if payload.get("referenceSource") and payload.get("referenceId"):
-            lookups.append({"referenceSource": payload["referenceSource"],
-                            "referenceId": payload["referenceId"]})
+            lookups.append(
+                {
+                    "referenceSource": payload["referenceSource"],
+                    "referenceId": payload["referenceId"],
+                }
+            )
         if payload.get("email"):
             lookups.append({"email": payload["email"]})
         for params in lookups:
@@ -94,24 +100,31 @@ class Contacts(Sink):
         changes = {k: payload[k] for k in _INDIVIDUAL_FIELDS if payload.get(k) is not None}
         individuals = contact.get("contactIndividuals") or []
         primary = next((i for i in individuals if i.get("isPrimary")), None) or (
-            individuals[0] if individuals else None)
+            individuals[0] if individuals else None
+        )
         if not changes or primary is None:
             return
         if all(primary.get(k) == v for k, v in changes.items()):
             return
-        response = self.client.put(f"/api/ContactIndividual/{primary['id']}",
-                                   json={**primary, **changes})
+        response = self.client.put(
+            f"/api/ContactIndividual/{primary['id']}", json={**primary, **changes}
+        )
         check_single(response, self.service)
 
     def _missing(self, item: WriteItem) -> WriteResult:
         payload = item.payload
         who = payload.get("email") or (
-            f"{payload.get('referenceSource')}/{payload.get('referenceId')}")
+            f"{payload.get('referenceSource')}/{payload.get('referenceId')}"
+        )
         if self.settings.if_missing == "needs_review":
-            return WriteResult(item.key, Outcome.NEEDS_REVIEW,
-                               reason=f"no Virtuous contact matches {who}")
-        body = {k: v for k, v in payload.items() if k not in ("informalName", "description",
-                                                              "website", "maritalStatus")}
+            return WriteResult(
+                item.key, Outcome.NEEDS_REVIEW, reason=f"no Virtuous contact matches {who}"
+            )
+        body = {
+            k: v
+            for k, v in payload.items()
+            if k not in ("informalName", "description", "website", "maritalStatus")
+        }
         response = self.client.post("/api/Contact/Transaction", json=body, extensions=IDEMPOTENT)
         check_single(response, self.service)
         source = quote(str(payload.get("referenceSource") or ""), safe="")

@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from connectors.virtuous.emulator_settings import ApiKey, User
+from connectors.virtuous.emulator_settings import ApiKey, EmulatorSettings, User
 
 Payload = dict[str, Any]
 """A request body with every key lower-cased (ASP.NET binds keys case-insensitively)."""
@@ -243,13 +242,17 @@ _ID_BASES = {
 class EmulatorState:
     """Everything the emulator remembers. Tests read these attributes directly."""
 
-    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
-        self.clock = clock or utc_now
-        self.clock_offset = timedelta()
+    def __init__(self, settings: EmulatorSettings | None = None) -> None:
+        self.settings = settings or EmulatorSettings()
+        self.faults = self.settings.faults
+        self._initial_faults = self.faults.model_dump()
+        self.clock: Callable[[], datetime] = self.settings.clock or utc_now
         self.reset()
 
     def reset(self) -> None:
-        """Forget every record, token, counter and log entry."""
+        """Forget every record, token, counter, log entry, fault and clock advance."""
+        self.faults.update(**self._initial_faults)
+        self.clock_offset = timedelta()
         self.contacts: dict[int, Contact] = {}
         self.individuals: dict[int, Individual] = {}
         self.addresses: dict[int, Address] = {}
@@ -265,8 +268,9 @@ class EmulatorState:
         self.rate_windows: dict[str, tuple[float, int]] = {}
         self.access_tokens: dict[str, Token] = {}
         self.refresh_tokens: dict[str, Token] = {}
-        self.api_keys: dict[str, ApiKey] = {}  # seeded at run time, on top of the settings'
-        self.users: dict[str, User] = {}
+        # Seeded at run time, on top of the settings' (which reset() keeps).
+        self.api_keys: dict[str, ApiKey] = dict(self.settings.api_keys)
+        self.users: dict[str, User] = {u.email.lower(): u for u in self.settings.users}
         self._ids = {kind: itertools.count(base) for kind, base in _ID_BASES.items()}
         self._floor = dict(_ID_BASES)
 
@@ -354,7 +358,9 @@ class EmulatorState:
     def gift_by_transaction(self, source: str, transaction_id: str) -> Gift | None:
         """The created gift with this (transactionSource, transactionId)."""
         for gift in self.gifts.values():
-            if same_transaction(gift.transaction_source, gift.transaction_id, source, transaction_id):
+            if same_transaction(
+                gift.transaction_source, gift.transaction_id, source, transaction_id
+            ):
                 return gift
         return None
 
@@ -363,11 +369,16 @@ class EmulatorState:
         if not transaction_id:
             return False
         held = itertools.chain(self.pending, self.needs_update, self.imported)
-        if any(same_transaction(p.transaction_source, p.transaction_id, source, transaction_id)
-               for p in held if p.kind == "gift"):
+        if any(
+            same_transaction(p.transaction_source, p.transaction_id, source, transaction_id)
+            for p in held
+            if p.kind == "gift"
+        ):
             return True
-        return any(same_transaction(g.transaction_source, g.transaction_id, source, transaction_id)
-                   for g in self.gifts.values())
+        return any(
+            same_transaction(g.transaction_source, g.transaction_id, source, transaction_id)
+            for g in self.gifts.values()
+        )
 
     # --- counts for /_emulator/state ---------------------------------------------------------
 

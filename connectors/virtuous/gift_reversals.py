@@ -37,8 +37,11 @@ class GiftReversals(Sink):
             try:
                 results.append(self._reverse(item))
             except SkippableError as error:
-                results.append(WriteResult(item.key, Outcome(error.outcome), reason=error.message,
-                                           field=error.field))
+                results.append(
+                    WriteResult(
+                        item.key, Outcome(error.outcome), reason=error.message, field=error.field
+                    )
+                )
             except RetriableError as error:
                 results.append(WriteResult(item.key, Outcome.FAILED, reason=str(error)))
         return results
@@ -52,23 +55,32 @@ class GiftReversals(Sink):
         path = f"/api/Gift/{quote(str(source), safe='')}/{quote(str(txn), safe='')}"
         found = self.client.get(path)
         if found.status_code == 404:
-            reason = (f"gift {source}/{txn} is not in Virtuous yet (still in the import?);"
-                      " `connector dlq retry` tries again")
+            reason = (
+                f"gift {source}/{txn} is not in Virtuous yet (still in the import?);"
+                " `connector dlq retry` tries again"
+            )
             return WriteResult(item.key, Outcome.NEEDS_REVIEW, reason=reason)
         check_single(found, self.service)
         gift = found.json()
         refunded = Decimal(str(payload.get("amount") or gift["amount"]))
         if refunded < Decimal(str(gift["amount"])):
-            reason = (f"partial refund of {refunded} on gift {gift['id']} of {gift['amount']};"
-                      " Virtuous reverses whole gifts, so adjust this one by hand")
-            return WriteResult(item.key, Outcome.NEEDS_REVIEW, sink_key=str(gift["id"]),
-                               reason=reason)
-        body = {"reversedGiftId": gift["id"], "giftDate": payload["giftDate"],
-                "notes": payload.get("notes") or f"Refund of {source} {txn}"}
+            reason = (
+                f"partial refund of {refunded} on gift {gift['id']} of {gift['amount']};"
+                " Virtuous reverses whole gifts, so adjust this one by hand"
+            )
+            return WriteResult(
+                item.key, Outcome.NEEDS_REVIEW, sink_key=str(gift["id"]), reason=reason
+            )
+        body = {
+            "reversedGiftId": gift["id"],
+            "giftDate": payload["giftDate"],
+            "notes": payload.get("notes") or f"Refund of {source} {txn}",
+        }
         # Not marked idempotent: nothing in the body lets Virtuous spot a repeated reversal.
         response = self.client.post("/api/Gift/ReversingTransaction", json=body)
         if response.status_code == 400 and "revers" in response.text.lower():
-            return WriteResult(item.key, Outcome.UNCHANGED, sink_key=str(gift["id"]),
-                               reason="already reversed")
+            return WriteResult(
+                item.key, Outcome.UNCHANGED, sink_key=str(gift["id"]), reason="already reversed"
+            )
         check_single(response, self.service)
         return WriteResult(item.key, Outcome.WRITTEN, sink_key=str(response.json().get("id")))

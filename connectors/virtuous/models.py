@@ -13,15 +13,35 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Frequency = Literal[
-    "OneTime", "Weekly", "Bimonthly", "Monthly", "Quarterly", "Semiannually", "Annually",
+    "OneTime",
+    "Weekly",
+    "Bimonthly",
+    "Monthly",
+    "Quarterly",
+    "Semiannually",
+    "Annually",
     "Biennially",
 ]
 
-GIFT_TYPES = frozenset({
-    "Cash", "Check", "Credit", "Credit Card", "EFT", "Electronic Funds Transfer", "NonCash",
-    "Non-Cash", "Stock", "Other", "Cryptocoin", "Paypal", "Qualified Charitable Distribution",
-    "Pledge", "Reversing Transaction",
-})
+GIFT_TYPES = frozenset(
+    {
+        "Cash",
+        "Check",
+        "Credit",
+        "Credit Card",
+        "EFT",
+        "Electronic Funds Transfer",
+        "NonCash",
+        "Non-Cash",
+        "Stock",
+        "Other",
+        "Cryptocoin",
+        "Paypal",
+        "Qualified Charitable Distribution",
+        "Pledge",
+        "Reversing Transaction",
+    }
+)
 
 Text = str | None
 
@@ -64,8 +84,13 @@ class GiftContact(_Payload):
 
     @model_validator(mode="after")
     def _identifiable(self) -> Self:
-        if not (self.id or self.referenceId or self.email or self.name
-                or (self.firstname and self.lastname)):
+        if not (
+            self.id
+            or self.referenceId
+            or self.email
+            or self.name
+            or (self.firstname and self.lastname)
+        ):
             msg = "needs an id, referenceId, email, name, or firstname and lastname"
             raise ValueError(msg)
         return self
@@ -154,8 +179,9 @@ class GiftTransaction(_Payload):
     @classmethod
     def _custom_values_are_text(cls, value: object) -> object:
         if isinstance(value, dict):
-            return {k: v if isinstance(v, str) else str(v) for k, v in value.items()
-                    if v is not None}
+            return {
+                k: v if isinstance(v, str) else str(v) for k, v in value.items() if v is not None
+            }
         return value
 
     @model_validator(mode="after")

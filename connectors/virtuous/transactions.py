@@ -46,20 +46,32 @@ def write_batch(
         rest = [item for i, item in enumerate(items) if i not in named]
         return results + write_batch(rest, send, service, sink_key)
     middle = len(items) // 2
-    return (write_batch(items[:middle], send, service, sink_key)
-            + write_batch(items[middle:], send, service, sink_key))
+    return write_batch(items[:middle], send, service, sink_key) + write_batch(
+        items[middle:], send, service, sink_key
+    )
 
 
 def _refused(
-    item: WriteItem, response: httpx.Response, service: Service,
-    sink_key: Callable[[WriteItem], str], field: str | None = None,
+    item: WriteItem,
+    response: httpx.Response,
+    service: Service,
+    sink_key: Callable[[WriteItem], str],
+    field: str | None = None,
 ) -> WriteResult:
     message = error_message(response, service)
     if _DUPLICATE.search(message):
-        return WriteResult(item.key, Outcome.UNCHANGED, sink_key=sink_key(item),
-                           reason="already submitted to Virtuous")
-    return WriteResult(item.key, Outcome.INVALID, reason=f"Virtuous refused it: {message}",
-                       field=field or _first_field(response))
+        return WriteResult(
+            item.key,
+            Outcome.UNCHANGED,
+            sink_key=sink_key(item),
+            reason="already submitted to Virtuous",
+        )
+    return WriteResult(
+        item.key,
+        Outcome.INVALID,
+        reason=f"Virtuous refused it: {message}",
+        field=field or _first_field(response),
+    )
 
 
 def _named_indexes(response: httpx.Response, size: int) -> dict[int, str]:
