@@ -24,7 +24,8 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check core connectors tests bench
+	$(BIN)/ruff check core connectors tests bench examples
+	$(BIN)/ruff format --check core connectors tests bench examples
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -55,20 +55,26 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=1.0, help="window in seconds")
     args = parser.parse_args()
 
-    settings = EmulatorSettings.model_validate({
-        "api_keys": {"bench-key": {"org": "bench"}}, "rate_limit": args.limit,
-        "rate_window_seconds": args.window, "gift_batch_max_size": max(100, args.batch),
-    })
+    settings = EmulatorSettings.model_validate(
+        {
+            "api_keys": {"bench-key": {"org": "bench"}},
+            "rate_limit": args.limit,
+            "rate_window_seconds": args.window,
+            "gift_batch_max_size": max(100, args.batch),
+        }
+    )
     app = create_app(settings)
     with tempfile.TemporaryDirectory() as folder, EmulatorServer(app) as server:
         base = Path(folder)
         with (base / "gifts.csv").open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["id", "amount", "email"])
-            writer.writerows([f"b-{n}", f"{n % 500 + 1}.00", f"donor{n}@example.org"]
-                             for n in range(args.gifts))
-        (base / "recipe.yaml").write_text(RECIPE.format(
-            url=server.url, batch=args.batch, limit=args.limit, window=args.window))
+            writer.writerows(
+                [f"b-{n}", f"{n % 500 + 1}.00", f"donor{n}@example.org"] for n in range(args.gifts)
+            )
+        (base / "recipe.yaml").write_text(
+            RECIPE.format(url=server.url, batch=args.batch, limit=args.limit, window=args.window)
+        )
         os.environ["CONNECTOR_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         registry = load_plugins(load_entrypoints=False)[1]
         state = open_state(base / "state.db")

@@ -80,8 +80,10 @@ class Session:
 
 pass_session = click.make_pass_decorator(Session, ensure=True)
 state_option = click.option(
-    "--state", "state_path", metavar="PATH", help="state database (default: .connector/state.db"
-    " beside the recipe; or CONNECTOR_STATE_URL)",
+    "--state",
+    "state_path",
+    metavar="PATH",
+    help="state database (default: .connector/state.db beside the recipe; or CONNECTOR_STATE_URL)",
 )
 recipe_argument = click.argument(
     "recipe_path", metavar="RECIPE", type=click.Path(path_type=Path, dir_okay=False)
@@ -117,7 +119,11 @@ def _configure_logging(verbose: int) -> None:
 @pass_session
 @reports_errors
 def run(
-    session: Session, recipe_path: Path, dry_run: bool, limit: int | None, as_json: bool,
+    session: Session,
+    recipe_path: Path,
+    dry_run: bool,
+    limit: int | None,
+    as_json: bool,
     state_path: str | None,
 ) -> None:
     """Sync the records of RECIPE's source into its sink."""
@@ -137,8 +143,13 @@ def run(
 
 
 @cli.command()
-@click.argument("recipe_paths", metavar="RECIPE...", nargs=-1, required=True,
-                type=click.Path(path_type=Path, dir_okay=False))
+@click.argument(
+    "recipe_paths",
+    metavar="RECIPE...",
+    nargs=-1,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+)
 @pass_session
 @reports_errors
 def validate(session: Session, recipe_paths: tuple[Path, ...]) -> None:
@@ -221,7 +232,8 @@ def state_reset(session: Session, recipe_path: Path, state_path: str | None, yes
     if not yes:
         click.confirm(
             f"Forget everything recipe {recipe.name!r} wrote? Records already in the sink may be"
-            " sent again.", abort=True,
+            " sent again.",
+            abort=True,
         )
     store = session.state(recipe, state_path)
     try:

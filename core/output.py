@@ -26,8 +26,12 @@ console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 
 _STYLE = {
-    Outcome.WRITTEN: "green", Outcome.UPDATED: "cyan", Outcome.UNCHANGED: "dim",
-    Outcome.FILTERED: "dim", Outcome.INVALID: "red", Outcome.FAILED: "red",
+    Outcome.WRITTEN: "green",
+    Outcome.UPDATED: "cyan",
+    Outcome.UNCHANGED: "dim",
+    Outcome.FILTERED: "dim",
+    Outcome.INVALID: "red",
+    Outcome.FAILED: "red",
     Outcome.NEEDS_REVIEW: "yellow",
 }
 
@@ -79,7 +83,8 @@ def print_report(report: RunReport) -> None:
     if not report.ok:
         errors.print(
             f"{report.failed:,} record(s) need attention: `connector dlq list` shows them,"
-            " `connector dlq retry` sends them again", markup=False,
+            " `connector dlq retry` sends them again",
+            markup=False,
         )
 
 
@@ -122,8 +127,14 @@ def print_state(recipe: str, store: StateStore) -> None:
 def print_dead_letters(letters: Sequence[DeadLetter], *, as_json: bool) -> None:
     if as_json:
         rows = [
-            {"key": d.key, "outcome": str(d.outcome), "reason": d.reason, "field": d.field,
-             "attempts": d.attempts, "updated_at": d.updated_at}
+            {
+                "key": d.key,
+                "outcome": str(d.outcome),
+                "reason": d.reason,
+                "field": d.field,
+                "attempts": d.attempts,
+                "updated_at": d.updated_at,
+            }
             for d in letters
         ]
         console.print_json(json.dumps(rows))

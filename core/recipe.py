@@ -109,8 +109,10 @@ def load_recipe(path: Path, registry: Registry, env: dict[str, str] | None = Non
 
     tests = located.data.pop("tests", None)
     data = interpolate(
-        located.data, env if env is not None else environment(path.parent),
-        located.where, register_secret,
+        located.data,
+        env if env is not None else environment(path.parent),
+        located.where,
+        register_secret,
     )
     if tests is not None:
         data["tests"] = tests
@@ -146,9 +148,7 @@ def load_recipe(path: Path, registry: Registry, env: dict[str, str] | None = Non
     )
 
 
-def validate_model(
-    model: type[M], data: Any, located: Located, prefix: tuple[str | int, ...]
-) -> M:
+def validate_model(model: type[M], data: Any, located: Located, prefix: tuple[str | int, ...]) -> M:
     """Validate ``data`` against ``model``, turning pydantic's errors into located messages."""
     try:
         return model.model_validate(data)
@@ -160,8 +160,11 @@ def validate_model(
 
 
 def check_fields(
-    block: dict[str, Any], payload: type[BaseModel], located: Located,
-    path: tuple[str | int, ...], sink: str,
+    block: dict[str, Any],
+    payload: type[BaseModel],
+    located: Located,
+    path: tuple[str | int, ...],
+    sink: str,
 ) -> None:
     """Refuse a mapped field the sink's payload model does not have (a typo like ``amout``)."""
     if payload.model_config.get("extra") != "forbid":
@@ -169,8 +172,10 @@ def check_fields(
     fields = payload.model_fields
     for key, value in block.items():
         if key not in fields:
-            msg = (f"{'.'.join(map(str, (*path, key)))}: {sink} has no field {key!r};"
-                   f" valid: {', '.join(fields)}")
+            msg = (
+                f"{'.'.join(map(str, (*path, key)))}: {sink} has no field {key!r};"
+                f" valid: {', '.join(fields)}"
+            )
             raise RecipeValidationError(msg, where=located.where((*path, key)))
         inner = _inner_model(fields[key].annotation)
         if inner is None:
@@ -189,9 +194,9 @@ def _describe(model: type[BaseModel], error: Any, located: Located, prefix: tupl
     where = located.where(loc)
     if error["type"] == "extra_forbidden":
         parent = _model_at(model, tuple(error["loc"][:-1]))
-        known = sorted(
-            (f.alias or name) for name, f in parent.model_fields.items()
-        ) if parent else []
+        known = (
+            sorted((f.alias or name) for name, f in parent.model_fields.items()) if parent else []
+        )
         choices = f"; valid keys: {', '.join(known)}" if known else ""
         return f"{where}: {dotted}: unknown key{choices}"
     if error["type"] == "missing":

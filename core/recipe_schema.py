@@ -17,8 +17,8 @@ def recipe_json_schema(registry: Registry) -> dict[str, Any]:
     definitions.pop("ComponentRef", None)
     properties["source"] = _components(registry.sources, "source", definitions)
     properties["sink"] = _components(registry.sinks, "sink", definitions)
-    properties["map"]["description"] = (
-        "output field -> expression; transforms: " + ", ".join(sorted(registry.transforms.items))
+    properties["map"]["description"] = "output field -> expression; transforms: " + ", ".join(
+        sorted(registry.transforms.items)
     )
     return schema
 
@@ -29,12 +29,14 @@ def _components(catalog: Catalog[Any], kind: str, definitions: dict[str, Any]) -
     for name, component in sorted(catalog.items.items()):
         settings = component.Settings.model_json_schema(by_alias=True)
         definitions.update(settings.pop("$defs", {}))
-        variants.append({
-            "type": "object",
-            "title": name,
-            "description": component.description,
-            "properties": {"use": {"const": name}, "with": settings},
-            "required": ["use"],
-            "additionalProperties": False,
-        })
+        variants.append(
+            {
+                "type": "object",
+                "title": name,
+                "description": component.description,
+                "properties": {"use": {"const": name}, "with": settings},
+                "required": ["use"],
+                "additionalProperties": False,
+            }
+        )
     return {"description": f"the {kind}: `use` a registered {kind}", "oneOf": variants}

@@ -27,7 +27,10 @@ def run_recipe_tests(recipe: Recipe) -> list[CaseResult]:
 
 
 def _run_case(
-    recipe: Recipe, name: str, record: dict[str, Any], expect: dict[str, Any] | None,
+    recipe: Recipe,
+    name: str,
+    record: dict[str, Any],
+    expect: dict[str, Any] | None,
     filtered: bool,
 ) -> CaseResult:
     try:
@@ -60,8 +63,11 @@ def _diff(expected: Any, actual: Any, path: str) -> list[str]:
                 problems.extend(_diff(value, actual[key], where))
         return problems
     if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        return [p for i, (e, a) in enumerate(zip(expected, actual, strict=True))
-                for p in _diff(e, a, f"{path}.{i}")]
+        return [
+            p
+            for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+            for p in _diff(e, a, f"{path}.{i}")
+        ]
     if _normal(expected) != _normal(actual):
         return [f"{path}: expected {_show(expected)}, got {_show(actual)}"]
     return []

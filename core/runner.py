@@ -28,7 +28,6 @@ from core.sink import Sink
 from core.source import Record, Source, Unreadable
 from core.state import Batch, DeadLetter, StateStore
 
-
 logger = logging.getLogger(__name__)
 
 
@@ -171,9 +170,7 @@ class Runner:
             return None
         return _Candidate(incoming.key, incoming.record, payload, payload_digest(payload))
 
-    def _flush(
-        self, sink: Sink, pending: dict[str, _Candidate], batch: Batch, cursor: Any
-    ) -> None:
+    def _flush(self, sink: Sink, pending: dict[str, _Candidate], batch: Batch, cursor: Any) -> None:
         candidates = list(pending.values())
         pending.clear()
         known = self.state.ledger(self.recipe.name, [c.key for c in candidates])
@@ -185,8 +182,10 @@ class Runner:
                 self.report.count(Outcome.UNCHANGED)
                 batch.resolved.append(candidate.key)
             elif previous is not None and not sink.supports_update:
-                reason = f"changed since it was written ({_sink_ref(previous)}); {sink.name}" \
+                reason = (
+                    f"changed since it was written ({_sink_ref(previous)}); {sink.name}"
                     " cannot update, so a person must apply the change"
+                )
                 self._dead_letter(
                     batch, candidate.key, candidate.record, Outcome.NEEDS_REVIEW, reason
                 )
@@ -204,8 +203,11 @@ class Runner:
             batch.sink_checkpoint = sink.checkpoint()
             self.state.commit(self.recipe.name, batch)
             logger.info(
-                "%s: committed %d written, %d dead-lettered, cursor %s", self.recipe.name,
-                len(batch.ledger), len(batch.dead_letters), batch.cursor,
+                "%s: committed %d written, %d dead-lettered, cursor %s",
+                self.recipe.name,
+                len(batch.ledger),
+                len(batch.dead_letters),
+                batch.cursor,
             )
 
     def _write(self, sink: Sink, items: list[WriteItem]) -> list[WriteResult]:

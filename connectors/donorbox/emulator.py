@@ -111,12 +111,20 @@ class DonorboxState:
 
 
 _PEOPLE = [
-    ("Ada", "Lovelace"), ("Grace", "Hopper"), ("Katherine", "Johnson"), ("Alan", "Turing"),
-    ("Mary", "Jackson"), ("Dorothy", "Vaughan"), ("Rosalind", "Franklin"), ("Hedy", "Lamarr"),
+    ("Ada", "Lovelace"),
+    ("Grace", "Hopper"),
+    ("Katherine", "Johnson"),
+    ("Alan", "Turing"),
+    ("Mary", "Jackson"),
+    ("Dorothy", "Vaughan"),
+    ("Rosalind", "Franklin"),
+    ("Hedy", "Lamarr"),
 ]
 _PLACES = [
-    ("123 6th St.", "Melbourne", "FL", "32904"), ("400 Larimer St", "Denver", "CO", "80202"),
-    ("9 Elm Ave", "Austin", "TX", "78701"), ("77 Pine Rd", "Portland", "OR", "97205"),
+    ("123 6th St.", "Melbourne", "FL", "32904"),
+    ("400 Larimer St", "Denver", "CO", "80202"),
+    ("9 Elm Ave", "Austin", "TX", "78701"),
+    ("77 Pine Rd", "Portland", "OR", "97205"),
 ]
 _CAMPAIGNS = [(1, "General Giving"), (2, "Clean Water 2025")]
 _DESIGNATIONS = ["General Fund", "Scholarships", None]
@@ -136,25 +144,49 @@ def fake_donation(rng: random.Random, number: int, when: datetime) -> dict[str, 
         "id": number,
         "campaign": {"id": campaign_id, "name": campaign_name},
         "donor": {
-            "id": 50 + _PEOPLE.index((first, last)), "name": f"{first} {last}",
-            "first_name": first, "last_name": last,
-            "email": f"{first}.{last}@example.org".lower(), "phone": "+1 555 555 0100",
-            "address": street, "address_line_2": None, "city": city, "state": state,
-            "zip_code": zip_code, "country": "United States", "employer": None,
+            "id": 50 + _PEOPLE.index((first, last)),
+            "name": f"{first} {last}",
+            "first_name": first,
+            "last_name": last,
+            "email": f"{first}.{last}@example.org".lower(),
+            "phone": "+1 555 555 0100",
+            "address": street,
+            "address_line_2": None,
+            "city": city,
+            "state": state,
+            "zip_code": zip_code,
+            "country": "United States",
+            "employer": None,
             "occupation": None,
         },
-        "amount": _money(amount), "formatted_amount": _formatted(amount),
-        "converted_amount": _money(amount), "formatted_converted_amount": _formatted(amount),
-        "recurring": recurring, "first_recurring_donation": recurring and rng.random() < 0.5,
-        "amount_refunded": "0.0", "formatted_amount_refunded": "$0",
+        "amount": _money(amount),
+        "formatted_amount": _formatted(amount),
+        "converted_amount": _money(amount),
+        "formatted_converted_amount": _formatted(amount),
+        "recurring": recurring,
+        "first_recurring_donation": recurring and rng.random() < 0.5,
+        "amount_refunded": "0.0",
+        "formatted_amount_refunded": "$0",
         "stripe_charge_id": charge if via_stripe else None,
-        "status": "paid", "donation_type": "stripe" if via_stripe else "paypal",
-        "donation_date": stamp(when), "anonymous_donation": False, "gift_aid": False,
-        "designation": rng.choice(_DESIGNATIONS), "join_mailing_list": rng.random() < 0.5,
-        "comment": None, "donating_company": None, "currency": "USD",
-        "converted_currency": "USD", "utm_campaign": None, "utm_source": None,
-        "utm_medium": None, "utm_term": None, "utm_content": None,
-        "processing_fee": fee, "formatted_processing_fee": _formatted(fee), "questions": [],
+        "status": "paid",
+        "donation_type": "stripe" if via_stripe else "paypal",
+        "donation_date": stamp(when),
+        "anonymous_donation": False,
+        "gift_aid": False,
+        "designation": rng.choice(_DESIGNATIONS),
+        "join_mailing_list": rng.random() < 0.5,
+        "comment": None,
+        "donating_company": None,
+        "currency": "USD",
+        "converted_currency": "USD",
+        "utm_campaign": None,
+        "utm_source": None,
+        "utm_medium": None,
+        "utm_term": None,
+        "utm_content": None,
+        "processing_fee": fee,
+        "formatted_processing_fee": _formatted(fee),
+        "questions": [],
     }
 
 
@@ -206,18 +238,21 @@ async def list_donations(request: Request) -> Response:
         return answer({"error": "We're sorry, but something went wrong."}, state.fail_next.pop(0))
     try:
         page = max(1, int(query.get("page", "1")))
-        per_page = min(state.settings.max_per_page,
-                       max(1, int(query.get("per_page", str(state.settings.default_per_page)))))
+        per_page = min(
+            state.settings.max_per_page,
+            max(1, int(query.get("per_page", str(state.settings.default_per_page)))),
+        )
         rows = _filtered(state, query)
     except ValueError as error:
         return answer({"error": f"invalid parameter: {error}"}, 400)
-    return answer(rows[(page - 1) * per_page: page * per_page])
+    return answer(rows[(page - 1) * per_page : page * per_page])
 
 
 async def control_seed(request: Request) -> Response:
     body = await request.json()
     made = request.app.state.emulator.seed(
-        count=int(body.get("count", 0)), donations=body.get("donations"),
+        count=int(body.get("count", 0)),
+        donations=body.get("donations"),
         seed=int(body.get("seed", 11)),
     )
     return json_response({"ids": [r["id"] for r in made]}, 201)
@@ -233,8 +268,7 @@ async def control_update(request: Request) -> Response:
 
 async def control_state(request: Request) -> Response:
     state: DonorboxState = request.app.state.emulator
-    return json_response({"donations": list(state.donations.values()),
-                          "requests": state.requests})
+    return json_response({"donations": list(state.donations.values()), "requests": state.requests})
 
 
 async def control_faults(request: Request) -> Response:

@@ -99,8 +99,9 @@ class CsvSink(Sink):
             unknown = [k for k in item.payload if k not in self.columns]
             if unknown:
                 reason = f"not a column of the file; columns: {', '.join(self.columns)}"
-                results.append(WriteResult(item.key, Outcome.INVALID, reason=reason,
-                                           field=unknown[0]))
+                results.append(
+                    WriteResult(item.key, Outcome.INVALID, reason=reason, field=unknown[0])
+                )
                 continue
             if self.log.fresh:
                 writer.writerow(self.columns)

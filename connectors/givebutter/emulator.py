@@ -116,12 +116,20 @@ class GivebutterState:
 # --- realistic data ---------------------------------------------------------------------------
 
 _PEOPLE = [
-    ("Ada", "Lovelace"), ("Grace", "Hopper"), ("Katherine", "Johnson"), ("Alan", "Turing"),
-    ("Mary", "Jackson"), ("Dorothy", "Vaughan"), ("Rosalind", "Franklin"), ("Hedy", "Lamarr"),
+    ("Ada", "Lovelace"),
+    ("Grace", "Hopper"),
+    ("Katherine", "Johnson"),
+    ("Alan", "Turing"),
+    ("Mary", "Jackson"),
+    ("Dorothy", "Vaughan"),
+    ("Rosalind", "Franklin"),
+    ("Hedy", "Lamarr"),
 ]
 _PLACES = [
-    ("12 Mission St", "Phoenix", "AZ", "85004"), ("400 Larimer St", "Denver", "CO", "80202"),
-    ("9 Elm Ave", "Austin", "TX", "78701"), ("77 Pine Rd", "Portland", "OR", "97205"),
+    ("12 Mission St", "Phoenix", "AZ", "85004"),
+    ("400 Larimer St", "Denver", "CO", "80202"),
+    ("9 Elm Ave", "Austin", "TX", "78701"),
+    ("77 Pine Rd", "Portland", "OR", "97205"),
 ]
 _CAMPAIGNS = [(4101, "SPRING25", "Spring Appeal"), (4102, "GALA25", "Annual Gala")]
 _FUNDS = [(31, "GENERAL"), (32, "SCHOLAR"), (None, None)]
@@ -141,37 +149,85 @@ def fake_transaction(rng: random.Random, number: int, when: datetime) -> dict[st
     method = rng.choice(["card", "card", "ach", "paypal"])
     tid = "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(16))
     return {
-        "id": tid, "number": f"{number:06d}",
-        "campaign_id": campaign_id, "campaign_code": campaign_code,
-        "campaign_title": campaign_title, "team_id": None, "team_name": None,
-        "member_id": None, "member_name": None, "fund_id": fund_id, "fund_code": fund_code,
-        "plan_id": f"pl_{number:05d}" if recurring else None, "pledge_id": None,
+        "id": tid,
+        "number": f"{number:06d}",
+        "campaign_id": campaign_id,
+        "campaign_code": campaign_code,
+        "campaign_title": campaign_title,
+        "team_id": None,
+        "team_name": None,
+        "member_id": None,
+        "member_name": None,
+        "fund_id": fund_id,
+        "fund_code": fund_code,
+        "plan_id": f"pl_{number:05d}" if recurring else None,
+        "pledge_id": None,
         "contact_id": 9000 + _PEOPLE.index((first, last)),
-        "first_name": first, "last_name": last, "company": None, "company_name": None,
-        "email": f"{first}.{last}@example.org".lower(), "phone": "+15555550100",
-        "address": {"address_1": street, "address_2": None, "city": city, "state": state,
-                    "zipcode": zipcode, "country": "US"},
-        "status": "succeeded", "method": method, "payment_method": method, "is_offline": False,
-        "amount": amount, "fee": fee, "fee_covered": covered, "donated": gift,
-        "payout": round(amount - fee, 2), "currency": "USD",
-        "transacted_at": stamp(when), "created_at": stamp(when), "updated_at": stamp(when),
-        "timezone": "America/Phoenix", "captured": True, "captured_at": stamp(when),
-        "refunded": False, "refunded_at": None, "is_recurring": recurring,
-        "dedication": None, "giving_space": None, "custom_fields": [], "utm_parameters": [],
-        "external_id": None, "fair_market_value_amount": None,
+        "first_name": first,
+        "last_name": last,
+        "company": None,
+        "company_name": None,
+        "email": f"{first}.{last}@example.org".lower(),
+        "phone": "+15555550100",
+        "address": {
+            "address_1": street,
+            "address_2": None,
+            "city": city,
+            "state": state,
+            "zipcode": zipcode,
+            "country": "US",
+        },
+        "status": "succeeded",
+        "method": method,
+        "payment_method": method,
+        "is_offline": False,
+        "amount": amount,
+        "fee": fee,
+        "fee_covered": covered,
+        "donated": gift,
+        "payout": round(amount - fee, 2),
+        "currency": "USD",
+        "transacted_at": stamp(when),
+        "created_at": stamp(when),
+        "updated_at": stamp(when),
+        "timezone": "America/Phoenix",
+        "captured": True,
+        "captured_at": stamp(when),
+        "refunded": False,
+        "refunded_at": None,
+        "is_recurring": recurring,
+        "dedication": None,
+        "giving_space": None,
+        "custom_fields": [],
+        "utm_parameters": [],
+        "external_id": None,
+        "fair_market_value_amount": None,
         "tax_deductible_amount": f"{gift:.2f}",
-        "line_items": [{"type": "donation", "subtype": "donation",
-                        "description": "Recurring donation" if recurring else "One-time donation",
-                        "quantity": 1, "price": gift, "discount": 0, "total": gift,
-                        "created_at": stamp(when), "updated_at": stamp(when)}],
+        "line_items": [
+            {
+                "type": "donation",
+                "subtype": "donation",
+                "description": "Recurring donation" if recurring else "One-time donation",
+                "quantity": 1,
+                "price": gift,
+                "discount": 0,
+                "total": gift,
+                "created_at": stamp(when),
+                "updated_at": stamp(when),
+            }
+        ],
     }
 
 
 # --- the API ----------------------------------------------------------------------------------
 
 
-def _error(message: str, status: int, errors: dict[str, list[str]] | None = None,
-           headers: dict[str, str] | None = None) -> Response:
+def _error(
+    message: str,
+    status: int,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     body: dict[str, Any] = {"message": message}
     if errors is not None:
         body["errors"] = errors
@@ -196,10 +252,16 @@ def _guard(request: Request) -> Response | None:
             started, used = now, 0
         if used >= limit:
             wait = max(1, math.ceil(started + window - now))
-            return _error("Too Many Attempts.", 429, headers={
-                "Retry-After": str(wait), "X-RateLimit-Limit": str(limit),
-                "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(started + window)),
-            })
+            return _error(
+                "Too Many Attempts.",
+                429,
+                headers={
+                    "Retry-After": str(wait),
+                    "X-RateLimit-Limit": str(limit),
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(int(started + window)),
+                },
+            )
         state.windows[key] = (started, used + 1)
     return None
 
@@ -214,8 +276,9 @@ def _rate_headers(request: Request) -> dict[str, str]:
 
 def _log(request: Request, status: int) -> None:
     state: GivebutterState = request.app.state.emulator
-    state.requests.append({"path": request.url.path, "query": dict(request.query_params),
-                           "status": status})
+    state.requests.append(
+        {"path": request.url.path, "query": dict(request.query_params), "status": status}
+    )
 
 
 def _selected(state: GivebutterState, query: dict[str, str]) -> list[dict[str, Any]] | Response:
@@ -276,7 +339,7 @@ async def list_transactions(request: Request) -> Response:
         return rows
     total = len(rows)
     last_page = max(1, math.ceil(total / per_page))
-    chunk = rows[(page - 1) * per_page: page * per_page]
+    chunk = rows[(page - 1) * per_page : page * per_page]
     path = f"{str(request.base_url).rstrip('/')}/v1/transactions"
 
     def link(number: int) -> str | None:
@@ -284,15 +347,25 @@ async def list_transactions(request: Request) -> Response:
 
     body = {
         "data": chunk,
-        "links": {"first": link(1), "last": link(last_page), "prev": link(page - 1),
-                  "next": link(page + 1)},
+        "links": {
+            "first": link(1),
+            "last": link(last_page),
+            "prev": link(page - 1),
+            "next": link(page + 1),
+        },
         "meta": {
-            "current_page": page, "from": (page - 1) * per_page + 1 if chunk else None,
-            "last_page": last_page, "path": path, "per_page": per_page,
-            "to": (page - 1) * per_page + len(chunk) if chunk else None, "total": total,
+            "current_page": page,
+            "from": (page - 1) * per_page + 1 if chunk else None,
+            "last_page": last_page,
+            "path": path,
+            "per_page": per_page,
+            "to": (page - 1) * per_page + len(chunk) if chunk else None,
+            "total": total,
             "unfiltered_total": len(state.transactions),
-            "links": [{"url": link(n), "label": str(n), "active": n == page}
-                      for n in range(1, last_page + 1)],
+            "links": [
+                {"url": link(n), "label": str(n), "active": n == page}
+                for n in range(1, last_page + 1)
+            ],
         },
     }
     _log(request, 200)
@@ -317,7 +390,8 @@ async def get_transaction(request: Request) -> Response:
 async def control_seed(request: Request) -> Response:
     body = await request.json()
     made = request.app.state.emulator.seed(
-        count=int(body.get("count", 0)), transactions=body.get("transactions"),
+        count=int(body.get("count", 0)),
+        transactions=body.get("transactions"),
         seed=int(body.get("seed", 7)),
     )
     return json_response({"ids": [r["id"] for r in made]}, 201)
@@ -333,8 +407,9 @@ async def control_update(request: Request) -> Response:
 
 async def control_state(request: Request) -> Response:
     state: GivebutterState = request.app.state.emulator
-    return json_response({"transactions": list(state.transactions.values()),
-                          "requests": state.requests})
+    return json_response(
+        {"transactions": list(state.transactions.values()), "requests": state.requests}
+    )
 
 
 async def control_faults(request: Request) -> Response:

@@ -87,20 +87,25 @@ class Gateway:
             await self.app(scope, receive, send)
             return
         state = self.state
-        state.requests.append({
-            "method": scope["method"], "path": scope["path"],
-            "query": scope.get("query_string", b"").decode("latin-1"),
-        })
+        state.requests.append(
+            {
+                "method": scope["method"],
+                "path": scope["path"],
+                "query": scope.get("query_string", b"").decode("latin-1"),
+            }
+        )
         key = _api_key(scope)
         if key is None or key not in state.api_keys:
             response = problem(
-                401, "API Key Invalid",
+                401,
+                "API Key Invalid",
                 "Your API key may be invalid, or you've attempted to access the wrong datacenter.",
             )
         elif state.in_flight[key] >= state.settings.max_connections:
             state.rejected_connections += 1
             response = problem(
-                429, "Too Many Requests",
+                429,
+                "Too Many Requests",
                 f"You have exceeded the limit of {state.settings.max_connections} simultaneous "
                 "connections. (TooManyConnections)",
             )
@@ -165,28 +170,37 @@ async def list_members(request: Request) -> Response:
             raise Refusal(400, "Invalid Resource", detail)
         descending = (query.get("sort_dir") or "ASC").upper() == "DESC"
         # Stable, so members changed in the same second keep their order between pages.
-        members.sort(key=lambda m: m.created if sort_field != "last_changed" else m.last_changed,
-                     reverse=descending)
+        members.sort(
+            key=lambda m: m.created if sort_field != "last_changed" else m.last_changed,
+            reverse=descending,
+        )
     count = min(_int(request, "count", 10), state.settings.count_max)
     offset = _int(request, "offset", 0)
-    page = members[offset:offset + count]
+    page = members[offset : offset + count]
     data = {
         "members": [member_json(list_id, m, state) for m in page],
         "list_id": list_id,
         "total_items": len(members),
         "_links": [],
     }
-    return json_response(project(data, request.query_params.get("fields"),
-                                 request.query_params.get("exclude_fields")))
+    return json_response(
+        project(
+            data, request.query_params.get("fields"), request.query_params.get("exclude_fields")
+        )
+    )
 
 
 async def get_member(request: Request) -> Response:
     state = emulator(request)
     list_id, subscriber = request.path_params["list_id"], request.path_params["subscriber"]
     member = state.member(list_id, subscriber)
-    return json_response(project(member_json(list_id, member, state),
-                                 request.query_params.get("fields"),
-                                 request.query_params.get("exclude_fields")))
+    return json_response(
+        project(
+            member_json(list_id, member, state),
+            request.query_params.get("fields"),
+            request.query_params.get("exclude_fields"),
+        )
+    )
 
 
 async def put_member(request: Request) -> Response:
@@ -220,15 +234,17 @@ async def batch_members(request: Request) -> Response:
     state = emulator(request)
     list_id = request.path_params["list_id"]
     outcome = state.batch(list_id, await _body(request))
-    return json_response({
-        "new_members": [member_json(list_id, m, state) for m in outcome["created"]],
-        "updated_members": [member_json(list_id, m, state) for m in outcome["updated"]],
-        "errors": outcome["errors"],
-        "total_created": len(outcome["created"]),
-        "total_updated": len(outcome["updated"]),
-        "error_count": len(outcome["errors"]),
-        "_links": [],
-    })
+    return json_response(
+        {
+            "new_members": [member_json(list_id, m, state) for m in outcome["created"]],
+            "updated_members": [member_json(list_id, m, state) for m in outcome["updated"]],
+            "errors": outcome["errors"],
+            "total_created": len(outcome["created"]),
+            "total_updated": len(outcome["updated"]),
+            "error_count": len(outcome["errors"]),
+            "_links": [],
+        }
+    )
 
 
 _MEMBER = "/3.0/lists/{list_id}/members/{subscriber}"
@@ -258,12 +274,16 @@ async def _seed(request: Request) -> Response:
     seeded = 0
     for entry in body.get("members") or []:
         list_id = entry.get("list_id") or default_list
-        moment = parse_time(entry["last_changed"], "last_changed") \
-            if entry.get("last_changed") else None
+        moment = (
+            parse_time(entry["last_changed"], "last_changed") if entry.get("last_changed") else None
+        )
         state.create(
-            list_id, state.check_email(entry.get("email_address")),
-            entry.get("status") or "subscribed", entry.get("merge_fields") or {},
-            entry.get("tags"), moment,
+            list_id,
+            state.check_email(entry.get("email_address")),
+            entry.get("status") or "subscribed",
+            entry.get("merge_fields") or {},
+            entry.get("tags"),
+            moment,
         )
         seeded += 1
     return json_response({"members": seeded, "lists": sorted(state.lists)})
@@ -271,16 +291,18 @@ async def _seed(request: Request) -> Response:
 
 async def _state(request: Request) -> Response:
     state = emulator(request)
-    return json_response({
-        "now": iso(state.now()),
-        "lists": {
-            list_id: [member_json(list_id, m, state) for m in state.members[list_id].values()]
-            for list_id in state.lists
-        },
-        "max_in_flight": state.max_in_flight,
-        "rejected_connections": state.rejected_connections,
-        "requests": state.requests,
-    })
+    return json_response(
+        {
+            "now": iso(state.now()),
+            "lists": {
+                list_id: [member_json(list_id, m, state) for m in state.members[list_id].values()]
+                for list_id in state.lists
+            },
+            "max_in_flight": state.max_in_flight,
+            "rejected_connections": state.rejected_connections,
+            "requests": state.requests,
+        }
+    )
 
 
 async def _faults(request: Request) -> Response:
@@ -314,8 +336,9 @@ async def _refused(request: Request, exc: Exception) -> Response:
 async def _no_route(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     if status == 405:
-        return problem(405, "Method Not Allowed",
-                       "The requested method and resource are not compatible.")
+        return problem(
+            405, "Method Not Allowed", "The requested method and resource are not compatible."
+        )
     return problem(404, "Resource Not Found", "The requested resource could not be found.")
 
 

@@ -23,7 +23,10 @@ def problem(
 ) -> Response:
     """Mailchimp's error body (RFC 7807), as ``application/problem+json``."""
     body: dict[str, Any] = {
-        "type": _ERRORS_DOC, "title": title, "status": status, "detail": detail,
+        "type": _ERRORS_DOC,
+        "title": title,
+        "status": status,
+        "detail": detail,
         "instance": str(uuid.uuid4()),
     }
     if errors:
@@ -60,14 +63,22 @@ def member_json(list_id: str, member: Member, state: EmulatorState) -> dict[str,
         "language": "",
         "vip": False,
         "email_client": "",
-        "location": {"latitude": 0, "longitude": 0, "gmtoff": 0, "dstoff": 0,
-                     "country_code": "", "timezone": "", "region": ""},
+        "location": {
+            "latitude": 0,
+            "longitude": 0,
+            "gmtoff": 0,
+            "dstoff": 0,
+            "country_code": "",
+            "timezone": "",
+            "region": "",
+        },
         "source": member.source,
         "tags_count": len(member.tags),
         "tags": [{"id": state.tag_id(name), "name": name} for name in member.tags],
         "list_id": list_id,
-        "_links": [{"rel": "self", "href": f"/lists/{list_id}/members/{member.id}",
-                    "method": "GET"}],
+        "_links": [
+            {"rel": "self", "href": f"/lists/{list_id}/members/{member.id}", "method": "GET"}
+        ],
     }
 
 

@@ -146,7 +146,8 @@ class EmulatorState:
     def check_email(self, email: Any) -> str:
         if not isinstance(email, str) or not email.strip():
             raise Refusal(
-                400, "Invalid Resource",
+                400,
+                "Invalid Resource",
                 "The resource submitted could not be validated. For field-specific details, see "
                 "the 'errors' array.",
                 [{"field": "email_address", "message": "This value should not be blank."}],
@@ -155,7 +156,8 @@ class EmulatorState:
         domain = address.rpartition("@")[2].lower()
         if not _EMAIL.match(address) or domain in self.settings.fake_domains:
             raise Refusal(
-                400, "Invalid Resource",
+                400,
+                "Invalid Resource",
                 f"{address} looks fake or invalid, please enter a real email address.",
             )
         return address
@@ -163,11 +165,16 @@ class EmulatorState:
     def check_status(self, status: Any, name: str) -> str:
         if status not in WRITABLE:
             raise Refusal(
-                400, "Invalid Resource",
+                400,
+                "Invalid Resource",
                 "The resource submitted could not be validated. For field-specific details, see "
                 "the 'errors' array.",
-                [{"field": name, "message": f"Value must be one of: {', '.join(sorted(WRITABLE))}"}
-                 ],
+                [
+                    {
+                        "field": name,
+                        "message": f"Value must be one of: {', '.join(sorted(WRITABLE))}",
+                    }
+                ],
             )
         return str(status)
 
@@ -176,7 +183,8 @@ class EmulatorState:
         if member.status in COMPLIANCE and status in {"subscribed", "pending"}:
             if refuse:
                 raise Refusal(
-                    400, "Member In Compliance State",
+                    400,
+                    "Member In Compliance State",
                     f"{member.email} is already a list member in compliance state due to "
                     "unsubscribe, bounce, or compliance review and cannot be subscribed.",
                 )
@@ -185,8 +193,15 @@ class EmulatorState:
 
     # --- writes -------------------------------------------------------------------------------
 
-    def create(self, list_id: str, email: str, status: str, merge_fields: dict[str, Any],
-               tags: list[str] | None = None, last_changed: datetime | None = None) -> Member:
+    def create(
+        self,
+        list_id: str,
+        email: str,
+        status: str,
+        merge_fields: dict[str, Any],
+        tags: list[str] | None = None,
+        last_changed: datetime | None = None,
+    ) -> Member:
         moment = last_changed or self.now()
         member = Member(email, status, next(self._web_ids), moment, moment)
         member.merge_fields.update(merge_fields)
@@ -202,7 +217,8 @@ class EmulatorState:
         email = self.check_email(body.get("email_address"))
         if subscriber_hash(email) != _hash(hash_or_email):
             raise Refusal(
-                400, "Invalid Resource",
+                400,
+                "Invalid Resource",
                 "The email address in the request body does not match the subscriber hash.",
             )
         merge_fields = _merge_fields(body)
@@ -229,7 +245,8 @@ class EmulatorState:
             new_email = self.check_email(new_email)
             if subscriber_hash(new_email) in audience:
                 raise Refusal(
-                    400, "Member Exists",
+                    400,
+                    "Member Exists",
                     f"{new_email} is already a list member. Use PUT to insert or update list "
                     "members.",
                 )
@@ -268,7 +285,8 @@ class EmulatorState:
         members = body.get("members")
         if not isinstance(members, list) or len(members) > self.settings.batch_max_members:
             raise Refusal(
-                400, "Invalid Resource",
+                400,
+                "Invalid Resource",
                 f"members must be a list of at most {self.settings.batch_max_members}",
             )
         created: list[Member] = []
@@ -282,7 +300,8 @@ class EmulatorState:
                 if existing is not None and existing.status != "archived":
                     if not body.get("update_existing"):
                         raise Refusal(
-                            400, "Member Exists",
+                            400,
+                            "Member Exists",
                             f"{email} is already a list member. Use PUT to insert or update list "
                             "members.",
                         )
@@ -298,8 +317,9 @@ class EmulatorState:
             except Refusal as refusal:
                 exists = refusal.title == "Member Exists"
                 code = "ERROR_CONTACT_EXISTS" if exists else "ERROR_GENERIC"
-                errors.append({"email_address": address, "error": refusal.detail,
-                               "error_code": code})
+                errors.append(
+                    {"email_address": address, "error": refusal.detail, "error_code": code}
+                )
         return {"created": created, "updated": updated, "errors": errors}
 
 

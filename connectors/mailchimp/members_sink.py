@@ -96,7 +96,8 @@ class MembersSinkSettings(MailchimpSettings):
     )
     batch_size: int = Field(default=100, ge=1, le=5000, description="members per runner batch")
     batch_threshold: int = Field(
-        default=50, ge=0,
+        default=50,
+        ge=0,
         description="batches larger than this use the batch subscribe endpoint",
     )
 
@@ -152,8 +153,12 @@ class MembersSink(Sink):
             return
         # If the old member is gone or the new address is taken, the PUT writes the new one.
         with contextlib.suppress(MailchimpRejected):
-            call(self.api.update_list_member, self.settings.list_id, old,
-                 {"email_address": item.payload["email_address"]})
+            call(
+                self.api.update_list_member,
+                self.settings.list_id,
+                old,
+                {"email_address": item.payload["email_address"]},
+            )
 
     def _tag(self, item: WriteItem) -> WriteResult:
         target = subscriber_hash(str(item.payload["email_address"]))
@@ -198,7 +203,7 @@ class MembersSink(Sink):
         subscribed: list[WriteItem] = []
         rest = [item for item in batch if not self._moved(item)]
         for start in range(0, len(rest), BATCH_MAX):
-            chunk = rest[start:start + BATCH_MAX]
+            chunk = rest[start : start + BATCH_MAX]
             for item, result in zip(chunk, self._subscribe(chunk), strict=True):
                 if result is None:
                     subscribed.append(item)
@@ -217,7 +222,8 @@ class MembersSink(Sink):
             payload = item.payload
             member: dict[str, Any] = {
                 "email_address": payload["email_address"],
-                "status": payload.get("status") or payload.get("status_if_new")
+                "status": payload.get("status")
+                or payload.get("status_if_new")
                 or self.settings.status_if_new,
             }
             if payload.get("merge_fields"):
@@ -235,7 +241,8 @@ class MembersSink(Sink):
             return [WriteResult(i.key, Outcome.FAILED, reason=reason) for i in chunk]
         refused = {
             str(e.get("email_address") or "").strip().lower(): e
-            for e in answer.get("errors") or [] if isinstance(e, dict)
+            for e in answer.get("errors") or []
+            if isinstance(e, dict)
         }
         results: list[WriteResult | None] = []
         for item in chunk:

@@ -30,7 +30,8 @@ _REREAD = 20
 
 class MembersSettings(MailchimpSettings):
     statuses: list[Status] = Field(
-        default_factory=lambda: list(STATUSES), min_length=1,
+        default_factory=lambda: list(STATUSES),
+        min_length=1,
         description="the statuses to read (default: all)",
     )
     page_size: int = Field(default=500, ge=1, le=1000, description="members per request")
@@ -54,8 +55,9 @@ class MembersSource(Source):
         # Mailchimp filters on one status per request. For several, one unfiltered listing keeps
         # every member in a single last_changed order, which the cursor relies on.
         status = next(iter(wanted)) if len(wanted) == 1 else None
-        for member in _listing(lambda offset: self._page(api, offset, since, status),
-                               self.settings.page_size):
+        for member in _listing(
+            lambda offset: self._page(api, offset, since, status), self.settings.page_size
+        ):
             if member.get("status") in wanted:
                 yield member
 
@@ -63,8 +65,10 @@ class MembersSource(Source):
         self, api: ListsApi, offset: int, since: str | None, status: str | None
     ) -> list[Record]:
         options: dict[str, Any] = {
-            "count": self.settings.page_size, "offset": offset,
-            "sort_field": "last_changed", "sort_dir": "ASC",
+            "count": self.settings.page_size,
+            "offset": offset,
+            "sort_field": "last_changed",
+            "sort_dir": "ASC",
             "exclude_fields": ["_links", "members._links"],
         }
         if since is not None:
@@ -129,5 +133,5 @@ def _unread(page: Sequence[Record], recent: deque[str]) -> list[Record] | None:
     seen = set(recent)
     for index in range(len(page) - 1, -1, -1):
         if str(page[index].get("id")) in seen:
-            return list(page[index + 1:])
+            return list(page[index + 1 :])
     return None

@@ -31,7 +31,12 @@ from core.http import IDEMPOTENT, Basic, RateLimit, Service, raise_for_status, r
 #: Every member status Mailchimp reports; ``archived`` can be read but not written.
 Status = Literal["subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived"]
 STATUSES: tuple[Status, ...] = (
-    "subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived",
+    "subscribed",
+    "unsubscribed",
+    "cleaned",
+    "pending",
+    "transactional",
+    "archived",
 )
 WritableStatus = Literal["subscribed", "unsubscribed", "cleaned", "pending", "transactional"]
 
@@ -67,8 +72,12 @@ MAILCHIMP = Service(
     # No published quota: the cap that matters is the connection count. The request budget is
     # only a backstop against a runaway loop; Mailchimp sends no rate-limit headers.
     rate_limit=RateLimit(
-        requests=6000, per_seconds=60, max_concurrency=MAX_CONNECTIONS,
-        header_limit=None, header_remaining=None, header_reset=None,
+        requests=6000,
+        per_seconds=60,
+        max_concurrency=MAX_CONNECTIONS,
+        header_limit=None,
+        header_remaining=None,
+        header_reset=None,
     ),
     # Mailchimp ends any request at 120 s on its side.
     timeout=120.0,
@@ -190,7 +199,11 @@ class CentralApiClient(ApiClient):  # type: ignore[misc]  # the SDK is untyped
         if method == "POST" and _IDEMPOTENT_POSTS.search(httpx.URL(url).path):
             extensions[IDEMPOTENT] = True
         response = self._client.request(
-            method, url, params=query_params or None, headers=sent, content=content,
+            method,
+            url,
+            params=query_params or None,
+            headers=sent,
+            content=content,
             extensions=extensions,
         )
         return SdkResponse(response)

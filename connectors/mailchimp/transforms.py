@@ -23,8 +23,11 @@ def mailchimp_tag_names(tags: Any) -> list[str] | None:
 
 
 def _is_email(method: Any) -> bool:
-    return isinstance(method, Mapping) and "email" in str(method.get("type") or "").lower() \
+    return (
+        isinstance(method, Mapping)
+        and "email" in str(method.get("type") or "").lower()
         and bool(method.get("value"))
+    )
 
 
 def primary_email(people: Any) -> str | None:

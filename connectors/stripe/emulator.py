@@ -114,8 +114,9 @@ def _integer(value: Any, param: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise StoreError(400, f"Invalid integer: {value}", code="parameter_invalid_integer",
-                         param=param) from None
+        raise StoreError(
+            400, f"Invalid integer: {value}", code="parameter_invalid_integer", param=param
+        ) from None
 
 
 def created_filter(value: Any) -> Callable[[int], bool]:
@@ -128,8 +129,12 @@ def created_filter(value: Any) -> Callable[[int], bool]:
     tests = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__}
     unknown = set(value) - set(tests)
     if unknown:
-        raise StoreError(400, f"Received unknown parameter: created[{sorted(unknown)[0]}]",
-                         code="parameter_unknown", param=f"created[{sorted(unknown)[0]}]")
+        raise StoreError(
+            400,
+            f"Received unknown parameter: created[{sorted(unknown)[0]}]",
+            code="parameter_unknown",
+            param=f"created[{sorted(unknown)[0]}]",
+        )
     bounds = [(tests[op], _integer(v, f"created[{op}]")) for op, v in value.items()]
     return lambda created: all(test(created, bound) for test, bound in bounds)
 
@@ -143,7 +148,7 @@ def expansions(params: Obj, *, listing: bool) -> list[str]:
     for path in paths:
         if not str(path).startswith("data."):
             raise StoreError(400, f"This property cannot be expanded ({path}).", param="expand")
-    return [str(p)[len("data."):] for p in paths]
+    return [str(p)[len("data.") :] for p in paths]
 
 
 def page(store: StripeStore, url: str, items: list[Obj], params: Obj) -> Obj:
@@ -151,12 +156,14 @@ def page(store: StripeStore, url: str, items: list[Obj], params: Obj) -> Obj:
     limit = _integer(params.get("limit", 10), "limit")
     if not 1 <= limit <= 100:
         bound = "greater than or equal to 1" if limit < 1 else "less than or equal to 100"
-        raise StoreError(400, f"This value must be {bound}.", code="parameter_invalid_integer",
-                         param="limit")
+        raise StoreError(
+            400, f"This value must be {bound}.", code="parameter_invalid_integer", param="limit"
+        )
     after, before = params.get("starting_after"), params.get("ending_before")
     if after and before:
-        raise StoreError(400, "You may only specify one of these parameters: ending_before, "
-                         "starting_after.")
+        raise StoreError(
+            400, "You may only specify one of these parameters: ending_before, starting_after."
+        )
     kind = url.rsplit("/", 1)[-1].removesuffix("s")  # "/v1/charges" lists charges
     # A cursor is a position in the list's order; the object itself need not match the filters.
     if before:
@@ -176,8 +183,9 @@ def page(store: StripeStore, url: str, items: list[Obj], params: Obj) -> Obj:
 def _rank(store: StripeStore, object_id: str, kind: str, param: str) -> tuple[int, int]:
     found = store.find(object_id)
     if found is None or found.get("object") != kind:
-        raise StoreError(400, f"No such {kind}: '{object_id}'", code="resource_missing",
-                         param=param)
+        raise StoreError(
+            400, f"No such {kind}: '{object_id}'", code="resource_missing", param=param
+        )
     return store.rank(found)
 
 
@@ -275,8 +283,9 @@ ROUTES = [
     Route("/v1/refunds", list_refunds),
     Route("/v1/refunds", create_refund, methods=["POST"]),
     Route("/v1/refunds/{id}", _retrieve("refunds", "refund")),
-    Route("/v1/balance_transactions/{id}",
-          _retrieve("balance_transactions", "balance transaction")),
+    Route(
+        "/v1/balance_transactions/{id}", _retrieve("balance_transactions", "balance transaction")
+    ),
     Route("/v1/events", list_events),
     Route("/v1/events/{id}", _retrieve("events", "event")),
 ]
@@ -361,9 +370,11 @@ class StripeEdge:
 
         async def tagged(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []),
-                                      (b"request-id", request_id.encode()),
-                                      (b"stripe-version", API_VERSION.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"request-id", request_id.encode()),
+                    (b"stripe-version", API_VERSION.encode()),
+                ]
             await send(message)
 
         key = presented_key(Request(scope).headers)
@@ -388,8 +399,12 @@ class RequestLog:
         if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
-        entry: Obj = {"method": scope["method"], "path": scope["path"],
-                      "query": scope["query_string"].decode(), "status": None}
+        entry: Obj = {
+            "method": scope["method"],
+            "path": scope["path"],
+            "query": scope["query_string"].decode(),
+            "status": None,
+        }
         self.log.append(entry)
 
         async def noting(message: Message) -> None:
@@ -401,8 +416,10 @@ class RequestLog:
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    message = (f"Unrecognized request URL ({request.method}: {request.url.path}). Please see "
-               "https://stripe.com/docs or we can help at https://support.stripe.com/.")
+    message = (
+        f"Unrecognized request URL ({request.method}: {request.url.path}). Please see "
+        "https://stripe.com/docs or we can help at https://support.stripe.com/."
+    )
     return stripe_error(StoreError(404, message))
 
 

@@ -36,8 +36,18 @@ EXPANDABLE = {
     "customer": set[str](),
     "event": set[str](),
 }
-_NAMES = ["Ada Lovelace", "Grace Hopper", "Katherine Johnson", "Alan Turing", "Mary Jackson",
-          "Dorothy Vaughan", "Edsger Dijkstra", "Barbara Liskov", "Donald Knuth", "Frances Allen"]
+_NAMES = [
+    "Ada Lovelace",
+    "Grace Hopper",
+    "Katherine Johnson",
+    "Alan Turing",
+    "Mary Jackson",
+    "Dorothy Vaughan",
+    "Edsger Dijkstra",
+    "Barbara Liskov",
+    "Donald Knuth",
+    "Frances Allen",
+]
 
 
 class StoreError(Exception):
@@ -56,10 +66,21 @@ def missing(kind: str, object_id: str, param: str | None = "id", status: int = 4
     )
 
 
-def _address(line1: str | None = None, city: str | None = None, state: str | None = None,
-             postal_code: str | None = None, country: str | None = None) -> Obj:
-    return {"city": city, "country": country, "line1": line1, "line2": None,
-            "postal_code": postal_code, "state": state}
+def _address(
+    line1: str | None = None,
+    city: str | None = None,
+    state: str | None = None,
+    postal_code: str | None = None,
+    country: str | None = None,
+) -> Obj:
+    return {
+        "city": city,
+        "country": country,
+        "line1": line1,
+        "line2": None,
+        "postal_code": postal_code,
+        "state": state,
+    }
 
 
 def default_fee(amount: int, currency: str) -> int:
@@ -123,8 +144,12 @@ class StripeStore:
     def _expand(self, obj: Obj, parts: list[str], path: str) -> None:
         head, rest = parts[0], parts[1:]
         if head not in EXPANDABLE.get(obj.get("object", ""), set()):
-            raise StoreError(400, f"This property cannot be expanded ({head}).",
-                             param="expand", code="parameter_invalid")
+            raise StoreError(
+                400,
+                f"This property cannot be expanded ({head}).",
+                param="expand",
+                code="parameter_invalid",
+            )
         value = obj.get(head)
         if isinstance(value, str):
             target = self.find(value)
@@ -151,18 +176,33 @@ class StripeStore:
                 return self.customers[customer_id]
             address = spec.get("address")
             customer: Obj = {
-                "id": customer_id, "object": "customer",
+                "id": customer_id,
+                "object": "customer",
                 "address": _address(**address) if isinstance(address, dict) else None,
-                "balance": 0, "created": int(spec.get("created", self.now())), "currency": None,
-                "default_source": None, "delinquent": False,
-                "description": spec.get("description"), "discount": None,
-                "email": spec.get("email"), "invoice_prefix": customer_id[-8:].upper(),
-                "invoice_settings": {"custom_fields": None, "default_payment_method": None,
-                                     "footer": None, "rendering_options": None},
-                "livemode": False, "metadata": dict(spec.get("metadata") or {}),
-                "name": spec.get("name"), "next_invoice_sequence": 1,
-                "phone": spec.get("phone"), "preferred_locales": [], "shipping": None,
-                "tax_exempt": "none", "test_clock": None,
+                "balance": 0,
+                "created": int(spec.get("created", self.now())),
+                "currency": None,
+                "default_source": None,
+                "delinquent": False,
+                "description": spec.get("description"),
+                "discount": None,
+                "email": spec.get("email"),
+                "invoice_prefix": customer_id[-8:].upper(),
+                "invoice_settings": {
+                    "custom_fields": None,
+                    "default_payment_method": None,
+                    "footer": None,
+                    "rendering_options": None,
+                },
+                "livemode": False,
+                "metadata": dict(spec.get("metadata") or {}),
+                "name": spec.get("name"),
+                "next_invoice_sequence": 1,
+                "phone": spec.get("phone"),
+                "preferred_locales": [],
+                "shipping": None,
+                "tax_exempt": "none",
+                "test_clock": None,
             }
             self._put(self.customers, customer)
             self._event("customer.created", customer, customer["created"])
@@ -202,40 +242,61 @@ class StripeStore:
         failed = status == "failed"
         bank = spec.get("payment_method_type") == "us_bank_account" or status == "pending"
         return {
-            "id": charge_id, "object": "charge", "amount": amount,
-            "amount_captured": 0 if failed else amount, "amount_refunded": 0,
-            "application": None, "application_fee": None, "application_fee_amount": None,
+            "id": charge_id,
+            "object": "charge",
+            "amount": amount,
+            "amount_captured": 0 if failed else amount,
+            "amount_refunded": 0,
+            "application": None,
+            "application_fee": None,
+            "application_fee_amount": None,
             "balance_transaction": None,
             "billing_details": {
                 "address": _address(**address) if isinstance(address, dict) else _address(),
-                "email": email, "name": name, "phone": billing.get("phone"), "tax_id": None,
+                "email": email,
+                "name": name,
+                "phone": billing.get("phone"),
+                "tax_id": None,
             },
             "calculated_statement_descriptor": "EMULATED NONPROFIT",
-            "captured": not failed, "created": int(spec.get("created", self.now())),
+            "captured": not failed,
+            "created": int(spec.get("created", self.now())),
             "currency": str(spec.get("currency", "usd")).lower(),
             "customer": customer["id"] if customer else None,
-            "description": spec.get("description"), "disputed": False,
+            "description": spec.get("description"),
+            "disputed": False,
             "failure_balance_transaction": None,
             "failure_code": "card_declined" if failed else None,
             "failure_message": "Your card was declined." if failed else None,
-            "fraud_details": {}, "livemode": False,
+            "fraud_details": {},
+            "livemode": False,
             "metadata": {str(k): str(v) for k, v in (spec.get("metadata") or {}).items()},
             "on_behalf_of": None,
             "outcome": {
                 "network_status": "declined_by_network" if failed else "approved_by_network",
-                "reason": "generic_decline" if failed else None, "risk_level": "normal",
-                "seller_message": "The bank did not return any further details with this "
-                "decline." if failed else "Payment complete.",
+                "reason": "generic_decline" if failed else None,
+                "risk_level": "normal",
+                "seller_message": "The bank did not return any further details with this decline."
+                if failed
+                else "Payment complete.",
                 "type": "issuer_declined" if failed else "authorized",
             },
-            "paid": status == "succeeded", "payment_intent": self.new_id("pi"),
+            "paid": status == "succeeded",
+            "payment_intent": self.new_id("pi"),
             "payment_method": self.new_id("pm"),
             "payment_method_details": _method_details(bank),
-            "receipt_email": email, "receipt_number": None,
+            "receipt_email": email,
+            "receipt_number": None,
             "receipt_url": f"https://pay.stripe.com/receipts/emulated/{charge_id}",
-            "refunded": False, "review": None, "shipping": None, "source_transfer": None,
-            "statement_descriptor": None, "statement_descriptor_suffix": None,
-            "status": status, "transfer_data": None, "transfer_group": None,
+            "refunded": False,
+            "review": None,
+            "shipping": None,
+            "source_transfer": None,
+            "statement_descriptor": None,
+            "statement_descriptor_suffix": None,
+            "status": status,
+            "transfer_data": None,
+            "transfer_group": None,
         }
 
     def _balance_transaction(
@@ -244,13 +305,29 @@ class StripeStore:
         currency = source["currency"]
         fee = default_fee(amount, currency) if fee is None and kind == "charge" else (fee or 0)
         txn = {
-            "id": self.new_id("txn"), "object": "balance_transaction", "amount": amount,
-            "available_on": created + 2 * 86_400, "created": created, "currency": currency,
-            "description": source.get("description"), "exchange_rate": None, "fee": fee,
-            "fee_details": [{"amount": fee, "application": None, "currency": currency,
-                             "description": "Stripe processing fees", "type": "stripe_fee"}]
-            if fee else [],
-            "net": amount - fee, "reporting_category": kind, "source": source["id"],
+            "id": self.new_id("txn"),
+            "object": "balance_transaction",
+            "amount": amount,
+            "available_on": created + 2 * 86_400,
+            "created": created,
+            "currency": currency,
+            "description": source.get("description"),
+            "exchange_rate": None,
+            "fee": fee,
+            "fee_details": [
+                {
+                    "amount": fee,
+                    "application": None,
+                    "currency": currency,
+                    "description": "Stripe processing fees",
+                    "type": "stripe_fee",
+                }
+            ]
+            if fee
+            else [],
+            "net": amount - fee,
+            "reporting_category": kind,
+            "source": source["id"],
             "status": "pending" if source.get("status") == "pending" else "available",
             "type": kind,
         }
@@ -261,95 +338,151 @@ class StripeStore:
         with self.lock:
             charge_id = spec.get("charge")
             if not charge_id:
-                raise StoreError(400, "One of the following params should be provided for this "
-                                 "request: payment_intent or charge.")
+                raise StoreError(
+                    400,
+                    "One of the following params should be provided for this "
+                    "request: payment_intent or charge.",
+                )
             charge = self.charges.get(str(charge_id))
             if charge is None:
                 raise missing("charge", str(charge_id), param="charge", status=400)
             left = charge["amount"] - charge["amount_refunded"]
             if charge["status"] == "failed":
-                raise StoreError(400, f"Charge {charge['id']} has failed and cannot be refunded.",
-                                 code="charge_not_refundable")
+                raise StoreError(
+                    400,
+                    f"Charge {charge['id']} has failed and cannot be refunded.",
+                    code="charge_not_refundable",
+                )
             if left <= 0:
-                raise StoreError(400, f"Charge {charge['id']} has already been refunded.",
-                                 code="charge_already_refunded")
+                raise StoreError(
+                    400,
+                    f"Charge {charge['id']} has already been refunded.",
+                    code="charge_already_refunded",
+                )
             amount = _positive(spec.get("amount", left))
             if amount > left:
                 raise StoreError(
-                    400, f"Refund amount ({_money(amount, charge)}) is greater than unrefunded "
-                    f"amount on charge ({_money(left, charge)})", code="amount_too_large",
-                    param="amount")
+                    400,
+                    f"Refund amount ({_money(amount, charge)}) is greater than unrefunded "
+                    f"amount on charge ({_money(left, charge)})",
+                    code="amount_too_large",
+                    param="amount",
+                )
             return self._refund(charge, amount, spec)
 
     def _refund(self, charge: Obj, amount: int, spec: Mapping[str, Any]) -> Obj:
         created = int(spec.get("created", self.now()))
         status = spec.get("status", "succeeded")
         refund = {
-            "id": spec.get("id") or self.new_id("re"), "object": "refund", "amount": amount,
-            "balance_transaction": None, "charge": charge["id"], "created": created,
+            "id": spec.get("id") or self.new_id("re"),
+            "object": "refund",
+            "amount": amount,
+            "balance_transaction": None,
+            "charge": charge["id"],
+            "created": created,
             "currency": charge["currency"],
-            "destination_details": {"card": {"reference_status": "pending",
-                                             "reference_type": "acquirer_reference_number",
-                                             "type": "refund"}, "type": "card"},
+            "destination_details": {
+                "card": {
+                    "reference_status": "pending",
+                    "reference_type": "acquirer_reference_number",
+                    "type": "refund",
+                },
+                "type": "card",
+            },
             "metadata": {str(k): str(v) for k, v in (spec.get("metadata") or {}).items()},
-            "payment_intent": charge["payment_intent"], "reason": spec.get("reason"),
-            "receipt_number": None, "source_transfer_reversal": None, "status": status,
+            "payment_intent": charge["payment_intent"],
+            "reason": spec.get("reason"),
+            "receipt_number": None,
+            "source_transfer_reversal": None,
+            "status": status,
             "transfer_reversal": None,
         }
         self._put(self.refunds, refund)
         if status in ("succeeded", "pending"):
             txn = self._balance_transaction(refund, -amount, 0, "refund", created)
             refund["balance_transaction"] = txn["id"]
-            previous = {"amount_refunded": charge["amount_refunded"],
-                        "refunded": charge["refunded"]}
+            previous = {
+                "amount_refunded": charge["amount_refunded"],
+                "refunded": charge["refunded"],
+            }
             charge["amount_refunded"] += amount
             charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
             self._event("charge.refunded", charge, created, previous)
         self._event("refund.created", refund, created)
         return refund
 
-    def _event(
-        self, kind: str, obj: Obj, created: int, previous: Obj | None = None
-    ) -> None:
+    def _event(self, kind: str, obj: Obj, created: int, previous: Obj | None = None) -> None:
         data: Obj = {"object": copy.deepcopy(obj)}
         if previous is not None:
             data["previous_attributes"] = previous
-        self._put(self.events, {
-            "id": self.new_id("evt"), "object": "event", "api_version": API_VERSION,
-            "created": created, "data": data, "livemode": False, "pending_webhooks": 0,
-            "request": {"id": None, "idempotency_key": None}, "type": kind,
-        })
+        self._put(
+            self.events,
+            {
+                "id": self.new_id("evt"),
+                "object": "event",
+                "api_version": API_VERSION,
+                "created": created,
+                "data": data,
+                "livemode": False,
+                "pending_webhooks": 0,
+                "request": {"id": None, "idempotency_key": None},
+                "type": kind,
+            },
+        )
 
     def snapshot(self) -> Obj:
         with self.lock:
-            return copy.deepcopy({
-                "customers": list(self.customers.values()),
-                "charges": list(self.charges.values()),
-                "balance_transactions": list(self.balance_transactions.values()),
-                "refunds": list(self.refunds.values()),
-                "events": list(self.events.values()),
-            })
+            return copy.deepcopy(
+                {
+                    "customers": list(self.customers.values()),
+                    "charges": list(self.charges.values()),
+                    "balance_transactions": list(self.balance_transactions.values()),
+                    "refunds": list(self.refunds.values()),
+                    "events": list(self.events.values()),
+                }
+            )
 
 
 def _method_details(bank: bool) -> Obj:
     if bank:
-        return {"type": "us_bank_account", "us_bank_account": {
-            "account_holder_type": "individual", "account_type": "checking",
-            "bank_name": "STRIPE TEST BANK", "last4": "6789", "routing_number": "110000000"}}
-    return {"type": "card", "card": {
-        "brand": "visa", "country": "US", "exp_month": 12, "exp_year": 2030,
-        "funding": "credit", "last4": "4242", "network": "visa"}}
+        return {
+            "type": "us_bank_account",
+            "us_bank_account": {
+                "account_holder_type": "individual",
+                "account_type": "checking",
+                "bank_name": "STRIPE TEST BANK",
+                "last4": "6789",
+                "routing_number": "110000000",
+            },
+        }
+    return {
+        "type": "card",
+        "card": {
+            "brand": "visa",
+            "country": "US",
+            "exp_month": 12,
+            "exp_year": 2030,
+            "funding": "credit",
+            "last4": "4242",
+            "network": "visa",
+        },
+    }
 
 
 def _positive(value: Any) -> int:
     try:
         amount = int(value)
     except (TypeError, ValueError):
-        raise StoreError(400, f"Invalid integer: {value}", code="parameter_invalid_integer",
-                         param="amount") from None
+        raise StoreError(
+            400, f"Invalid integer: {value}", code="parameter_invalid_integer", param="amount"
+        ) from None
     if amount < 1:
-        raise StoreError(400, "This value must be greater than or equal to 1.",
-                         code="parameter_invalid_integer", param="amount")
+        raise StoreError(
+            400,
+            "This value must be greater than or equal to 1.",
+            code="parameter_invalid_integer",
+            param="amount",
+        )
     return amount
 
 
@@ -378,13 +511,23 @@ def seed_charges(
         name = _NAMES[index % len(_NAMES)]
         email = name.lower().replace(" ", ".") + "@example.org"
         spec: Obj = {
-            "amount": amount + 100 * index, "currency": currency, "status": status,
-            "created": start + spacing * index, "metadata": dict(metadata or {}),
+            "amount": amount + 100 * index,
+            "currency": currency,
+            "status": status,
+            "created": start + spacing * index,
+            "metadata": dict(metadata or {}),
             "description": "Donation",
-            "billing_details": {"name": name, "email": email,
-                                "address": {"line1": f"{index + 1} Main St", "city": "Phoenix",
-                                            "state": "AZ", "postal_code": "85004",
-                                            "country": "US"}},
+            "billing_details": {
+                "name": name,
+                "email": email,
+                "address": {
+                    "line1": f"{index + 1} Main St",
+                    "city": "Phoenix",
+                    "state": "AZ",
+                    "postal_code": "85004",
+                    "country": "US",
+                },
+            },
         }
         if customers:
             spec["customer"] = {"name": name, "email": email, "created": spec["created"]}

@@ -181,9 +181,7 @@ class OAuthPasswordGrant(httpx.Auth):
                 raise AuthError(self._service, 401, "the two-factor code was not accepted")
         if response.status_code != 200:
             self._raise_unless_refused(response)
-            raise AuthError(
-                self._service, response.status_code, self._error_detail(response)
-            )
+            raise AuthError(self._service, response.status_code, self._error_detail(response))
         self._accept(response)
 
     # --- helpers ------------------------------------------------------------------------------
@@ -275,9 +273,7 @@ class OAuthPasswordGrant(httpx.Auth):
                 f": {detail}" if detail else ""
             )
             raise RetriableError(msg, status=status)
-        msg = f"{self._service} token request answered {status}" + (
-            f": {detail}" if detail else ""
-        )
+        msg = f"{self._service} token request answered {status}" + (f": {detail}" if detail else "")
         raise FatalError(msg)
 
     @staticmethod

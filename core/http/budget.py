@@ -151,8 +151,11 @@ class _SqliteBudget:
             return  # a report about a window that is already over
         with self._db.transaction() as db:
             old = _server(db, key)
-            if old.capped(now) and old.remaining is not None and old.reset is not None and (
-                reset_at <= old.reset + _SAME_WINDOW
+            if (
+                old.capped(now)
+                and old.remaining is not None
+                and old.reset is not None
+                and (reset_at <= old.reset + _SAME_WINDOW)
             ):
                 # Same window: the lower count wins. The server has not yet counted our requests
                 # in flight; we have not counted other integrations' requests.

@@ -74,13 +74,21 @@ class _WireTransport(httpx.BaseTransport):
             response = self._inner.handle_request(request)
         except httpx.TransportError as exc:
             logger.debug(
-                "%s %s %s failed after %.3fs: %s", self._name, request.method,
-                redact_url(request.url), time.perf_counter() - started, type(exc).__name__,
+                "%s %s %s failed after %.3fs: %s",
+                self._name,
+                request.method,
+                redact_url(request.url),
+                time.perf_counter() - started,
+                type(exc).__name__,
             )
             raise
         logger.debug(
-            "%s %s %s -> %d in %.3fs", self._name, request.method, redact_url(request.url),
-            response.status_code, time.perf_counter() - started,
+            "%s %s %s -> %d in %.3fs",
+            self._name,
+            request.method,
+            redact_url(request.url),
+            response.status_code,
+            time.perf_counter() - started,
         )
         return response
 
@@ -166,7 +174,7 @@ def _body_message(response: httpx.Response) -> str:
 
 
 def _request_line(response: httpx.Response) -> str:
-    """" to GET https://host/path" for messages; the query is left out (it may hold keys)."""
+    """ " to GET https://host/path" for messages; the query is left out (it may hold keys)."""
     try:
         request = response.request
     except RuntimeError:  # a response built by hand, with no request attached

@@ -169,6 +169,4 @@ class GovernedTransport(httpx.BaseTransport):
         if reset < _EPOCH_THRESHOLD:
             reset += now
         limit = _header_number(headers, self._limit.header_limit)
-        self._store.observe(
-            self._key, int(remaining), reset, int(limit) if limit else None, now
-        )
+        self._store.observe(self._key, int(remaining), reset, int(limit) if limit else None, now)

@@ -32,8 +32,20 @@ _SENSITIVE_HEADERS = frozenset(
 )
 _SENSITIVE_WORDS = ("key", "token", "secret", "password", "passwd", "signature")
 _SENSITIVE_PARAMS = frozenset(
-    {"api_key", "apikey", "key", "token", "access_token", "refresh_token", "secret",
-     "client_secret", "password", "otp", "signature", "sig"}
+    {
+        "api_key",
+        "apikey",
+        "key",
+        "token",
+        "access_token",
+        "refresh_token",
+        "secret",
+        "client_secret",
+        "password",
+        "otp",
+        "signature",
+        "sig",
+    }
 )
 # The same parameters, found inside free text (an exception message, a log line with a URL).
 _PARAM_IN_TEXT = re.compile(
@@ -130,8 +142,14 @@ class SecretFilter(logging.Filter):
 _FILTER = SecretFilter()
 # Filters on a logger do not apply to its children, so every logger that may print a URL or a
 # header is named: httpx logs each request's full URL at INFO (query keys included).
-_LOGGERS = ("core.http", "httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2",
-            "httpcore.proxy")
+_LOGGERS = (
+    "core.http",
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+)
 
 
 def install() -> None:

@@ -107,7 +107,11 @@ class RetryTransport(httpx.BaseTransport):
                 response.close()
             logger.debug(
                 "retrying %s %s in %.2fs after %s (attempt %d/%d)",
-                request.method, redact_url(request.url), delay, reason, attempt + 1,
+                request.method,
+                redact_url(request.url),
+                delay,
+                reason,
+                attempt + 1,
                 policy.attempts,
             )
             self._sleep(delay)

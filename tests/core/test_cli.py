@@ -116,11 +116,13 @@ def test_dlq_retry_after_fixing_the_recipe(write_recipe, invoke, tmp_path) -> No
     _records(tmp_path, "r2")
     recipe = write_recipe(RECIPE)
     invoke("run", recipe)
-    write_recipe(RECIPE.replace(
-        "amount: record.cents | minor_to_major(record.currency)",
-        "amount: \"0 if record.cents == 'many'"
-        " else record.cents | minor_to_major(record.currency)\"",
-    ))
+    write_recipe(
+        RECIPE.replace(
+            "amount: record.cents | minor_to_major(record.currency)",
+            "amount: \"0 if record.cents == 'many'"
+            ' else record.cents | minor_to_major(record.currency)"',
+        )
+    )
     result = invoke("dlq", "retry", recipe, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["outcomes"]["written"] == 1

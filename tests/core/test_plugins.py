@@ -80,9 +80,21 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """pip-install the example plugin distribution into a directory of its own."""
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), str(EXAMPLE)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(EXAMPLE),
+        ],
+        check=True,
+        capture_output=True,
     )
     return target
 
@@ -94,7 +106,11 @@ def _connector(
     env.pop("CONNECTOR_DISABLE_PLUGIN_AUTOLOAD", None)
     return subprocess.run(
         [sys.executable, "-c", "from core.cli import main; main()", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

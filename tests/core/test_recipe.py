@@ -35,17 +35,29 @@ def test_a_good_recipe_resolves_its_components(write_recipe, registry: Registry)
     ("change", "line", "expected"),
     [
         (("name: demo", "name: demo\nsurprise: 1"), 3, "surprise: unknown key; valid keys: "),
-        (("with: {path: out.jsonl}", "with: {path: out.jsonl, batchsize: 5}"), 10,
-         "sink.with.batchsize: unknown key; valid keys: batch_size, encoding, if_exists, path"),
-        (("with: {path: out.jsonl}", "with: {path: out.jsonl, batch_size: many}"), 10,
-         "sink.with.batch_size: Input should be a valid integer"),
-        (("use: file.jsonl\n  with: {path: in.jsonl}", "use: file.jsonl\n  with: {}"), 5,
-         "source.with.path: required key is missing"),
+        (
+            ("with: {path: out.jsonl}", "with: {path: out.jsonl, batchsize: 5}"),
+            10,
+            "sink.with.batchsize: unknown key; valid keys: batch_size, encoding, if_exists, path",
+        ),
+        (
+            ("with: {path: out.jsonl}", "with: {path: out.jsonl, batch_size: many}"),
+            10,
+            "sink.with.batch_size: Input should be a valid integer",
+        ),
+        (
+            ("use: file.jsonl\n  with: {path: in.jsonl}", "use: file.jsonl\n  with: {}"),
+            5,
+            "source.with.path: required key is missing",
+        ),
         (("version: 1", "version: 2"), 1, "version: Input should be 1"),
     ],
 )
 def test_shape_errors_name_the_place_and_the_choices(
-    write_recipe: Callable[..., Path], registry: Registry, change: tuple[str, str], line: int,
+    write_recipe: Callable[..., Path],
+    registry: Registry,
+    change: tuple[str, str],
+    line: int,
     expected: str,
 ) -> None:
     path = write_recipe(GOOD.replace(*change))

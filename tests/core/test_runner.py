@@ -34,8 +34,13 @@ sink:
 
 def donations(n: int, **changes: dict[str, object]) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = [
-        {"id": f"d{i}", "cents": 100 * i, "currency": "usd", "email": f"D{i}@X.ORG",
-         "status": "succeeded"}
+        {
+            "id": f"d{i}",
+            "cents": 100 * i,
+            "currency": "usd",
+            "email": f"D{i}@X.ORG",
+            "status": "succeeded",
+        }
         for i in range(1, n + 1)
     ]
     for row in rows:
@@ -171,11 +176,13 @@ def test_replaying_dead_letters_after_a_recipe_fix(setup, write_recipe, registry
     tmp, run = setup
     write_jsonl(tmp / "in.jsonl", donations(2, d2={"cents": "lots"}))
     assert run().counts[Outcome.INVALID] == 1
-    fixed = write_recipe(RECIPE.replace(
-        "amount: record.cents | minor_to_major(record.currency)",
-        "amount: \"0 if record.cents == 'lots'"
-        " else record.cents | minor_to_major(record.currency)\"",
-    ))
+    fixed = write_recipe(
+        RECIPE.replace(
+            "amount: record.cents | minor_to_major(record.currency)",
+            "amount: \"0 if record.cents == 'lots'"
+            ' else record.cents | minor_to_major(record.currency)"',
+        )
+    )
     state = SqliteStateStore(tmp / ".connector" / "state.db")
     try:
         report = Runner(load_recipe(fixed, registry), state).replay(state.dead_letters("gifts"))

@@ -73,8 +73,15 @@ def test_every_page_is_read_and_the_fields_kept(
     assert report["outcomes"]["written"] == count
     out = read_jsonl(tmp / "out.jsonl")
     assert [r["id"] for r in out] == [r["id"] for r in seeded]  # oldest first
-    for field in ("amount", "stripe_charge_id", "recurring", "processing_fee",
-                  "amount_refunded", "designation", "donor"):
+    for field in (
+        "amount",
+        "stripe_charge_id",
+        "recurring",
+        "processing_fee",
+        "amount_refunded",
+        "designation",
+        "donor",
+    ):
         assert out[0][field] == seeded[0][field]
     # 7 = 3 + 3 + 1 (a short page ends it); 6 = 3 + 3 + an empty page.
     assert [q["page"] for q in queries(donorbox)] == [str(n) for n in range(1, pages + 1)]
@@ -95,9 +102,7 @@ def test_a_second_run_rereads_only_the_last_days(donorbox: DonorboxState, sync) 
     assert 1 <= report["records_read"] <= 2
 
 
-def test_a_refund_becomes_an_update_and_a_new_gift_a_write(
-    donorbox: DonorboxState, sync
-) -> None:
+def test_a_refund_becomes_an_update_and_a_new_gift_a_write(donorbox: DonorboxState, sync) -> None:
     seeded = donorbox.seed(count=4)
     tmp, run = sync
     run()
@@ -108,7 +113,8 @@ def test_a_refund_becomes_an_update_and_a_new_gift_a_write(
     assert report["outcomes"]["written"] == 1
     out = read_jsonl(tmp / "out.jsonl")
     assert [r["amount_refunded"] for r in out if r["id"] == seeded[-1]["id"]] == [
-        "0.0", seeded[-1]["amount"],
+        "0.0",
+        seeded[-1]["amount"],
     ]
     assert queries(donorbox)[-1]["date_from"] < date.today().isoformat()
 
@@ -126,7 +132,9 @@ def test_start_leaves_older_donations_out_of_the_first_run(
 
 
 def test_a_refused_key_stops_the_run_naming_donorbox(
-    donorbox: DonorboxState, sync, invoke: Callable[..., Result],
+    donorbox: DonorboxState,
+    sync,
+    invoke: Callable[..., Result],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     donorbox.seed(count=2)

@@ -18,9 +18,10 @@ def emulated() -> Iterator[tuple[httpx.Client, DonorboxState]]:
     app = create_app(EmulatorSettings(credentials={EMAIL: KEY}, max_per_page=4))
     state: DonorboxState = app.state.emulator
     state.seed(count=6)
-    with EmulatorServer(app) as server, httpx.Client(
-        base_url=server.url, auth=(EMAIL, KEY)
-    ) as http:
+    with (
+        EmulatorServer(app) as server,
+        httpx.Client(base_url=server.url, auth=(EMAIL, KEY)) as http,
+    ):
         yield http, state
 
 
@@ -48,9 +49,15 @@ def test_a_page_is_a_bare_array_newest_first_capped_at_the_maximum(emulated) -> 
 def test_order_and_whole_day_date_filters(emulated) -> None:
     http, state = emulated
     days = sorted({d["donation_date"][:10] for d in state.donations.values()})
-    body = http.get("/api/v1/donations", params={
-        "order": "asc", "date_from": days[1], "date_to": days[2], "per_page": 4,
-    }).json()
+    body = http.get(
+        "/api/v1/donations",
+        params={
+            "order": "asc",
+            "date_from": days[1],
+            "date_to": days[2],
+            "per_page": 4,
+        },
+    ).json()
     assert [d["donation_date"][:10] for d in body] == days[1:3]
 
 

@@ -29,19 +29,27 @@ EMAIL, DONORBOX_KEY, VIRTUOUS_KEY = "ops@example.org", "dbx-e2e-key-31", "vt-e2e
 @pytest.fixture
 def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DonorboxState, str]]:
     donorbox = donorbox_app(DonorboxSettings(credentials={EMAIL: DONORBOX_KEY}))
-    virtuous = virtuous_app(VirtuousSettings.model_validate(
-        {"api_keys": {VIRTUOUS_KEY: {"org": "org-1"}}}
-    ))
+    virtuous = virtuous_app(
+        VirtuousSettings.model_validate({"api_keys": {VIRTUOUS_KEY: {"org": "org-1"}}})
+    )
     with EmulatorServer(donorbox) as db, EmulatorServer(virtuous) as vt:
         for name, value in {
-            "DONORBOX_EMAIL": EMAIL, "DONORBOX_API_KEY": DONORBOX_KEY, "DONORBOX_BASE_URL": db.url,
-            "VIRTUOUS_API_KEY": VIRTUOUS_KEY, "VIRTUOUS_BASE_URL": vt.url,
+            "DONORBOX_EMAIL": EMAIL,
+            "DONORBOX_API_KEY": DONORBOX_KEY,
+            "DONORBOX_BASE_URL": db.url,
+            "VIRTUOUS_API_KEY": VIRTUOUS_KEY,
+            "VIRTUOUS_BASE_URL": vt.url,
         }.items():
             monkeypatch.setenv(name, value)
-        httpx.post(f"{vt.url}/_emulator/seed", json={"projects": [
-            {"name": "General Fund", "code": "GENERAL"},
-            {"name": "Scholarships", "code": "SCHOLAR"},
-        ]}).raise_for_status()
+        httpx.post(
+            f"{vt.url}/_emulator/seed",
+            json={
+                "projects": [
+                    {"name": "General Fund", "code": "GENERAL"},
+                    {"name": "Scholarships", "code": "SCHOLAR"},
+                ]
+            },
+        ).raise_for_status()
         yield donorbox.state.emulator, vt.url
 
 
@@ -50,16 +58,23 @@ def submit_as_stripe_recipe(virtuous: str, charge: str) -> None:
     response = httpx.post(
         f"{virtuous}/api/v2/Gift/Transaction",
         headers={"Authorization": f"Bearer {VIRTUOUS_KEY}"},
-        json={"transactionSource": "Stripe", "transactionId": charge, "amount": "25.00",
-              "giftDate": "2025-03-01", "giftType": "Credit",
-              "contact": {"firstname": "Ada", "lastname": "Lovelace", "email": "a@example.org"}},
+        json={
+            "transactionSource": "Stripe",
+            "transactionId": charge,
+            "amount": "25.00",
+            "giftDate": "2025-03-01",
+            "giftType": "Credit",
+            "contact": {"firstname": "Ada", "lastname": "Lovelace", "email": "a@example.org"},
+        },
     )
     response.raise_for_status()
 
 
 def gift(virtuous: str, source: str, transaction_id: str) -> httpx.Response:
-    return httpx.get(f"{virtuous}/api/Gift/{source}/{transaction_id}",
-                     headers={"Authorization": f"Bearer {VIRTUOUS_KEY}"})
+    return httpx.get(
+        f"{virtuous}/api/Gift/{source}/{transaction_id}",
+        headers={"Authorization": f"Bearer {VIRTUOUS_KEY}"},
+    )
 
 
 def outcomes(result: Result) -> dict[str, Any]:

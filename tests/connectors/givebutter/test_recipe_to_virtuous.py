@@ -26,18 +26,26 @@ def test_transactions_become_gifts_once(
     givebutter = givebutter_app(GivebutterSettings(api_keys=[GIVEBUTTER_KEY]))
     transactions = givebutter.state.emulator.seed(count=5)
     transactions[4].update(refunded=True)  # refunded before it was ever sent: no gift
-    virtuous = virtuous_app(VirtuousSettings.model_validate(
-        {"api_keys": {VIRTUOUS_KEY: {"org": "org-1"}}}
-    ))
+    virtuous = virtuous_app(
+        VirtuousSettings.model_validate({"api_keys": {VIRTUOUS_KEY: {"org": "org-1"}}})
+    )
     with EmulatorServer(givebutter) as gb, EmulatorServer(virtuous) as vt:
         for name, value in {
-            "GIVEBUTTER_API_KEY": GIVEBUTTER_KEY, "GIVEBUTTER_BASE_URL": gb.url,
-            "VIRTUOUS_API_KEY": VIRTUOUS_KEY, "VIRTUOUS_BASE_URL": vt.url,
+            "GIVEBUTTER_API_KEY": GIVEBUTTER_KEY,
+            "GIVEBUTTER_BASE_URL": gb.url,
+            "VIRTUOUS_API_KEY": VIRTUOUS_KEY,
+            "VIRTUOUS_BASE_URL": vt.url,
         }.items():
             monkeypatch.setenv(name, value)
-        httpx.post(f"{vt.url}/_emulator/seed", json={"projects": [
-            {"name": "General", "code": "GENERAL"}, {"name": "Scholarships", "code": "SCHOLAR"},
-        ]}).raise_for_status()
+        httpx.post(
+            f"{vt.url}/_emulator/seed",
+            json={
+                "projects": [
+                    {"name": "General", "code": "GENERAL"},
+                    {"name": "Scholarships", "code": "SCHOLAR"},
+                ]
+            },
+        ).raise_for_status()
         runs = []
         for _ in range(2):
             result = invoke("run", RECIPE, "--json", "--state", tmp_path / "state.db")
@@ -45,8 +53,10 @@ def test_transactions_become_gifts_once(
             runs.append(json.loads(result.stdout)["outcomes"])
         assert httpx.post(f"{vt.url}/_emulator/import").json()["giftsCreated"] == 4
         sample = transactions[0]
-        created = httpx.get(f"{vt.url}/api/Gift/Givebutter/{sample['id']}",
-                            headers={"Authorization": f"Bearer {VIRTUOUS_KEY}"}).json()
+        created = httpx.get(
+            f"{vt.url}/api/Gift/Givebutter/{sample['id']}",
+            headers={"Authorization": f"Bearer {VIRTUOUS_KEY}"},
+        ).json()
     assert (runs[0]["written"], runs[0]["filtered"]) == (4, 1)
     assert runs[1]["written"] == 0
     assert created["amount"] == sample["amount"]

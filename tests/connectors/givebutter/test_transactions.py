@@ -68,8 +68,17 @@ def test_every_page_is_read_and_the_fields_kept(givebutter: GivebutterState, syn
     out = read_jsonl(tmp / "out.jsonl")
     assert sorted(r["id"] for r in out) == sorted(r["id"] for r in seeded)
     first = next(r for r in out if r["id"] == seeded[0]["id"])
-    for field in ("amount", "fee", "fee_covered", "is_recurring", "plan_id", "fund_code",
-                  "campaign_code", "refunded", "contact_id"):
+    for field in (
+        "amount",
+        "fee",
+        "fee_covered",
+        "is_recurring",
+        "plan_id",
+        "fund_code",
+        "campaign_code",
+        "refunded",
+        "contact_id",
+    ):
         assert first[field] == seeded[0][field]
     requests = list_requests(givebutter)
     # links.next carries only ?page=N; the page size and sort order must survive anyway.
@@ -108,7 +117,9 @@ def test_a_changed_transaction_becomes_an_update(givebutter: GivebutterState, sy
 
 
 def test_a_refused_key_stops_the_run_naming_givebutter(
-    givebutter: GivebutterState, sync, invoke: Callable[..., Result],
+    givebutter: GivebutterState,
+    sync,
+    invoke: Callable[..., Result],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     givebutter.seed(count=2)

@@ -16,8 +16,11 @@ Check = Callable[[Request], bool]
 
 
 def item(number: int, day: int | None = None) -> dict[str, Any]:
-    return {"id": number, "name": f"item {number}",
-            "updated_at": f"2025-03-{day or number:02d}T10:00:00Z"}
+    return {
+        "id": number,
+        "name": f"item {number}",
+        "updated_at": f"2025-03-{day or number:02d}T10:00:00Z",
+    }
 
 
 @dataclass
@@ -46,19 +49,19 @@ def _int(request: Request, name: str, default: int) -> int:
 def page_number(request: Request, api: ItemsApi) -> Response:
     rows, page, size = api.visible(request), _int(request, "page", 1), _int(request, "size", 3)
     pages = -(-len(rows) // size)
-    return JSONResponse({"items": rows[(page - 1) * size: page * size], "total_pages": pages})
+    return JSONResponse({"items": rows[(page - 1) * size : page * size], "total_pages": pages})
 
 
 def offset(request: Request, api: ItemsApi) -> Response:
     rows, start, limit = api.visible(request), _int(request, "offset", 0), _int(request, "limit", 3)
-    return JSONResponse({"results": rows[start: start + limit], "count": len(rows)})
+    return JSONResponse({"results": rows[start : start + limit], "count": len(rows)})
 
 
 def cursor(request: Request, api: ItemsApi) -> Response:
     rows = api.visible(request)
     token = request.query_params.get("cursor")
     start = int(base64.b64decode(token)) if token else 0
-    chunk = rows[start: start + 3]
+    chunk = rows[start : start + 3]
     more = start + 3 < len(rows)
     following = base64.b64encode(str(start + 3).encode()).decode() if more else None
     return JSONResponse({"data": chunk, "meta": {"next_cursor": following}})
@@ -71,7 +74,7 @@ def link_header(request: Request, api: ItemsApi) -> Response:
         # Absolute, and carrying every parameter, as GitHub's Link headers do.
         following = request.url.include_query_params(page=page + 1)
         headers["Link"] = f'<{following}>; rel="next", <{request.url}>; rel="self"'
-    return JSONResponse(rows[(page - 1) * 3: page * 3], headers=headers)
+    return JSONResponse(rows[(page - 1) * 3 : page * 3], headers=headers)
 
 
 def next_url(request: Request, api: ItemsApi) -> Response:
@@ -92,8 +95,13 @@ def elsewhere(request: Request, api: ItemsApi) -> Response:
 
 
 _STYLES = {
-    "/page": page_number, "/offset": offset, "/cursor": cursor, "/link": link_header,
-    "/next": next_url, "/single": single, "/elsewhere": elsewhere,
+    "/page": page_number,
+    "/offset": offset,
+    "/cursor": cursor,
+    "/link": link_header,
+    "/next": next_url,
+    "/single": single,
+    "/elsewhere": elsewhere,
 }
 
 

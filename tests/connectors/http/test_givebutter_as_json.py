@@ -44,8 +44,10 @@ sink: {use: file.jsonl, with: {path: declared.jsonl}}
 
 
 def test_both_recipes_give_the_same_records_run_after_run(
-    write_recipe: Callable[..., Path], invoke: Callable[..., Result],
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    write_recipe: Callable[..., Path],
+    invoke: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     app = create_app(EmulatorSettings(api_keys=[KEY]))
     givebutter = app.state.emulator

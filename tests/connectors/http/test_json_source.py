@@ -60,16 +60,32 @@ def report(result: Result) -> dict:
 
 
 PAGINATIONS = {
-    "page_number": ("/page", "pagination: {type: page_number, size_param: size, size: 3}\n"
-                             "records_path: items", 3),
-    "page_number_total": ("/page", "pagination: {type: page_number, size_param: size, size: 2,"
-                                   " total_pages_path: total_pages}\nrecords_path: items", 4),
-    "offset": ("/offset", "pagination: {type: offset, limit: 3, total_path: count}\n"
-                          "records_path: results", 3),
-    "offset_short_page": ("/offset", "pagination: {type: offset, limit: 3}\n"
-                                     "records_path: results", 3),
-    "cursor": ("/cursor", "pagination: {type: cursor, cursor_path: meta.next_cursor}\n"
-                          "records_path: data", 3),
+    "page_number": (
+        "/page",
+        "pagination: {type: page_number, size_param: size, size: 3}\nrecords_path: items",
+        3,
+    ),
+    "page_number_total": (
+        "/page",
+        "pagination: {type: page_number, size_param: size, size: 2,"
+        " total_pages_path: total_pages}\nrecords_path: items",
+        4,
+    ),
+    "offset": (
+        "/offset",
+        "pagination: {type: offset, limit: 3, total_path: count}\nrecords_path: results",
+        3,
+    ),
+    "offset_short_page": (
+        "/offset",
+        "pagination: {type: offset, limit: 3}\nrecords_path: results",
+        3,
+    ),
+    "cursor": (
+        "/cursor",
+        "pagination: {type: cursor, cursor_path: meta.next_cursor}\nrecords_path: data",
+        3,
+    ),
     "link_header": ("/link", "pagination: {type: link_header}", 3),
     "next_url": ("/next", "pagination: {type: next_url, path: links.next}\nrecords_path: data", 3),
     "none": ("/single", "records_path: data", 1),
@@ -89,8 +105,13 @@ def test_every_pagination_style_reads_every_item_once(
 
 
 def test_static_params_survive_a_next_url_that_drops_them(api: ItemsApi, run) -> None:
-    report(run("/next", "params: {lang: en}\npagination: {type: next_url, path: links.next}\n"
-                        "records_path: data"))
+    report(
+        run(
+            "/next",
+            "params: {lang: en}\npagination: {type: next_url, path: links.next}\n"
+            "records_path: data",
+        )
+    )
     assert [r.get("after") for r in api.requests] == [None, "3", "6"]
     assert all(r["lang"] == "en" for r in api.requests)
 
@@ -144,8 +165,10 @@ def test_a_refused_secret_stops_the_run_and_stays_secret(
 @pytest.mark.parametrize(
     ("block", "choices"),
     [
-        ("pagination: {type: pages}", "'none', 'page_number', 'offset', 'cursor', 'link_header',"
-                                      " 'next_url'"),
+        (
+            "pagination: {type: pages}",
+            "'none', 'page_number', 'offset', 'cursor', 'link_header', 'next_url'",
+        ),
         ("auth: {type: oauth, token: x}", "'bearer', 'basic', 'header', 'query', 'none'"),
     ],
 )
@@ -205,9 +228,7 @@ def test_a_records_path_that_is_not_a_list_says_where_the_lists_are(api: ItemsAp
     assert "the response body is a dict, not a list; lists in it: data" in result.stderr
 
 
-def test_a_server_that_ignores_the_page_parameter_is_not_read_forever(
-    api: ItemsApi, run
-) -> None:
+def test_a_server_that_ignores_the_page_parameter_is_not_read_forever(api: ItemsApi, run) -> None:
     result = run("/single", "pagination: {type: page_number, size: 7}\nrecords_path: data")
     assert result.exit_code == 3
     assert "Items API: the same page came back twice" in result.stderr

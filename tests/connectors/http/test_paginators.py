@@ -21,8 +21,9 @@ from core.errors import FatalError
 URL = "https://api.example.org/v1/items"
 
 
-def respond(body: object = None, headers: dict[str, str] | None = None,
-            url: str = URL) -> httpx.Response:
+def respond(
+    body: object = None, headers: dict[str, str] | None = None, url: str = URL
+) -> httpx.Response:
     return httpx.Response(200, json=body, headers=headers, request=httpx.Request("GET", url))
 
 
@@ -83,8 +84,14 @@ def test_a_next_url_in_the_body_ends_when_null() -> None:
 
 def test_timestamps_in_every_common_form() -> None:
     expected = parse_moment("2025-01-05T12:00:00Z")
-    for form in ("2025-01-05T12:00:00+00:00", "2025-01-05 12:00:00", "2025-01-05T07:00:00-05:00",
-                 1736078400, "1736078400", 1736078400000):
+    for form in (
+        "2025-01-05T12:00:00+00:00",
+        "2025-01-05 12:00:00",
+        "2025-01-05T07:00:00-05:00",
+        1736078400,
+        "1736078400",
+        1736078400000,
+    ):
         assert parse_moment(form) == expected
     assert resume_from(None, "2025-01-05", "unix") == 1736035200
     overlap = timedelta(minutes=5)

@@ -35,14 +35,20 @@ class Emulator:
     def seed(self, *members: dict[str, Any]) -> None:
         for member in members:
             self.state.create(
-                member.get("list_id", LIST_ID), member["email_address"],
-                member.get("status", "subscribed"), member.get("merge_fields", {}),
-                member.get("tags"), member.get("last_changed"),
+                member.get("list_id", LIST_ID),
+                member["email_address"],
+                member.get("status", "subscribed"),
+                member.get("merge_fields", {}),
+                member.get("tags"),
+                member.get("last_changed"),
             )
 
     def requests(self, method: str | None = None, path_end: str = "") -> list[dict[str, str]]:
-        return [r for r in self.state.requests
-                if (method is None or r["method"] == method) and r["path"].endswith(path_end)]
+        return [
+            r
+            for r in self.state.requests
+            if (method is None or r["method"] == method) and r["path"].endswith(path_end)
+        ]
 
 
 @pytest.fixture
@@ -59,8 +65,12 @@ def day(n: int) -> datetime:
 
 def people(n: int, **extra: Any) -> list[dict[str, Any]]:
     return [
-        {"email_address": f"donor{i}@donors.org", "last_changed": day(i),
-         "merge_fields": {"FNAME": f"First{i}", "LNAME": f"Last{i}"}, **extra}
+        {
+            "email_address": f"donor{i}@donors.org",
+            "last_changed": day(i),
+            "merge_fields": {"FNAME": f"First{i}", "LNAME": f"Last{i}"},
+            **extra,
+        }
         for i in range(1, n + 1)
     ]
 

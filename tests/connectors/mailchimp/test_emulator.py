@@ -37,8 +37,9 @@ def test_put_creates_then_updates_with_status_if_new_only_on_create(api) -> None
     assert created.json()["status"] == "pending"
     assert created.json()["id"] == subscriber_hash("ada@donors.org")
     first_change = created.json()["last_changed"]
-    updated = put(api, "ada@donors.org", status_if_new="subscribed",
-                  merge_fields={"LNAME": "Lovelace"})
+    updated = put(
+        api, "ada@donors.org", status_if_new="subscribed", merge_fields={"LNAME": "Lovelace"}
+    )
     member = updated.json()
     assert member["status"] == "pending"
     assert member["merge_fields"]["FNAME"] == "Ada"
@@ -53,11 +54,14 @@ def test_put_refuses_fake_addresses_and_mismatched_hashes(api) -> None:
     body = fake.json()
     assert body["title"] == "Invalid Resource"
     assert body["status"] == 400
-    assert body["detail"] == ("someone@example.com looks fake or invalid, please enter a real "
-                              "email address.")
+    assert body["detail"] == (
+        "someone@example.com looks fake or invalid, please enter a real email address."
+    )
     assert {"type", "instance"} <= set(body)
-    other = api.put(f"{MEMBERS}/{subscriber_hash('a@donors.org')}",
-                    json={"email_address": "b@donors.org", "status_if_new": "subscribed"})
+    other = api.put(
+        f"{MEMBERS}/{subscriber_hash('a@donors.org')}",
+        json={"email_address": "b@donors.org", "status_if_new": "subscribed"},
+    )
     assert other.status_code == 400
     no_status = put(api, "c@donors.org")
     assert no_status.status_code == 400
@@ -79,8 +83,12 @@ def test_the_address_itself_works_as_the_hash(api) -> None:
 def test_patch_delete_and_tags(api) -> None:
     put(api, "ada@donors.org", status_if_new="subscribed")
     target = f"{MEMBERS}/{subscriber_hash('ada@donors.org')}"
-    tagged = api.post(f"{target}/tags", json={"tags": [{"name": "Donor", "status": "active"},
-                                                       {"name": "Board", "status": "active"}]})
+    tagged = api.post(
+        f"{target}/tags",
+        json={
+            "tags": [{"name": "Donor", "status": "active"}, {"name": "Board", "status": "active"}]
+        },
+    )
     assert tagged.status_code == 204
     assert [t["name"] for t in api.get(target).json()["tags"]] == ["Donor", "Board"]
     api.post(f"{target}/tags", json={"tags": [{"name": "Board", "status": "inactive"}]})
@@ -101,23 +109,28 @@ def test_unknown_list_is_404(api) -> None:
 
 
 def test_listing_pages_filters_and_projects(mailchimp, api) -> None:
-    mailchimp.seed(*people(5), {"email_address": "u@donors.org", "status": "unsubscribed",
-                                "last_changed": day(9)})
+    mailchimp.seed(
+        *people(5),
+        {"email_address": "u@donors.org", "status": "unsubscribed", "last_changed": day(9)},
+    )
     page = api.get(MEMBERS, params={"count": 2, "offset": 2}).json()
     assert page["total_items"] == 6
     assert page["list_id"] == LIST_ID
-    assert [m["email_address"] for m in page["members"]] == ["donor3@donors.org",
-                                                             "donor4@donors.org"]
+    assert [m["email_address"] for m in page["members"]] == [
+        "donor3@donors.org",
+        "donor4@donors.org",
+    ]
     unsubscribed = api.get(MEMBERS, params={"status": "unsubscribed"}).json()
     assert [m["email_address"] for m in unsubscribed["members"]] == ["u@donors.org"]
     since = api.get(MEMBERS, params={"since_last_changed": day(4).isoformat()}).json()
-    assert [m["email_address"] for m in since["members"]] == ["donor5@donors.org",
-                                                              "u@donors.org"]
-    newest = api.get(MEMBERS, params={"sort_field": "last_changed", "sort_dir": "DESC",
-                                      "count": 1}).json()
+    assert [m["email_address"] for m in since["members"]] == ["donor5@donors.org", "u@donors.org"]
+    newest = api.get(
+        MEMBERS, params={"sort_field": "last_changed", "sort_dir": "DESC", "count": 1}
+    ).json()
     assert newest["members"][0]["email_address"] == "u@donors.org"
-    slim = api.get(MEMBERS, params={"fields": "members.email_address,total_items",
-                                    "count": 1}).json()
+    slim = api.get(
+        MEMBERS, params={"fields": "members.email_address,total_items", "count": 1}
+    ).json()
     assert slim == {"members": [{"email_address": "donor1@donors.org"}], "total_items": 6}
     lean = api.get(MEMBERS, params={"exclude_fields": "members._links,_links"}).json()
     assert "_links" not in lean
@@ -126,13 +139,25 @@ def test_listing_pages_filters_and_projects(mailchimp, api) -> None:
 
 def test_batch_subscribe_reports_each_members_fate(mailchimp, api) -> None:
     mailchimp.seed({"email_address": "old@donors.org", "status": "unsubscribed"})
-    answer = api.post(f"/lists/{LIST_ID}", json={"update_existing": True, "members": [
-        {"email_address": "new@donors.org", "status": "subscribed",
-         "merge_fields": {"FNAME": "New"}},
-        {"email_address": "old@donors.org", "status": "subscribed",
-         "merge_fields": {"FNAME": "Old"}},
-        {"email_address": "fake@example.com", "status": "subscribed"},
-    ]})
+    answer = api.post(
+        f"/lists/{LIST_ID}",
+        json={
+            "update_existing": True,
+            "members": [
+                {
+                    "email_address": "new@donors.org",
+                    "status": "subscribed",
+                    "merge_fields": {"FNAME": "New"},
+                },
+                {
+                    "email_address": "old@donors.org",
+                    "status": "subscribed",
+                    "merge_fields": {"FNAME": "Old"},
+                },
+                {"email_address": "fake@example.com", "status": "subscribed"},
+            ],
+        },
+    )
     assert answer.status_code == 200
     body = answer.json()
     assert [m["email_address"] for m in body["new_members"]] == ["new@donors.org"]
@@ -140,16 +165,26 @@ def test_batch_subscribe_reports_each_members_fate(mailchimp, api) -> None:
     # Mailchimp does not resubscribe an unsubscribed member through the batch endpoint.
     assert body["updated_members"][0]["status"] == "unsubscribed"
     assert body["updated_members"][0]["merge_fields"]["FNAME"] == "Old"
-    assert body["errors"] == [{
-        "email_address": "fake@example.com",
-        "error": "fake@example.com looks fake or invalid, please enter a real email address.",
-        "error_code": "ERROR_GENERIC",
-    }]
-    again = api.post(f"/lists/{LIST_ID}", json={"members": [
-        {"email_address": "new@donors.org", "status": "subscribed"}]}).json()
+    assert body["errors"] == [
+        {
+            "email_address": "fake@example.com",
+            "error": "fake@example.com looks fake or invalid, please enter a real email address.",
+            "error_code": "ERROR_GENERIC",
+        }
+    ]
+    again = api.post(
+        f"/lists/{LIST_ID}",
+        json={"members": [{"email_address": "new@donors.org", "status": "subscribed"}]},
+    ).json()
     assert again["errors"][0]["error_code"] == "ERROR_CONTACT_EXISTS"
-    too_many = api.post(f"/lists/{LIST_ID}", json={"members": [
-        {"email_address": f"m{i}@donors.org", "status": "subscribed"} for i in range(501)]})
+    too_many = api.post(
+        f"/lists/{LIST_ID}",
+        json={
+            "members": [
+                {"email_address": f"m{i}@donors.org", "status": "subscribed"} for i in range(501)
+            ]
+        },
+    )
     assert too_many.status_code == 400
 
 
@@ -177,11 +212,20 @@ def test_more_than_ten_connections_per_key_get_429(mailchimp) -> None:
 
 def test_control_plane_seeds_faults_and_resets(mailchimp) -> None:
     control = f"{mailchimp.server.url}/_emulator"
-    seeded = httpx.post(f"{control}/seed", json={
-        "lists": {"L2": "Volunteers"}, "api_keys": ["second-us1"],
-        "members": [{"list_id": "L2", "email_address": "v@donors.org",
-                     "last_changed": "2024-02-01T00:00:00+00:00"}],
-    })
+    seeded = httpx.post(
+        f"{control}/seed",
+        json={
+            "lists": {"L2": "Volunteers"},
+            "api_keys": ["second-us1"],
+            "members": [
+                {
+                    "list_id": "L2",
+                    "email_address": "v@donors.org",
+                    "last_changed": "2024-02-01T00:00:00+00:00",
+                }
+            ],
+        },
+    )
     assert seeded.json() == {"members": 1, "lists": [LIST_ID, "L2"]}
     listed = httpx.get(f"{mailchimp.url}/lists/L2/members", auth=("u", "second-us1")).json()
     assert listed["members"][0]["last_changed"] == "2024-02-01T00:00:00+00:00"

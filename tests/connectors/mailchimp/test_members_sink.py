@@ -40,8 +40,16 @@ def run(mailchimp, monkeypatch, write_recipe, invoke, tmp_path):
 
 
 def donors(n, **changes):
-    rows = [{"id": f"d{i}", "email": f"donor{i}@donors.org", "first": f"First{i}",
-             "last": f"Last{i}", "tags": ["Donor"]} for i in range(1, n + 1)]
+    rows = [
+        {
+            "id": f"d{i}",
+            "email": f"donor{i}@donors.org",
+            "first": f"First{i}",
+            "last": f"Last{i}",
+            "tags": ["Donor"],
+        }
+        for i in range(1, n + 1)
+    ]
     for row in rows:
         row.update(changes.get(row["id"], {}))
     return rows
@@ -90,8 +98,10 @@ def test_a_member_mailchimp_refuses_is_dead_lettered_with_its_detail(mailchimp, 
     assert outcome["outcomes"]["invalid"] == 1
     (problem,) = outcome["problems"]
     assert problem["key"] == "d2"
-    assert "fake@example.com looks fake or invalid, please enter a real email address." \
+    assert (
+        "fake@example.com looks fake or invalid, please enter a real email address."
         in problem["reason"]
+    )
     assert len(mailchimp.state.members[LIST_ID]) == 2
 
 
@@ -135,8 +145,9 @@ def test_a_changed_address_moves_the_member(mailchimp, run) -> None:
     assert len(mailchimp.state.members[LIST_ID]) == 2
 
 
-def test_a_refused_key_stops_the_run_without_showing_it(mailchimp, run, monkeypatch,
-                                                        tmp_path) -> None:
+def test_a_refused_key_stops_the_run_without_showing_it(
+    mailchimp, run, monkeypatch, tmp_path
+) -> None:
     wrong = "mcwrongsecret11cc22dd-us1"
     monkeypatch.setenv("MC_KEY", wrong)
     result = run(donors(3))

@@ -36,7 +36,8 @@ def env(mailchimp, monkeypatch):
 
 def source(mailchimp, context, **options) -> MembersSource:
     settings = MembersSettings.model_validate(
-        {"api_key": API_KEY, "list_id": LIST_ID, "base_url": mailchimp.url, **options})
+        {"api_key": API_KEY, "list_id": LIST_ID, "base_url": mailchimp.url, **options}
+    )
     return MembersSource(settings, context)
 
 
@@ -55,10 +56,25 @@ def test_reads_every_member_page_by_page(mailchimp, context) -> None:
 
 
 def test_records_keep_merge_fields_tags_status_and_last_change(mailchimp, context) -> None:
-    mailchimp.seed({"email_address": "Ada@Donors.org", "last_changed": day(3), "tags": ["Donor"],
-                    "merge_fields": {"FNAME": "Ada", "LNAME": "Lovelace", "PHONE": "555-0100",
-                                     "ADDRESS": {"addr1": "1 Main St", "city": "Springfield",
-                                                 "state": "IL", "zip": "62701", "country": "US"}}})
+    mailchimp.seed(
+        {
+            "email_address": "Ada@Donors.org",
+            "last_changed": day(3),
+            "tags": ["Donor"],
+            "merge_fields": {
+                "FNAME": "Ada",
+                "LNAME": "Lovelace",
+                "PHONE": "555-0100",
+                "ADDRESS": {
+                    "addr1": "1 Main St",
+                    "city": "Springfield",
+                    "state": "IL",
+                    "zip": "62701",
+                    "country": "US",
+                },
+            },
+        }
+    )
     read = source(mailchimp, context)
     (member,) = read.read(None)
     assert member["merge_fields"]["FNAME"] == "Ada"
@@ -69,21 +85,29 @@ def test_records_keep_merge_fields_tags_status_and_last_change(mailchimp, contex
     assert "_links" not in member
     assert read.key(member) == member["id"] == "cfb99b840563810dcc4dc97b89f18baf"
     assert read.cursor_value(member) == "2024-01-04T00:00:00+00:00"
-    assert read.cursor_value({"last_changed": "2024-01-04T02:00:00+02:00"}) == \
-        "2024-01-04T00:00:00+00:00"
+    assert (
+        read.cursor_value({"last_changed": "2024-01-04T02:00:00+02:00"})
+        == "2024-01-04T00:00:00+00:00"
+    )
 
 
 def test_one_status_is_filtered_by_mailchimp(mailchimp, context) -> None:
-    mailchimp.seed(*people(3), {"email_address": "u@donors.org", "status": "unsubscribed"},
-                   {"email_address": "c@donors.org", "status": "cleaned"})
+    mailchimp.seed(
+        *people(3),
+        {"email_address": "u@donors.org", "status": "unsubscribed"},
+        {"email_address": "c@donors.org", "status": "cleaned"},
+    )
     members = list(source(mailchimp, context, statuses=["unsubscribed"]).read(None))
     assert [m["email_address"] for m in members] == ["u@donors.org"]
     assert queries(mailchimp)[0]["status"] == ["unsubscribed"]
 
 
 def test_several_statuses_are_read_in_one_ordered_listing(mailchimp, context) -> None:
-    mailchimp.seed(*people(2), {"email_address": "u@donors.org", "status": "unsubscribed"},
-                   {"email_address": "c@donors.org", "status": "cleaned"})
+    mailchimp.seed(
+        *people(2),
+        {"email_address": "u@donors.org", "status": "unsubscribed"},
+        {"email_address": "c@donors.org", "status": "cleaned"},
+    )
     members = list(source(mailchimp, context, statuses=["subscribed", "unsubscribed"]).read(None))
     assert {m["status"] for m in members} == {"subscribed", "unsubscribed"}
     assert len(members) == 3
@@ -96,9 +120,12 @@ def test_members_changing_mid_read_make_nobody_skipped(mailchimp, context, chang
     reading = source(mailchimp, context, page_size=8).read(None)
     first_page = [next(reading) for _ in range(8)]
     # Members already read change: they jump to the end, everyone behind them moves up.
-    for member in first_page[1:1 + changes]:
-        mailchimp.state.upsert(LIST_ID, member["id"], {"email_address": member["email_address"],
-                                                       "merge_fields": {"FNAME": "Changed"}})
+    for member in first_page[1 : 1 + changes]:
+        mailchimp.state.upsert(
+            LIST_ID,
+            member["id"],
+            {"email_address": member["email_address"], "merge_fields": {"FNAME": "Changed"}},
+        )
     rest = list(reading)
     emails = {m["email_address"] for m in first_page + rest}
     assert emails == {f"donor{i}@donors.org" for i in range(1, 31)}
@@ -106,8 +133,9 @@ def test_members_changing_mid_read_make_nobody_skipped(mailchimp, context, chang
     assert len(changed) == changes  # and the new versions are read too
 
 
-def test_second_run_reads_only_members_changed_since(mailchimp, env, write_recipe, invoke,
-                                                     tmp_path) -> None:
+def test_second_run_reads_only_members_changed_since(
+    mailchimp, env, write_recipe, invoke, tmp_path
+) -> None:
     mailchimp.seed(*people(5))
     recipe = write_recipe(RECIPE)
     first = report(invoke("run", recipe, "--json"))
@@ -115,8 +143,9 @@ def test_second_run_reads_only_members_changed_since(mailchimp, env, write_recip
     assert "since_last_changed" not in queries(mailchimp)[0]
     for i in (2, 4):
         email = f"donor{i}@donors.org"
-        mailchimp.state.upsert(LIST_ID, email, {"email_address": email,
-                                                "merge_fields": {"FNAME": f"New{i}"}})
+        mailchimp.state.upsert(
+            LIST_ID, email, {"email_address": email, "merge_fields": {"FNAME": f"New{i}"}}
+        )
     mailchimp.state.requests.clear()
     second = report(invoke("run", recipe, "--json"))
     assert second["records_read"] == 2
@@ -126,8 +155,9 @@ def test_second_run_reads_only_members_changed_since(mailchimp, env, write_recip
     assert [r["first"] for r in out[-2:]] == ["New2", "New4"]
 
 
-def test_a_refused_key_stops_the_run_naming_mailchimp(mailchimp, env, monkeypatch, write_recipe,
-                                                      invoke, tmp_path) -> None:
+def test_a_refused_key_stops_the_run_naming_mailchimp(
+    mailchimp, env, monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
     wrong = "mcwrongsecret55aa66bb-us1"
     monkeypatch.setenv("MC_KEY", wrong)
     result = invoke("run", write_recipe(RECIPE), "--json")

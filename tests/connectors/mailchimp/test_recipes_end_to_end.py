@@ -41,16 +41,39 @@ def recipe(mailchimp, virtuous, monkeypatch, tmp_path):
 
 def test_mailchimp_members_become_virtuous_contacts(mailchimp, virtuous, recipe, invoke) -> None:
     mailchimp.seed(
-        {"email_address": "Ada@Donors.org", "last_changed": day(1), "tags": ["Donor"],
-         "merge_fields": {"FNAME": "Ada", "LNAME": "Lovelace", "PHONE": "555-0100",
-                          "ADDRESS": {"addr1": "1 Main St", "city": "Springfield",
-                                      "state": "IL", "zip": "62701", "country": "US"}}},
-        {"email_address": "grace@donors.org", "last_changed": day(2),
-         "merge_fields": {"FNAME": "Grace", "LNAME": "Hopper"}},
-        {"email_address": "solo@donors.org", "last_changed": day(3),
-         "merge_fields": {"FNAME": "Solo"}},
-        {"email_address": "bounced@donors.org", "status": "cleaned", "last_changed": day(4),
-         "merge_fields": {"FNAME": "Bo", "LNAME": "Unced"}},
+        {
+            "email_address": "Ada@Donors.org",
+            "last_changed": day(1),
+            "tags": ["Donor"],
+            "merge_fields": {
+                "FNAME": "Ada",
+                "LNAME": "Lovelace",
+                "PHONE": "555-0100",
+                "ADDRESS": {
+                    "addr1": "1 Main St",
+                    "city": "Springfield",
+                    "state": "IL",
+                    "zip": "62701",
+                    "country": "US",
+                },
+            },
+        },
+        {
+            "email_address": "grace@donors.org",
+            "last_changed": day(2),
+            "merge_fields": {"FNAME": "Grace", "LNAME": "Hopper"},
+        },
+        {
+            "email_address": "solo@donors.org",
+            "last_changed": day(3),
+            "merge_fields": {"FNAME": "Solo"},
+        },
+        {
+            "email_address": "bounced@donors.org",
+            "status": "cleaned",
+            "last_changed": day(4),
+            "merge_fields": {"FNAME": "Bo", "LNAME": "Unced"},
+        },
     )
     path = recipe("mailchimp-members-to-virtuous-contacts")
     first = report(invoke("run", path, "--json"))
@@ -62,8 +85,9 @@ def test_mailchimp_members_become_virtuous_contacts(mailchimp, virtuous, recipe,
     assert summary["contactsCreated"] == 2
     contacts = httpx.get(f"{virtuous.url}/_emulator/state").json()["contacts"]
     ada = next(c for c in contacts if c["contactIndividuals"][0]["firstName"] == "Ada")
-    assert {"source": "Mailchimp", "id": "cfb99b840563810dcc4dc97b89f18baf"} \
-        in ada["contactReferences"]
+    assert {"source": "Mailchimp", "id": "cfb99b840563810dcc4dc97b89f18baf"} in ada[
+        "contactReferences"
+    ]
     assert ada["address"]["city"] == "Springfield"
     assert "Donor" in ada["tags"]
 
@@ -73,11 +97,20 @@ def test_mailchimp_members_become_virtuous_contacts(mailchimp, virtuous, recipe,
 
 
 def test_virtuous_contacts_become_mailchimp_members(mailchimp, virtuous, recipe, invoke) -> None:
-    seeded = httpx.post(f"{virtuous.url}/_emulator/seed", json={"contacts": [
-        {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@donors.org",
-         "tags": "Donor;Board"},
-        {"firstName": "No", "lastName": "Email"},
-    ]})
+    seeded = httpx.post(
+        f"{virtuous.url}/_emulator/seed",
+        json={
+            "contacts": [
+                {
+                    "firstName": "Ada",
+                    "lastName": "Lovelace",
+                    "email": "ada@donors.org",
+                    "tags": "Donor;Board",
+                },
+                {"firstName": "No", "lastName": "Email"},
+            ]
+        },
+    )
     assert seeded.status_code == 200, seeded.text
     path = recipe("virtuous-contacts-to-mailchimp")
     outcome = report(invoke("run", path, "--json"))

@@ -42,8 +42,12 @@ def test_subscriber_hash_is_md5_of_the_lowercased_address() -> None:
 
 def test_json_answers_are_dicts_and_empty_ones_the_response(mailchimp, context) -> None:
     lists = lists_api(settings(mailchimp.url), context)
-    member = call(lists.set_list_member, LIST_ID, subscriber_hash("ada@donors.org"),
-                  {"email_address": "ada@donors.org", "status_if_new": "subscribed"})
+    member = call(
+        lists.set_list_member,
+        LIST_ID,
+        subscriber_hash("ada@donors.org"),
+        {"email_address": "ada@donors.org", "status_if_new": "subscribed"},
+    )
     assert isinstance(member, dict)
     assert member["id"] == subscriber_hash("ada@donors.org")
     deleted = call(lists.delete_list_member, LIST_ID, member["id"])
@@ -68,8 +72,12 @@ def test_the_sdk_raises_api_client_error_for_a_problem(mailchimp, context) -> No
 def test_a_fake_address_is_rejected_with_mailchimps_detail(mailchimp, context) -> None:
     lists = lists_api(settings(mailchimp.url), context)
     with pytest.raises(MailchimpRejected) as caught:
-        call(lists.set_list_member, LIST_ID, subscriber_hash("bob@example.com"),
-             {"email_address": "bob@example.com", "status_if_new": "subscribed"})
+        call(
+            lists.set_list_member,
+            LIST_ID,
+            subscriber_hash("bob@example.com"),
+            {"email_address": "bob@example.com", "status_if_new": "subscribed"},
+        )
     assert caught.value.status == 400
     assert "bob@example.com looks fake or invalid" in caught.value.message
 

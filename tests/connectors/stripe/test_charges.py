@@ -79,7 +79,9 @@ def test_expansion_gives_fee_net_and_the_customer(emulator, tmp_path) -> None:
     assert record["balance_transaction"]["object"] == "balance_transaction"
     assert record["customer"]["id"] == record["customer_id"]
     assert (record["customer_name"], record["customer_email"]) == (
-        "Ada Lovelace", "ada.lovelace@example.org")
+        "Ada Lovelace",
+        "ada.lovelace@example.org",
+    )
     assert record["metadata"] == {}
 
 
@@ -194,9 +196,7 @@ def test_server_faults_are_retried_by_the_central_client(
 ) -> None:
     monkeypatch.setattr("connectors.stripe.service._RETRY", RetryPolicy(base_delay=0.01))
     made = seed_charges(emulator_env.store, 20)
-    emulator_env.app.state.settings.faults.update(
-        error_rate=0.3, error_statuses=[500, 503], seed=7
-    )
+    emulator_env.app.state.settings.faults.update(error_rate=0.3, error_statuses=[500, 503], seed=7)
     report = run(invoke, charges_recipe(page_size=5))
     assert report["outcomes"]["written"] == len(made)
     log = emulator_env.requests

@@ -21,12 +21,23 @@ def get(emulator: Emulator, path: str, **params: object) -> httpx.Response:
 
 
 def test_bracket_params_parse_like_stripe_sends_them() -> None:
-    pairs = [("created[gte]", "5"), ("expand[0]", "data.customer"), ("expand[1]", "data.x"),
-             ("limit", "3"), ("metadata[fund]", "general"), ("types[]", "charge.succeeded"),
-             ("items[0][price]", "p1"), ("items[0][qty]", "2"), ("items[1][price]", "p2")]
+    pairs = [
+        ("created[gte]", "5"),
+        ("expand[0]", "data.customer"),
+        ("expand[1]", "data.x"),
+        ("limit", "3"),
+        ("metadata[fund]", "general"),
+        ("types[]", "charge.succeeded"),
+        ("items[0][price]", "p1"),
+        ("items[0][qty]", "2"),
+        ("items[1][price]", "p2"),
+    ]
     assert parse_params(pairs) == {
-        "created": {"gte": "5"}, "expand": ["data.customer", "data.x"], "limit": "3",
-        "metadata": {"fund": "general"}, "types": ["charge.succeeded"],
+        "created": {"gte": "5"},
+        "expand": ["data.customer", "data.x"],
+        "limit": "3",
+        "metadata": {"fund": "general"},
+        "types": ["charge.succeeded"],
         "items": [{"price": "p1", "qty": "2"}, {"price": "p2"}],
     }
 
@@ -95,8 +106,10 @@ def test_bad_requests_use_stripes_error_envelope(emulator: Emulator) -> None:
     response = get(emulator, "/v1/charges", limit=101)
     assert response.status_code == 400
     assert response.json()["error"] == {
-        "type": "invalid_request_error", "message": "This value must be less than or equal to 100.",
-        "code": "parameter_invalid_integer", "param": "limit",
+        "type": "invalid_request_error",
+        "message": "This value must be less than or equal to 100.",
+        "code": "parameter_invalid_integer",
+        "param": "limit",
     }
     response = get(emulator, "/v1/charges", **{"expand[]": "balance_transaction"})
     assert response.status_code == 400
@@ -118,8 +131,10 @@ def test_keys_are_checked_and_masked_in_the_error(emulator: Emulator) -> None:
     refused = httpx.get(f"{emulator.url}/v1/charges", headers={"Authorization": f"Bearer {wrong}"})
     assert refused.status_code == 401
     error = refused.json()["error"]
-    assert error == {"type": "invalid_request_error",
-                     "message": "Invalid API Key provided: sk_test_****1234"}
+    assert error == {
+        "type": "invalid_request_error",
+        "message": "Invalid API Key provided: sk_test_****1234",
+    }
     assert refused.headers["Request-Id"].startswith("req_")
     basic = base64.b64encode(f"{KEY}:".encode()).decode()
     accepted = httpx.get(f"{emulator.url}/v1/charges", headers={"Authorization": f"Basic {basic}"})
@@ -167,13 +182,23 @@ def test_events_follow_what_happened(emulator: Emulator) -> None:
 
 def test_control_plane_seeds_reports_faults_and_resets(emulator: Emulator) -> None:
     control = f"{emulator.url}/_emulator"
-    made = httpx.post(f"{control}/seed", json={
-        "api_keys": ["sk_test_second_key_0000"],
-        "charges": [{"amount": 700, "currency": "JPY", "created": JAN_2025, "fee": 25,
-                     "customer": {"name": "Grace Hopper", "email": "grace@example.org"},
-                     "metadata": {"designation": "missions"},
-                     "refunds": [{"amount": 200}]}],
-    }).json()
+    made = httpx.post(
+        f"{control}/seed",
+        json={
+            "api_keys": ["sk_test_second_key_0000"],
+            "charges": [
+                {
+                    "amount": 700,
+                    "currency": "JPY",
+                    "created": JAN_2025,
+                    "fee": 25,
+                    "customer": {"name": "Grace Hopper", "email": "grace@example.org"},
+                    "metadata": {"designation": "missions"},
+                    "refunds": [{"amount": 200}],
+                }
+            ],
+        },
+    ).json()
     state = httpx.get(f"{control}/state").json()
     (charge,) = state["charges"]
     assert charge["id"] == made["charges"][0]

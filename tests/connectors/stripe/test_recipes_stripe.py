@@ -20,8 +20,10 @@ from tests.connectors.virtuous.support import Virtuous, running
 RECIPES = Path(__file__).resolve().parents[3] / "recipes"
 CHARGES = RECIPES / "stripe-charges-to-virtuous-gifts.yaml"
 REFUNDS = RECIPES / "stripe-refunds-to-virtuous.yaml"
-PROJECTS = [{"name": n, "code": c} for n, c in
-            (("General Fund", "GENERAL"), ("Scholarships", "SCHOLAR"), ("Missions", "MISSIONS"))]
+PROJECTS = [
+    {"name": n, "code": c}
+    for n, c in (("General Fund", "GENERAL"), ("Scholarships", "SCHOLAR"), ("Missions", "MISSIONS"))
+]
 
 
 @pytest.fixture
@@ -35,20 +37,44 @@ def virtuous(monkeypatch: pytest.MonkeyPatch) -> Iterator[Virtuous]:
 
 def seed_donations(emulator: Emulator) -> dict[str, dict[str, Any]]:
     specs = {
-        "usd": {"amount": 2500, "currency": "usd", "created": JAN_2025,
-                "metadata": {"designation": "scholarships"}, "description": "Spring appeal",
-                "customer": {"name": "Ada Lovelace", "email": "Ada@Example.org"},
-                "billing_details": {"name": "Ada Lovelace", "phone": "+1 602 555 0100",
-                                    "address": {"line1": "1 Main St", "city": "Phoenix",
-                                                "state": "AZ", "postal_code": "85004",
-                                                "country": "US"}}},
-        "jpy": {"amount": 1500, "currency": "jpy", "created": JAN_2025 + 3 * 86_400,
-                "billing_details": {"name": "Katherine Johnson", "email": "kj@example.org"}},
-        "kwd": {"amount": 12345, "currency": "kwd", "created": JAN_2025 + 4 * 86_400,
-                "metadata": {"designation": "missions"},
-                "customer": {"name": "Grace Hopper", "email": "grace@example.org"}},
-        "failed": {"amount": 999, "status": "failed", "created": JAN_2025 + 5 * 86_400,
-                   "billing_details": {"name": "Alan Turing"}},
+        "usd": {
+            "amount": 2500,
+            "currency": "usd",
+            "created": JAN_2025,
+            "metadata": {"designation": "scholarships"},
+            "description": "Spring appeal",
+            "customer": {"name": "Ada Lovelace", "email": "Ada@Example.org"},
+            "billing_details": {
+                "name": "Ada Lovelace",
+                "phone": "+1 602 555 0100",
+                "address": {
+                    "line1": "1 Main St",
+                    "city": "Phoenix",
+                    "state": "AZ",
+                    "postal_code": "85004",
+                    "country": "US",
+                },
+            },
+        },
+        "jpy": {
+            "amount": 1500,
+            "currency": "jpy",
+            "created": JAN_2025 + 3 * 86_400,
+            "billing_details": {"name": "Katherine Johnson", "email": "kj@example.org"},
+        },
+        "kwd": {
+            "amount": 12345,
+            "currency": "kwd",
+            "created": JAN_2025 + 4 * 86_400,
+            "metadata": {"designation": "missions"},
+            "customer": {"name": "Grace Hopper", "email": "grace@example.org"},
+        },
+        "failed": {
+            "amount": 999,
+            "status": "failed",
+            "created": JAN_2025 + 5 * 86_400,
+            "billing_details": {"name": "Alan Turing"},
+        },
     }
     return {name: emulator.store.seed_charge(spec) for name, spec in specs.items()}
 
@@ -92,10 +118,16 @@ def test_charges_become_gifts_in_every_currency_and_refunds_reverse_them(
     assert again["outcomes"]["unchanged"] >= 1
 
     store = emulator_env.store
-    full = store.create_refund({"charge": charges["usd"]["id"], "created": JAN_2025 + 10 * 86_400,
-                                "reason": "requested_by_customer"})
-    store.create_refund({"charge": charges["jpy"]["id"], "amount": 500,
-                         "created": JAN_2025 + 11 * 86_400})
+    full = store.create_refund(
+        {
+            "charge": charges["usd"]["id"],
+            "created": JAN_2025 + 10 * 86_400,
+            "reason": "requested_by_customer",
+        }
+    )
+    store.create_refund(
+        {"charge": charges["jpy"]["id"], "amount": 500, "created": JAN_2025 + 11 * 86_400}
+    )
     refunds = run(invoke, REFUNDS, state, code=1)  # the partial refund needs a person
     assert refunds["outcomes"]["written"] == 1
     assert refunds["outcomes"]["needs_review"] == 1

@@ -35,16 +35,22 @@ def read(emulator: Emulator, tmp_path: Path, **settings: Any) -> tuple[RefundsSo
 
 
 def test_full_and_partial_refunds_come_with_their_charge(emulator, tmp_path) -> None:
-    usd, jpy = (seed_charges(emulator.store, 1, amount=5000)[0],
-                seed_charges(emulator.store, 1, amount=1500, currency="jpy")[0])
+    usd, jpy = (
+        seed_charges(emulator.store, 1, amount=5000)[0],
+        seed_charges(emulator.store, 1, amount=1500, currency="jpy")[0],
+    )
     store = emulator.store
     store.create_refund({"charge": usd["id"], "amount": 2000, "created": JAN_2025 + DAY})
-    store.create_refund({"charge": jpy["id"], "created": JAN_2025 + 2 * DAY,
-                         "reason": "requested_by_customer"})
+    store.create_refund(
+        {"charge": jpy["id"], "created": JAN_2025 + 2 * DAY, "reason": "requested_by_customer"}
+    )
     store.create_refund({"charge": usd["id"], "created": JAN_2025 + 3 * DAY})
     _, records = read(emulator, tmp_path)
     assert [(r["amount"], r["currency"]) for r in records] == [
-        (2000, "usd"), (1500, "jpy"), (3000, "usd")]
+        (2000, "usd"),
+        (1500, "jpy"),
+        (3000, "usd"),
+    ]
     assert [r["charge"]["id"] for r in records] == [usd["id"], jpy["id"], usd["id"]]
     assert [r["charge_id"] for r in records] == [usd["id"], jpy["id"], usd["id"]]
     assert records[0]["charge"]["amount"] == 5000
@@ -55,8 +61,9 @@ def test_full_and_partial_refunds_come_with_their_charge(emulator, tmp_path) -> 
 
 def test_pending_refunds_wait_and_hold_the_cursor(emulator, tmp_path) -> None:
     charges = seed_charges(emulator.store, 2, amount=1000)
-    emulator.store.create_refund({"charge": charges[0]["id"], "created": JAN_2025 + DAY,
-                                  "status": "pending"})
+    emulator.store.create_refund(
+        {"charge": charges[0]["id"], "created": JAN_2025 + DAY, "status": "pending"}
+    )
     emulator.store.create_refund({"charge": charges[1]["id"], "created": JAN_2025 + 2 * DAY})
     src, records = read(emulator, tmp_path)
     assert [r["status"] for r in records] == ["succeeded"]
@@ -108,8 +115,9 @@ tests:
 
 def test_new_refunds_arrive_on_the_next_run(emulator_env, write_recipe, invoke, tmp_path) -> None:
     (charge,) = seed_charges(emulator_env.store, 1, amount=9000)
-    emulator_env.store.create_refund({"charge": charge["id"], "amount": 4000,
-                                      "created": JAN_2025 + DAY})
+    emulator_env.store.create_refund(
+        {"charge": charge["id"], "amount": 4000, "created": JAN_2025 + DAY}
+    )
     recipe = write_recipe(REFUNDS_TO_JSONL)
     first = json.loads(invoke("run", recipe, "--json").stdout)
     assert first["outcomes"]["written"] == 1

@@ -43,8 +43,10 @@ class Virtuous:
         return [r for r in log if path is None or r["path"] == path]
 
     def gift(self, source: str, transaction_id: str) -> httpx.Response:
-        return httpx.get(f"{self.url}/api/Gift/{source}/{transaction_id}",
-                         headers={"Authorization": f"Bearer {KEY}"})
+        return httpx.get(
+            f"{self.url}/api/Gift/{source}/{transaction_id}",
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
 
 
 @contextmanager
@@ -58,9 +60,15 @@ def running(**settings: Any) -> Iterator[Virtuous]:
 def donations_csv(path: Path, count: int, *, start: int = 1, **overrides: dict[str, str]) -> Path:
     rows = []
     for n in range(start, start + count):
-        row = {"id": f"g-{n}", "name": f"Donor{n} Example", "email": f"donor{n}@example.org",
-               "cents": str(1000 + n), "currency": "usd", "date": "2025-03-01",
-               "fund": "GENERAL"}
+        row = {
+            "id": f"g-{n}",
+            "name": f"Donor{n} Example",
+            "email": f"donor{n}@example.org",
+            "cents": str(1000 + n),
+            "currency": "usd",
+            "date": "2025-03-01",
+            "fund": "GENERAL",
+        }
         row.update(overrides.get(row["id"], {}))
         rows.append(row)
     with path.open("w", newline="") as handle:
@@ -98,8 +106,11 @@ sink:
 
 
 def gifts_recipe(batch: int = 100, limit: int = 5000, window: float = 3600) -> str:
-    return (GIFTS_RECIPE.replace("BATCH", str(batch)).replace("LIMIT", str(limit))
-            .replace("WINDOW", str(window)))
+    return (
+        GIFTS_RECIPE.replace("BATCH", str(batch))
+        .replace("LIMIT", str(limit))
+        .replace("WINDOW", str(window))
+    )
 
 
 def report(result: Any) -> dict[str, Any]:

@@ -75,8 +75,9 @@ def test_contact_transactions_create_then_merge(virtuous, write_recipe, invoke, 
     assert "Turing-Smith" in names
 
 
-def test_an_invalid_contact_is_dead_lettered_locally(virtuous, write_recipe, invoke,
-                                                     tmp_path) -> None:
+def test_an_invalid_contact_is_dead_lettered_locally(
+    virtuous, write_recipe, invoke, tmp_path
+) -> None:
     _people(tmp_path, [PEOPLE[0], {"id": "m-9", "email": "nobody@example.org"}])
     result = report(invoke("run", write_recipe(CONTACT_TRANSACTIONS), "--json"))
     assert result["outcomes"]["written"] == 1
@@ -86,13 +87,23 @@ def test_an_invalid_contact_is_dead_lettered_locally(virtuous, write_recipe, inv
 
 
 def test_updates_change_only_mapped_fields(virtuous, write_recipe, invoke, tmp_path) -> None:
-    created = virtuous.control("POST", "seed", json={"contacts": [
-        {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.org"}]})
+    created = virtuous.control(
+        "POST",
+        "seed",
+        json={
+            "contacts": [{"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.org"}]
+        },
+    )
     contact_id = created["contacts"][0]
-    httpx.put(f"{virtuous.url}/api/Contact/{contact_id}", json={"description": "keep me"},
-              headers={"Authorization": f"Bearer {KEY}"}).raise_for_status()
-    _people(tmp_path, [{"id": "u-1", "email": "ada@example.org", "first": "Augusta Ada",
-                        "nickname": "Ada"}])
+    httpx.put(
+        f"{virtuous.url}/api/Contact/{contact_id}",
+        json={"description": "keep me"},
+        headers={"Authorization": f"Bearer {KEY}"},
+    ).raise_for_status()
+    _people(
+        tmp_path,
+        [{"id": "u-1", "email": "ada@example.org", "first": "Augusta Ada", "nickname": "Ada"}],
+    )
     recipe = write_recipe(UPDATES.replace("IF_MISSING", "needs_review"))
     result = report(invoke("run", recipe, "--json"))
     assert result["outcomes"]["updated"] == 1
@@ -104,14 +115,17 @@ def test_updates_change_only_mapped_fields(virtuous, write_recipe, invoke, tmp_p
     assert report(invoke("run", recipe, "--json"))["outcomes"]["unchanged"] == 1
 
 
-@pytest.mark.parametrize(("if_missing", "outcome"), [("needs_review", "needs_review"),
-                                                     ("create", "written")])
-def test_a_contact_that_matches_nobody(virtuous, write_recipe, invoke, tmp_path, if_missing,
-                                       outcome) -> None:
+@pytest.mark.parametrize(
+    ("if_missing", "outcome"), [("needs_review", "needs_review"), ("create", "written")]
+)
+def test_a_contact_that_matches_nobody(
+    virtuous, write_recipe, invoke, tmp_path, if_missing, outcome
+) -> None:
     _people(tmp_path, [{"id": "u-2", "email": "new@example.org", "first": "New"}])
     text = UPDATES.replace("IF_MISSING", if_missing).replace(
-        "  informalName: record.nickname\n", "  informalName: record.nickname\n"
-        "  lastName: \"'Person'\"\n")
+        "  informalName: record.nickname\n",
+        "  informalName: record.nickname\n  lastName: \"'Person'\"\n",
+    )
     result = report(invoke("run", write_recipe(text), "--json"))
     assert result["outcomes"][outcome] == 1
     pending = virtuous.state()["counts"]["pending"]

@@ -23,8 +23,9 @@ def virtuous(monkeypatch):
         yield emulator
 
 
-def test_gifts_are_submitted_imported_and_never_sent_twice(virtuous, write_recipe, invoke,
-                                                            tmp_path) -> None:
+def test_gifts_are_submitted_imported_and_never_sent_twice(
+    virtuous, write_recipe, invoke, tmp_path
+) -> None:
     donations_csv(tmp_path / "donations.csv", 7)
     recipe = write_recipe(gifts_recipe(batch=3))
     first = report(invoke("run", recipe, "--json"))
@@ -54,8 +55,7 @@ def test_a_record_virtuous_refuses_is_dead_lettered_the_others_written(
     report(invoke("run", recipe, "--json", "--state", tmp_path / "other.db"))
     donations_csv(tmp_path / "donations.csv", 5, **{"g-2": {"date": "2025-02-30"}})
     result = report(invoke("run", recipe, "--json"))
-    assert result["outcomes"] == {**result["outcomes"], "written": 3, "unchanged": 1,
-                                  "invalid": 1}
+    assert result["outcomes"] == {**result["outcomes"], "written": 3, "unchanged": 1, "invalid": 1}
     problem = result["problems"][0]
     assert problem["key"] == "g-2"
     assert problem["field"] == "giftDate"
@@ -63,8 +63,9 @@ def test_a_record_virtuous_refuses_is_dead_lettered_the_others_written(
     assert virtuous.gift("Test", "g-4").status_code == 200
 
 
-def test_a_server_side_refusal_splits_the_batch(monkeypatch, write_recipe, invoke,
-                                                tmp_path) -> None:
+def test_a_server_side_refusal_splits_the_batch(
+    monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
     with running(require_designation_sum=True) as emulator:
         monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
         monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
@@ -73,7 +74,7 @@ def test_a_server_side_refusal_splits_the_batch(monkeypatch, write_recipe, invok
             "  giftType: \"'Credit'\"\n",
             "  giftType: \"'Credit'\"\n  designations:\n    - code: record.fund\n"
             "      amountDesignated: \"1 if record.id == 'g-5' else"
-            " record.cents | to_int | minor_to_major(record.currency)\"\n",
+            ' record.cents | to_int | minor_to_major(record.currency)"\n',
         )
         result = report(invoke("run", write_recipe(text), "--json"))
         assert result["outcomes"]["written"] == 5
@@ -83,8 +84,9 @@ def test_a_server_side_refusal_splits_the_batch(monkeypatch, write_recipe, invok
         assert emulator.state()["counts"]["pending"] == 5
 
 
-def test_a_wrong_key_stops_the_run_without_showing_it(virtuous, write_recipe, invoke,
-                                                      tmp_path, monkeypatch) -> None:
+def test_a_wrong_key_stops_the_run_without_showing_it(
+    virtuous, write_recipe, invoke, tmp_path, monkeypatch
+) -> None:
     monkeypatch.setenv("VIRTUOUS_API_KEY", "wrong-key-8a7c1f0e55")
     donations_csv(tmp_path / "donations.csv", 2)
     result = invoke("run", write_recipe(gifts_recipe()))
@@ -94,8 +96,9 @@ def test_a_wrong_key_stops_the_run_without_showing_it(virtuous, write_recipe, in
     assert b"wrong-key-8a7c1f0e55" not in (tmp_path / ".connector" / "state.db").read_bytes()
 
 
-def test_a_key_without_permission_names_what_it_lacks(monkeypatch, write_recipe, invoke,
-                                                      tmp_path) -> None:
+def test_a_key_without_permission_names_what_it_lacks(
+    monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
     keys = {KEY: {"org": "org-1", "permissions": ["contacts:read"]}}
     with running(api_keys=keys) as emulator:
         monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
@@ -107,14 +110,16 @@ def test_a_key_without_permission_names_what_it_lacks(monkeypatch, write_recipe,
     assert "gift" in result.stderr.lower()
 
 
-def test_500_gifts_in_a_small_window_never_meet_a_429(monkeypatch, write_recipe, invoke,
-                                                      tmp_path) -> None:
+def test_500_gifts_in_a_small_window_never_meet_a_429(
+    monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
     with running(rate_limit=3, rate_window_seconds=1) as emulator:
         monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
         monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
         donations_csv(tmp_path / "donations.csv", 500)
-        result = report(invoke("run", write_recipe(gifts_recipe(batch=50, limit=3, window=1)),
-                               "--json"))
+        result = report(
+            invoke("run", write_recipe(gifts_recipe(batch=50, limit=3, window=1)), "--json")
+        )
         log = emulator.requests()
     assert result["outcomes"]["written"] == 500
     assert [r for r in log if r["status"] == 429] == []
@@ -122,8 +127,13 @@ def test_500_gifts_in_a_small_window_never_meet_a_429(monkeypatch, write_recipe,
 
 
 def test_faults_never_lose_or_double_a_gift(monkeypatch, write_recipe, invoke, tmp_path) -> None:
-    faults = {"error_rate": 0.3, "drop_rate": 0.1, "rate_limit_storm": 3,
-              "storm_retry_after": 1, "seed": 7}
+    faults = {
+        "error_rate": 0.3,
+        "drop_rate": 0.1,
+        "rate_limit_storm": 3,
+        "storm_retry_after": 1,
+        "seed": 7,
+    }
     with running(faults=faults) as emulator:
         monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
         monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
@@ -148,13 +158,33 @@ def test_two_processes_sharing_a_key_stay_within_the_budget(monkeypatch, tmp_pat
             folder.mkdir()
             donations_csv(folder / "donations.csv", 30, start=1 if name == "one" else 100)
             (folder / "recipe.yaml").write_text(
-                gifts_recipe(batch=5, limit=4, window=1).replace("name: gifts", f"name: {name}"))
-            env = {**os.environ, "VIRTUOUS_BASE_URL": emulator.url, "VIRTUOUS_API_KEY": KEY,
-                   "PYTHONPATH": str(root), "CONNECTOR_DISABLE_PLUGIN_AUTOLOAD": "1"}
-            procs.append(subprocess.Popen(
-                [sys.executable, "-c", "from core.cli import main; main()", "run",
-                 str(folder / "recipe.yaml"), "--json", "--state", str(tmp_path / "shared.db")],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+                gifts_recipe(batch=5, limit=4, window=1).replace("name: gifts", f"name: {name}")
+            )
+            env = {
+                **os.environ,
+                "VIRTUOUS_BASE_URL": emulator.url,
+                "VIRTUOUS_API_KEY": KEY,
+                "PYTHONPATH": str(root),
+                "CONNECTOR_DISABLE_PLUGIN_AUTOLOAD": "1",
+            }
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        "from core.cli import main; main()",
+                        "run",
+                        str(folder / "recipe.yaml"),
+                        "--json",
+                        "--state",
+                        str(tmp_path / "shared.db"),
+                    ],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
         outputs = [p.communicate(timeout=120) for p in procs]
         log = emulator.requests()
     assert all(p.returncode == 0 for p in procs), outputs

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from tests.connectors.virtuous.support import donations_csv, gifts_recipe, report, running
 
-USER = {"email": "ops@example.org", "password": "correct horse 9!", "two_factor": True,
-        "otp": "424242", "org": "org-1"}
+USER = {
+    "email": "ops@example.org",
+    "password": "correct horse 9!",
+    "two_factor": True,
+    "otp": "424242",
+    "org": "org-1",
+}
 
 
 def _recipe(otp: str) -> str:
@@ -16,8 +21,9 @@ def _recipe(otp: str) -> str:
     )
 
 
-def test_two_factor_login_once_then_saved_tokens(monkeypatch, write_recipe, invoke,
-                                                 tmp_path) -> None:
+def test_two_factor_login_once_then_saved_tokens(
+    monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
     with running(users=[USER]) as emulator:
         monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
         monkeypatch.setenv("VIRTUOUS_PASSWORD", USER["password"])
@@ -33,8 +39,7 @@ def test_two_factor_login_once_then_saved_tokens(monkeypatch, write_recipe, invo
     assert USER["password"].encode() not in database
 
 
-def test_a_wrong_two_factor_code_stops_the_run(monkeypatch, write_recipe, invoke,
-                                               tmp_path) -> None:
+def test_a_wrong_two_factor_code_stops_the_run(monkeypatch, write_recipe, invoke, tmp_path) -> None:
     with running(users=[USER]) as emulator:
         monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
         monkeypatch.setenv("VIRTUOUS_PASSWORD", USER["password"])

@@ -24,14 +24,26 @@ sink: {use: file.csv, with: {path: gifts.csv}}
 
 
 def _seed(emulator, count: int, start: int = 0) -> None:
-    emulator.control("POST", "seed", json={
-        "projects": [{"name": "General", "projectCode": "GEN"}] if start == 0 else [],
-        "contacts": [{"id": 7, "firstName": "Ada", "lastName": "Lovelace"}] if start == 0 else [],
-        "gifts": [{"contactId": 7, "amount": f"{10 + n}.50", "giftDate": "2025-01-02",
-                   "giftType": "Check", "designations": [{"code": "GEN",
-                                                          "amountDesignated": f"{10 + n}.50"}]}
-                  for n in range(start, start + count)],
-    })
+    emulator.control(
+        "POST",
+        "seed",
+        json={
+            "projects": [{"name": "General", "projectCode": "GEN"}] if start == 0 else [],
+            "contacts": [{"id": 7, "firstName": "Ada", "lastName": "Lovelace"}]
+            if start == 0
+            else [],
+            "gifts": [
+                {
+                    "contactId": 7,
+                    "amount": f"{10 + n}.50",
+                    "giftDate": "2025-01-02",
+                    "giftType": "Check",
+                    "designations": [{"code": "GEN", "amountDesignated": f"{10 + n}.50"}],
+                }
+                for n in range(start, start + count)
+            ],
+        },
+    )
 
 
 @pytest.fixture
@@ -43,8 +55,10 @@ def virtuous(monkeypatch):
 
 
 def _queries(emulator) -> list[dict[str, object]]:
-    return [json.loads(r["body"]) | {"query": r["query"]}
-            for r in emulator.requests("/api/Gift/Query/FullGift")]
+    return [
+        json.loads(r["body"]) | {"query": r["query"]}
+        for r in emulator.requests("/api/Gift/Query/FullGift")
+    ]
 
 
 def test_gifts_are_read_in_keyset_pages(virtuous, write_recipe, invoke, tmp_path) -> None:
@@ -62,16 +76,18 @@ def test_gifts_are_read_in_keyset_pages(virtuous, write_recipe, invoke, tmp_path
     assert int(last_ids[1]) < int(last_ids[2])
 
 
-def test_a_second_run_reads_only_what_changed_since(virtuous, write_recipe, invoke,
-                                                    tmp_path) -> None:
+def test_a_second_run_reads_only_what_changed_since(
+    virtuous, write_recipe, invoke, tmp_path
+) -> None:
     _seed(virtuous, 5)
     recipe = write_recipe(EXPORT)
     report(invoke("run", recipe, "--json"))
     again = report(invoke("run", recipe, "--json"))
     assert again["outcomes"]["unchanged"] == 5  # the overlap day is re-read, never re-written
     conditions = _queries(virtuous)[-1]["groups"][0]["conditions"]  # type: ignore[index]
-    assert {"parameter": "Last Modified Date", "operator": "OnOrAfter"}.items() <= \
-        conditions[1].items()
+    assert {"parameter": "Last Modified Date", "operator": "OnOrAfter"}.items() <= conditions[
+        1
+    ].items()
     virtuous.control("POST", "clock", json={"advanceSeconds": 5 * 86400})
     _seed(virtuous, 2, start=100)
     assert report(invoke("run", recipe, "--json"))["outcomes"]["written"] == 2
@@ -83,8 +99,9 @@ def test_a_second_run_reads_only_what_changed_since(virtuous, write_recipe, invo
     assert len((tmp_path / "gifts.csv").read_text().splitlines()) == 1 + 8
 
 
-def test_a_page_that_times_out_is_asked_for_smaller(monkeypatch, write_recipe, invoke,
-                                                    tmp_path) -> None:
+def test_a_page_that_times_out_is_asked_for_smaller(
+    monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
     with running(full_query_timeout_take=2, full_query_timeout_delay=0) as emulator:
         monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
         monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)

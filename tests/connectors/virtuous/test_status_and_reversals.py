@@ -32,8 +32,9 @@ def virtuous(monkeypatch):
         yield emulator
 
 
-def test_status_follows_gifts_from_pending_to_imported(virtuous, write_recipe, invoke,
-                                                       tmp_path) -> None:
+def test_status_follows_gifts_from_pending_to_imported(
+    virtuous, write_recipe, invoke, tmp_path
+) -> None:
     donations_csv(tmp_path / "donations.csv", 3)
     recipe = write_recipe(gifts_recipe())
     report(invoke("run", recipe, "--json"))
@@ -62,20 +63,27 @@ def test_a_full_refund_reverses_the_right_gift(virtuous, write_recipe, invoke, t
     donations_csv(tmp_path / "donations.csv", 2)
     report(invoke("run", write_recipe(gifts_recipe(), "gifts.yaml"), "--json"))
     virtuous.import_now()
-    _refunds(tmp_path, {"id": "re_1", "gift": "g-2", "date": "2025-03-05", "cents": 1002,
-                        "original_cents": 1002})
+    _refunds(
+        tmp_path,
+        {"id": "re_1", "gift": "g-2", "date": "2025-03-05", "cents": 1002, "original_cents": 1002},
+    )
     refunds = write_recipe(REFUNDS, "refunds.yaml")
     result = report(invoke("run", refunds, "--json"))
     assert result["outcomes"]["written"] == 1
     original = virtuous.gift("Test", "g-2").json()
-    reversals = [g for g in virtuous.state()["gifts"] if g.get("reversedGiftId") == original["id"]
-                 or (g["amount"] < 0 and g["id"] != original["id"])]
+    reversals = [
+        g
+        for g in virtuous.state()["gifts"]
+        if g.get("reversedGiftId") == original["id"]
+        or (g["amount"] < 0 and g["id"] != original["id"])
+    ]
     assert len(reversals) == 1
     assert report(invoke("run", refunds, "--json"))["outcomes"]["unchanged"] == 1
 
 
-def test_a_refund_before_the_gift_exists_waits_for_review(virtuous, write_recipe, invoke,
-                                                          tmp_path) -> None:
+def test_a_refund_before_the_gift_exists_waits_for_review(
+    virtuous, write_recipe, invoke, tmp_path
+) -> None:
     donations_csv(tmp_path / "donations.csv", 1)
     report(invoke("run", write_recipe(gifts_recipe(), "gifts.yaml"), "--json"))
     _refunds(tmp_path, {"id": "re_1", "gift": "g-1", "date": "2025-03-05", "cents": 1001})

@@ -137,8 +137,13 @@ class TokenServer:
         self.refresh.add(refresh)
         return httpx.Response(
             200,
-            json={"access_token": access, "token_type": "bearer", "expires_in": self.expires_in,
-                  "refresh_token": refresh, "userName": USER},
+            json={
+                "access_token": access,
+                "token_type": "bearer",
+                "expires_in": self.expires_in,
+                "refresh_token": refresh,
+                "userName": USER,
+            },
         )
 
 

@@ -52,7 +52,8 @@ def test_plain_http_is_refused_off_this_host(base_url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "base_url", ["http://127.0.0.1:8000", "http://127.5.6.7", "http://localhost:1", "http://[::1]:9"]
+    "base_url",
+    ["http://127.0.0.1:8000", "http://127.5.6.7", "http://localhost:1", "http://[::1]:9"],
 )
 def test_plain_http_to_loopback_is_allowed(base_url: str) -> None:
     build_client(Service("Fake", base_url)).close()
@@ -80,7 +81,11 @@ def test_each_retry_takes_its_own_slot_from_the_budget() -> None:
     server = FakeServer(httpx.Response(503), httpx.Response(200))
     auth = BearerToken("layer-test-key")
     with build_client(
-        service, auth, store=store, transport=server.transport(), clock=clock.time,
+        service,
+        auth,
+        store=store,
+        transport=server.transport(),
+        clock=clock.time,
         sleep=clock.sleep,
     ) as client:
         assert client.get("/x").status_code == 200
@@ -91,8 +96,12 @@ def test_on_wait_reports_the_wait() -> None:
     clock, waits = FakeClock(), list[str]()
     service = Service("Fake", "https://api.example.test", rate_limit=RateLimit(2, 60))
     with build_client(
-        service, store=MemoryBudgetStore(), on_wait=waits.append,
-        transport=FakeServer().transport(), clock=clock.time, sleep=clock.sleep,
+        service,
+        store=MemoryBudgetStore(),
+        on_wait=waits.append,
+        transport=FakeServer().transport(),
+        clock=clock.time,
+        sleep=clock.sleep,
     ) as client:
         for _ in range(3):
             client.get("/x")
@@ -169,8 +178,10 @@ def test_throttling_and_server_errors_are_retriable(status: int) -> None:
     ("body", "expected"),
     [
         ({"message": "The argument cannot be null"}, "The argument cannot be null"),
-        ({"error": {"code": "VALIDATION_FAILED", "message": "amount is required"}},
-         "amount is required"),
+        (
+            {"error": {"code": "VALIDATION_FAILED", "message": "amount is required"}},
+            "amount is required",
+        ),
         ({"detail": "email is invalid"}, "email is invalid"),
         ({"error": "invalid_request", "error_description": "bad field"}, "bad field"),
     ],
@@ -242,9 +253,14 @@ class _App:
 
     async def ok(self, request: Request) -> Response:
         self._hit(request)
-        return JSONResponse({"ok": True}, headers={"X-RateLimit-Remaining": "1",
-                                                   "X-RateLimit-Reset": str(int(time.time()) + 60),
-                                                   "X-RateLimit-Limit": "5000"})
+        return JSONResponse(
+            {"ok": True},
+            headers={
+                "X-RateLimit-Remaining": "1",
+                "X-RateLimit-Reset": str(int(time.time()) + 60),
+                "X-RateLimit-Limit": "5000",
+            },
+        )
 
 
 @pytest.fixture(scope="module")
@@ -253,8 +269,9 @@ def live() -> Iterator[tuple[str, _App]]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app.app, log_level="warning", lifespan="off",
-                            timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        app.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

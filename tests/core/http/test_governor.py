@@ -36,9 +36,14 @@ def _governed(
     waits: list[str] | None = None,
 ) -> GovernedTransport:
     return GovernedTransport(
-        server.transport(), service_name="Fake", rate_limit=limit, key="fake:test",
+        server.transport(),
+        service_name="Fake",
+        rate_limit=limit,
+        key="fake:test",
         store=store if store is not None else MemoryBudgetStore(),
-        on_wait=waits.append if waits is not None else None, clock=clock.time, sleep=clock.sleep,
+        on_wait=waits.append if waits is not None else None,
+        clock=clock.time,
+        sleep=clock.sleep,
     )
 
 
@@ -158,7 +163,9 @@ def test_two_sqlite_stores_on_one_file_share_the_budget(tmp_path: Path) -> None:
     one, two = SqliteBudgetStore(path), SqliteBudgetStore(path)
     now = 1_700_000_000.0
     assert [one.take("k", 3, 60, now), two.take("k", 3, 60, now), one.take("k", 3, 60, now)] == [
-        0, 0, 0
+        0,
+        0,
+        0,
     ]
     assert two.take("k", 3, 60, now + 1) == pytest.approx(59)
     assert two.take("other", 3, 60, now) == 0  # budgets are per key
@@ -220,8 +227,13 @@ def test_two_processes_share_one_budget_through_the_state_file(tmp_path: Path) -
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(path)], cwd=ROOT, env=env, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [sys.executable, "-c", _WORKER, str(path)],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for _ in range(2)
     ]
@@ -250,7 +262,10 @@ def test_concurrency_cap_holds_until_the_body_is_closed() -> None:
 
     limit = RateLimit(1000, 1, max_concurrency=2)
     transport = GovernedTransport(
-        httpx.MockTransport(slow), service_name="Fake", rate_limit=limit, key="fake:cap",
+        httpx.MockTransport(slow),
+        service_name="Fake",
+        rate_limit=limit,
+        key="fake:cap",
         store=MemoryBudgetStore(),
     )
     threads = [threading.Thread(target=_get, args=(transport,)) for _ in range(8)]
@@ -263,7 +278,9 @@ def test_concurrency_cap_holds_until_the_body_is_closed() -> None:
     single = GovernedTransport(
         # A streamed body, as from the network: the connection is busy until it is closed.
         httpx.MockTransport(lambda request: httpx.Response(200, content=iter([b"body"]))),
-        service_name="Fake", rate_limit=RateLimit(1000, 1, max_concurrency=1), key="fake:one",
+        service_name="Fake",
+        rate_limit=RateLimit(1000, 1, max_concurrency=1),
+        key="fake:one",
         store=MemoryBudgetStore(),
     )
     open_response = single.handle_request(httpx.Request("GET", "https://api.example.test/x"))

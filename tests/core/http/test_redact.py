@@ -55,7 +55,10 @@ def test_redact_headers_masks_credentials_by_name() -> None:
     ("url", "expected"),
     [
         ("https://h/p?api_key=abc&page=2", "https://h/p?api_key=***&page=2"),
-        ("https://h/p?key=abc&token=t&access_token=a", "https://h/p?key=***&token=***&access_token=***"),
+        (
+            "https://h/p?key=abc&token=t&access_token=a",
+            "https://h/p?key=***&token=***&access_token=***",
+        ),
         ("https://h/p?secret=s&password=p&x=1", "https://h/p?secret=***&password=***&x=1"),
         ("https://h/p?ApiKey=abc", "https://h/p?ApiKey=***"),
         ("https://user:pw@h/p", "https://user:***@h/p"),

@@ -31,11 +31,16 @@ def _send(
     clock = FakeClock()
     server = FakeServer(*replies, clock=clock)
     transport = RetryTransport(
-        server.transport(), service_name="Fake", policy=policy, clock=clock.time,
-        sleep=clock.sleep, jitter=_ceiling,
+        server.transport(),
+        service_name="Fake",
+        policy=policy,
+        clock=clock.time,
+        sleep=clock.sleep,
+        jitter=_ceiling,
     )
-    request = httpx.Request(method, "https://api.example.test/x", json={"a": 1},
-                            extensions=dict(extensions or {}))
+    request = httpx.Request(
+        method, "https://api.example.test/x", json={"a": 1}, extensions=dict(extensions or {})
+    )
     return transport.handle_request(request), server, clock
 
 
@@ -62,8 +67,12 @@ def test_jitter_is_full_between_zero_and_the_ceiling() -> None:
     clock = FakeClock()
     server = FakeServer(httpx.Response(503), httpx.Response(503), httpx.Response(200))
     transport = RetryTransport(
-        server.transport(), service_name="Fake", policy=POLICY, clock=clock.time,
-        sleep=clock.sleep, jitter=lowest,
+        server.transport(),
+        service_name="Fake",
+        policy=POLICY,
+        clock=clock.time,
+        sleep=clock.sleep,
+        jitter=lowest,
     )
     transport.handle_request(httpx.Request("GET", "https://api.example.test/x"))
     assert seen == [(0.0, 1.0), (0.0, 2.0)]
