@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 
 from core import output
+from core.env import WithPlaceholders, environment
 from core.errors import ConnectorError, RecipeError
 from core.plugins import load_plugins
 from core.recipe import Recipe, load_recipe
@@ -70,8 +71,9 @@ class Session:
     def __init__(self) -> None:
         self.pm, self.registry = load_plugins()
 
-    def recipe(self, path: Path) -> Recipe:
-        return load_recipe(path, self.registry)
+    def recipe(self, path: Path, *, placeholders: bool = False) -> Recipe:
+        env = WithPlaceholders(environment(path.parent)) if placeholders else None
+        return load_recipe(path, self.registry, env=env)
 
     def state(self, recipe: Recipe, override: str | None) -> StateStore:
         location = override or os.environ.get("CONNECTOR_STATE_URL")
@@ -176,7 +178,7 @@ def test_recipe(session: Session, recipe_path: Path) -> None:
     """Run RECIPE's inline tests: each input must map to its expected output."""
     from core.recipe_tests import run_recipe_tests
 
-    recipe = session.recipe(recipe_path)
+    recipe = session.recipe(recipe_path, placeholders=True)
     results = run_recipe_tests(recipe)
     output.print_test_results(recipe, results)
     sys.exit(ExitCode.OK if all(r.passed for r in results) else ExitCode.RECORDS_FAILED)

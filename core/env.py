@@ -30,6 +30,17 @@ def environment(recipe_dir: Path) -> dict[str, str]:
     return merged
 
 
+class WithPlaceholders(dict[str, str]):
+    """An environment in which every unset variable reads as ``<NAME>``.
+
+    ``connector test`` maps records and never reaches a service, so a recipe's tests run on a
+    machine that holds none of its secrets (a CI job, a newcomer's laptop).
+    """
+
+    def placeholder(self, name: str) -> str:
+        return f"<{name}>"
+
+
 def interpolate(
     data: Any,
     env: Mapping[str, str],
@@ -51,13 +62,16 @@ def interpolate(
         name, default = match.group(1), match.group(2)
         value = env.get(name)
         if value is None or (value == "" and default is not None):
-            if default is None:
+            if default is not None:
+                value = default
+            elif isinstance(env, WithPlaceholders):
+                return env.placeholder(name)
+            else:
                 msg = (
                     f"environment variable {name} is not set; set it, add it to .env, or write"
                     f" ${{{name}:-default}}"
                 )
                 raise MissingSecretError(msg, where=where(path))
-            value = default
         if _SECRET_NAME.search(name) and value:
             on_secret(value)
         return value

@@ -218,11 +218,17 @@ def to_str(value: Any) -> str | None:
     return str(value)
 
 
-def round_money(value: Any, places: int = 2) -> Decimal | None:
-    """Round to ``places`` decimal places as a ``Decimal``, halves away from zero as receipts do."""
+def round_money(value: Any, places: int | str = 2) -> Decimal | None:
+    """Round to ``places`` decimal places as a ``Decimal``, halves away from zero as receipts do.
+
+    ``places`` may be a currency code instead: ``round_money(record.currency)`` gives ``100.00``
+    for USD, ``100`` for JPY and ``100.000`` for KWD.
+    """
     number = to_decimal(value)
     if number is None:
         return None
+    if isinstance(places, str):
+        places = currency_exponent(places)
     return number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 

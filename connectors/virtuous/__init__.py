@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import click
 
@@ -11,9 +11,11 @@ from connectors.virtuous.contacts import Contacts
 from connectors.virtuous.gift_reversals import GiftReversals
 from connectors.virtuous.gift_transactions import GiftTransactions
 from connectors.virtuous.queries import VirtuousContacts, VirtuousGifts
+from connectors.virtuous.transforms import custom_field, designations_text
 from core.hookspecs import hookimpl
 from core.sink import Sink
 from core.source import Source
+from core.transforms import Transform
 
 
 @hookimpl
@@ -24,6 +26,11 @@ def connector_register_sources() -> Iterable[type[Source]]:
 @hookimpl
 def connector_register_sinks() -> Iterable[type[Sink]]:
     return [GiftTransactions, GiftReversals, ContactTransactions, Contacts]
+
+
+@hookimpl
+def connector_register_transforms() -> Mapping[str, Transform]:
+    return {"custom_field": custom_field, "designations_text": designations_text}
 
 
 @hookimpl

@@ -96,6 +96,23 @@ def test_inline_tests_pass_and_fail(write_recipe, invoke) -> None:
     assert 'amount: expected "2.55", got "2.50"' in result.stdout
 
 
+def test_inline_tests_need_no_secrets_but_a_run_does(
+    write_recipe, invoke, monkeypatch, tmp_path
+) -> None:
+    monkeypatch.delenv("SECRET_OUT_KEY", raising=False)
+    monkeypatch.delenv("OUT_NAME", raising=False)
+    recipe = write_recipe(
+        RECIPE.replace("path: out.csv", 'path: "${OUT_NAME:-out}-${SECRET_OUT_KEY}.csv"')
+    )
+    assert invoke("test", recipe).exit_code == 0
+    result = invoke("validate", recipe)
+    assert result.exit_code == 2
+    assert "environment variable SECRET_OUT_KEY is not set" in result.stderr
+    _records(tmp_path)
+    assert invoke("run", recipe).exit_code == 2
+    assert not list(tmp_path.glob("*.csv"))
+
+
 def test_state_show_and_reset(write_recipe, invoke, tmp_path) -> None:
     _records(tmp_path)
     recipe = write_recipe(RECIPE)

@@ -165,9 +165,12 @@ def test_to_str(value: Any, expected: str | None) -> None:
         ("-2.345", 2, "-2.35"),
         (10, 2, "10.00"),
         ("2.5", 0, "3"),
+        (100.0, "usd", "100.00"),
+        ("1500.4", "JPY", "1500"),
+        ("12.3456", "KWD", "12.346"),
     ],
 )
-def test_round_money(value: Any, places: int, expected: str) -> None:
+def test_round_money(value: Any, places: int | str, expected: str) -> None:
     assert str(t.round_money(value, places)) == expected
 
 
