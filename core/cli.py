@@ -8,7 +8,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn, ParamSpec, TypeVar
 
@@ -20,6 +21,7 @@ from core.env import WithPlaceholders, environment
 from core.errors import ConnectorError, RecipeError
 from core.plugins import load_plugins
 from core.recipe import Recipe, load_recipe
+from core.report import RunReport
 from core.runner import Runner
 from core.state import StateStore, open_state
 
@@ -65,6 +67,14 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def _exit_with(report: RunReport, as_json: bool) -> NoReturn:
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        output.print_report(report)
+    sys.exit(ExitCode.OK if report.ok else ExitCode.RECORDS_FAILED)
+
+
 class Session:
     """Plugins and the registry, loaded once per command."""
 
@@ -75,9 +85,15 @@ class Session:
         env = WithPlaceholders(environment(path.parent)) if placeholders else None
         return load_recipe(path, self.registry, env=env)
 
-    def state(self, recipe: Recipe, override: str | None) -> StateStore:
+    @contextmanager
+    def state(self, recipe: Recipe, override: str | None) -> Iterator[StateStore]:
+        """RECIPE's state store (``--state``, ``CONNECTOR_STATE_URL``, or beside the recipe)."""
         location = override or os.environ.get("CONNECTOR_STATE_URL")
-        return open_state(location or recipe.base_dir / ".connector" / "state.db")
+        store = open_state(location or recipe.base_dir / ".connector" / "state.db")
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 pass_session = click.make_pass_decorator(Session, ensure=True)
@@ -130,18 +146,11 @@ def run(
 ) -> None:
     """Sync the records of RECIPE's source into its sink."""
     recipe = session.recipe(recipe_path)
-    state = session.state(recipe, state_path)
-    try:
+    with session.state(recipe, state_path) as state:
         runner = Runner(recipe, state, dry_run=dry_run, limit=limit, pm=session.pm)
         with output.progress(runner, enabled=not as_json and sys.stderr.isatty()):
             report = runner.run()
-    finally:
-        state.close()
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        output.print_report(report)
-    sys.exit(ExitCode.OK if report.ok else ExitCode.RECORDS_FAILED)
+    _exit_with(report, as_json)
 
 
 @cli.command()
@@ -215,11 +224,8 @@ def state() -> None:
 def state_show(session: Session, recipe_path: Path, state_path: str | None) -> None:
     """Show RECIPE's cursor, ledger counts and dead letters."""
     recipe = session.recipe(recipe_path)
-    store = session.state(recipe, state_path)
-    try:
+    with session.state(recipe, state_path) as store:
         output.print_state(recipe.name, store)
-    finally:
-        store.close()
 
 
 @state.command("reset")
@@ -237,11 +243,8 @@ def state_reset(session: Session, recipe_path: Path, state_path: str | None, yes
             " sent again.",
             abort=True,
         )
-    store = session.state(recipe, state_path)
-    try:
+    with session.state(recipe, state_path) as store:
         store.reset(recipe.name)
-    finally:
-        store.close()
     click.echo(f"state of {recipe.name} reset")
 
 
@@ -259,11 +262,8 @@ def dlq() -> None:
 def dlq_list(session: Session, recipe_path: Path, state_path: str | None, as_json: bool) -> None:
     """List RECIPE's dead letters."""
     recipe = session.recipe(recipe_path)
-    store = session.state(recipe, state_path)
-    try:
+    with session.state(recipe, state_path) as store:
         letters = store.dead_letters(recipe.name)
-    finally:
-        store.close()
     output.print_dead_letters(letters, as_json=as_json)
 
 
@@ -276,11 +276,8 @@ def dlq_list(session: Session, recipe_path: Path, state_path: str | None, as_jso
 def dlq_show(session: Session, recipe_path: Path, key: str, state_path: str | None) -> None:
     """Show one dead letter, with the source record."""
     recipe = session.recipe(recipe_path)
-    store = session.state(recipe, state_path)
-    try:
+    with session.state(recipe, state_path) as store:
         letters = [d for d in store.dead_letters(recipe.name) if d.key == key]
-    finally:
-        store.close()
     if not letters:
         _fail(f"no dead letter {key!r} for recipe {recipe.name}", ExitCode.USAGE)
     output.print_dead_letter(letters[0])
@@ -295,17 +292,10 @@ def dlq_show(session: Session, recipe_path: Path, key: str, state_path: str | No
 def dlq_retry(session: Session, recipe_path: Path, state_path: str | None, as_json: bool) -> None:
     """Send RECIPE's dead letters through the current recipe again."""
     recipe = session.recipe(recipe_path)
-    store = session.state(recipe, state_path)
-    try:
+    with session.state(recipe, state_path) as store:
         runner = Runner(recipe, store, pm=session.pm)
         report = runner.replay(store.dead_letters(recipe.name))
-    finally:
-        store.close()
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        output.print_report(report)
-    sys.exit(ExitCode.OK if report.ok else ExitCode.RECORDS_FAILED)
+    _exit_with(report, as_json)
 
 
 def with_plugin_commands(session: Session) -> click.Group:

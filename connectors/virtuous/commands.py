@@ -53,15 +53,14 @@ def status(
                 f"connector status follows gifts; {recipe.name} writes to {recipe.sink_class.name}"
             )
             raise RecipeValidationError(msg, where=recipe.located.where(("sink", "use")))
-        store = current.state(recipe, state_path)
-        context = Context(recipe.name, recipe.base_dir, store)
-        try:
-            assert isinstance(recipe.sink_settings, GiftTransactionSettings)
-            client, service = virtuous_client(recipe.sink_settings, context)
-            report = _follow(recipe.name, store, client, service, timedelta(hours=grace_hours))
-        finally:
-            context.close()
-            store.close()
+        with current.state(recipe, state_path) as store:
+            context = Context(recipe.name, recipe.base_dir, store)
+            try:
+                assert isinstance(recipe.sink_settings, GiftTransactionSettings)
+                client, service = virtuous_client(recipe.sink_settings, context)
+                report = _follow(recipe.name, store, client, service, timedelta(hours=grace_hours))
+            finally:
+                context.close()
         _print(report, as_json)
         return ExitCode.RECORDS_FAILED if report["missing"] else ExitCode.OK
 
