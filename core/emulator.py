@@ -25,7 +25,7 @@ from typing import Annotated, Any, Self
 import uvicorn
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTROL_PREFIX = "/_emulator/"
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
@@ -73,6 +73,9 @@ class Faults(BaseModel):
     timeout_rate: Rate = 0.0  # left hanging for hang_seconds, then 504 if the client waited
     hang_seconds: Seconds = 30.0
     drop_rate: Rate = 0.0  # the connection is closed with no response at all
+    # The request IS processed, then the connection is closed before the answer: the case where
+    # only the service's dedup key keeps a retried write from happening twice.
+    lost_response_rate: Rate = 0.0
     seed: int | None = None  # makes the dice repeatable
 
     _rng: random.Random | None = PrivateAttr(None)
@@ -118,7 +121,8 @@ async def _wait_for_disconnect(receive: Receive) -> None:
 class FaultMiddleware:
     """Applies :class:`Faults` to every HTTP request except the ``/_emulator/`` control plane.
 
-    Order: latency, then a 429 storm, a drop, a hang, a 5xx; otherwise the app answers.
+    Order: latency, then a 429 storm, a drop, a lost response, a hang, a 5xx; otherwise the app
+    answers.
     """
 
     def __init__(self, app: ASGIApp, faults: Faults) -> None:
@@ -140,6 +144,16 @@ class FaultMiddleware:
             if _DROP not in scope:
                 raise DropConnection
             scope[_DROP].append(True)  # EmulatorServer closes the socket once we return
+            return
+        elif faults.chance(faults.lost_response_rate):
+            if _DROP not in scope:
+                raise DropConnection
+
+            async def swallow(message: Message) -> None:
+                pass
+
+            await self.app(scope, receive, swallow)
+            scope[_DROP].append(True)
             return
         elif faults.chance(faults.timeout_rate):
             try:

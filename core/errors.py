@@ -96,10 +96,13 @@ class InputError(FatalError):
 class AuthError(FatalError):
     """A service refused the credential. The message never contains the credential."""
 
-    def __init__(self, service: str, status: int, detail: str = "") -> None:
+    def __init__(
+        self, service: str, status: int, detail: str = "", *, credential: str = "credential"
+    ) -> None:
         self.service = service
         self.status = status
-        what = "refused the credential" if status == 401 else "denied access"
+        # ``credential`` names what was refused ("API key", "access token"), never its value.
+        what = "denied access" if status == 403 else f"refused the {credential}"
         message = f"{service} {what} ({status})"
         if detail:
             message = f"{message}: {detail}"

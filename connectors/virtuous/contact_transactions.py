@@ -57,9 +57,12 @@ class ContactTransactions(Sink):
         return [_as_update(result, batch) for result in results]
 
     def _send(self, items: Sequence[WriteItem]) -> httpx.Response:
+        # Sent twice, a contact the import can match (by reference or email) is merged twice
+        # into one contact: harmless. One it cannot match would become two contacts.
+        retry = IDEMPOTENT if all(matchable(item.payload) for item in items) else {}
         if len(items) == 1:
             return self.client.post(
-                "/api/Contact/Transaction", json=items[0].payload, extensions=IDEMPOTENT
+                "/api/Contact/Transaction", json=items[0].payload, extensions=retry
             )
         return self.client.post(
             "/api/Contact/Batch",
@@ -67,8 +70,16 @@ class ContactTransactions(Sink):
                 "referenceSource": items[0].payload.get("referenceSource"),
                 "contacts": [item.payload for item in items],
             },
-            extensions=IDEMPOTENT,
+            extensions=retry,
         )
+
+
+def matchable(payload: dict[str, Any]) -> bool:
+    """Whether the import will match this contact to the same record every time it is sent:
+    it carries the dedup key (referenceSource + referenceId) or an email."""
+    return bool(payload.get("referenceSource") and payload.get("referenceId")) or bool(
+        payload.get("email")
+    )
 
 
 def _reference_source(item: WriteItem) -> str:

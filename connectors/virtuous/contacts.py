@@ -125,6 +125,7 @@ class Contacts(Sink):
             for k, v in payload.items()
             if k not in ("informalName", "description", "website", "maritalStatus")
         }
+        # ContactUpdate guarantees a reference or an email, so a repeat merges into one contact.
         response = self.client.post("/api/Contact/Transaction", json=body, extensions=IDEMPOTENT)
         check_single(response, self.service)
         source = quote(str(payload.get("referenceSource") or ""), safe="")

@@ -297,6 +297,8 @@ def build_gift(
     """A gift from a validated transaction (or a seed, which may choose its id), not stored."""
     people = state.individuals_of(contact.id)
     gift_type = text(tx, "gifttype") or "Other"
+    dedication = tx.get("tributededication")
+    dedication = dedication if isinstance(dedication, dict) else {}
     gift = Gift(
         id=state.next_id("gift", wanted_id),
         contact_id=contact.id,
@@ -317,7 +319,14 @@ def build_gift(
         check_number=text(tx, "checknumber"),
         credit_card_type=text(tx, "creditcardtype"),
         cash_accounting_code=text(tx, "cashaccountingcode"),
-        tribute=text(tx, "tribute"),
+        tribute=text(tx, "tribute")
+        or " ".join(
+            filter(
+                None, [text(dedication, "tributefirstname"), text(dedication, "tributelastname")]
+            )
+        )
+        or None,
+        tribute_type=text(dedication, "tributetype"),
         is_private=tx.get("isprivate") is True,
         is_tax_deductible=tx.get("istaxdeductible") is not False,
         custom_fields=custom_fields(tx.get("customfields")) or {},

@@ -20,10 +20,13 @@ from pydantic import BaseModel, Field
 
 from connectors.virtuous.service import VirtuousSettings, virtuous_client
 from core.errors import FatalError, RetriableError
-from core.http import Service, raise_for_status
+from core.http import IDEMPOTENT, RETRY_TIMEOUTS, Service, raise_for_status
 from core.source import Record, Source
 
 _SMALLER = (1000, 500, 250, 100, 50, 10, 1)
+# A query is a read sent as a POST: safe to repeat after a 5xx or a dropped connection. A page
+# that times out is not asked for again at the same size; _page asks for a smaller one at once.
+_READ = {IDEMPOTENT: True, RETRY_TIMEOUTS: False}
 
 
 class QuerySettings(VirtuousSettings):
@@ -91,9 +94,13 @@ class _Query(Source):
         }
         while True:
             try:
-                response = client.post(self.path, params={"skip": 0, "take": take}, json=body)
+                response = client.post(
+                    self.path, params={"skip": 0, "take": take}, json=body, extensions=_READ
+                )
                 raise_for_status(response, service)
             except (RetriableError, httpx.TimeoutException) as error:
+                if isinstance(error, RetriableError) and error.status == 429:
+                    raise  # throttled for longer than the client waits: smaller pages won't help
                 smaller = next((size for size in _SMALLER if size < take), None)
                 if smaller is None:
                     msg = f"Virtuous keeps failing on {self.path}, even for one record: {error}"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
 from typing import Self
 
 import click
@@ -20,6 +20,7 @@ from core.http import (
 )
 
 DEFAULT_BASE_URL = "https://api.virtuoussoftware.com"
+OTP_VARIABLE = "VIRTUOUS_OTP"
 
 
 class VirtuousSettings(BaseModel):
@@ -32,7 +33,8 @@ class VirtuousSettings(BaseModel):
     username: str | None = Field(default=None, description="for the OAuth password grant")
     password: SecretStr | None = None
     otp: SecretStr | None = Field(
-        default=None, description="two-factor code; asked for on a terminal when missing"
+        default=None,
+        description="two-factor code; else $VIRTUOUS_OTP, else asked for on a terminal",
     )
     organization: str | None = Field(
         default=None,
@@ -83,6 +85,7 @@ def service_for(settings: VirtuousSettings) -> Service:
         timeout=settings.timeout_seconds,
         budget_key=budget,
         describe_error=describe_error,
+        credential="API key" if settings.api_key is not None else "access token",
     )
 
 
@@ -96,16 +99,23 @@ def auth_for(settings: VirtuousSettings, context: Context) -> httpx.Auth:
         f"{settings.base_url.rstrip('/')}/Token",
         settings.username,
         settings.password.get_secret_value(),
-        otp=settings.otp.get_secret_value() if settings.otp else _ask_for_code(),
+        otp=settings.otp.get_secret_value() if settings.otp else two_factor_code,
         token_store=token_store_for(context.state),
         service="Virtuous",
+        otp_hint=f"set the otp setting or {OTP_VARIABLE}, or run on a terminal to be asked",
     )
 
 
-def _ask_for_code() -> Callable[[], str] | None:
-    if not sys.stdin.isatty():
-        return None
-    return lambda: str(click.prompt("Virtuous two-factor code", hide_input=True))
+def two_factor_code() -> str:
+    """The code Virtuous sent to the user's phone: from ``$VIRTUOUS_OTP``, else asked for on the
+    terminal (on stderr, so ``--json`` output stays clean); empty when neither is possible.
+
+    Called only when Virtuous answers the login with a 202, i.e. when a code is really needed.
+    """
+    code = os.environ.get(OTP_VARIABLE, "").strip()
+    if code or not sys.stdin.isatty():
+        return code
+    return str(click.prompt("Virtuous two-factor code", hide_input=True, err=True)).strip()
 
 
 def virtuous_client(settings: VirtuousSettings, context: Context) -> tuple[httpx.Client, Service]:

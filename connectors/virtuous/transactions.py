@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import httpx
 
 from core.errors import InvalidRecord
-from core.http import Service, error_message, raise_for_status
+from core.http import Service, error_message, raise_for_status, redact_text
 from core.outcomes import Outcome, WriteItem, WriteResult
 
 _INDEX = re.compile(r"^[^\[]*\[(\d+)\]\.?(.*)$")
@@ -37,13 +37,16 @@ def write_batch(
     if response.status_code != 400:
         raise_for_status(response, service)  # 401/403 stop the run; 5xx after retries: failed
     if len(items) == 1:
-        return [_refused(items[0], response, service, sink_key)]
-    named = _named_indexes(response, len(items))
-    if named:
+        problems = _problems(response)
+        field = _field(problems[0][0]) if problems else None
+        return [_refused(items[0], error_message(response, service), field, sink_key)]
+    blamed = _blamed(response, len(items))
+    if blamed:
         results = [
-            _refused(items[i], response, service, sink_key, field=named[i]) for i in sorted(named)
+            _refused(items[i], message, field, sink_key)
+            for i, (field, message) in sorted(blamed.items())
         ]
-        rest = [item for i, item in enumerate(items) if i not in named]
+        rest = [item for i, item in enumerate(items) if i not in blamed]
         return results + write_batch(rest, send, service, sink_key)
     middle = len(items) // 2
     return write_batch(items[:middle], send, service, sink_key) + write_batch(
@@ -52,13 +55,9 @@ def write_batch(
 
 
 def _refused(
-    item: WriteItem,
-    response: httpx.Response,
-    service: Service,
-    sink_key: Callable[[WriteItem], str],
-    field: str | None = None,
+    item: WriteItem, message: str, field: str | None, sink_key: Callable[[WriteItem], str]
 ) -> WriteResult:
-    message = error_message(response, service)
+    """The outcome of one record Virtuous refused, judged by what it said about that record."""
     if _DUPLICATE.search(message):
         return WriteResult(
             item.key,
@@ -67,36 +66,49 @@ def _refused(
             reason="already submitted to Virtuous",
         )
     return WriteResult(
-        item.key,
-        Outcome.INVALID,
-        reason=f"Virtuous refused it: {message}",
-        field=field or _first_field(response),
+        item.key, Outcome.INVALID, reason=f"Virtuous refused it: {message}", field=field or None
     )
 
 
-def _named_indexes(response: httpx.Response, size: int) -> dict[int, str]:
-    """Indexes of the batch that ``modelState`` blames, with the field it names for each."""
+def _problems(response: httpx.Response) -> list[tuple[str, str]]:
+    """(field key, message) pairs from ``modelState``, or from the 2026 envelope's details."""
     try:
-        problems = response.json().get("modelState") or {}
-    except (ValueError, AttributeError):
-        return {}
-    named: dict[int, str] = {}
-    for key in problems if isinstance(problems, dict) else ():
-        match = _INDEX.match(str(key))
-        if match and int(match.group(1)) < size:
-            named.setdefault(int(match.group(1)), match.group(2) or "")
-    return named
+        body = response.json()
+    except ValueError:
+        return []
+    if not isinstance(body, dict):
+        return []
+    found: list[tuple[str, str]] = []
+    model_state = body.get("modelState")
+    if isinstance(model_state, dict):
+        for key, errors in model_state.items():
+            texts = errors if isinstance(errors, list) else [errors]
+            found.extend((str(key), str(text)) for text in texts)
+    envelope = body.get("error")
+    details = envelope.get("details") if isinstance(envelope, dict) else None
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, dict) and detail.get("field"):
+            found.append((str(detail["field"]), str(detail.get("message") or "")))
+    return found
 
 
-def _first_field(response: httpx.Response) -> str | None:
-    try:
-        problems = response.json().get("modelState") or {}
-    except (ValueError, AttributeError):
-        return None
-    for key in problems if isinstance(problems, dict) else ():
-        match = _INDEX.match(str(key))
-        return match.group(2) if match else str(key).split(".", 1)[-1]
-    return None
+def _blamed(response: httpx.Response, size: int) -> dict[int, tuple[str, str]]:
+    """The batch indexes the server blames, each with its first field and all its messages."""
+    blamed: dict[int, tuple[str, str]] = {}
+    for key, text in _problems(response):
+        match = _INDEX.match(key)
+        if not match or int(match.group(1)) >= size:
+            continue
+        index = int(match.group(1))
+        field, said = blamed.get(index, (match.group(2) or "", ""))
+        blamed[index] = (field, f"{said}; {text}" if said else text)
+    return {i: (field, redact_text(message)) for i, (field, message) in blamed.items()}
+
+
+def _field(key: str) -> str:
+    """``transaction.giftDate`` or ``transactions[3].giftDate`` -> ``giftDate``."""
+    match = _INDEX.match(key)
+    return match.group(2) if match else key.split(".", 1)[-1]
 
 
 def check_single(response: httpx.Response, service: Service) -> None:

@@ -34,7 +34,7 @@ from core.http.redact import (
     redact_url,
     register_secret,
 )
-from core.http.retry import IDEMPOTENT, RetryTransport, is_retry_safe
+from core.http.retry import IDEMPOTENT, RETRY_TIMEOUTS, RetryTransport, is_retry_safe
 from core.http.service import RateLimit, RetryPolicy, Service, budget_key, fingerprint
 from core.http.store import MemoryTokenStore, SqliteTokenStore, TokenStore, token_store_for
 
@@ -50,6 +50,7 @@ __all__ = [
     "OAuthPasswordGrant",
     "QueryKey",
     "RateLimit",
+    "RETRY_TIMEOUTS",
     "RetryPolicy",
     "RetryTransport",
     "SecretFilter",

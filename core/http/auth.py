@@ -85,7 +85,8 @@ class OAuthPasswordGrant(httpx.Auth):
     * Tokens are loaded from ``token_store`` first, so a restart does not log in again.
     * No token: POST ``grant_type=password`` (form-encoded) to ``token_url``. A 202 answer means a
       two-factor code is needed; the request is repeated with an ``otp`` field taken from ``otp``
-      (a string, or a callable that asks for it, e.g. on a terminal).
+      (a string, or a callable that finds it, e.g. in the environment or by asking on a
+      terminal); without one, the error says how to give it (``otp_hint``).
     * ``refresh_margin`` seconds before expiry, and once on a 401, the token is refreshed with
       ``grant_type=refresh_token`` (or, if that fails, by logging in again); the 401'd request is
       then sent once more.
@@ -108,12 +109,14 @@ class OAuthPasswordGrant(httpx.Auth):
         store_key: str | None = None,
         refresh_margin: float = 300,
         service: str | None = None,
+        otp_hint: str = "set the connector's otp setting, or run it on a terminal to be asked",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._token_url = token_url
         self._username = username
         self._password = password
         self._otp = otp
+        self._otp_hint = otp_hint
         self._store = token_store
         self._margin = refresh_margin
         self._service = service or urlsplit(token_url).hostname or token_url
@@ -174,14 +177,17 @@ class OAuthPasswordGrant(httpx.Auth):
     def _login(self) -> Generator[httpx.Request, httpx.Response, None]:
         form = {"grant_type": "password", "username": self._username, "password": self._password}
         response = yield from self._exchange(form)
+        refused = "username or password"
         if response.status_code == 202:
             form["otp"] = self._one_time_code()
+            refused = "two-factor code"
             response = yield from self._exchange(form)
             if response.status_code == 202:
-                raise AuthError(self._service, 401, "the two-factor code was not accepted")
+                raise AuthError(self._service, 401, "it was not accepted", credential=refused)
         if response.status_code != 200:
             self._raise_unless_refused(response)
-            raise AuthError(self._service, response.status_code, self._error_detail(response))
+            detail = self._error_detail(response)
+            raise AuthError(self._service, response.status_code, detail, credential=refused)
         self._accept(response)
 
     # --- helpers ------------------------------------------------------------------------------
@@ -200,10 +206,7 @@ class OAuthPasswordGrant(httpx.Auth):
     def _one_time_code(self) -> str:
         code = self._otp() if callable(self._otp) else self._otp
         if not code:
-            msg = (
-                f"{self._service} asked for a two-factor code: set the connector's otp setting "
-                "or pass --otp"
-            )
+            msg = f"{self._service} asked for a two-factor code: {self._otp_hint}"
             raise FatalError(msg)
         register_secret(code)
         return code.strip()

@@ -132,7 +132,12 @@ def build_client(
             sleep=sleep,
         )
     layer = RetryTransport(
-        layer, service_name=service.name, policy=service.retry, clock=clock, sleep=sleep
+        layer,
+        service_name=service.name,
+        policy=service.retry,
+        clock=clock,
+        sleep=sleep,
+        on_wait=on_wait,
     )
     return httpx.Client(
         base_url=service.base_url,
@@ -203,7 +208,7 @@ def raise_for_status(response: httpx.Response, service: Service) -> None:
     if status in (401, 403):
         if status == 401 and not detail:
             detail = "check the API key or token"
-        raise AuthError(service.name, status, detail)
+        raise AuthError(service.name, status, detail, credential=service.credential)
     if status == 429 or status >= 500:
         delay = retry_after(response.headers, time.time())
         msg = f"{service.name} answered {status}{_request_line(response)}"

@@ -8,6 +8,11 @@ payload carries the service's dedup key, so a second delivery cannot create a se
 request that never reached the server (the connection failed) or that it turned away unprocessed
 (429) is always safe to send again.
 
+A 429 does not use up the tries meant for failures: its ``Retry-After`` is waited out (and
+announced through ``on_wait``) up to the policy's ``throttle_attempts`` and ``throttle_timeout``.
+A caller that handles timeouts itself (a query asking for a smaller page) sets
+``extensions["connector_retry_timeouts"] = False``.
+
 When the tries run out, the last response is returned for the caller to judge, or, for a transport
 failure, :class:`core.errors.RetriableError` is raised.
 """
@@ -30,6 +35,9 @@ logger = logging.getLogger("core.http")
 
 #: Set this request extension to ``True`` to let a POST or PATCH be retried.
 IDEMPOTENT = "connector_idempotent"
+#: Set this request extension to ``False`` when the caller handles a timeout (or a 504) itself,
+#: for instance by asking again for a smaller page: it then comes back at the first occurrence.
+RETRY_TIMEOUTS = "connector_retry_timeouts"
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -51,7 +59,10 @@ def describe_failure(exc: Exception) -> str:
 
 
 class RetryTransport(httpx.BaseTransport):
-    """Wraps ``inner`` and retries what :data:`RetryPolicy` allows."""
+    """Wraps ``inner`` and retries what :data:`RetryPolicy` allows.
+
+    ``on_wait`` hears of every wait a 429 imposes (the run's progress line shows it).
+    """
 
     def __init__(
         self,
@@ -62,6 +73,7 @@ class RetryTransport(httpx.BaseTransport):
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[float, float], float] = random.uniform,
+        on_wait: Callable[[str], None] | None = None,
     ) -> None:
         self._inner = inner
         self._name = service_name
@@ -69,6 +81,7 @@ class RetryTransport(httpx.BaseTransport):
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter
+        self._on_wait = on_wait
 
     def close(self) -> None:
         self._inner.close()
@@ -77,16 +90,22 @@ class RetryTransport(httpx.BaseTransport):
         policy = self._policy
         # A streamed body can be sent only once; reading it up front makes every retry identical.
         request.read()
-        deadline = self._clock() + policy.total_timeout
+        started = self._clock()
+        deadline = started + policy.total_timeout
+        throttle_deadline = started + policy.throttle_timeout
         safe = is_retry_safe(request)
-        for attempt in range(1, policy.attempts + 1):
-            last = attempt == policy.attempts
+        retry_timeouts = request.extensions.get(RETRY_TIMEOUTS) is not False
+        attempt = throttles = 0
+        while True:
             try:
                 response = self._inner.handle_request(request)
             except _TRANSIENT as exc:
+                attempt += 1
                 may_retry = safe or isinstance(exc, _NOT_SENT)
+                if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, _NOT_SENT):
+                    may_retry = may_retry and retry_timeouts
                 delay = self._backoff(attempt, None)
-                if last or not may_retry or self._clock() + delay > deadline:
+                if attempt >= policy.attempts or not may_retry or self._clock() + delay > deadline:
                     raise self._give_up(request, exc, attempt) from exc
                 reason = type(exc).__name__
             except httpx.TransportError as exc:
@@ -97,13 +116,29 @@ class RetryTransport(httpx.BaseTransport):
                 raise FatalError(msg) from exc
             else:
                 status = response.status_code
-                # A 429 was turned away before it was processed: repeating it is always safe.
-                if status not in policy.statuses or not (safe or status == 429) or last:
+                if status not in policy.statuses:
                     return response
-                delay = self._backoff(attempt, retry_after(response.headers, self._clock()))
-                if self._clock() + delay > deadline:
-                    return response
-                reason = str(response.status_code)
+                if status == 429:
+                    # Turned away before it was processed: repeating it is always safe.
+                    throttles += 1
+                    delay = retry_after(response.headers, self._clock()) or 0.0
+                    delay = delay or self._backoff(throttles, None)  # the server said when, or not
+                    if throttles >= policy.throttle_attempts or (
+                        self._clock() + delay > throttle_deadline
+                    ):
+                        return response
+                    self._announce(delay)
+                    reason = f"429 (throttled {throttles}/{policy.throttle_attempts} times)"
+                else:
+                    attempt += 1
+                    if not safe or attempt >= policy.attempts:
+                        return response
+                    if status == 504 and not retry_timeouts:
+                        return response  # the caller asks again differently (a smaller page)
+                    delay = self._backoff(attempt, retry_after(response.headers, self._clock()))
+                    if self._clock() + delay > deadline:
+                        return response
+                    reason = str(status)
                 response.close()
             logger.debug(
                 "retrying %s %s in %.2fs after %s (attempt %d/%d)",
@@ -115,7 +150,16 @@ class RetryTransport(httpx.BaseTransport):
                 policy.attempts,
             )
             self._sleep(delay)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _announce(self, delay: float) -> None:
+        until = time.strftime("%H:%M:%S", time.localtime(self._clock() + delay))
+        message = (
+            f"waiting for the {self._name} rate limit until {until}"
+            f" ({self._name} answered 429 Too Many Requests)"
+        )
+        logger.info(message)
+        if self._on_wait is not None:
+            self._on_wait(message)
 
     def _backoff(self, attempt: int, server_delay: float | None) -> float:
         """Full jitter over an exponential ceiling; the server's Retry-After wins when longer."""

@@ -54,17 +54,25 @@ class RateLimit:
 class RetryPolicy:
     """How transient failures are retried: ``attempts`` tries in all, exponential backoff with full
     jitter between ``0`` and ``min(max_delay, base_delay * 2**n)``, never past ``total_timeout``
-    seconds from the first try."""
+    seconds from the first try.
+
+    A 429 is counted apart: the server turned the request away unprocessed and said when to come
+    back, so its ``Retry-After`` is waited out, up to ``throttle_attempts`` times and
+    ``throttle_timeout`` seconds in all (an hourly window can ask for most of an hour). Only then
+    does the 429 reach the caller.
+    """
 
     attempts: int = 5
     base_delay: float = 0.5
     max_delay: float = 30.0
     total_timeout: float = 300.0
     statuses: frozenset[int] = RETRY_STATUSES
+    throttle_attempts: int = 10
+    throttle_timeout: float = 3900.0
 
     def __post_init__(self) -> None:
-        if self.attempts < 1:
-            msg = f"a retry policy needs at least one attempt, got {self.attempts}"
+        if self.attempts < 1 or self.throttle_attempts < 1:
+            msg = f"a retry policy needs at least one attempt, got {self!r}"
             raise ValueError(msg)
 
 
@@ -77,7 +85,8 @@ class Service:
     (see :func:`budget_key`), never from the credential itself.
 
     ``describe_error`` pulls a human message out of an error response; without it the usual
-    ``message``/``error``/``detail`` body fields are used.
+    ``message``/``error``/``detail`` body fields are used. ``credential`` names what a 401 refused
+    ("API key", "access token") in the error message.
     """
 
     name: str
@@ -87,6 +96,7 @@ class Service:
     timeout: float = 30.0
     budget_key: str | None = None
     describe_error: Callable[[httpx.Response], str] | None = None
+    credential: str = "credential"
 
 
 def fingerprint(*parts: str) -> str:

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
 
+from connectors.virtuous.contact_transactions import (
+    ContactTransactions,
+    ContactTransactionSettings,
+)
+from connectors.virtuous.service import service_for
+from core.context import Context
+from core.errors import RetriableError
+from core.http import MemoryBudgetStore, build_client
+from core.outcomes import Outcome, WriteItem
+from core.state.sqlite import SqliteStateStore
 from tests.connectors.virtuous.support import KEY, report, running
 
 PEOPLE = [
@@ -130,3 +141,47 @@ def test_a_contact_that_matches_nobody(
     assert result["outcomes"][outcome] == 1
     pending = virtuous.state()["counts"]["pending"]
     assert pending == (1 if if_missing == "create" else 0)
+
+
+def _flaky_sink(calls: list[str], tmp_path: Path) -> ContactTransactions:
+    """A contact-transactions sink whose server fails each request once with a 503."""
+
+    def server(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(503 if calls.count(request.url.path) % 2 else 200)
+
+    settings = ContactTransactionSettings(base_url="https://virtuous.test", api_key="k-0123456789")
+    context = Context("t", tmp_path, SqliteStateStore(tmp_path / "s.db"))
+    sink = ContactTransactions(settings, context)
+    sink.service = service_for(settings)
+    sink.client = build_client(
+        sink.service,
+        transport=httpx.MockTransport(server),
+        store=MemoryBudgetStore(),
+        sleep=lambda seconds: None,
+    )
+    return sink
+
+
+@pytest.mark.parametrize(
+    "who",
+    [{"referenceSource": "Mailchimp", "referenceId": "m-1"}, {"email": "ada@example.org"}],
+    ids=["reference", "email"],
+)
+def test_a_contact_the_import_can_match_is_sent_again_after_a_failure(who, tmp_path) -> None:
+    calls: list[str] = []
+    item = WriteItem("m-1", {"firstName": "Ada", "lastName": "Lovelace", **who})
+    results = _flaky_sink(calls, tmp_path).write([item])
+    assert [r.outcome for r in results] == [Outcome.WRITTEN]
+    assert calls == ["/api/Contact/Transaction"] * 2
+
+
+def test_a_contact_the_import_cannot_match_is_never_sent_twice(tmp_path) -> None:
+    calls: list[str] = []
+    item = WriteItem("m-1", {"firstName": "Ada", "lastName": "Lovelace"})
+    batch = [item, WriteItem("m-2", {"firstName": "Bo", "lastName": "Li", "email": "b@x.org"})]
+    with pytest.raises(RetriableError):  # the runner makes this "failed", for `dlq retry`
+        _flaky_sink(calls, tmp_path).write([item])
+    with pytest.raises(RetriableError):  # one unmatchable contact makes the whole batch unsafe
+        _flaky_sink(calls, tmp_path).write(batch)
+    assert calls == ["/api/Contact/Transaction", "/api/Contact/Batch"]

@@ -935,6 +935,27 @@ def test_a_drop_closes_the_connection_without_a_response(server: EmulatorServer)
         assert http.get("/api/Organization/Current").status_code == 200
 
 
+def test_a_lost_response_was_processed_all_the_same(server: EmulatorServer) -> None:
+    state = server.app.state.emulator  # type: ignore[attr-defined]
+    gift = {
+        "transactionSource": "Web",
+        "transactionId": "lost-1",
+        "contact": {"email": "ada@example.org"},
+        "giftDate": "2025-01-01",
+        "giftType": "Cash",
+        "amount": "5.00",
+    }
+    with httpx.Client(base_url=server.url, headers=AUTH) as http:
+        state.faults.lost_response_rate = 1.0
+        with pytest.raises(httpx.RemoteProtocolError):
+            http.post("/api/v2/Gift/Transaction", json=gift)
+        state.faults.lost_response_rate = 0.0
+        assert [p.transaction_id for p in state.pending] == ["lost-1"]
+        again = http.post("/api/v2/Gift/Transaction", json=gift)
+        assert again.status_code == 400
+        assert "already been submitted" in again.json()["message"]
+
+
 def test_a_hang_outlasts_the_client_timeout(server: EmulatorServer) -> None:
     faults = server.app.state.emulator.faults  # type: ignore[attr-defined]
     faults.update(timeout_rate=1.0, hang_seconds=30)

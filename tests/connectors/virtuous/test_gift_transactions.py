@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -84,6 +85,33 @@ def test_a_server_side_refusal_splits_the_batch(
         assert emulator.state()["counts"]["pending"] == 5
 
 
+def test_a_duplicate_and_a_refusal_in_one_batch_are_told_apart(
+    monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
+    with running(require_designation_sum=True) as emulator:
+        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
+        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
+        text = gifts_recipe(batch=4).replace(
+            "  giftType: \"'Credit'\"\n",
+            "  giftType: \"'Credit'\"\n  designations:\n    - code: record.fund\n"
+            "      amountDesignated: \"1 if record.id == 'g-3' else"
+            ' record.cents | to_int | minor_to_major(record.currency)"\n',
+        )
+        recipe = write_recipe(text)
+        donations_csv(tmp_path / "donations.csv", 1, start=2)  # g-2 went in through another run
+        report(invoke("run", recipe, "--json", "--state", tmp_path / "other.db"))
+        donations_csv(tmp_path / "donations.csv", 4)
+        result = report(invoke("run", recipe, "--json"))
+        pending = sorted(p["transactionId"] for p in emulator.state()["pending"])
+    assert result["outcomes"] == {**result["outcomes"], "written": 2, "unchanged": 1, "invalid": 1}
+    (problem,) = result["problems"]
+    assert problem["key"] == "g-3"  # refused for its designations, not taken for a duplicate
+    assert problem["field"] == "designations"
+    assert "designated amounts" in problem["reason"]
+    assert "already been submitted" not in problem["reason"]
+    assert pending == ["g-1", "g-2", "g-4"]
+
+
 def test_a_wrong_key_stops_the_run_without_showing_it(
     virtuous, write_recipe, invoke, tmp_path, monkeypatch
 ) -> None:
@@ -91,7 +119,7 @@ def test_a_wrong_key_stops_the_run_without_showing_it(
     donations_csv(tmp_path / "donations.csv", 2)
     result = invoke("run", write_recipe(gifts_recipe()))
     assert result.exit_code == 3
-    assert "Virtuous refused the credential (401)" in result.stderr
+    assert "Virtuous refused the API key (401)" in result.stderr
     assert "wrong-key-8a7c1f0e55" not in result.output
     assert b"wrong-key-8a7c1f0e55" not in (tmp_path / ".connector" / "state.db").read_bytes()
 
@@ -106,30 +134,77 @@ def test_a_key_without_permission_names_what_it_lacks(
         donations_csv(tmp_path / "donations.csv", 1)
         result = invoke("run", write_recipe(gifts_recipe()))
     assert result.exit_code == 3
-    assert "(403)" in result.stderr
-    assert "gift" in result.stderr.lower()
+    assert "Virtuous denied access (403)" in result.stderr
+    assert "permission group does not grant 'gifts:write'" in result.stderr
 
 
+@pytest.mark.parametrize("credential", ["api_key", "oauth"])
 def test_500_gifts_in_a_small_window_never_meet_a_429(
-    monkeypatch, write_recipe, invoke, tmp_path
+    monkeypatch, write_recipe, invoke, tmp_path, credential
 ) -> None:
-    with running(rate_limit=3, rate_window_seconds=1) as emulator:
+    user = {"email": "ops@example.org", "password": "pw-5f0c9e1a", "org": "org-1"}
+    with running(rate_limit=3, rate_window_seconds=1, users=[user]) as emulator:
         monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
         monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
         donations_csv(tmp_path / "donations.csv", 500)
-        result = report(
-            invoke("run", write_recipe(gifts_recipe(batch=50, limit=3, window=1)), "--json")
-        )
+        text = gifts_recipe(batch=50, limit=3, window=1)
+        if credential == "oauth":
+            text = text.replace(
+                '    api_key: "${VIRTUOUS_API_KEY}"\n',
+                f"    username: {user['email']}\n    password: {user['password']}\n",
+            )
+        result = report(invoke("run", write_recipe(text), "--json"))
         log = emulator.requests()
     assert result["outcomes"]["written"] == 500
     assert [r for r in log if r["status"] == 429] == []
-    assert len([r for r in log if r["path"] in TRANSACTIONS]) == math.ceil(500 / 50)
+    auth = 1 if credential == "oauth" else 0
+    assert len([r for r in log if r["path"] == "/Token"]) == auth
+    assert len(log) == math.ceil(500 / 50) + auth  # nothing sent but the batches and the login
+
+
+def test_a_storm_of_429s_is_waited_out_and_the_wait_is_shown(
+    monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
+    # As long as the 5 attempts allowed for failures: a 429 was never processed, and the
+    # server said when to come back, so the run waits (and says until when) instead of failing.
+    faults = {"rate_limit_storm": 5, "storm_retry_after": 1}
+    with running(faults=faults) as emulator:
+        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
+        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
+        donations_csv(tmp_path / "donations.csv", 20)
+        result = invoke("-v", "run", write_recipe(gifts_recipe(batch=10)), "--json")
+        log = emulator.requests()
+    assert report(result)["outcomes"]["written"] == 20
+    assert len([r for r in log if r["status"] == 429]) == 5
+    assert "waiting for the Virtuous rate limit until" in result.stderr
+
+
+def test_server_errors_are_retried_then_failed_and_a_dlq_retry_sends_each_once(
+    virtuous, write_recipe, invoke, tmp_path
+) -> None:
+    virtuous.control("POST", "faults", json={"error_rate": 1.0, "error_statuses": [503]})
+    donations_csv(tmp_path / "donations.csv", 4)
+    recipe = write_recipe(gifts_recipe(batch=10))
+    first = report(invoke("run", recipe, "--json"))
+    assert first["outcomes"]["failed"] == 4
+    assert "503" in first["problems"][0]["reason"]
+    assert len(virtuous.requests("/api/v2/Gift/Transactions")) == 5  # the retry policy's attempts
+    virtuous.control("POST", "faults", json={"error_rate": 0})
+    again = report(invoke("dlq", "retry", recipe, "--json"))
+    assert again["outcomes"]["written"] == 4
+    virtuous.import_now()
+    assert sorted(g["transactionId"] for g in virtuous.state()["gifts"]) == [
+        f"g-{n}" for n in range(1, 5)
+    ]
 
 
 def test_faults_never_lose_or_double_a_gift(monkeypatch, write_recipe, invoke, tmp_path) -> None:
     faults = {
-        "error_rate": 0.3,
+        "error_rate": 0.2,
         "drop_rate": 0.1,
+        "lost_response_rate": 0.15,
+        "timeout_rate": 0.05,
+        "hang_seconds": 2,
         "rate_limit_storm": 3,
         "storm_retry_after": 1,
         "seed": 7,
@@ -138,13 +213,19 @@ def test_faults_never_lose_or_double_a_gift(monkeypatch, write_recipe, invoke, t
         monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
         monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
         donations_csv(tmp_path / "donations.csv", 60)
-        recipe = write_recipe(gifts_recipe(batch=10))
+        text = gifts_recipe(batch=10).replace(
+            "    batch_size:", "    timeout_seconds: 0.5\n    batch_size:"
+        )
+        recipe = write_recipe(text)
         first = report(invoke("run", recipe, "--json"))
         if not first["ok"]:  # retries spent on a batch: it waits in the dead-letter queue
-            emulator.control("POST", "faults", json={"error_rate": 0, "drop_rate": 0})
-            report(invoke("dlq", "retry", recipe, "--json"))
+            calm = {"error_rate": 0, "drop_rate": 0, "lost_response_rate": 0, "timeout_rate": 0}
+            emulator.control("POST", "faults", json=calm)
+            assert report(invoke("dlq", "retry", recipe, "--json"))["ok"]
+        lost = [r for r in emulator.requests() if r["status"] is None]
         emulator.import_now()
         gifts = emulator.state()["gifts"]
+    assert lost  # some writes were processed without the client hearing back
     ids = sorted(g["transactionId"] for g in gifts)
     assert ids == sorted(f"g-{n}" for n in range(1, 61))
 
@@ -190,3 +271,67 @@ def test_two_processes_sharing_a_key_stay_within_the_budget(monkeypatch, tmp_pat
     assert all(p.returncode == 0 for p in procs), outputs
     assert [r for r in log if r["status"] == 429] == []
     assert len([r for r in log if r["path"] in TRANSACTIONS]) == 12
+
+
+RICH_RECIPE = """\
+version: 1
+name: rich
+source: {use: file.jsonl, with: {path: gifts.jsonl, key: id}}
+map:
+  transactionSource: "'Web'"
+  amount: record.amount | to_decimal
+  giftDate: record.date
+  giftType: "'Credit'"
+  frequency: record.frequency
+  recurringGiftTransactionId: record.schedule
+  contact:
+    referenceId: record.donor
+    firstname: "'Ada'"
+    lastname: "'Lovelace'"
+    email: "'ada@example.org'"
+  designations:
+    - code: "'GEN'"
+      amountDesignated: record.amount | to_decimal
+  tributeDedication:
+    tributeType: "'In Memory Of'"
+    tributeFirstName: record.honoree
+    tributeLastName: "'Babbage'"
+  customFields:
+    Acknowledgment Type: record.ack
+sink:
+  use: virtuous.gift_transactions
+  with: {base_url: "${VIRTUOUS_BASE_URL}", api_key: "${VIRTUOUS_API_KEY}"}
+"""
+
+
+def test_designations_recurring_tributes_custom_fields_and_references_arrive(
+    virtuous, write_recipe, invoke, tmp_path
+) -> None:
+    virtuous.control("POST", "seed", json={"projects": [{"name": "General", "code": "GEN"}]})
+    first = {"id": "sub-1", "amount": "20.00", "date": "2025-04-01", "frequency": "Monthly"}
+    second = {"id": "inv-2", "amount": "20.00", "date": "2025-05-01", "schedule": "sub-1"}
+    rows = [
+        row | {"donor": "donor-42", "honoree": "Charles", "ack": "Email"} for row in (first, second)
+    ]
+    (tmp_path / "gifts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = report(invoke("run", write_recipe(RICH_RECIPE), "--json"))
+    assert result["outcomes"]["written"] == 2
+    sent = json.loads(virtuous.requests("/api/v2/Gift/Transactions")[0]["body"])["transactions"]
+    assert sent[0]["transactionId"] == "sub-1"  # defaulted to the source key
+    assert sent[0]["amount"] == "20.00"  # Decimal, as a string
+    assert sent[0]["contact"]["referenceId"] == "donor-42"
+    assert virtuous.import_now()["giftsCreated"] == 2
+    gift = virtuous.gift("Web", "sub-1").json()
+    assert [(d["projectCode"], d["amountDesignated"]) for d in gift["giftDesignations"]] == [
+        ("GEN", 20.0)
+    ]
+    assert (gift["tributeType"], gift["tribute"]) == ("In Memory Of", "Charles Babbage")
+    assert {"name": "Acknowledgment Type", "value": "Email"}.items() <= gift["customFields"][
+        0
+    ].items()
+    payments = virtuous.gift("Web", "inv-2").json()["recurringGiftPayments"]
+    schedules = {p["id"] for p in payments + gift["recurringGiftPayments"]}
+    assert len(schedules) == 1  # both payments belong to one recurring gift
+    contacts = virtuous.state()["contacts"]
+    assert len(contacts) == 1
+    assert contacts[0]["id"] == gift["contactId"]

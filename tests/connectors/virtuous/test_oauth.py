@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
 from tests.connectors.virtuous.support import donations_csv, gifts_recipe, report, running
 
 USER = {
@@ -48,3 +58,117 @@ def test_a_wrong_two_factor_code_stops_the_run(monkeypatch, write_recipe, invoke
     assert result.exit_code == 3
     assert "Virtuous" in result.stderr
     assert USER["password"] not in result.output
+
+
+def _recipe_without_code() -> str:
+    return _recipe("").replace("    otp: ''\n", "")
+
+
+def test_the_two_factor_code_can_come_from_the_environment(
+    monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
+    with running(users=[USER]) as emulator:
+        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
+        monkeypatch.setenv("VIRTUOUS_PASSWORD", USER["password"])
+        monkeypatch.setenv("VIRTUOUS_OTP", "424242")
+        donations_csv(tmp_path / "donations.csv", 1)
+        result = invoke("run", write_recipe(_recipe_without_code()), "--json")
+        assert report(result)["outcomes"]["written"] == 1
+        assert [r["status"] for r in emulator.requests("/Token")] == [202, 200]
+    assert "424242" not in result.output
+
+
+def test_no_code_and_no_terminal_says_how_to_give_one(
+    monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
+    with running(users=[USER]) as emulator:
+        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
+        monkeypatch.setenv("VIRTUOUS_PASSWORD", USER["password"])
+        monkeypatch.delenv("VIRTUOUS_OTP", raising=False)
+        donations_csv(tmp_path / "donations.csv", 1)
+        result = invoke("run", write_recipe(_recipe_without_code()))
+    assert result.exit_code == 3
+    assert "Virtuous asked for a two-factor code" in result.stderr
+    assert "VIRTUOUS_OTP" in result.stderr
+
+
+def _read_until(stream: int, text: bytes, seconds: float) -> bytes:
+    seen, deadline = b"", time.monotonic() + seconds
+    while text not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], 0.2)
+        if ready:
+            chunk = os.read(stream, 1024)
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_on_a_terminal_the_code_is_asked_for(tmp_path) -> None:
+    root = Path(__file__).resolve().parents[3]
+    with running(users=[USER]) as emulator:
+        donations_csv(tmp_path / "donations.csv", 2)
+        (tmp_path / "recipe.yaml").write_text(_recipe_without_code())
+        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUOUS_OTP", "VIRTUOUS_API_KEY")}
+        env |= {
+            "VIRTUOUS_BASE_URL": emulator.url,
+            "VIRTUOUS_PASSWORD": USER["password"],
+            "PYTHONPATH": str(root),
+            "CONNECTOR_DISABLE_PLUGIN_AUTOLOAD": "1",
+        }
+        controller, terminal = pty.openpty()
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from core.cli import main; main()", "run", "recipe.yaml"],
+            cwd=tmp_path,
+            env=env,
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # no controlling terminal: the code is read from stdin
+        )
+        os.close(terminal)
+        try:
+            assert process.stderr is not None
+            prompt = _read_until(process.stderr.fileno(), b"two-factor code", 30)
+            assert b"Virtuous two-factor code" in prompt
+            os.write(controller, b"424242\n")
+            out, err = process.communicate(timeout=60)
+        finally:
+            os.close(controller)
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == 0, (out, err)
+        assert [r["status"] for r in emulator.requests("/Token")] == [202, 200]
+        assert emulator.state()["counts"]["pending"] == 2
+    assert b"424242" not in out + err
+
+
+def test_expired_or_revoked_tokens_are_refreshed_without_a_new_login(
+    monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
+    # Without VIRTUOUS_OTP on the later runs, a password login would stop at the 202: only the
+    # refresh grant can get them through.
+    with running(users=[USER], token_lifetime_seconds=2) as emulator:
+        state = emulator.app.state.emulator
+        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
+        monkeypatch.setenv("VIRTUOUS_PASSWORD", USER["password"])
+        monkeypatch.setenv("VIRTUOUS_OTP", USER["otp"])
+        recipe = write_recipe(_recipe_without_code())
+        donations_csv(tmp_path / "donations.csv", 1)
+        assert report(invoke("run", recipe, "--json"))["outcomes"]["written"] == 1
+        monkeypatch.delenv("VIRTUOUS_OTP")
+        first_refresh = set(state.refresh_tokens)
+
+        time.sleep(1.2)  # past the refresh point (half the 2 s lifetime)
+        donations_csv(tmp_path / "donations.csv", 2)
+        assert report(invoke("run", recipe, "--json"))["outcomes"]["written"] == 1
+        assert [r["status"] for r in emulator.requests("/Token")] == [202, 200, 200]
+        assert not first_refresh & set(state.refresh_tokens)  # rotated, and the new one saved
+
+        state.access_tokens.clear()  # revoked on the server: the next request gets a 401
+        donations_csv(tmp_path / "donations.csv", 3)
+        assert report(invoke("run", recipe, "--json"))["outcomes"]["written"] == 1
+        statuses = [r["status"] for r in emulator.requests() if r["path"] != "/Token"]
+        assert statuses[-2:] == [401, 200]  # refreshed once, and the request sent again
+        assert [r["status"] for r in emulator.requests("/Token")] == [202, 200, 200, 200]

@@ -99,15 +99,32 @@ def test_a_second_run_reads_only_what_changed_since(
     assert len((tmp_path / "gifts.csv").read_text().splitlines()) == 1 + 8
 
 
+@pytest.mark.parametrize("delay", [0, 1.5], ids=["gateway-504", "client-timeout"])
 def test_a_page_that_times_out_is_asked_for_smaller(
-    monkeypatch, write_recipe, invoke, tmp_path
+    monkeypatch, write_recipe, invoke, tmp_path, delay
 ) -> None:
-    with running(full_query_timeout_take=2, full_query_timeout_delay=0) as emulator:
+    with running(full_query_timeout_take=2, full_query_timeout_delay=delay) as emulator:
         monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
         monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
         _seed(emulator, 5)
-        result = report(invoke("run", write_recipe(EXPORT), "--json"))
+        recipe = EXPORT.replace("page_size: 4}", "page_size: 4, timeout_seconds: 0.5}")
+        result = report(invoke("run", write_recipe(recipe), "--json"))
         takes = [q["query"] for q in _queries(emulator)]
     assert result["outcomes"]["written"] == 5
     assert "take=4" in str(takes[0])
+    assert sum("take=4" in str(t) for t in takes) == 1  # a timed-out page is not asked again
     assert any("take=1" in str(t) for t in takes)
+
+
+def test_a_server_error_on_a_page_is_retried_at_the_same_size(
+    virtuous, write_recipe, invoke, tmp_path
+) -> None:
+    _seed(virtuous, 10)
+    virtuous.control(
+        "POST", "faults", json={"error_rate": 0.5, "error_statuses": [500, 503], "seed": 3}
+    )
+    result = report(invoke("run", write_recipe(EXPORT), "--json"))
+    log = virtuous.requests("/api/Gift/Query/FullGift")
+    assert result["outcomes"]["written"] == 10
+    assert any(r["status"] >= 500 for r in log)  # the faults did hit
+    assert all("take=4" in r["query"] for r in log)  # and never shrank the page

@@ -202,13 +202,21 @@ def test_two_factor_without_a_code_says_how_to_give_one() -> None:
     with _client(TokenServer(otp="424242"), auth) as client, pytest.raises(FatalError) as caught:
         client.get("/api/thing")
     assert "two-factor code" in str(caught.value)
-    assert "--otp" in str(caught.value)
+    assert "otp setting" in str(caught.value)
+    hinted = OAuthPasswordGrant(TOKEN_URL, USER, PASSWORD, service="CRM", otp_hint="set CRM_OTP")
+    with _client(TokenServer(otp="424242"), hinted) as client, pytest.raises(FatalError) as caught:
+        client.get("/api/thing")
+    assert str(caught.value) == "CRM asked for a two-factor code: set CRM_OTP"
 
 
 def test_wrong_two_factor_code_is_an_auth_error() -> None:
     auth = OAuthPasswordGrant(TOKEN_URL, USER, PASSWORD, otp="000000", service="CRM")
-    with _client(TokenServer(otp="424242"), auth) as client, pytest.raises(AuthError):
+    with (
+        _client(TokenServer(otp="424242"), auth) as client,
+        pytest.raises(AuthError) as caught,
+    ):
         client.get("/api/thing")
+    assert str(caught.value).startswith("CRM refused the two-factor code (")
 
 
 def test_bad_password_is_an_auth_error_without_the_password() -> None:
@@ -218,6 +226,7 @@ def test_bad_password_is_an_auth_error_without_the_password() -> None:
     assert caught.value.service == "CRM"
     assert caught.value.status == 400
     assert "invalid_grant" in str(caught.value)
+    assert "refused the username or password" in str(caught.value)
     assert "wrong-password-123" not in str(caught.value)
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from core.errors import FatalError, RetriableError
-from core.http import IDEMPOTENT, RetryPolicy, RetryTransport, retry_after
+from core.http import IDEMPOTENT, RETRY_TIMEOUTS, RetryPolicy, RetryTransport, retry_after
 from tests.core.http.fakes import FakeClock, FakeServer, Reply
 
 POLICY = RetryPolicy(attempts=4, base_delay=1.0, max_delay=5.0, total_timeout=60.0)
@@ -171,9 +171,68 @@ def test_total_timeout_stops_retrying_early() -> None:
     assert server.calls == 3
 
 
-def test_a_retry_after_beyond_the_total_timeout_returns_at_once() -> None:
-    response, server, clock = _send(httpx.Response(429, headers={"Retry-After": "3600"}))
+def test_a_retry_after_beyond_the_throttle_timeout_returns_at_once() -> None:
+    policy = RetryPolicy(attempts=4, throttle_timeout=600)
+    response, server, clock = _send(
+        httpx.Response(429, headers={"Retry-After": "3600"}), policy=policy
+    )
     assert (response.status_code, server.calls, clock.sleeps) == (429, 1, [])
+
+
+def test_an_hour_long_retry_after_is_waited_out() -> None:
+    # A fixed hourly window (Virtuous's) can ask for most of an hour; the run waits and finishes.
+    response, server, clock = _send(
+        httpx.Response(429, headers={"Retry-After": "3500"}), httpx.Response(200)
+    )
+    assert (response.status_code, server.calls, clock.sleeps) == (200, 2, [3500.0])
+
+
+def test_a_storm_of_429s_longer_than_the_attempts_is_waited_out_and_announced() -> None:
+    clock, heard = FakeClock(), []
+    throttled = httpx.Response(429, headers={"Retry-After": "2"})
+    server = FakeServer(*[throttled] * 7, httpx.Response(200), clock=clock)
+    transport = RetryTransport(
+        server.transport(),
+        service_name="Fake",
+        policy=POLICY,  # 4 attempts: a 429 does not use them up
+        clock=clock.time,
+        sleep=clock.sleep,
+        jitter=_ceiling,
+        on_wait=heard.append,
+    )
+    request = httpx.Request("POST", "https://api.example.test/x", json={"a": 1})
+    assert transport.handle_request(request).status_code == 200
+    assert clock.sleeps == [2.0] * 7  # the server's word, not an exponential guess
+    assert len(heard) == 7
+    assert heard[0].startswith("waiting for the Fake rate limit until ")
+    assert "429" in heard[0]
+
+
+def test_throttling_is_bounded_in_attempts_too() -> None:
+    policy = RetryPolicy(attempts=4, throttle_attempts=3)
+    response, server, clock = _send(
+        httpx.Response(429, headers={"Retry-After": "1"}), policy=policy
+    )
+    assert (response.status_code, server.calls, clock.sleeps) == (429, 3, [1.0, 1.0])
+
+
+def test_a_caller_that_handles_timeouts_gets_them_at_once() -> None:
+    mine = {IDEMPOTENT: True, RETRY_TIMEOUTS: False}
+    with pytest.raises(RetriableError):
+        _send(httpx.ReadTimeout("slow"), httpx.Response(200), method="POST", extensions=mine)
+    response, server, _ = _send(
+        httpx.Response(504), httpx.Response(200), method="POST", extensions=mine
+    )
+    assert (response.status_code, server.calls) == (504, 1)
+    # Everything else is retried as usual, and a connection that never opened is not a timeout.
+    response, server, _ = _send(
+        httpx.Response(500), httpx.Response(200), method="POST", extensions=mine
+    )
+    assert (response.status_code, server.calls) == (200, 2)
+    response, server, _ = _send(
+        httpx.ConnectTimeout("no route"), httpx.Response(200), method="POST", extensions=mine
+    )
+    assert (response.status_code, server.calls) == (200, 2)
 
 
 def test_errors_that_a_retry_cannot_fix_are_fatal() -> None:
