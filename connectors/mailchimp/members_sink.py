@@ -3,13 +3,10 @@
 A member is keyed by its subscriber hash (MD5 of the lowercased address), so writing one twice
 updates it: ``PUT /lists/{id}/members/{hash}`` with ``status_if_new``, then ``POST .../tags``
 when the payload has tags. Small batches go member by member on up to 10 connections (Mailchimp's
-limit per key). Batches over ``batch_threshold`` go through the batch subscribe endpoint
-(``POST /lists/{id}``, 500 members a call), whose ``errors`` name the members it refused.
-
-The batch endpoint has no ``status_if_new``: it sets every member's ``status``, existing ones too
-(Mailchimp leaves unsubscribed and cleaned members alone). A payload without ``status`` is sent
-``status_if_new`` there; raise ``batch_threshold`` above ``batch_size`` to keep the exact
-"only if new" rule for every member.
+limit per key, enforced by the central client's governor). Batches over ``batch_threshold`` go
+through the batch subscribe endpoint (``POST /lists/{id}``, 500 members a call), whose ``errors``
+name the members it refused; members it reports as existing are upserted one by one, so
+``status_if_new`` keeps meaning "only if new" (see :mod:`connectors.mailchimp.members_batch`).
 """
 
 from __future__ import annotations
@@ -23,6 +20,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from connectors.mailchimp.members_batch import subscribe_all
 from connectors.mailchimp.service import (
     MAX_CONNECTIONS,
     MailchimpRejected,
@@ -35,9 +33,6 @@ from connectors.mailchimp.service import (
 from core.errors import ConnectorError, RetriableError, SkippableError
 from core.outcomes import Outcome, WriteItem, WriteResult
 from core.sink import Sink
-
-#: Members per call of the batch subscribe endpoint, Mailchimp's maximum.
-BATCH_MAX = 500
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
@@ -199,60 +194,12 @@ class MembersSink(Sink):
 
     def _write_in_bulk(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
         moved = [item for item in batch if self._moved(item)]
-        results = self._each(moved, self._upsert)  # rare: not worth a batch of their own
-        subscribed: list[WriteItem] = []
         rest = [item for item in batch if not self._moved(item)]
-        for start in range(0, len(rest), BATCH_MAX):
-            chunk = rest[start : start + BATCH_MAX]
-            for item, result in zip(chunk, self._subscribe(chunk), strict=True):
-                if result is None:
-                    subscribed.append(item)
-                else:
-                    results.append(result)
-        return results + self._each(subscribed, self._tag)
+        outcome = subscribe_all(self.api, self.settings.list_id, rest, self.settings.status_if_new)
+        # Moved addresses are rare, and existing members keep their status only through the PUT.
+        results = outcome.results + self._each(moved + outcome.existing, self._upsert)
+        return results + self._each(outcome.taken, self._tag)
 
     def _moved(self, item: WriteItem) -> bool:
         old = item.previous.sink_key if item.previous is not None else None
         return bool(old) and old != subscriber_hash(str(item.payload["email_address"]))
-
-    def _subscribe(self, chunk: Sequence[WriteItem]) -> list[WriteResult | None]:
-        """One batch subscribe call: None for a member it took, else that member's result."""
-        members = []
-        for item in chunk:
-            payload = item.payload
-            member: dict[str, Any] = {
-                "email_address": payload["email_address"],
-                "status": payload.get("status")
-                or payload.get("status_if_new")
-                or self.settings.status_if_new,
-            }
-            if payload.get("merge_fields"):
-                member["merge_fields"] = payload["merge_fields"]
-            members.append(member)
-        body = {"members": members, "update_existing": True}
-        try:
-            answer = call(self.api.batch_list_members, self.settings.list_id, body)
-        except SkippableError as error:
-            return [WriteResult(i.key, Outcome.INVALID, reason=error.message) for i in chunk]
-        except RetriableError as error:
-            return [WriteResult(i.key, Outcome.FAILED, reason=str(error)) for i in chunk]
-        if not isinstance(answer, dict):
-            reason = "Mailchimp answered the batch subscribe without a body"
-            return [WriteResult(i.key, Outcome.FAILED, reason=reason) for i in chunk]
-        refused = {
-            str(e.get("email_address") or "").strip().lower(): e
-            for e in answer.get("errors") or []
-            if isinstance(e, dict)
-        }
-        results: list[WriteResult | None] = []
-        for item in chunk:
-            entry = refused.get(str(item.payload["email_address"]).strip().lower())
-            if entry is None:
-                results.append(None)
-                continue
-            reason = f"Mailchimp refused the member: {entry.get('error') or 'no reason given'}"
-            if entry.get("error_code"):
-                reason += f" ({entry['error_code']})"
-            field = str(entry["field"]) if entry.get("field") else None
-            results.append(WriteResult(item.key, Outcome.INVALID, reason=reason, field=field))
-        return results

@@ -108,3 +108,20 @@ def test_a_card_gift_already_synced_from_stripe_is_not_created_twice(
     second = outcomes(invoke("run", RECIPE, "--json", "--state", state))
     assert second["written"] == 0
     assert httpx.get(f"{virtuous}/_emulator/state").json()["counts"]["gifts"] == 6
+
+
+def test_a_donation_missing_what_the_mapping_needs_is_dead_lettered_by_field(
+    services: tuple[DonorboxState, str], invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    donorbox, _ = services
+    no_amount, no_donor, fine = donorbox.seed(count=3)
+    no_amount["amount"] = None
+    no_donor["donor"] = None
+    no_donor["stripe_charge_id"] = None  # keyed by the donation, so only the contact is missing
+    result = invoke("run", RECIPE, "--json", "--state", tmp_path / "state.db")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert (report["outcomes"]["written"], report["outcomes"]["invalid"]) == (1, 2)
+    fields = {p["key"]: p["field"] for p in report["problems"]}
+    assert fields == {str(no_amount["id"]): "amount", str(no_donor["id"]): "contact"}
+    assert str(fine["id"]) not in fields

@@ -6,14 +6,21 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import Result
 
 from connectors.givebutter.emulator import EmulatorSettings, create_app
+from connectors.virtuous.emulator import EmulatorSettings as VirtuousSettings
+from connectors.virtuous.emulator import create_app as virtuous_app
 from core.emulator import EmulatorServer
 from tests.conftest import read_jsonl
 
 KEY = "gb-equivalence-5e6f7a8b9c0d"
+VIRTUOUS_KEY = "vt-http-json-e2e-31"
+SHIPPED = (
+    Path(__file__).resolve().parents[3] / "recipes" / "givebutter-http-json-to-virtuous-gifts.yaml"
+)
 
 DEDICATED = """
 version: 1
@@ -82,3 +89,40 @@ def test_both_recipes_give_the_same_records_run_after_run(
     dedicated = read_jsonl(tmp_path / "dedicated.jsonl")
     assert dedicated == read_jsonl(tmp_path / "declared.jsonl")
     assert len(dedicated) == 11
+
+
+def test_the_shipped_recipe_runs_end_to_end_into_virtuous(
+    invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    givebutter = create_app(EmulatorSettings(api_keys=[KEY]))
+    seeded = givebutter.state.emulator.seed(count=6)
+    seeded[4]["refunded"] = True  # refunded before it was sent: no gift
+    del seeded[5]["amount"]  # the mapping needs it: dead-lettered, naming the field
+    virtuous = virtuous_app(
+        VirtuousSettings.model_validate({"api_keys": {VIRTUOUS_KEY: {"org": "org-1"}}})
+    )
+    state = tmp_path / "state.db"
+    with EmulatorServer(givebutter) as gb, EmulatorServer(virtuous) as vt:
+        monkeypatch.setenv("GIVEBUTTER_API_KEY", KEY)
+        monkeypatch.setenv("GIVEBUTTER_BASE_URL", gb.url)
+        monkeypatch.setenv("VIRTUOUS_API_KEY", VIRTUOUS_KEY)
+        monkeypatch.setenv("VIRTUOUS_BASE_URL", vt.url)
+        projects = [{"name": "General", "code": "GENERAL"}, {"name": "Grants", "code": "SCHOLAR"}]
+        httpx.post(f"{vt.url}/_emulator/seed", json={"projects": projects}).raise_for_status()
+        first = invoke("run", SHIPPED, "--json", "--state", state)
+        assert first.exit_code == 1, first.output
+        report = json.loads(first.stdout)
+        again = json.loads(invoke("run", SHIPPED, "--json", "--state", state).stdout)
+        imported = httpx.post(f"{vt.url}/_emulator/import").json()
+        sample = httpx.get(
+            f"{vt.url}/api/Gift/Givebutter/{seeded[0]['id']}",
+            headers={"Authorization": f"Bearer {VIRTUOUS_KEY}"},
+        ).json()
+    outcomes = report["outcomes"]
+    assert (outcomes["written"], outcomes["filtered"], outcomes["invalid"]) == (4, 1, 1)
+    (problem,) = report["problems"]
+    assert (problem["key"], problem["field"]) == (seeded[5]["id"], "amount")
+    assert again["outcomes"]["written"] == 0
+    assert imported["giftsCreated"] == 4
+    assert sample["amount"] == seeded[0]["amount"]
+    assert KEY not in first.output

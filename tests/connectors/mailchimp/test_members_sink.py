@@ -159,3 +159,35 @@ def test_a_refused_key_stops_the_run_without_showing_it(
             assert wrong.encode() not in path.read_bytes()
     # It stopped at the refusal instead of trying every member.
     assert len(mailchimp.requests("PUT")) <= 10
+
+
+def test_the_batch_endpoint_keeps_status_if_new_for_existing_members(mailchimp, run) -> None:
+    """Over the batch threshold, a member already in the audience keeps their status: only a
+    new member gets status_if_new, exactly as with the member-by-member PUT."""
+    mailchimp.seed(
+        {"email_address": "donor1@donors.org", "status": "subscribed"},
+        {"email_address": "donor2@donors.org", "status": "unsubscribed"},
+        {"email_address": "donor3@donors.org", "status": "subscribed", "merge_fields": {}},
+    )
+    outcome = report(run(donors(60), status_if_new="pending"))
+    assert outcome["outcomes"]["written"] == 60
+    assert member(mailchimp, "donor1@donors.org").status == "subscribed"
+    assert member(mailchimp, "donor2@donors.org").status == "unsubscribed"
+    assert member(mailchimp, "donor3@donors.org").merge_fields["FNAME"] == "First3"
+    assert member(mailchimp, "donor3@donors.org").tags == ["Donor"]
+    assert member(mailchimp, "donor60@donors.org").status == "pending"
+    # The new members went in one batch call; the three existing ones were upserted one by one.
+    assert len(mailchimp.requests("POST", f"/lists/{LIST_ID}")) == 1
+    assert len(mailchimp.requests("PUT")) == 3
+
+
+def test_a_row_without_the_address_is_dead_lettered_naming_the_field(mailchimp, run) -> None:
+    rows = donors(2)
+    del rows[0]["email"]  # the mapping reads record.email: a missing field reads as null
+    result = run(rows)
+    assert result.exit_code == 1
+    outcome = report(result)
+    assert (outcome["outcomes"]["written"], outcome["outcomes"]["invalid"]) == (1, 1)
+    (problem,) = outcome["problems"]
+    assert (problem["key"], problem["field"]) == ("d1", "email_address")
+    assert len(mailchimp.requests("PUT")) == 1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from mailchimp_marketing.api.ping_api import PingApi
 from mailchimp_marketing.api_client import ApiClientError
 
 from connectors.mailchimp.service import (
+    MAX_CONNECTIONS,
     CentralApiClient,
     MailchimpRejected,
     MailchimpSettings,
@@ -109,3 +111,17 @@ def test_spent_retries_are_a_retriable_error(mailchimp, context) -> None:
     ping = PingApi(CentralApiClient(client, service.base_url))
     with pytest.raises(RetriableError, match="503"):
         call(ping.get)
+
+
+def test_the_central_client_caps_connections_per_key(mailchimp, context) -> None:
+    """Twenty-five threads on two clients of one key: the governor of the central client (not
+    the sink's thread pool) keeps Mailchimp at ten connections, and none is turned away."""
+    mailchimp.state.faults.update(latency_seconds=0.05)
+    clients = [lists_api(settings(mailchimp.url), context) for _ in range(2)]
+    with ThreadPoolExecutor(25) as pool:
+        pages = [
+            pool.submit(call, clients[n % 2].get_list_members_info, LIST_ID) for n in range(60)
+        ]
+        assert all(page.result()["total_items"] == 0 for page in pages)
+    assert 1 < mailchimp.state.max_in_flight <= MAX_CONNECTIONS
+    assert mailchimp.state.rejected_connections == 0

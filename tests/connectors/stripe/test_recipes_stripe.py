@@ -41,7 +41,7 @@ def seed_donations(emulator: Emulator) -> dict[str, dict[str, Any]]:
             "amount": 2500,
             "currency": "usd",
             "created": JAN_2025,
-            "metadata": {"designation": "scholarships"},
+            "metadata": {"designation": "scholarships", "campaign": "SPRING25"},
             "description": "Spring appeal",
             "customer": {"name": "Ada Lovelace", "email": "Ada@Example.org"},
             "billing_details": {
@@ -103,6 +103,7 @@ def test_charges_become_gifts_in_every_currency_and_refunds_reverse_them(
     assert (usd["amount"], usd["currencyCode"]) == (25.0, "USD")
     assert usd["giftDate"] == "2025-01-01T00:00:00"
     assert usd["notes"] == "Spring appeal"
+    assert usd["segment"] == "SPRING25"  # metadata.campaign
     assert [d["projectCode"] for d in usd["giftDesignations"]] == ["SCHOLAR"]
     jpy = virtuous.gift("Stripe", charges["jpy"]["id"]).json()
     assert (jpy["amount"], jpy["currencyCode"]) == (1500, "JPY")
@@ -136,3 +137,22 @@ def test_charges_become_gifts_in_every_currency_and_refunds_reverse_them(
     reversals = [g for g in virtuous.state()["gifts"] if g["giftType"] == "Reversing Transaction"]
     assert [(r["amount"], r["currencyCode"]) for r in reversals] == [(-25.0, "USD")]
     assert reversals[0]["notes"] == f"Stripe refund {full['id']} (requested_by_customer)"
+
+
+def test_a_charge_with_nobody_to_credit_is_dead_lettered_naming_the_contact(
+    emulator_env: Emulator, virtuous: Virtuous, invoke: Any, tmp_path: Path
+) -> None:
+    """A charge made through the API with no customer and no billing details lacks every field
+    the contact mapping reads: it is dead-lettered with the field named, the others go on."""
+    store = emulator_env.store
+    kept = store.seed_charge(
+        {"amount": 1000, "created": JAN_2025, "billing_details": {"name": "Ada Lovelace"}}
+    )
+    bare = store.seed_charge({"amount": 2000, "created": JAN_2025 + 60})
+    report = run(invoke, CHARGES, tmp_path / "state.db", code=1)
+    assert (report["outcomes"]["written"], report["outcomes"]["invalid"]) == (1, 1)
+    (problem,) = report["problems"]
+    assert (problem["key"], problem["field"]) == (bare["id"], "contact")
+    assert "needs an id, referenceId, email, name" in problem["reason"]
+    assert virtuous.import_now()["giftsCreated"] == 1
+    assert virtuous.gift("Stripe", kept["id"]).status_code == 200
