@@ -13,6 +13,7 @@ from dotenv import dotenv_values
 from core.errors import MissingSecretError
 
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_PLACEHOLDER = re.compile(r"<[A-Za-z_][A-Za-z0-9_]*>")
 # Values of variables named like these are credentials: they are registered for redaction.
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|OTP|CREDENTIAL|AUTH", re.IGNORECASE)
 
@@ -39,6 +40,14 @@ class WithPlaceholders(dict[str, str]):
 
     def placeholder(self, name: str) -> str:
         return f"<{name}>"
+
+    def holds_placeholder(self, data: Any) -> bool:
+        """Whether a placeholder stands somewhere in ``data`` (a component's ``with:``)."""
+        if isinstance(data, dict):
+            return any(self.holds_placeholder(v) for v in data.values())
+        if isinstance(data, list):
+            return any(self.holds_placeholder(v) for v in data)
+        return isinstance(data, str) and _PLACEHOLDER.search(data) is not None
 
 
 def interpolate(

@@ -7,13 +7,14 @@ component's own ``Settings`` model. Every error names ``file:line:column`` and t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.env import environment, interpolate
+from core.env import WithPlaceholders, environment, interpolate
 from core.errors import RecipeError, RecipeValidationError
 from core.mapping import FILTERED, CompiledMapping, compile_mapping
 from core.registry import Registry
@@ -94,7 +95,7 @@ class Recipe:
         return self.path.parent
 
 
-def load_recipe(path: Path, registry: Registry, env: dict[str, str] | None = None) -> Recipe:
+def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = None) -> Recipe:
     """Read, interpolate, validate and compile the recipe at ``path``."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -137,15 +138,36 @@ def load_recipe(path: Path, registry: Registry, env: dict[str, str] | None = Non
         model=model,
         located=located,
         source_class=source_class,
-        source_settings=validate_model(
-            source_class.Settings, model.source.with_, located, ("source", "with")
+        source_settings=_settings(
+            source_class.Settings, model.source.with_, located, "source", env
         ),
         sink_class=sink_class,
-        sink_settings=validate_model(
-            sink_class.Settings, model.sink.with_, located, ("sink", "with")
-        ),
+        sink_settings=_settings(sink_class.Settings, model.sink.with_, located, "sink", env),
         mapping=mapping,
     )
+
+
+def _settings(
+    model: type[M], data: dict[str, Any], located: Located, part: str, env: Mapping[str, str] | None
+) -> M:
+    """A component's ``with:`` settings, validated.
+
+    With placeholders for unset variables (``connector test``), what only a placeholder makes
+    invalid (a key's format) is taken as written: the tests map records and reach no service.
+    Every other mistake (an unknown key, a wrong type) is still refused.
+    """
+    if isinstance(env, WithPlaceholders) and env.holds_placeholder(data):
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            if all(_placeholder_made(e["loc"], data, env) for e in error.errors()):
+                return model.model_construct(**data)
+    return validate_model(model, data, located, (part, "with"))
+
+
+def _placeholder_made(loc: tuple[Any, ...], data: dict[str, Any], env: WithPlaceholders) -> bool:
+    """An error about the settings as a whole, or about a setting that holds a placeholder."""
+    return not loc or (loc[0] in data and env.holds_placeholder(data[loc[0]]))
 
 
 def validate_model(model: type[M], data: Any, located: Located, prefix: tuple[str | int, ...]) -> M:

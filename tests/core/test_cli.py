@@ -113,6 +113,16 @@ def test_inline_tests_need_no_secrets_but_a_run_does(
     assert not list(tmp_path.glob("*.csv"))
 
 
+def test_inline_tests_still_refuse_a_misspelt_setting(write_recipe, invoke, monkeypatch) -> None:
+    monkeypatch.delenv("SECRET_OUT_KEY", raising=False)
+    recipe = write_recipe(
+        RECIPE.replace("path: out.csv", 'path: "${SECRET_OUT_KEY}.csv", delimeter: ";"')
+    )
+    result = invoke("test", recipe)
+    assert result.exit_code == 2
+    assert "delimeter" in result.stderr
+
+
 def test_state_show_and_reset(write_recipe, invoke, tmp_path) -> None:
     _records(tmp_path)
     recipe = write_recipe(RECIPE)
