@@ -86,6 +86,16 @@ class Recipe:
             return dict(record)
         return mapped
 
+    def expression_at(self, loc: tuple[str | int, ...]) -> str | None:
+        """The ``map:`` expression that gives the payload field at ``loc``, when one does."""
+        node: Any = self.model.map
+        for part in loc:
+            inside_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+            if not (inside_list or (isinstance(node, dict) and part in node)):
+                return None
+            node = node[part]
+        return node if isinstance(node, str) else None
+
     @property
     def name(self) -> str:
         return self.model.name

@@ -45,7 +45,7 @@ def _run_case(
     assert isinstance(mapped, dict)
     problems = _diff(expect or {}, mapped, "")
     try:
-        validate_payload(recipe.sink_class, mapped)
+        validate_payload(recipe.sink_class, mapped, recipe.expression_at)
     except SkippableError as error:
         problems.append(f"{recipe.sink_class.name} would refuse it: {error}")
     return CaseResult(name, not problems, problems)

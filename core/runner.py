@@ -17,6 +17,7 @@ from typing import Any
 
 import pluggy
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from core.context import Context
 from core.errors import InvalidRecord, RetriableError, SkippableError
@@ -164,7 +165,9 @@ class Runner:
                 self.report.count(Outcome.FILTERED)
                 return None
             assert isinstance(mapped, dict)
-            payload = validate_payload(sink, sink.prepare(incoming.key, mapped))
+            payload = validate_payload(
+                sink, sink.prepare(incoming.key, mapped), self.recipe.expression_at
+            )
         except SkippableError as error:
             self._dead_letter(batch, incoming.key, incoming.record, error.outcome, error)
             return None
@@ -281,21 +284,44 @@ def _key(source: Source, record: Record) -> str:
         return "sha256:" + payload_digest(record)[:32]
 
 
-def validate_payload(sink: Sink | type[Sink], payload: dict[str, Any]) -> dict[str, Any]:
-    """Check a mapped payload against the sink's model; return what will be sent."""
+def validate_payload(
+    sink: Sink | type[Sink],
+    payload: dict[str, Any],
+    expression_at: Callable[[tuple[str | int, ...]], str | None] | None = None,
+) -> dict[str, Any]:
+    """Check a mapped payload against the sink's model; return what will be sent.
+
+    ``expression_at`` finds the recipe's expression for a field, so that a message about a null
+    value can say which expression gave it.
+    """
     if sink.Model is None:
         return payload
     try:
         model = sink.Model.model_validate(payload)
     except ValidationError as error:
-        first = error.errors()[0]
+        problems = error.errors()
+        first = problems[0]
         field = ".".join(str(part) for part in first["loc"]) or None
-        others = len(error.errors()) - 1
-        extra = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
-        msg = f"{first['msg']}{extra}"
+        msg = _explain(first, expression_at)
+        if len(problems) > 1:
+            msg += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})"
         raise InvalidRecord(msg, field=field) from None
     dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
     return dumped
+
+
+def _explain(
+    problem: ErrorDetails, expression_at: Callable[[tuple[str | int, ...]], str | None] | None
+) -> str:
+    """Pydantic's message, said in the recipe's terms when the mapping gave nothing."""
+    if problem["type"] == "missing":
+        return "required, but the recipe's map: does not set it"
+    if problem.get("input", ...) is not None:
+        return str(problem["msg"])
+    expression = expression_at(tuple(problem["loc"])) if expression_at else None
+    given = f"'{expression}' gave null" if expression else "the mapped value is null"
+    # The usual cause: the source record lacks the field the expression reads.
+    return f"a value is required, but {given} (is the source field missing?)"
 
 
 def payload_digest(payload: Any) -> str:

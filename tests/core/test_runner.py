@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
+from connectors.files.jsonl_file import JsonlSink
 from core.outcomes import Outcome
 from core.recipe import load_recipe
 from core.registry import Registry
@@ -219,3 +222,49 @@ def test_hooks_hear_dead_letters_and_the_end_of_the_run(tmp_path, write_recipe, 
     assert heard[0] == ("dead", ("gifts", "d1", "amount"))
     assert heard[1][0] == "after"
     assert heard[1][1]["written"] == 1  # type: ignore[index]
+
+
+class _Pledge(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    amount: Decimal
+
+
+class _PledgeFile(JsonlSink):
+    """A file sink that, like the Virtuous sinks, checks each payload against a model."""
+
+    name = "test.pledges"
+    Model = _Pledge
+
+
+@pytest.mark.parametrize(
+    ("mapped_amount", "reason"),
+    [
+        (
+            "amount: record.cents | minor_to_major(record.currency)",
+            "a value is required, but 'record.cents | minor_to_major(record.currency)' gave null"
+            " (is the source field missing?)",
+        ),
+        ("", "required, but the recipe's map: does not set it"),
+    ],
+)
+def test_a_missing_source_field_is_dead_lettered_naming_the_field_and_the_expression(
+    tmp_path, write_recipe, registry, mapped_amount, reason
+) -> None:
+    registry.sinks.add(_PledgeFile.name, _PledgeFile, "tests")
+    recipe_text = RECIPE.replace(
+        "use: file.jsonl\n  with: {path: out", "use: test.pledges\n  with: {path: out"
+    )
+    recipe_text = recipe_text.replace(
+        "  amount: record.cents | minor_to_major(record.currency)\n", f"  {mapped_amount}\n"
+    ).replace("  currency: record.currency | upper\n  email: record.email | lower\n", "")
+    write_jsonl(tmp_path / "in.jsonl", donations(2, d2={"cents": None}))
+    state = SqliteStateStore(tmp_path / "state.db")
+    try:
+        report = Runner(load_recipe(write_recipe(recipe_text), registry), state).run()
+        dead = state.dead_letters("gifts")
+    finally:
+        state.close()
+    assert [(d.key, d.field, d.reason) for d in dead][-1] == ("d2", "amount", reason)
+    assert report.counts[Outcome.INVALID] == (1 if mapped_amount else 2)
