@@ -75,6 +75,27 @@ def people(n: int, **extra: Any) -> list[dict[str, Any]]:
     ]
 
 
+def ada_member(last_changed: datetime) -> dict[str, Any]:
+    """Ada Lovelace, to seed: a mixed-case address, a tag, a phone and a postal address."""
+    return {
+        "email_address": "Ada@Donors.org",
+        "last_changed": last_changed,
+        "tags": ["Donor"],
+        "merge_fields": {
+            "FNAME": "Ada",
+            "LNAME": "Lovelace",
+            "PHONE": "555-0100",
+            "ADDRESS": {
+                "addr1": "1 Main St",
+                "city": "Springfield",
+                "state": "IL",
+                "zip": "62701",
+                "country": "US",
+            },
+        },
+    }
+
+
 @pytest.fixture
 def context(tmp_path: Path) -> Iterator[Context]:
     state = SqliteStateStore(tmp_path / ".connector" / "state.db")
@@ -90,3 +111,14 @@ def report(result: Result) -> dict[str, Any]:
     assert result.exit_code in (0, 1), result.output
     parsed: dict[str, Any] = json.loads(result.stdout)
     return parsed
+
+
+def assert_refused_without_showing(result: Result, key: str, folder: Path) -> None:
+    """The run stopped at Mailchimp's refusal of `key`, and the key shows neither in what the
+    run printed nor in any file it left under `folder`/.connector."""
+    assert result.exit_code == 3
+    assert "Mailchimp refused the credential (401)" in result.output
+    assert key not in result.output
+    for path in (folder / ".connector").rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes()

@@ -8,7 +8,15 @@ import pytest
 
 from connectors.mailchimp.members_source import MembersSettings, MembersSource
 from tests.conftest import read_jsonl
-from tests.connectors.mailchimp.conftest import API_KEY, LIST_ID, day, people, report
+from tests.connectors.mailchimp.conftest import (
+    API_KEY,
+    LIST_ID,
+    ada_member,
+    assert_refused_without_showing,
+    day,
+    people,
+    report,
+)
 
 RECIPE = """
 version: 1
@@ -56,25 +64,7 @@ def test_reads_every_member_page_by_page(mailchimp, context) -> None:
 
 
 def test_records_keep_merge_fields_tags_status_and_last_change(mailchimp, context) -> None:
-    mailchimp.seed(
-        {
-            "email_address": "Ada@Donors.org",
-            "last_changed": day(3),
-            "tags": ["Donor"],
-            "merge_fields": {
-                "FNAME": "Ada",
-                "LNAME": "Lovelace",
-                "PHONE": "555-0100",
-                "ADDRESS": {
-                    "addr1": "1 Main St",
-                    "city": "Springfield",
-                    "state": "IL",
-                    "zip": "62701",
-                    "country": "US",
-                },
-            },
-        }
-    )
+    mailchimp.seed(ada_member(last_changed=day(3)))
     read = source(mailchimp, context)
     (member,) = read.read(None)
     assert member["merge_fields"]["FNAME"] == "Ada"
@@ -161,9 +151,4 @@ def test_a_refused_key_stops_the_run_naming_mailchimp(
     wrong = "mcwrongsecret55aa66bb-us1"
     monkeypatch.setenv("MC_KEY", wrong)
     result = invoke("run", write_recipe(RECIPE), "--json")
-    assert result.exit_code == 3
-    assert "Mailchimp refused the credential (401)" in result.output
-    assert wrong not in result.output
-    for path in (tmp_path / ".connector").rglob("*"):
-        if path.is_file():
-            assert wrong.encode() not in path.read_bytes()
+    assert_refused_without_showing(result, wrong, tmp_path)

@@ -8,20 +8,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.virtuous.emulator import EmulatorSettings as VirtuousSettings
-from connectors.virtuous.emulator import create_app as virtuous_app
-from core.emulator import EmulatorServer
-from tests.connectors.mailchimp.conftest import API_KEY, LIST_ID, day, report
+from tests.connectors.mailchimp.conftest import API_KEY, LIST_ID, ada_member, day, report
+from tests.connectors.virtuous.support import serving
 
 RECIPES = Path(__file__).resolve().parents[3] / "recipes"
-VIRTUOUS_KEY = "virtuous-e2e-key"
 
 
 @pytest.fixture
-def virtuous():
-    app = virtuous_app(VirtuousSettings(api_keys={VIRTUOUS_KEY: "org-1"}))
-    with EmulatorServer(app) as server:
-        yield server
+def virtuous(monkeypatch):
+    with serving(monkeypatch) as emulator:
+        yield emulator
 
 
 @pytest.fixture
@@ -29,8 +25,6 @@ def recipe(mailchimp, virtuous, monkeypatch, tmp_path):
     monkeypatch.setenv("MAILCHIMP_API_KEY", API_KEY)
     monkeypatch.setenv("MAILCHIMP_LIST_ID", LIST_ID)
     monkeypatch.setenv("MAILCHIMP_BASE_URL", mailchimp.url)
-    monkeypatch.setenv("VIRTUOUS_API_KEY", VIRTUOUS_KEY)
-    monkeypatch.setenv("VIRTUOUS_BASE_URL", virtuous.url)
 
     def copy(name: str) -> Path:
         # A copy, so the run's state lands in the test's directory, not in recipes/.
@@ -41,23 +35,7 @@ def recipe(mailchimp, virtuous, monkeypatch, tmp_path):
 
 def test_mailchimp_members_become_virtuous_contacts(mailchimp, virtuous, recipe, invoke) -> None:
     mailchimp.seed(
-        {
-            "email_address": "Ada@Donors.org",
-            "last_changed": day(1),
-            "tags": ["Donor"],
-            "merge_fields": {
-                "FNAME": "Ada",
-                "LNAME": "Lovelace",
-                "PHONE": "555-0100",
-                "ADDRESS": {
-                    "addr1": "1 Main St",
-                    "city": "Springfield",
-                    "state": "IL",
-                    "zip": "62701",
-                    "country": "US",
-                },
-            },
-        },
+        ada_member(last_changed=day(1)),
         {
             "email_address": "grace@donors.org",
             "last_changed": day(2),

@@ -15,7 +15,7 @@ import pytest
 
 from tests.connectors.stripe.conftest import JAN_2025, KEY, Emulator
 from tests.connectors.virtuous.support import KEY as VIRTUOUS_KEY
-from tests.connectors.virtuous.support import Virtuous, running
+from tests.connectors.virtuous.support import Virtuous, serving
 
 RECIPES = Path(__file__).resolve().parents[3] / "recipes"
 CHARGES = RECIPES / "stripe-charges-to-virtuous-gifts.yaml"
@@ -28,10 +28,8 @@ PROJECTS = [
 
 @pytest.fixture
 def virtuous(monkeypatch: pytest.MonkeyPatch) -> Iterator[Virtuous]:
-    with running() as emulator:
+    with serving(monkeypatch) as emulator:
         emulator.control("POST", "seed", json={"projects": PROJECTS})
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_API_KEY", VIRTUOUS_KEY)
         yield emulator
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from connectors.virtuous.emulator import EmulatorSettings, create_app
 from core.emulator import EmulatorServer
@@ -55,6 +56,15 @@ def running(**settings: Any) -> Iterator[Virtuous]:
     app = create_app(EmulatorSettings.model_validate(settings))
     with EmulatorServer(app) as server:
         yield Virtuous(server, app)
+
+
+@contextmanager
+def serving(monkeypatch: pytest.MonkeyPatch, **settings: Any) -> Iterator[Virtuous]:
+    """`running`, with the recipes' ${VIRTUOUS_BASE_URL} and ${VIRTUOUS_API_KEY} pointing at it."""
+    with running(**settings) as emulator:
+        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
+        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
+        yield emulator
 
 
 def donations_csv(path: Path, count: int, *, start: int = 1, **overrides: dict[str, str]) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,8 @@ from core.errors import RetriableError
 from core.http import MemoryBudgetStore, build_client
 from core.outcomes import Outcome, WriteItem
 from core.state.sqlite import SqliteStateStore
-from tests.connectors.virtuous.support import KEY, report, running
+from tests.conftest import write_jsonl
+from tests.connectors.virtuous.support import KEY, report
 
 PEOPLE = [
     {"id": "m-1", "first": "Ada", "last": "Lovelace", "email": "ada@example.org"},
@@ -56,26 +56,14 @@ sink:
 """
 
 
-@pytest.fixture
-def virtuous(monkeypatch):
-    with running() as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
-        yield emulator
-
-
-def _people(tmp_path, rows) -> None:
-    (tmp_path / "people.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-
 def test_contact_transactions_create_then_merge(virtuous, write_recipe, invoke, tmp_path) -> None:
-    _people(tmp_path, PEOPLE)
+    write_jsonl(tmp_path / "people.jsonl", PEOPLE)
     recipe = write_recipe(CONTACT_TRANSACTIONS)
     assert report(invoke("run", recipe, "--json"))["outcomes"]["written"] == 3
     assert len(virtuous.requests("/api/Contact/Batch")) == 1
     assert len(virtuous.requests("/api/Contact/Transaction")) == 1
     assert virtuous.import_now()["contactsCreated"] == 3
-    _people(tmp_path, [*PEOPLE[:2], {**PEOPLE[2], "last": "Turing-Smith"}])
+    write_jsonl(tmp_path / "people.jsonl", [*PEOPLE[:2], {**PEOPLE[2], "last": "Turing-Smith"}])
     second = report(invoke("run", recipe, "--json"))
     assert second["outcomes"]["updated"] == 1
     assert second["outcomes"]["unchanged"] == 2
@@ -89,7 +77,9 @@ def test_contact_transactions_create_then_merge(virtuous, write_recipe, invoke, 
 def test_an_invalid_contact_is_dead_lettered_locally(
     virtuous, write_recipe, invoke, tmp_path
 ) -> None:
-    _people(tmp_path, [PEOPLE[0], {"id": "m-9", "email": "nobody@example.org"}])
+    write_jsonl(
+        tmp_path / "people.jsonl", [PEOPLE[0], {"id": "m-9", "email": "nobody@example.org"}]
+    )
     result = report(invoke("run", write_recipe(CONTACT_TRANSACTIONS), "--json"))
     assert result["outcomes"]["written"] == 1
     assert result["outcomes"]["invalid"] == 1
@@ -111,8 +101,8 @@ def test_updates_change_only_mapped_fields(virtuous, write_recipe, invoke, tmp_p
         json={"description": "keep me"},
         headers={"Authorization": f"Bearer {KEY}"},
     ).raise_for_status()
-    _people(
-        tmp_path,
+    write_jsonl(
+        tmp_path / "people.jsonl",
         [{"id": "u-1", "email": "ada@example.org", "first": "Augusta Ada", "nickname": "Ada"}],
     )
     recipe = write_recipe(UPDATES.replace("IF_MISSING", "needs_review"))
@@ -132,7 +122,9 @@ def test_updates_change_only_mapped_fields(virtuous, write_recipe, invoke, tmp_p
 def test_a_contact_that_matches_nobody(
     virtuous, write_recipe, invoke, tmp_path, if_missing, outcome
 ) -> None:
-    _people(tmp_path, [{"id": "u-2", "email": "new@example.org", "first": "New"}])
+    write_jsonl(
+        tmp_path / "people.jsonl", [{"id": "u-2", "email": "new@example.org", "first": "New"}]
+    )
     text = UPDATES.replace("IF_MISSING", if_missing).replace(
         "  informalName: record.nickname\n",
         "  informalName: record.nickname\n  lastName: \"'Person'\"\n",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.connectors.virtuous.support import KEY, report, running
+from tests.connectors.virtuous.support import Virtuous, report
 
 RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "virtuous-gifts-to-csv.yaml"
 
@@ -44,12 +44,9 @@ SEED = {
 
 
 @pytest.fixture
-def virtuous(monkeypatch):
-    with running() as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
-        emulator.control("POST", "seed", json=SEED)
-        yield emulator
+def seeded(virtuous: Virtuous) -> Virtuous:
+    virtuous.control("POST", "seed", json=SEED)
+    return virtuous
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -58,7 +55,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 def test_the_export_has_amounts_fees_nets_and_designations(
-    virtuous, write_recipe, invoke, tmp_path
+    seeded, write_recipe, invoke, tmp_path
 ) -> None:
     recipe = write_recipe(RECIPE.read_text())
     first = report(invoke("run", recipe, "--json"))
@@ -78,7 +75,7 @@ def test_the_export_has_amounts_fees_nets_and_designations(
 
 
 def test_a_second_export_appends_nothing_already_exported(
-    virtuous, write_recipe, invoke, tmp_path
+    seeded, write_recipe, invoke, tmp_path
 ) -> None:
     recipe = write_recipe(RECIPE.read_text())
     report(invoke("run", recipe, "--json"))

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.connectors.virtuous.support import KEY, donations_csv, gifts_recipe, report, running
+from tests.conftest import write_jsonl
+from tests.connectors.virtuous.support import (
+    KEY,
+    donations_csv,
+    gifts_recipe,
+    report,
+    running,
+    serving,
+)
 
 TRANSACTIONS = ("/api/v2/Gift/Transactions", "/api/v2/Gift/Transaction")
-
-
-@pytest.fixture
-def virtuous(monkeypatch):
-    with running() as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
-        yield emulator
 
 
 def test_gifts_are_submitted_imported_and_never_sent_twice(
@@ -64,20 +64,22 @@ def test_a_record_virtuous_refuses_is_dead_lettered_the_others_written(
     assert virtuous.gift("Test", "g-4").status_code == 200
 
 
+def _designated(batch: int, short: str) -> str:
+    """The gifts recipe with a designation of each gift's whole amount, but 1 for `short`'s."""
+    return gifts_recipe(batch=batch).replace(
+        "  giftType: \"'Credit'\"\n",
+        "  giftType: \"'Credit'\"\n  designations:\n    - code: record.fund\n"
+        f"      amountDesignated: \"1 if record.id == '{short}' else"
+        ' record.cents | to_int | minor_to_major(record.currency)"\n',
+    )
+
+
 def test_a_server_side_refusal_splits_the_batch(
     monkeypatch, write_recipe, invoke, tmp_path
 ) -> None:
-    with running(require_designation_sum=True) as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
+    with serving(monkeypatch, require_designation_sum=True) as emulator:
         donations_csv(tmp_path / "donations.csv", 6)
-        text = gifts_recipe(batch=6).replace(
-            "  giftType: \"'Credit'\"\n",
-            "  giftType: \"'Credit'\"\n  designations:\n    - code: record.fund\n"
-            "      amountDesignated: \"1 if record.id == 'g-5' else"
-            ' record.cents | to_int | minor_to_major(record.currency)"\n',
-        )
-        result = report(invoke("run", write_recipe(text), "--json"))
+        result = report(invoke("run", write_recipe(_designated(batch=6, short="g-5")), "--json"))
         assert result["outcomes"]["written"] == 5
         assert result["outcomes"]["invalid"] == 1
         assert result["problems"][0]["key"] == "g-5"
@@ -88,16 +90,8 @@ def test_a_server_side_refusal_splits_the_batch(
 def test_a_duplicate_and_a_refusal_in_one_batch_are_told_apart(
     monkeypatch, write_recipe, invoke, tmp_path
 ) -> None:
-    with running(require_designation_sum=True) as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
-        text = gifts_recipe(batch=4).replace(
-            "  giftType: \"'Credit'\"\n",
-            "  giftType: \"'Credit'\"\n  designations:\n    - code: record.fund\n"
-            "      amountDesignated: \"1 if record.id == 'g-3' else"
-            ' record.cents | to_int | minor_to_major(record.currency)"\n',
-        )
-        recipe = write_recipe(text)
+    with serving(monkeypatch, require_designation_sum=True) as emulator:
+        recipe = write_recipe(_designated(batch=4, short="g-3"))
         donations_csv(tmp_path / "donations.csv", 1, start=2)  # g-2 went in through another run
         report(invoke("run", recipe, "--json", "--state", tmp_path / "other.db"))
         donations_csv(tmp_path / "donations.csv", 4)
@@ -128,9 +122,7 @@ def test_a_key_without_permission_names_what_it_lacks(
     monkeypatch, write_recipe, invoke, tmp_path
 ) -> None:
     keys = {KEY: {"org": "org-1", "permissions": ["contacts:read"]}}
-    with running(api_keys=keys) as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
+    with serving(monkeypatch, api_keys=keys):
         donations_csv(tmp_path / "donations.csv", 1)
         result = invoke("run", write_recipe(gifts_recipe()))
     assert result.exit_code == 3
@@ -143,9 +135,7 @@ def test_500_gifts_in_a_small_window_never_meet_a_429(
     monkeypatch, write_recipe, invoke, tmp_path, credential
 ) -> None:
     user = {"email": "ops@example.org", "password": "pw-5f0c9e1a", "org": "org-1"}
-    with running(rate_limit=3, rate_window_seconds=1, users=[user]) as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
+    with serving(monkeypatch, rate_limit=3, rate_window_seconds=1, users=[user]) as emulator:
         donations_csv(tmp_path / "donations.csv", 500)
         text = gifts_recipe(batch=50, limit=3, window=1)
         if credential == "oauth":
@@ -168,9 +158,7 @@ def test_a_storm_of_429s_is_waited_out_and_the_wait_is_shown(
     # As long as the 5 attempts allowed for failures: a 429 was never processed, and the
     # server said when to come back, so the run waits (and says until when) instead of failing.
     faults = {"rate_limit_storm": 5, "storm_retry_after": 1}
-    with running(faults=faults) as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
+    with serving(monkeypatch, faults=faults) as emulator:
         donations_csv(tmp_path / "donations.csv", 20)
         result = invoke("-v", "run", write_recipe(gifts_recipe(batch=10)), "--json")
         log = emulator.requests()
@@ -209,9 +197,7 @@ def test_faults_never_lose_or_double_a_gift(monkeypatch, write_recipe, invoke, t
         "storm_retry_after": 1,
         "seed": 7,
     }
-    with running(faults=faults) as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
+    with serving(monkeypatch, faults=faults) as emulator:
         donations_csv(tmp_path / "donations.csv", 60)
         text = gifts_recipe(batch=10).replace(
             "    batch_size:", "    timeout_seconds: 0.5\n    batch_size:"
@@ -313,7 +299,7 @@ def test_designations_recurring_tributes_custom_fields_and_references_arrive(
     rows = [
         row | {"donor": "donor-42", "honoree": "Charles", "ack": "Email"} for row in (first, second)
     ]
-    (tmp_path / "gifts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(tmp_path / "gifts.jsonl", rows)
     result = report(invoke("run", write_recipe(RICH_RECIPE), "--json"))
     assert result["outcomes"]["written"] == 2
     sent = json.loads(virtuous.requests("/api/v2/Gift/Transactions")[0]["body"])["transactions"]

@@ -8,11 +8,20 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.connectors.virtuous.support import donations_csv, gifts_recipe, report, running
+from tests.connectors.virtuous.support import (
+    Virtuous,
+    donations_csv,
+    gifts_recipe,
+    report,
+    running,
+)
 
 USER = {
     "email": "ops@example.org",
@@ -31,12 +40,20 @@ def _recipe(otp: str) -> str:
     )
 
 
+@contextmanager
+def _serving(monkeypatch: pytest.MonkeyPatch, **settings: Any) -> Iterator[Virtuous]:
+    """An emulator that knows USER, with the recipes' ${VIRTUOUS_BASE_URL} and
+    ${VIRTUOUS_PASSWORD} pointing at it (and no API key)."""
+    with running(users=[USER], **settings) as emulator:
+        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
+        monkeypatch.setenv("VIRTUOUS_PASSWORD", USER["password"])
+        yield emulator
+
+
 def test_two_factor_login_once_then_saved_tokens(
     monkeypatch, write_recipe, invoke, tmp_path
 ) -> None:
-    with running(users=[USER]) as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_PASSWORD", USER["password"])
+    with _serving(monkeypatch) as emulator:
         donations_csv(tmp_path / "donations.csv", 2)
         recipe = write_recipe(_recipe("424242"))
         assert report(invoke("run", recipe, "--json"))["outcomes"]["written"] == 2
@@ -50,9 +67,7 @@ def test_two_factor_login_once_then_saved_tokens(
 
 
 def test_a_wrong_two_factor_code_stops_the_run(monkeypatch, write_recipe, invoke, tmp_path) -> None:
-    with running(users=[USER]) as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_PASSWORD", USER["password"])
+    with _serving(monkeypatch):
         donations_csv(tmp_path / "donations.csv", 1)
         result = invoke("run", write_recipe(_recipe("000000")))
     assert result.exit_code == 3
@@ -67,9 +82,7 @@ def _recipe_without_code() -> str:
 def test_the_two_factor_code_can_come_from_the_environment(
     monkeypatch, write_recipe, invoke, tmp_path
 ) -> None:
-    with running(users=[USER]) as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_PASSWORD", USER["password"])
+    with _serving(monkeypatch) as emulator:
         monkeypatch.setenv("VIRTUOUS_OTP", "424242")
         donations_csv(tmp_path / "donations.csv", 1)
         result = invoke("run", write_recipe(_recipe_without_code()), "--json")
@@ -81,9 +94,7 @@ def test_the_two_factor_code_can_come_from_the_environment(
 def test_no_code_and_no_terminal_says_how_to_give_one(
     monkeypatch, write_recipe, invoke, tmp_path
 ) -> None:
-    with running(users=[USER]) as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_PASSWORD", USER["password"])
+    with _serving(monkeypatch):
         monkeypatch.delenv("VIRTUOUS_OTP", raising=False)
         donations_csv(tmp_path / "donations.csv", 1)
         result = invoke("run", write_recipe(_recipe_without_code()))
@@ -149,10 +160,8 @@ def test_expired_or_revoked_tokens_are_refreshed_without_a_new_login(
 ) -> None:
     # Without VIRTUOUS_OTP on the later runs, a password login would stop at the 202: only the
     # refresh grant can get them through.
-    with running(users=[USER], token_lifetime_seconds=2) as emulator:
+    with _serving(monkeypatch, token_lifetime_seconds=2) as emulator:
         state = emulator.app.state.emulator
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_PASSWORD", USER["password"])
         monkeypatch.setenv("VIRTUOUS_OTP", USER["otp"])
         recipe = write_recipe(_recipe_without_code())
         donations_csv(tmp_path / "donations.csv", 1)

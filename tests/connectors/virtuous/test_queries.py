@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.connectors.virtuous.support import KEY, report, running
+from tests.connectors.virtuous.support import report, serving
 
 EXPORT = """\
 version: 1
@@ -44,14 +44,6 @@ def _seed(emulator, count: int, start: int = 0) -> None:
             ],
         },
     )
-
-
-@pytest.fixture
-def virtuous(monkeypatch):
-    with running() as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
-        yield emulator
 
 
 def _queries(emulator) -> list[dict[str, object]]:
@@ -103,9 +95,9 @@ def test_a_second_run_reads_only_what_changed_since(
 def test_a_page_that_times_out_is_asked_for_smaller(
     monkeypatch, write_recipe, invoke, tmp_path, delay
 ) -> None:
-    with running(full_query_timeout_take=2, full_query_timeout_delay=delay) as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
+    with serving(
+        monkeypatch, full_query_timeout_take=2, full_query_timeout_delay=delay
+    ) as emulator:
         _seed(emulator, 5)
         recipe = EXPORT.replace("page_size: 4}", "page_size: 4, timeout_seconds: 0.5}")
         result = report(invoke("run", write_recipe(recipe), "--json"))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-import pytest
-
-from tests.connectors.virtuous.support import KEY, donations_csv, gifts_recipe, report, running
+from tests.conftest import write_jsonl
+from tests.connectors.virtuous.support import donations_csv, gifts_recipe, report
 
 REFUNDS = """\
 version: 1
@@ -22,14 +22,6 @@ sink:
   use: virtuous.gift_reversals
   with: {base_url: "${VIRTUOUS_BASE_URL}", api_key: "${VIRTUOUS_API_KEY}"}
 """
-
-
-@pytest.fixture
-def virtuous(monkeypatch):
-    with running() as emulator:
-        monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
-        monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
-        yield emulator
 
 
 def test_status_follows_gifts_from_pending_to_imported(
@@ -55,8 +47,8 @@ def test_status_follows_gifts_from_pending_to_imported(
     assert len(virtuous.requests()) == lookups  # the ledger remembered the gift ids
 
 
-def _refunds(tmp_path, *rows: dict[str, object]) -> None:
-    (tmp_path / "refunds.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+def _refunds(tmp_path: Path, *rows: dict[str, object]) -> None:
+    write_jsonl(tmp_path / "refunds.jsonl", rows)
 
 
 def test_a_full_refund_reverses_the_right_gift(virtuous, write_recipe, invoke, tmp_path) -> None:
