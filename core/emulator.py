@@ -118,7 +118,26 @@ async def _wait_for_disconnect(receive: Receive) -> None:
         pass
 
 
-class FaultMiddleware:
+class ApiMiddleware:
+    """Middleware that acts on an emulator's API requests only: :meth:`handle` gets every HTTP
+    request but the ``/_emulator/`` control plane, which must keep working whatever a test has
+    switched on (faults, a revoked key, a full connection cap)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer, or pass on to ``self.app``, one API request."""
+        raise NotImplementedError
+
+
+class FaultMiddleware(ApiMiddleware):
     """Applies :class:`Faults` to every HTTP request except the ``/_emulator/`` control plane.
 
     Order: latency, then a 429 storm, a drop, a lost response, a hang, a 5xx; otherwise the app
@@ -126,13 +145,10 @@ class FaultMiddleware:
     """
 
     def __init__(self, app: ASGIApp, faults: Faults) -> None:
-        self.app = app
+        super().__init__(app)
         self.faults = faults
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         faults = self.faults
         if faults.latency_seconds:
             await asyncio.sleep(faults.latency_seconds)

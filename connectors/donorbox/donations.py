@@ -12,18 +12,23 @@ Records are passed on as Donorbox sends them: ``amount`` is a decimal string ("1
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import timedelta
-from itertools import chain
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
 from connectors.donorbox.service import DonorboxSettings, donorbox_client
-from connectors.http.incremental import HighWaterMark, Start, cursor_field, resume_from
+from connectors.http.incremental import (
+    HighWaterMark,
+    MarkedSource,
+    Start,
+    cursor_field,
+    resume_from,
+)
 from connectors.http.pages import walk_pages
 from connectors.http.paginators import PageNumberPaginator, PageRequest
-from core.source import Record, Source, Unreadable
+from core.source import Record, Unreadable
 
 MAX_PER_PAGE = 100
 
@@ -37,15 +42,13 @@ class DonationSettings(DonorboxSettings):
     campaign_id: int | None = Field(default=None, description="only this campaign's donations")
 
 
-class Donations(Source):
+class Donations(MarkedSource):
     """Donorbox donations, oldest first, from the last run's newest day on."""
 
     name: ClassVar[str] = "donorbox.donations"
     Settings: ClassVar[type[BaseModel]] = DonationSettings
     description: ClassVar[str] = "Donorbox donations, incremental by donation date"
     settings: DonationSettings
-
-    _mark: HighWaterMark | None = None
 
     def read(self, cursor: Any | None) -> Iterator[Record | Unreadable]:
         s = self.settings
@@ -59,8 +62,5 @@ class Donations(Source):
             params["campaign_id"] = s.campaign_id
         paginator = PageNumberPaginator("page", 1, "per_page", s.per_page)
         pages = walk_pages(client, service, PageRequest("/api/v1/donations", params), paginator)
-        self._mark = HighWaterMark(lambda r: cursor_field(r, "donation_date", "date"), ordered=True)
-        yield from self._mark.track(chain.from_iterable(pages))
-
-    def cursor_value(self, record: Mapping[str, Any]) -> Any | None:
-        return self._mark.value(record) if self._mark is not None else None
+        mark = HighWaterMark(lambda r: cursor_field(r, "donation_date", "date"), ordered=True)
+        yield from self.track(pages, mark)

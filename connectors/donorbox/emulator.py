@@ -12,8 +12,9 @@ What it reproduces: HTTP Basic with the login email and API key (401 with Devise
 (default 50, capped at 100), ``date_from``/``date_to`` (whole days, inclusive), ``order``
 (newest first by default), the ``campaign_id``, ``id``, ``email``, ``donor_id`` filters, and
 donations shaped like the published samples (amounts as decimal strings, ``stripe_charge_id``,
-nested ``donor`` and ``campaign``). Control plane: ``/_emulator/seed``, ``/_emulator/state``,
-``/_emulator/faults``, ``/_emulator/reset``, ``PATCH /_emulator/donations/{id}``.
+nested ``donor`` and ``campaign``). Control plane (:mod:`core.emulator_records`):
+``/_emulator/seed``, ``/_emulator/state``, ``/_emulator/faults``, ``/_emulator/reset``,
+``PATCH /_emulator/donations/{id}``.
 """
 
 from __future__ import annotations
@@ -23,31 +24,26 @@ import binascii
 import random
 import string
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.emulator import FaultMiddleware, Faults, json_response
+from core.emulator import json_response
+from core.emulator_records import Faker, Record, RecordsSettings, RecordsState, records_app
 
 UNAUTHENTICATED = "You need to sign in or sign up before continuing."
 
 
-class EmulatorSettings(BaseModel):
+class EmulatorSettings(RecordsSettings):
     credentials: dict[str, str] = Field(
         default_factory=lambda: {"ops@example.org": "emulator-donorbox-key"},
         description="login email -> API key",
     )
-    default_per_page: int = 50
-    max_per_page: int = 100
-    faults: Faults = Field(default_factory=Faults)
-    clock: Callable[[], datetime] | None = None  # UTC
 
 
 def stamp(moment: datetime) -> str:
@@ -68,46 +64,23 @@ def _formatted(value: float) -> str:
     return f"${value:,.0f}" if value == int(value) else f"${value:,.2f}"
 
 
-@dataclass
-class DonorboxState:
+class DonorboxState(RecordsState[EmulatorSettings]):
     """Everything the emulated organization holds; tests may use it directly."""
 
-    settings: EmulatorSettings
-    donations: dict[int, dict[str, Any]] = field(default_factory=dict)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    fail_next: list[int] = field(default_factory=list)  # statuses for the next API requests
+    collection = "donations"
+    int_ids = True
+    default_seed = 11
 
-    def now(self) -> datetime:
-        return self.settings.clock() if self.settings.clock else datetime.now(UTC)
-
-    def seed(
-        self, count: int = 0, donations: list[dict[str, Any]] | None = None, seed: int = 11
-    ) -> list[dict[str, Any]]:
-        """Add ``count`` generated donations, one a day up to yesterday, plus ``donations``."""
-        rng = random.Random(seed + len(self.donations))
-        given = donations or []
-        total = max(count, len(given))
+    def faker(self, total: int) -> Faker:
+        """One donation a day, up to yesterday."""
         start = self.now() - timedelta(days=total + 1)
-        made = []
-        for index in range(total):
-            number = len(self.donations) + 1
-            when = start + timedelta(days=index, hours=rng.randint(0, 12))
-            record = fake_donation(rng, number, when)
-            record.update(given[index] if index < len(given) else {})
-            self.donations[int(record["id"])] = record
-            made.append(record)
-        return made
 
-    def update(self, donation_id: int, changes: dict[str, Any]) -> dict[str, Any]:
-        record = self.donations[donation_id]
-        record.update(changes)
-        return record
+        def fake(rng: random.Random, index: int, number: int) -> Record:
+            return fake_donation(
+                rng, number, start + timedelta(days=index, hours=rng.randint(0, 12))
+            )
 
-    def reset(self) -> None:
-        self.donations.clear()
-        self.requests.clear()
-        self.fail_next.clear()
-        self.settings.faults.clear()
+        return fake
 
 
 _PEOPLE = [
@@ -203,7 +176,7 @@ def _authorized(request: Request) -> bool:
 
 
 def _filtered(state: DonorboxState, query: dict[str, str]) -> list[dict[str, Any]]:
-    rows = list(state.donations.values())
+    rows = list(state.records.values())
     if query.get("date_from"):
         since = date.fromisoformat(query["date_from"][:10])
         rows = [r for r in rows if _day(r["donation_date"]) >= since]
@@ -229,7 +202,7 @@ async def list_donations(request: Request) -> Response:
     query = dict(request.query_params)
 
     def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-        state.requests.append({"path": request.url.path, "query": query, "status": status})
+        state.log(request, status)
         return json_response(body, status, headers)
 
     if not _authorized(request):
@@ -248,55 +221,7 @@ async def list_donations(request: Request) -> Response:
     return answer(rows[(page - 1) * per_page : page * per_page])
 
 
-async def control_seed(request: Request) -> Response:
-    body = await request.json()
-    made = request.app.state.emulator.seed(
-        count=int(body.get("count", 0)),
-        donations=body.get("donations"),
-        seed=int(body.get("seed", 11)),
-    )
-    return json_response({"ids": [r["id"] for r in made]}, 201)
-
-
-async def control_update(request: Request) -> Response:
-    state: DonorboxState = request.app.state.emulator
-    donation_id = int(request.path_params["donation_id"])
-    if donation_id not in state.donations:
-        return json_response({"error": "Not found"}, 404)
-    return json_response(state.update(donation_id, await request.json()))
-
-
-async def control_state(request: Request) -> Response:
-    state: DonorboxState = request.app.state.emulator
-    return json_response({"donations": list(state.donations.values()), "requests": state.requests})
-
-
-async def control_faults(request: Request) -> Response:
-    state: DonorboxState = request.app.state.emulator
-    body = dict(await request.json())
-    state.fail_next.extend(int(s) for s in body.pop("fail_next", []))
-    state.settings.faults.update(**body)
-    return json_response(state.settings.faults.model_dump())
-
-
-async def control_reset(request: Request) -> Response:
-    request.app.state.emulator.reset()
-    return json_response({"reset": True})
-
-
 def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     """The emulated Donorbox API; its state is ``app.state.emulator``."""
-    settings = settings or EmulatorSettings()
-    app = Starlette(
-        routes=[
-            Route("/api/v1/donations", list_donations),
-            Route("/_emulator/seed", control_seed, methods=["POST"]),
-            Route("/_emulator/donations/{donation_id:int}", control_update, methods=["PATCH"]),
-            Route("/_emulator/state", control_state),
-            Route("/_emulator/faults", control_faults, methods=["POST"]),
-            Route("/_emulator/reset", control_reset, methods=["POST"]),
-        ],
-        middleware=[Middleware(FaultMiddleware, faults=settings.faults)],
-    )
-    app.state.emulator = DonorboxState(settings)
-    return app
+    state = DonorboxState(settings or EmulatorSettings())
+    return records_app(state, [Route("/api/v1/donations", list_donations)])

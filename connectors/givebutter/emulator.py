@@ -11,8 +11,9 @@ What it reproduces: Bearer keys (401 ``{"message": "Unauthenticated."}``), ``per
 (422 past it), the ``updatedAfter``/``createdAfter``/``transactedAfter`` (and ``...Before``)
 filters, ``sortBy``/``sortByDesc``, ``{data, links, meta}`` pages whose ``links.next`` carries
 only ``?page=N`` (Laravel's default), a per-minute limit answered with 429 + ``Retry-After``, and
-``GET /v1/transactions/{id}``. Control plane: ``/_emulator/seed``, ``/_emulator/state``,
-``/_emulator/faults``, ``/_emulator/reset``, ``PATCH /_emulator/transactions/{id}``.
+``GET /v1/transactions/{id}``. Control plane (:mod:`core.emulator_records`): ``/_emulator/seed``,
+``/_emulator/state``, ``/_emulator/faults``, ``/_emulator/reset``,
+``PATCH /_emulator/transactions/{id}``.
 """
 
 from __future__ import annotations
@@ -23,19 +24,25 @@ import re
 import string
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.emulator import FaultMiddleware, Faults, json_response
+from core.emulator import json_response
+from core.emulator_records import (
+    Faker,
+    Record,
+    RecordId,
+    RecordsSettings,
+    RecordsState,
+    records_app,
+)
 
 _FILTERS = {
     "transactedAfter": ("transacted_at", "after"),
@@ -48,14 +55,11 @@ _FILTERS = {
 _SORTS = {"amount", "transacted_at", "created_at", "contact_name"}
 
 
-class EmulatorSettings(BaseModel):
+class EmulatorSettings(RecordsSettings):
     api_keys: list[str] = Field(default_factory=lambda: ["emulator-givebutter-key"])
     requests_per_minute: int = Field(default=500, ge=1)
     rate_window_seconds: float = Field(default=60.0, gt=0)  # tests shorten the minute
     default_per_page: int = 20
-    max_per_page: int = 100
-    faults: Faults = Field(default_factory=Faults)
-    clock: Callable[[], datetime] | None = None  # UTC
 
 
 def stamp(moment: datetime) -> str:
@@ -69,48 +73,34 @@ def _moment(text: str) -> datetime:
 
 
 @dataclass
-class GivebutterState:
+class GivebutterState(RecordsState[EmulatorSettings]):
     """Everything the emulated account holds; tests may use it directly."""
 
-    settings: EmulatorSettings
-    transactions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    fail_next: list[int] = field(default_factory=list)  # statuses for the next API requests
+    collection = "transactions"
+    default_seed = 7
+    not_found = {"message": "Transaction not found."}
+
     windows: dict[str, tuple[float, int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def now(self) -> datetime:
-        return self.settings.clock() if self.settings.clock else datetime.now(UTC)
-
-    def seed(
-        self, count: int = 0, transactions: list[dict[str, Any]] | None = None, seed: int = 7
-    ) -> list[dict[str, Any]]:
-        """Add ``count`` generated transactions, plus ``transactions`` (partial ones are filled)."""
-        rng = random.Random(seed + len(self.transactions))
-        given = transactions or []
+    def faker(self, total: int) -> Faker:
+        """An hour apart, from 30 days ago."""
         start = self.now() - timedelta(days=30)
-        made = []
-        for index in range(max(count, len(given))):
-            number = len(self.transactions) + 1
-            record = fake_transaction(rng, number, start + timedelta(hours=number))
-            record.update(given[index] if index < len(given) else {})
-            self.transactions[str(record["id"])] = record
-            made.append(record)
-        return made
 
-    def update(self, tid: str, changes: dict[str, Any]) -> dict[str, Any]:
+        def fake(rng: random.Random, index: int, number: int) -> Record:
+            return fake_transaction(rng, number, start + timedelta(hours=number))
+
+        return fake
+
+    def update(self, record_id: RecordId, changes: Record) -> Record:
         """Change a transaction as Givebutter would (a refund, an edit): ``updated_at`` moves."""
-        record = self.transactions[tid]
-        record.update(changes)
+        record = super().update(record_id, changes)
         record["updated_at"] = stamp(self.now())
         return record
 
     def reset(self) -> None:
-        self.transactions.clear()
-        self.requests.clear()
-        self.fail_next.clear()
+        super().reset()
         self.windows.clear()
-        self.settings.faults.clear()
 
 
 # --- realistic data ---------------------------------------------------------------------------
@@ -274,15 +264,8 @@ def _rate_headers(request: Request) -> dict[str, str]:
     return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, limit - used))}
 
 
-def _log(request: Request, status: int) -> None:
-    state: GivebutterState = request.app.state.emulator
-    state.requests.append(
-        {"path": request.url.path, "query": dict(request.query_params), "status": status}
-    )
-
-
 def _selected(state: GivebutterState, query: dict[str, str]) -> list[dict[str, Any]] | Response:
-    rows = list(state.transactions.values())
+    rows = list(state.records.values())
     for param, (column, side) in _FILTERS.items():
         if not query.get(param):
             continue
@@ -318,24 +301,24 @@ def _selected(state: GivebutterState, query: dict[str, str]) -> list[dict[str, A
 
 
 async def list_transactions(request: Request) -> Response:
-    if (refused := _guard(request)) is not None:
-        _log(request, refused.status_code)
-        return refused
     state: GivebutterState = request.app.state.emulator
+    if (refused := _guard(request)) is not None:
+        state.log(request, refused.status_code)
+        return refused
     query = dict(request.query_params)
     try:
         page = int(query.get("page", "1"))
         per_page = int(query.get("per_page", str(state.settings.default_per_page)))
     except ValueError:
-        _log(request, 422)
+        state.log(request, 422)
         return _error("The page field must be an integer.", 422, {"page": ["must be an integer"]})
     if per_page > state.settings.max_per_page or per_page < 1 or page < 1:
         text = f"The per page field must be between 1 and {state.settings.max_per_page}."
-        _log(request, 422)
+        state.log(request, 422)
         return _error(text, 422, {"per_page": [text]})
     rows = _selected(state, query)
     if isinstance(rows, Response):
-        _log(request, rows.status_code)
+        state.log(request, rows.status_code)
         return rows
     total = len(rows)
     last_page = max(1, math.ceil(total / per_page))
@@ -361,84 +344,34 @@ async def list_transactions(request: Request) -> Response:
             "per_page": per_page,
             "to": (page - 1) * per_page + len(chunk) if chunk else None,
             "total": total,
-            "unfiltered_total": len(state.transactions),
+            "unfiltered_total": len(state.records),
             "links": [
                 {"url": link(n), "label": str(n), "active": n == page}
                 for n in range(1, last_page + 1)
             ],
         },
     }
-    _log(request, 200)
+    state.log(request, 200)
     return json_response(body, headers=_rate_headers(request))
 
 
 async def get_transaction(request: Request) -> Response:
-    if (refused := _guard(request)) is not None:
-        _log(request, refused.status_code)
-        return refused
     state: GivebutterState = request.app.state.emulator
-    record = state.transactions.get(request.path_params["tid"])
-    _log(request, 200 if record else 404)
+    if (refused := _guard(request)) is not None:
+        state.log(request, refused.status_code)
+        return refused
+    record = state.records.get(request.path_params["tid"])
+    state.log(request, 200 if record else 404)
     if record is None:
         return _error("Transaction not found.", 404)
     return json_response(record, headers=_rate_headers(request))
 
 
-# --- control plane ----------------------------------------------------------------------------
-
-
-async def control_seed(request: Request) -> Response:
-    body = await request.json()
-    made = request.app.state.emulator.seed(
-        count=int(body.get("count", 0)),
-        transactions=body.get("transactions"),
-        seed=int(body.get("seed", 7)),
-    )
-    return json_response({"ids": [r["id"] for r in made]}, 201)
-
-
-async def control_update(request: Request) -> Response:
-    state: GivebutterState = request.app.state.emulator
-    tid = request.path_params["tid"]
-    if tid not in state.transactions:
-        return _error("Transaction not found.", 404)
-    return json_response(state.update(tid, await request.json()))
-
-
-async def control_state(request: Request) -> Response:
-    state: GivebutterState = request.app.state.emulator
-    return json_response(
-        {"transactions": list(state.transactions.values()), "requests": state.requests}
-    )
-
-
-async def control_faults(request: Request) -> Response:
-    state: GivebutterState = request.app.state.emulator
-    body = dict(await request.json())
-    state.fail_next.extend(int(s) for s in body.pop("fail_next", []))
-    state.settings.faults.update(**body)
-    return json_response(state.settings.faults.model_dump())
-
-
-async def control_reset(request: Request) -> Response:
-    request.app.state.emulator.reset()
-    return json_response({"reset": True})
-
-
 def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     """The emulated Givebutter API; its state is ``app.state.emulator``."""
-    settings = settings or EmulatorSettings()
-    app = Starlette(
-        routes=[
-            Route("/v1/transactions", list_transactions),
-            Route("/v1/transactions/{tid}", get_transaction),
-            Route("/_emulator/seed", control_seed, methods=["POST"]),
-            Route("/_emulator/transactions/{tid}", control_update, methods=["PATCH"]),
-            Route("/_emulator/state", control_state),
-            Route("/_emulator/faults", control_faults, methods=["POST"]),
-            Route("/_emulator/reset", control_reset, methods=["POST"]),
-        ],
-        middleware=[Middleware(FaultMiddleware, faults=settings.faults)],
-    )
-    app.state.emulator = GivebutterState(settings)
-    return app
+    state = GivebutterState(settings or EmulatorSettings())
+    routes = [
+        Route("/v1/transactions", list_transactions),
+        Route("/v1/transactions/{tid}", get_transaction),
+    ]
+    return records_app(state, routes)

@@ -6,7 +6,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from core.context import Context
-from core.http import BearerToken, RateLimit, Service
+from core.http import BearerToken, RateLimit, Service, error_body
 
 DEFAULT_BASE_URL = "https://api.givebutter.com"
 
@@ -25,12 +25,9 @@ class GivebutterSettings(BaseModel):
 
 def describe_error(response: httpx.Response) -> str:
     """Laravel's ``{"message", "errors": {field: [...]}}``: the message and first field error."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text
-    if not isinstance(body, dict):
-        return str(body)
+    body = error_body(response)
+    if isinstance(body, str):
+        return body
     message = str(body.get("message") or "")
     errors = body.get("errors")
     if isinstance(errors, dict):

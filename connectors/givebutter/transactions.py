@@ -10,18 +10,23 @@ are passed on as Givebutter sends them: amounts in major units (``25.5``), ``fee
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import timedelta
-from itertools import chain
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from connectors.givebutter.service import GivebutterSettings, givebutter_client
-from connectors.http.incremental import HighWaterMark, Start, cursor_field, resume_from
+from connectors.http.incremental import (
+    HighWaterMark,
+    MarkedSource,
+    Start,
+    cursor_field,
+    resume_from,
+)
 from connectors.http.pages import walk_pages
 from connectors.http.paginators import NextUrlPaginator, PageRequest
-from core.source import Record, Source, Unreadable
+from core.source import Record, Unreadable
 
 MAX_PER_PAGE = 100
 
@@ -39,15 +44,13 @@ class TransactionSettings(GivebutterSettings):
     )
 
 
-class Transactions(Source):
+class Transactions(MarkedSource):
     """Givebutter transactions, oldest created first, only those updated since the last run."""
 
     name: ClassVar[str] = "givebutter.transactions"
     Settings: ClassVar[type[BaseModel]] = TransactionSettings
     description: ClassVar[str] = "Givebutter transactions (gifts, tickets), incremental"
     settings: TransactionSettings
-
-    _mark: HighWaterMark | None = None
 
     def read(self, cursor: Any | None) -> Iterator[Record | Unreadable]:
         s = self.settings
@@ -61,8 +64,5 @@ class Transactions(Source):
             params["scope"] = s.scope
         request = PageRequest("/v1/transactions", params)
         pages = walk_pages(client, service, request, NextUrlPaginator("links.next"), "data")
-        self._mark = HighWaterMark(lambda r: cursor_field(r, "updated_at", "iso"))
-        yield from self._mark.track(chain.from_iterable(pages))
-
-    def cursor_value(self, record: Mapping[str, Any]) -> Any | None:
-        return self._mark.value(record) if self._mark is not None else None
+        mark = HighWaterMark(lambda r: cursor_field(r, "updated_at", "iso"))
+        yield from self.track(pages, mark)

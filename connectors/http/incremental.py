@@ -4,18 +4,21 @@ The runner commits the highest cursor value of each batch. That is only safe whe
 in cursor order; most list endpoints cannot sort by "updated", so :class:`HighWaterMark` hands
 the highest value out with the *last* record of a complete read instead. A run that stops early
 then leaves the cursor where it was, and the next run reads the same window again: the ledger
-recognises everything already written as unchanged.
+recognises everything already written as unchanged. :class:`MarkedSource` wires a mark into a
+paged source.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
+from itertools import chain
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator
 
 from connectors.http.paths import dig
+from core.source import Record, Source
 
 CursorFormat = Literal["iso", "date", "unix"]
 
@@ -156,3 +159,18 @@ def cursor_field(record: Mapping[str, Any], path: str, fmt: CursorFormat) -> str
     except ValueError:
         return None
     return format_moment(moment, fmt) if moment is not None else None
+
+
+class MarkedSource(Source):
+    """A paged source whose cursor is the :class:`HighWaterMark` of the records it reads."""
+
+    _mark: HighWaterMark | None = None
+
+    def track(self, pages: Iterable[list[Record]], mark: HighWaterMark | None) -> Iterator[Record]:
+        """The records of ``pages`` in order, each noted on ``mark`` (``None``: no cursor)."""
+        self._mark = mark
+        records = chain.from_iterable(pages)
+        return mark.track(records) if mark is not None else records
+
+    def cursor_value(self, record: Mapping[str, Any]) -> Any | None:
+        return self._mark.value(record) if self._mark is not None else None

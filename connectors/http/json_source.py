@@ -19,29 +19,26 @@ Requests go through the central client like every connector's: rate budget, retr
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from itertools import chain
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from connectors.http.incremental import HighWaterMark, cursor_field, resume_from
+from connectors.http.incremental import HighWaterMark, MarkedSource, cursor_field, resume_from
 from connectors.http.pages import walk_pages
 from connectors.http.paginators import PageRequest
 from connectors.http.paths import dig
 from connectors.http.settings import JsonSourceSettings
 from core.http import Service
-from core.source import Record, Source, Unreadable
+from core.source import Record, Unreadable
 
 
-class JsonSource(Source):
+class JsonSource(MarkedSource):
     """Records of a JSON API, page by page, optionally only those changed since the last run."""
 
     name: ClassVar[str] = "http.json"
     Settings: ClassVar[type[BaseModel]] = JsonSourceSettings
     description: ClassVar[str] = "records of any paged JSON API, configured in the recipe"
     settings: JsonSourceSettings
-
-    _mark: HighWaterMark | None = None
 
     def service(self) -> Service:
         s = self.settings
@@ -58,24 +55,21 @@ class JsonSource(Source):
         client = self.context.http_client(service, s.auth.build())
         params: dict[str, Any] = dict(s.params)
         incremental = s.incremental
+        mark: HighWaterMark | None = None
         if incremental is not None:
             since = resume_from(cursor, incremental.start, incremental.format, incremental.overlap)
             if since is not None:
                 params[incremental.param] = since
-            self._mark = HighWaterMark(
+            mark = HighWaterMark(
                 lambda r: cursor_field(r, incremental.cursor_field, incremental.format),
                 ordered=incremental.ordered,
             )
         request = PageRequest(s.path, params, dict(s.headers))
         pages = walk_pages(client, service, request, s.pagination.build(), s.records_path)
-        records = chain.from_iterable(pages)
-        yield from self._mark.track(records) if self._mark is not None else records
+        yield from self.track(pages, mark)
 
     def key(self, record: Mapping[str, Any]) -> str:
         value = dig(record, self.settings.key_field)
         if value is None or value == "":
             raise KeyError(self.settings.key_field)  # the runner falls back to a content hash
         return str(value)
-
-    def cursor_value(self, record: Mapping[str, Any]) -> Any | None:
-        return self._mark.value(record) if self._mark is not None else None

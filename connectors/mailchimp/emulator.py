@@ -45,7 +45,7 @@ from connectors.mailchimp.emulator_store import (
     iso,
     parse_time,
 )
-from core.emulator import CONTROL_PREFIX, FaultMiddleware, empty_response, json_response
+from core.emulator import ApiMiddleware, FaultMiddleware, empty_response, json_response
 
 __all__ = ["EmulatorSettings", "EmulatorState", "create_app"]
 
@@ -72,20 +72,17 @@ def _api_key(scope: Scope) -> str | None:
     return None
 
 
-class Gateway:
+class Gateway(ApiMiddleware):
     """Auth and the connection cap in front of every API request; logs method, path and query.
 
     Outside the fault layer, so an injected delay keeps its connection busy as a slow answer does.
     """
 
     def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
-        self.app = app
+        super().__init__(app)
         self.state = state
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
         state.requests.append(
             {

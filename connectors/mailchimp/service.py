@@ -26,7 +26,15 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from core.context import Context
 from core.errors import ConnectorError, FatalError, InvalidRecord
-from core.http import IDEMPOTENT, Basic, RateLimit, Service, raise_for_status, redact_text
+from core.http import (
+    IDEMPOTENT,
+    Basic,
+    RateLimit,
+    Service,
+    error_body,
+    raise_for_status,
+    redact_text,
+)
 
 #: Every member status Mailchimp reports; ``archived`` can be read but not written.
 Status = Literal["subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived"]
@@ -48,12 +56,9 @@ DEFAULT_BASE_URL = "https://{dc}.api.mailchimp.com/3.0"
 
 def describe_error(response: httpx.Response) -> str:
     """Mailchimp's ``detail`` (problem+json), with the fields its ``errors`` array names."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip()
-    if not isinstance(body, dict):
-        return str(body)
+    body = error_body(response)
+    if isinstance(body, str):
+        return body
     message = str(body.get("detail") or body.get("title") or "")
     problems = [
         f"{e.get('field') or '?'}: {e.get('message')}"

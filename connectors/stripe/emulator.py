@@ -38,7 +38,7 @@ from connectors.stripe.emulator_store import (
     StripeStore,
     seed_charges,
 )
-from core.emulator import CONTROL_PREFIX, FaultMiddleware, Faults, json_response
+from core.emulator import CONTROL_PREFIX, ApiMiddleware, FaultMiddleware, Faults, json_response
 
 __all__ = ["EmulatorSettings", "create_app", "seed_charges"]
 
@@ -353,19 +353,16 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-class StripeEdge:
+class StripeEdge(ApiMiddleware):
     """What Stripe does before any endpoint: the key check, ``Request-Id`` and
     ``Stripe-Version`` headers, Stripe's envelope for unknown URLs and refused requests."""
 
     def __init__(self, app: ASGIApp, settings: EmulatorSettings) -> None:
-        self.app = app
+        super().__init__(app)
         self.settings = settings
         self._ids = itertools.count(1)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = f"req_emu{next(self._ids):014d}"
 
         async def tagged(message: Message) -> None:
@@ -388,17 +385,14 @@ class StripeEdge:
         await response(scope, receive, tagged)
 
 
-class RequestLog:
+class RequestLog(ApiMiddleware):
     """Records every API request (faulted ones too) with its status, for tests to count."""
 
     def __init__(self, app: ASGIApp, log: list[Obj]) -> None:
-        self.app = app
+        super().__init__(app)
         self.log = log
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         entry: Obj = {
             "method": scope["method"],
             "path": scope["path"],

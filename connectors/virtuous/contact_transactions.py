@@ -11,10 +11,10 @@ import httpx
 from pydantic import BaseModel, Field
 
 from connectors.virtuous.models import ContactTransaction
-from connectors.virtuous.service import VirtuousSettings, virtuous_client
+from connectors.virtuous.service import VirtuousSettings
+from connectors.virtuous.sink import VirtuousSink
 from connectors.virtuous.transactions import IDEMPOTENT, write_batch
 from core.outcomes import Outcome, WriteItem, WriteResult
-from core.sink import Sink
 
 
 class ContactTransactionSettings(VirtuousSettings):
@@ -24,7 +24,7 @@ class ContactTransactionSettings(VirtuousSettings):
     )
 
 
-class ContactTransactions(Sink):
+class ContactTransactions(VirtuousSink):
     """``POST /api/Contact/Transaction`` for one, ``POST /api/Contact/Batch`` for many.
 
     The import merges a transaction into the contact it matches, so sending a changed record
@@ -45,9 +45,6 @@ class ContactTransactions(Sink):
         if filled.get("referenceSource") and not filled.get("referenceId"):
             filled["referenceId"] = key
         return filled
-
-    def open(self, checkpoint: dict[str, Any] | None) -> None:
-        self.client, self.service = virtuous_client(self.settings, self.context)
 
     def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
         results: list[WriteResult] = []

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
 from connectors.virtuous.models import ContactUpdate
-from connectors.virtuous.service import VirtuousSettings, virtuous_client
+from connectors.virtuous.service import VirtuousSettings
+from connectors.virtuous.sink import OneByOne
 from connectors.virtuous.transactions import IDEMPOTENT, check_single
-from core.errors import RetriableError, SkippableError
 from core.outcomes import Outcome, WriteItem, WriteResult
-from core.sink import Sink
 
 # Fields of the contact itself; the names belong to its primary individual.
 _CONTACT_FIELDS = ("contactType", "name", "informalName", "description", "website", "maritalStatus")
@@ -28,7 +26,7 @@ class ContactUpdateSettings(VirtuousSettings):
     )
 
 
-class Contacts(Sink):
+class Contacts(OneByOne):
     """Finds the contact by reference (source and id), then by email. PUT replaces the whole
     contact in Virtuous, so the current contact is read first and only mapped fields change."""
 
@@ -43,25 +41,7 @@ class Contacts(Sink):
     def batch_size(self) -> int:
         return 25  # one record is several requests; commit progress often
 
-    def open(self, checkpoint: dict[str, Any] | None) -> None:
-        self.client, self.service = virtuous_client(self.settings, self.context)
-
-    def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
-        results = []
-        for item in batch:
-            try:
-                results.append(self._update(item))
-            except SkippableError as error:
-                results.append(
-                    WriteResult(
-                        item.key, Outcome(error.outcome), reason=error.message, field=error.field
-                    )
-                )
-            except RetriableError as error:
-                results.append(WriteResult(item.key, Outcome.FAILED, reason=str(error)))
-        return results
-
-    def _update(self, item: WriteItem) -> WriteResult:
+    def write_one(self, item: WriteItem) -> WriteResult:
         contact = self._find(item.payload)
         if contact is None:
             return self._missing(item)

@@ -77,6 +77,10 @@ _ADDRESS_INTS = {
     "endmonth": "end_month",
     "endday": "end_day",
 }
+_INDIVIDUAL_FIELDS = (_INDIVIDUAL_TEXT, _INDIVIDUAL_INTS)
+_ADDRESS_FIELDS = (_ADDRESS_TEXT, _ADDRESS_INTS)
+
+Part = Individual | Address  # what a contact holds several of, one of them primary
 
 
 def _assign(
@@ -183,6 +187,38 @@ def _make_primary(records: Iterable[Any], chosen: Any) -> None:
         record.is_primary = record is chosen
 
 
+def _add_part(
+    state: EmulatorState,
+    part: Part,
+    body: Payload,
+    fields: tuple[dict[str, str], dict[str, str]],
+    held: dict[int, Any],
+    siblings: list[Any],
+) -> None:
+    """A new individual or address, filled from ``body`` and kept in ``held``: primary when asked
+    for, or when it is the contact's first."""
+    _assign(part, body, *fields, replace=True)
+    held[part.id] = part
+    if body.get("setasprimary") is True or not siblings:
+        _make_primary([*siblings, part], part)
+    _contact_changed(state, part.contact_id)
+
+
+def _replace_part(
+    state: EmulatorState,
+    part: Part,
+    body: Payload,
+    fields: tuple[dict[str, str], dict[str, str]],
+    siblings: list[Any],
+) -> None:
+    """A PUT on an individual or an address: every scalar field replaced, primary when asked."""
+    _assign(part, body, *fields, replace=True)
+    if body.get("setasprimary") is True:
+        _make_primary(siblings, part)
+    state.touch(part)
+    _contact_changed(state, part.contact_id)
+
+
 async def _parent(
     request: Request, binding: str
 ) -> tuple[Payload, Contact | None, Response | None]:
@@ -203,15 +239,11 @@ async def create_individual(request: Request, who: Principal) -> Response:
     if problem or contact is None:
         return problem or not_found(state)
     individual = Individual(id=state.next_id("individual"), contact_id=contact.id, **state.stamp())
-    _assign(individual, body, _INDIVIDUAL_TEXT, _INDIVIDUAL_INTS, replace=True)
     individual.methods = _methods(state, body.get("contactmethods"))
     individual.custom_fields = custom_fields(body.get("customfields")) or {}
     individual.is_secondary = body.get("setassecondary") is True
     siblings = state.individuals_of(contact.id)
-    state.individuals[individual.id] = individual
-    if body.get("setasprimary") is True or not siblings:
-        _make_primary([*siblings, individual], individual)
-    _contact_changed(state, contact.id)
+    _add_part(state, individual, body, _INDIVIDUAL_FIELDS, state.individuals, siblings)
     return json_response(individual_json(individual))
 
 
@@ -233,13 +265,10 @@ async def put_individual(request: Request, who: Principal) -> Response:
     body, problem = await object_body(request, "individual")
     if problem:
         return problem
-    _assign(individual, body, _INDIVIDUAL_TEXT, _INDIVIDUAL_INTS, replace=True)
     if "contactmethods" in body:
         individual.methods = _methods(state, body["contactmethods"])
-    if body.get("setasprimary") is True:
-        _make_primary(state.individuals_of(individual.contact_id), individual)
-    state.touch(individual)
-    _contact_changed(state, individual.contact_id)
+    siblings = state.individuals_of(individual.contact_id)
+    _replace_part(state, individual, body, _INDIVIDUAL_FIELDS, siblings)
     return json_response(individual_json(individual))
 
 
@@ -259,12 +288,8 @@ async def create_address(request: Request, who: Principal) -> Response:
     if problem or contact is None:
         return problem or not_found(state)
     address = Address(id=state.next_id("address"), contact_id=contact.id, **state.stamp())
-    _assign(address, body, _ADDRESS_TEXT, _ADDRESS_INTS, replace=True)
     others = state.addresses_of(contact.id)
-    state.addresses[address.id] = address
-    if body.get("setasprimary") is True or not others:
-        _make_primary([*others, address], address)
-    _contact_changed(state, contact.id)
+    _add_part(state, address, body, _ADDRESS_FIELDS, state.addresses, others)
     return json_response(address_json(address, with_contact=True))
 
 
@@ -286,11 +311,8 @@ async def put_address(request: Request, who: Principal) -> Response:
     body, problem = await object_body(request, "address")
     if problem:
         return problem
-    _assign(address, body, _ADDRESS_TEXT, _ADDRESS_INTS, replace=True)
-    if body.get("setasprimary") is True:
-        _make_primary(state.addresses_of(address.contact_id), address)
-    state.touch(address)
-    _contact_changed(state, address.contact_id)
+    others = state.addresses_of(address.contact_id)
+    _replace_part(state, address, body, _ADDRESS_FIELDS, others)
     return json_response(address_json(address, with_contact=True))
 
 

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.virtuous.emulator_store import EmulatorState, RequestLogEntry, Token
 from connectors.virtuous.emulator_transactions import Rejection, lower_keys
-from core.emulator import CONTROL_PREFIX, empty_response, json_response
+from core.emulator import ApiMiddleware, empty_response, json_response
 
 DENIED = "Authorization has been denied for this request."
 _CODES = {
@@ -265,17 +265,14 @@ async def token(request: Request) -> Response:
 # --- the request log -------------------------------------------------------------------------
 
 
-class RequestLog:
+class RequestLog(ApiMiddleware):
     """Records every non-control request (credentials and ``/Token`` bodies left out)."""
 
     def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
-        self.app = app
+        super().__init__(app)
         self.state = state
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {
             k.decode("latin-1").lower(): v.decode("latin-1")
             for k, v in scope["headers"]

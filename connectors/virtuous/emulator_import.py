@@ -40,28 +40,15 @@ from connectors.virtuous.emulator_transactions import (
     parse_int,
     text,
 )
+from connectors.virtuous.vocabulary import GIFT_TYPE_ALIASES, GIFT_TYPE_NAMES
 from core.emulator import json_default
 
 if TYPE_CHECKING:
     from connectors.virtuous.emulator_settings import EmulatorSettings
 
-GIFT_TYPES = {
-    name.lower(): name
-    for name in (
-        "Cash",
-        "Check",
-        "Credit",
-        "Electronic Funds Transfer",
-        "Non-Cash",
-        "Stock",
-        "Other",
-        "Cryptocoin",
-        "Paypal",
-        "Qualified Charitable Distribution",
-        "Reversing Transaction",
-        "Pledge",
-    )
-} | {"eft": "Electronic Funds Transfer", "noncash": "Non-Cash", "credit card": "Credit"}
+GIFT_TYPES = {name.lower(): name for name in GIFT_TYPE_NAMES} | {
+    alias.lower(): name for alias, name in GIFT_TYPE_ALIASES.items()
+}
 """Accepted gift types and their aliases, mapped to the name reads and webhooks use."""
 
 _INDIVIDUAL_FIELDS = {

@@ -72,6 +72,18 @@ from core.emulator import empty_response, json_response
 # --- transactions ----------------------------------------------------------------------------
 
 
+def _batch(
+    state: EmulatorState, items: Any, key: str, limit: int, noun: str
+) -> list[Any] | Response:
+    """The items of a batch body, or the 400 for one that is not a list or is over ``limit``."""
+    if not isinstance(items, list):
+        return error(state, 400, "The request is invalid.", {key: ["An error has occurred."]})
+    if len(items) > limit:
+        message = f"A batch may contain at most {limit} {noun}."
+        return error(state, 400, "The request is invalid.", {key: [message]})
+    return items
+
+
 @api("gifts:write")
 async def gift_transaction(request: Request, who: Principal) -> Response:
     """``POST /api/v2/Gift/Transaction``."""
@@ -90,14 +102,10 @@ async def gift_transactions(request: Request, who: Principal) -> Response:
     body, problem = await object_body(request, "giftTransactions")
     if problem:
         return problem
-    if not isinstance(body.get("transactions"), list):
-        return error(
-            state, 400, "The request is invalid.", {"transactions": ["An error has occurred."]}
-        )
     limit = state.settings.gift_batch_max_size
-    if len(body["transactions"]) > limit:
-        message = f"A batch may contain at most {limit} transactions."
-        return error(state, 400, "The request is invalid.", {"transactions": [message]})
+    checked = _batch(state, body.get("transactions"), "transactions", limit, "transactions")
+    if isinstance(checked, Response):
+        return checked
     rejection = accept_gifts(
         state,
         state.settings,
@@ -127,14 +135,10 @@ async def contact_batch(request: Request, who: Principal) -> Response:
     body, problem = await object_body(request, "unmatchedContactsBindingModel")
     if problem:
         return problem
-    contacts = body.get("contacts")
-    key = "unmatchedContactsBindingModel.contacts"
-    if not isinstance(contacts, list):
-        return error(state, 400, "The request is invalid.", {key: ["An error has occurred."]})
-    limit = state.settings.contact_batch_max_size
-    if len(contacts) > limit:
-        message = f"A batch may contain at most {limit} contacts."
-        return error(state, 400, "The request is invalid.", {key: [message]})
+    key, limit = "unmatchedContactsBindingModel.contacts", state.settings.contact_batch_max_size
+    contacts = _batch(state, body.get("contacts"), key, limit, "contacts")
+    if isinstance(contacts, Response):
+        return contacts
     source = body.get("referencesource")
     contacts = [
         {**c, "referencesource": source}
@@ -269,6 +273,25 @@ def _paging(request: Request, body: Any) -> tuple[int, int] | None:
     return skip, min(take, state.settings.query_max_take)  # clamped, not refused
 
 
+def _page(
+    state: EmulatorState,
+    params: dict[str, Param],
+    records: Iterable[Any],
+    body: Any,
+    paging: tuple[int, int],
+    shape: Callable[[Any], Any],
+) -> Response:
+    """One page (``skip``, ``take``) of what the query ``body`` finds: ``{list, total}``."""
+    try:
+        found = run_query(state, params, records, body)
+    except QueryError as exc:
+        return error(state, 400, str(exc))
+    skip, take = paging
+    return json_response(
+        {"list": [shape(r) for r in found[skip : skip + take]], "total": len(found)}
+    )
+
+
 def query(
     area: str,
     records: Callable[[EmulatorState], Iterable[Any]],
@@ -294,12 +317,7 @@ def query(
         if full and limit is not None and take > limit:
             await asyncio.sleep(state.settings.full_query_timeout_delay)
             return error(state, 504, "The operation has timed out.")
-        try:
-            found = run_query(state, params, records(state), body)
-        except QueryError as exc:
-            return error(state, 400, str(exc))
-        page = [shape(state, r) for r in found[skip : skip + take]]
-        return json_response({"list": page, "total": len(found)})
+        return _page(state, params, records(state), body, (skip, take), lambda r: shape(state, r))
 
     return api(area)(handler)
 
@@ -321,14 +339,7 @@ async def gifts_by_contact(request: Request, who: Principal) -> Response:
         "sortBy": query_params.get("sortBy") or "Id",
         "descending": query_params.get("descending"),
     }
-    try:
-        found = run_query(state, GIFT_PARAMS, state.gifts.values(), body)
-    except QueryError as exc:
-        return error(state, 400, str(exc))
-    skip, take = paging
-    return json_response(
-        {"list": [gift_row(g) for g in found[skip : skip + take]], "total": len(found)}
-    )
+    return _page(state, GIFT_PARAMS, state.gifts.values(), body, paging, gift_row)
 
 
 def _gifts(state: EmulatorState) -> Iterable[Any]:

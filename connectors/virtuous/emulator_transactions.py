@@ -12,26 +12,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from connectors.virtuous.emulator_store import EmulatorState, Payload, Pending, same_transaction
+from connectors.virtuous.vocabulary import Frequency
 
 if TYPE_CHECKING:
     from connectors.virtuous.emulator_settings import EmulatorSettings
 
-FREQUENCIES = {
-    f.lower(): f
-    for f in (
-        "OneTime",
-        "Weekly",
-        "Bimonthly",
-        "Monthly",
-        "Quarterly",
-        "Semiannually",
-        "Annually",
-        "Biennially",
-    )
-}
+FREQUENCIES = {f.lower(): f for f in get_args(Frequency)}
 """The valid recurring frequencies; the typos clients send ("Bimontly", "Quaterly") are refused."""
 
 _PRESERVED = {"customfields"}  # their keys are display names, not property names
@@ -221,18 +210,8 @@ def accept_gifts(
             problems.message, problems.duplicate = duplicates[0], True
         return problems
     for tx in transactions:
-        state.pending.append(
-            Pending(
-                id=state.next_id("pending"),
-                kind="gift",
-                payload=tx,
-                org=org,
-                received=state.now(),
-                transaction_source=text(tx, "transactionsource"),
-                transaction_id=text(tx, "transactionid"),
-                import_name=import_name,
-            )
-        )
+        source, tid = text(tx, "transactionsource"), text(tx, "transactionid")
+        _park(state, "gift", tx, org, source, tid, import_name)
     return None
 
 
@@ -250,17 +229,32 @@ def accept_contacts(
     if problems.model_state:
         return problems
     for tx in contacts:
-        state.pending.append(
-            Pending(
-                id=state.next_id("pending"),
-                kind="contact",
-                payload=tx,
-                org=org,
-                received=state.now(),
-                transaction_source=text(tx, "referencesource"),
-            )
-        )
+        _park(state, "contact", tx, org, text(tx, "referencesource"))
     return None
+
+
+def _park(
+    state: EmulatorState,
+    kind: str,
+    tx: Payload,
+    org: str | None,
+    source: str | None,
+    transaction_id: str | None = None,
+    import_name: str | None = None,
+) -> None:
+    """Hold one accepted transaction in the holding area until the next import."""
+    state.pending.append(
+        Pending(
+            id=state.next_id("pending"),
+            kind=kind,
+            payload=tx,
+            org=org,
+            received=state.now(),
+            transaction_source=source,
+            transaction_id=transaction_id,
+            import_name=import_name,
+        )
+    )
 
 
 def apply_gift_defaults(body: Payload) -> list[Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -10,14 +9,13 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from connectors.virtuous.models import GiftReversal
-from connectors.virtuous.service import VirtuousSettings, virtuous_client
+from connectors.virtuous.service import VirtuousSettings
+from connectors.virtuous.sink import OneByOne
 from connectors.virtuous.transactions import check_single
-from core.errors import RetriableError, SkippableError
 from core.outcomes import Outcome, WriteItem, WriteResult
-from core.sink import Sink
 
 
-class GiftReversals(Sink):
+class GiftReversals(OneByOne):
     """Finds the gift by its transactionSource and transactionId, then posts
     ``/api/Gift/ReversingTransaction``. A gift not imported yet, or a partial refund (Virtuous
     reverses whole gifts), is ``needs_review``; ``connector dlq retry`` tries again later."""
@@ -28,28 +26,10 @@ class GiftReversals(Sink):
     description: ClassVar[str] = "refunds as reversing transactions on the original gift"
     settings: VirtuousSettings
 
-    def open(self, checkpoint: dict[str, Any] | None) -> None:
-        self.client, self.service = virtuous_client(self.settings, self.context)
-
-    def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
-        results = []
-        for item in batch:
-            try:
-                results.append(self._reverse(item))
-            except SkippableError as error:
-                results.append(
-                    WriteResult(
-                        item.key, Outcome(error.outcome), reason=error.message, field=error.field
-                    )
-                )
-            except RetriableError as error:
-                results.append(WriteResult(item.key, Outcome.FAILED, reason=str(error)))
-        return results
-
     def money(self, payload: dict[str, Any]) -> tuple[str, Decimal] | None:  # type: ignore[override]
         return None  # a reversal moves the original gift's money back; counted there
 
-    def _reverse(self, item: WriteItem) -> WriteResult:
+    def write_one(self, item: WriteItem) -> WriteResult:
         payload = item.payload
         source, txn = payload["transactionSource"], payload["transactionId"]
         path = f"/api/Gift/{quote(str(source), safe='')}/{quote(str(txn), safe='')}"

@@ -10,10 +10,10 @@ import httpx
 from pydantic import BaseModel, Field
 
 from connectors.virtuous.models import GiftTransaction
-from connectors.virtuous.service import VirtuousSettings, virtuous_client
+from connectors.virtuous.service import VirtuousSettings
+from connectors.virtuous.sink import VirtuousSink
 from connectors.virtuous.transactions import IDEMPOTENT, write_batch
 from core.outcomes import WriteItem, WriteResult
-from core.sink import Sink
 
 
 class GiftTransactionSettings(VirtuousSettings):
@@ -29,7 +29,7 @@ def transaction_ref(payload: dict[str, Any]) -> str:
     return f"txn/{quote(str(source), safe='')}/{quote(str(txn), safe='')}"
 
 
-class GiftTransactions(Sink):
+class GiftTransactions(VirtuousSink):
     """``POST /api/v2/Gift/Transactions``. A transaction cannot be changed once submitted, so a
     changed source record is ``needs_review``; Virtuous refuses a repeated transactionId, which
     makes every retry safe."""
@@ -49,9 +49,6 @@ class GiftTransactions(Sink):
         if not filled.get("transactionSource") and self.settings.transaction_source:
             filled["transactionSource"] = self.settings.transaction_source
         return filled
-
-    def open(self, checkpoint: dict[str, Any] | None) -> None:
-        self.client, self.service = virtuous_client(self.settings, self.context)
 
     def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
         return write_batch(batch, self._send, self.service, lambda i: transaction_ref(i.payload))

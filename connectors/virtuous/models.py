@@ -12,36 +12,10 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Frequency = Literal[
-    "OneTime",
-    "Weekly",
-    "Bimonthly",
-    "Monthly",
-    "Quarterly",
-    "Semiannually",
-    "Annually",
-    "Biennially",
-]
+from connectors.virtuous.vocabulary import GIFT_TYPE_ALIASES, GIFT_TYPE_NAMES, Frequency
 
-GIFT_TYPES = frozenset(
-    {
-        "Cash",
-        "Check",
-        "Credit",
-        "Credit Card",
-        "EFT",
-        "Electronic Funds Transfer",
-        "NonCash",
-        "Non-Cash",
-        "Stock",
-        "Other",
-        "Cryptocoin",
-        "Paypal",
-        "Qualified Charitable Distribution",
-        "Pledge",
-        "Reversing Transaction",
-    }
-)
+# Names and aliases alike: the import maps an alias to its name.
+GIFT_TYPES = frozenset(GIFT_TYPE_NAMES) | frozenset(GIFT_TYPE_ALIASES)
 
 Text = str | None
 

@@ -16,6 +16,7 @@ from core.http import (
     OAuthPasswordGrant,
     RateLimit,
     Service,
+    error_body,
     token_store_for,
 )
 
@@ -57,12 +58,9 @@ class VirtuousSettings(BaseModel):
 
 def describe_error(response: httpx.Response) -> str:
     """Virtuous's message, with the fields its ``modelState`` names."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip()
-    if not isinstance(body, dict):
-        return str(body)
+    body = error_body(response)
+    if isinstance(body, str):
+        return body
     if isinstance(body.get("error"), dict):  # the 2026 envelope
         return str(body["error"].get("message", ""))
     message = str(body.get("message") or body.get("error_description") or body.get("error") or "")

@@ -25,7 +25,13 @@ from core.http.budget import (
     Usage,
     store_for,
 )
-from core.http.client import build_client, check_url, error_message, raise_for_status
+from core.http.client import (
+    build_client,
+    check_url,
+    error_body,
+    error_message,
+    raise_for_status,
+)
 from core.http.governor import GovernedTransport, retry_after
 from core.http.redact import (
     SecretFilter,
@@ -62,6 +68,7 @@ __all__ = [
     "budget_key",
     "build_client",
     "check_url",
+    "error_body",
     "error_message",
     "fingerprint",
     "is_retry_safe",

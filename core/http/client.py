@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -161,6 +162,16 @@ def error_message(response: httpx.Response, service: Service) -> str:
     text = text or _body_message(response)
     text = " ".join(redact_text(text).split())
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
+
+
+def error_body(response: httpx.Response) -> dict[str, Any] | str:
+    """Where a service's ``describe_error`` starts: the JSON object of an error response, or, when
+    the body is no such object, what it says as text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()
+    return body if isinstance(body, dict) else str(body)
 
 
 def _body_message(response: httpx.Response) -> str:

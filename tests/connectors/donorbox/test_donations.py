@@ -13,6 +13,7 @@ from click.testing import Result
 from connectors.donorbox.emulator import DonorboxState, EmulatorSettings, create_app, stamp
 from core.emulator import EmulatorServer
 from tests.conftest import read_jsonl
+from tests.connectors.conftest import Runs, assert_refused_without_showing, fresh_state
 
 EMAIL = "ops@example.org"
 KEY = "dbx-live-4e8b1c0d9f2a7736"
@@ -38,25 +39,16 @@ def server() -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def donorbox(server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> DonorboxState:
-    state: DonorboxState = server.app.state.emulator  # type: ignore[attr-defined]
-    state.reset()
-    monkeypatch.setenv("DB_EMAIL", EMAIL)
-    monkeypatch.setenv("DB_KEY", KEY)
-    monkeypatch.setenv("DB_URL", server.url)
+    state: DonorboxState = fresh_state(
+        server, monkeypatch, DB_EMAIL=EMAIL, DB_KEY=KEY, DB_URL=server.url
+    )
     return state
 
 
 @pytest.fixture
-def sync(write_recipe: Callable[..., Path], invoke: Callable[..., Result]):
+def sync(recipe_runs: Runs):
     """The recipe's directory, and a function that runs it once and returns the JSON report."""
-    path = write_recipe(RECIPE)
-
-    def run() -> dict:
-        result = invoke("run", path, "--json")
-        assert result.exit_code == 0, result.output
-        return json.loads(result.stdout)
-
-    return path.parent, run
+    return recipe_runs(RECIPE)
 
 
 def queries(state: DonorboxState) -> list[dict[str, str]]:
@@ -111,7 +103,7 @@ def test_a_refund_becomes_an_update_and_a_new_gift_a_write(donorbox: DonorboxSta
     tmp, run = sync
     run()
     donorbox.update(seeded[-1]["id"], {"amount_refunded": seeded[-1]["amount"]})
-    donorbox.seed(donations=[{"donation_date": stamp(datetime.now(UTC))}])
+    donorbox.seed(given=[{"donation_date": stamp(datetime.now(UTC))}])
     report = run()
     assert report["outcomes"]["updated"] == 1
     assert report["outcomes"]["written"] == 1
@@ -146,13 +138,7 @@ def test_a_refused_key_stops_the_run_naming_donorbox(
     monkeypatch.setenv("DB_KEY", wrong)
     tmp, _ = sync
     outcome = invoke("run", tmp / "recipe.yaml")
-    assert outcome.exit_code == 3
-    assert "Donorbox refused the credential (401)" in outcome.stderr
-    assert "You need to sign in" in outcome.stderr
-    assert wrong not in outcome.output
-    state_files = list((tmp / ".connector").iterdir())
-    assert state_files
-    assert all(wrong.encode() not in f.read_bytes() for f in state_files)
+    assert_refused_without_showing(outcome, "Donorbox", "You need to sign in", wrong, tmp)
 
 
 def test_server_errors_are_retried(donorbox: DonorboxState, sync) -> None:

@@ -48,7 +48,7 @@ def test_a_page_is_a_bare_array_newest_first_capped_at_the_maximum(emulated) -> 
 
 def test_order_and_whole_day_date_filters(emulated) -> None:
     http, state = emulated
-    days = sorted({d["donation_date"][:10] for d in state.donations.values()})
+    days = sorted({d["donation_date"][:10] for d in state.records.values()})
     body = http.get(
         "/api/v1/donations",
         params={

@@ -18,45 +18,34 @@ from click.testing import Result
 from connectors.donorbox.emulator import DonorboxState
 from connectors.donorbox.emulator import EmulatorSettings as DonorboxSettings
 from connectors.donorbox.emulator import create_app as donorbox_app
-from connectors.virtuous.emulator import EmulatorSettings as VirtuousSettings
-from connectors.virtuous.emulator import create_app as virtuous_app
 from core.emulator import EmulatorServer
+from tests.connectors.virtuous.support import KEY as VIRTUOUS_KEY
+from tests.connectors.virtuous.support import Virtuous, serving
 
 RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "donorbox-to-virtuous-gifts.yaml"
-EMAIL, DONORBOX_KEY, VIRTUOUS_KEY = "ops@example.org", "dbx-e2e-key-31", "vt-e2e-key-42"
+EMAIL, DONORBOX_KEY = "ops@example.org", "dbx-e2e-key-31"
+PROJECTS = [
+    {"name": "General Fund", "code": "GENERAL"},
+    {"name": "Scholarships", "code": "SCHOLAR"},
+]
 
 
 @pytest.fixture
-def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DonorboxState, str]]:
+def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DonorboxState, Virtuous]]:
+    """Both emulators, the recipe's variables pointing at them."""
     donorbox = donorbox_app(DonorboxSettings(credentials={EMAIL: DONORBOX_KEY}))
-    virtuous = virtuous_app(
-        VirtuousSettings.model_validate({"api_keys": {VIRTUOUS_KEY: {"org": "org-1"}}})
-    )
-    with EmulatorServer(donorbox) as db, EmulatorServer(virtuous) as vt:
-        for name, value in {
-            "DONORBOX_EMAIL": EMAIL,
-            "DONORBOX_API_KEY": DONORBOX_KEY,
-            "DONORBOX_BASE_URL": db.url,
-            "VIRTUOUS_API_KEY": VIRTUOUS_KEY,
-            "VIRTUOUS_BASE_URL": vt.url,
-        }.items():
-            monkeypatch.setenv(name, value)
-        httpx.post(
-            f"{vt.url}/_emulator/seed",
-            json={
-                "projects": [
-                    {"name": "General Fund", "code": "GENERAL"},
-                    {"name": "Scholarships", "code": "SCHOLAR"},
-                ]
-            },
-        ).raise_for_status()
-        yield donorbox.state.emulator, vt.url
+    with EmulatorServer(donorbox) as db, serving(monkeypatch) as virtuous:
+        monkeypatch.setenv("DONORBOX_EMAIL", EMAIL)
+        monkeypatch.setenv("DONORBOX_API_KEY", DONORBOX_KEY)
+        monkeypatch.setenv("DONORBOX_BASE_URL", db.url)
+        virtuous.control("POST", "seed", json={"projects": PROJECTS})
+        yield donorbox.state.emulator, virtuous
 
 
-def submit_as_stripe_recipe(virtuous: str, charge: str) -> None:
+def submit_as_stripe_recipe(virtuous: Virtuous, charge: str) -> None:
     """What recipes/stripe-charges-to-virtuous-gifts.yaml sends for the same card charge."""
     response = httpx.post(
-        f"{virtuous}/api/v2/Gift/Transaction",
+        f"{virtuous.url}/api/v2/Gift/Transaction",
         headers={"Authorization": f"Bearer {VIRTUOUS_KEY}"},
         json={
             "transactionSource": "Stripe",
@@ -70,13 +59,6 @@ def submit_as_stripe_recipe(virtuous: str, charge: str) -> None:
     response.raise_for_status()
 
 
-def gift(virtuous: str, source: str, transaction_id: str) -> httpx.Response:
-    return httpx.get(
-        f"{virtuous}/api/Gift/{source}/{transaction_id}",
-        headers={"Authorization": f"Bearer {VIRTUOUS_KEY}"},
-    )
-
-
 def outcomes(result: Result) -> dict[str, Any]:
     assert result.exit_code == 0, result.output
     parsed: dict[str, Any] = json.loads(result.stdout)["outcomes"]
@@ -84,7 +66,7 @@ def outcomes(result: Result) -> dict[str, Any]:
 
 
 def test_a_card_gift_already_synced_from_stripe_is_not_created_twice(
-    services: tuple[DonorboxState, str], invoke: Callable[..., Result], tmp_path: Path
+    services: tuple[DonorboxState, Virtuous], invoke: Callable[..., Result], tmp_path: Path
 ) -> None:
     donorbox, virtuous = services
     donations = donorbox.seed(count=6)
@@ -97,21 +79,21 @@ def test_a_card_gift_already_synced_from_stripe_is_not_created_twice(
 
     first = outcomes(invoke("run", RECIPE, "--json", "--state", state))
     assert (first["written"], first["unchanged"]) == (5, 1)
-    imported = httpx.post(f"{virtuous}/_emulator/import").json()
+    imported = virtuous.import_now()
     assert imported["giftsCreated"] == 6  # five from Donorbox, one from "Stripe"; no double
     for donation in by_card:
-        assert gift(virtuous, "Stripe", donation["stripe_charge_id"]).status_code == 200
+        assert virtuous.gift("Stripe", donation["stripe_charge_id"]).status_code == 200
     for donation in by_paypal:
-        created = gift(virtuous, "Donorbox", str(donation["id"])).json()
+        created = virtuous.gift("Donorbox", str(donation["id"])).json()
         assert created["amount"] == float(donation["amount"])
 
     second = outcomes(invoke("run", RECIPE, "--json", "--state", state))
     assert second["written"] == 0
-    assert httpx.get(f"{virtuous}/_emulator/state").json()["counts"]["gifts"] == 6
+    assert virtuous.state()["counts"]["gifts"] == 6
 
 
 def test_a_donation_missing_what_the_mapping_needs_is_dead_lettered_by_field(
-    services: tuple[DonorboxState, str], invoke: Callable[..., Result], tmp_path: Path
+    services: tuple[DonorboxState, Virtuous], invoke: Callable[..., Result], tmp_path: Path
 ) -> None:
     donorbox, _ = services
     no_amount, no_donor, fine = donorbox.seed(count=3)

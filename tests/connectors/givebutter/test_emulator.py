@@ -51,7 +51,7 @@ def test_per_page_past_100_is_refused(emulated) -> None:
 
 def test_updated_after_filters_and_a_bad_date_is_a_422(emulated) -> None:
     http, state = emulated
-    rows = list(state.transactions.values())
+    rows = list(state.records.values())
     changed = state.update(rows[0]["id"], {"refunded": True})
     since = rows[-1]["updated_at"]
     body = http.get("/v1/transactions", params={"updatedAfter": since}, headers=AUTH).json()
@@ -71,7 +71,7 @@ def test_sorting_oldest_first(emulated) -> None:
 
 def test_one_transaction_by_id(emulated) -> None:
     http, state = emulated
-    tid = next(iter(state.transactions))
+    tid = next(iter(state.records))
     assert http.get(f"/v1/transactions/{tid}", headers=AUTH).json()["id"] == tid
     assert http.get("/v1/transactions/nope", headers=AUTH).status_code == 404
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from click.testing import Result
@@ -13,6 +11,7 @@ from click.testing import Result
 from connectors.givebutter.emulator import EmulatorSettings, GivebutterState, create_app
 from core.emulator import EmulatorServer
 from tests.conftest import read_jsonl
+from tests.connectors.conftest import Runs, assert_refused_without_showing, fresh_state
 
 KEY = "gb-live-7f3a9c2e51d84b06"
 
@@ -36,24 +35,14 @@ def server() -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def givebutter(server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> GivebutterState:
-    state: GivebutterState = server.app.state.emulator  # type: ignore[attr-defined]
-    state.reset()
-    monkeypatch.setenv("GB_KEY", KEY)
-    monkeypatch.setenv("GB_URL", server.url)
+    state: GivebutterState = fresh_state(server, monkeypatch, GB_KEY=KEY, GB_URL=server.url)
     return state
 
 
 @pytest.fixture
-def sync(write_recipe: Callable[..., Path], invoke: Callable[..., Result]):
+def sync(recipe_runs: Runs):
     """The recipe's directory, and a function that runs it once and returns the JSON report."""
-    path = write_recipe(RECIPE)
-
-    def run() -> dict:
-        result = invoke("run", path, "--json")
-        assert result.exit_code == 0, result.output
-        return json.loads(result.stdout)
-
-    return path.parent, run
+    return recipe_runs(RECIPE)
 
 
 def list_requests(state: GivebutterState) -> list[dict]:
@@ -127,13 +116,7 @@ def test_a_refused_key_stops_the_run_naming_givebutter(
     monkeypatch.setenv("GB_KEY", wrong)
     tmp, _ = sync
     outcome = invoke("run", tmp / "recipe.yaml")
-    assert outcome.exit_code == 3
-    assert "Givebutter refused the credential (401)" in outcome.stderr
-    assert "Unauthenticated." in outcome.stderr
-    assert wrong not in outcome.output
-    state_files = list((tmp / ".connector").iterdir())
-    assert state_files  # the run opened its state before it was refused
-    assert all(wrong.encode() not in f.read_bytes() for f in state_files)
+    assert_refused_without_showing(outcome, "Givebutter", "Unauthenticated.", wrong, tmp)
 
 
 def test_server_errors_are_retried(givebutter: GivebutterState, sync) -> None:

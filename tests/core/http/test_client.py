@@ -30,6 +30,7 @@ from core.http import (
     SqliteBudgetStore,
     budget_key,
     build_client,
+    error_body,
     raise_for_status,
     store_for,
 )
@@ -210,6 +211,14 @@ def test_a_describer_that_fails_falls_back_to_the_body() -> None:
     service = Service("Fake", "https://api.example.test", describe_error=describe)
     error = _raised(httpx.Response(400, json={"message": "plain"}), service)
     assert str(error) == "Fake rejected the request (400): plain"
+
+
+def test_error_body_gives_describers_an_object_or_text() -> None:
+    assert error_body(httpx.Response(400, json={"message": "no"})) == {"message": "no"}
+    assert error_body(httpx.Response(400, json=["no", "nope"])) == "['no', 'nope']"
+    assert error_body(httpx.Response(502, text=" <html>Bad gateway</html>\n")) == (
+        "<html>Bad gateway</html>"
+    )
 
 
 def test_a_redirect_is_fatal_and_says_where_it_went() -> None:
