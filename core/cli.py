@@ -19,6 +19,7 @@ from rich.console import Console
 from core import output
 from core.env import WithPlaceholders, environment
 from core.errors import ConnectorError, RecipeError
+from core.http.redact import redact_text
 from core.plugins import load_plugins
 from core.recipe import Recipe, load_recipe
 from core.report import RunReport
@@ -60,8 +61,6 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    from core.http.redact import redact_text
-
     for line in redact_text(message).splitlines():
         stderr.print(f"[bold red]error:[/] {line}", markup=True, soft_wrap=True)
     sys.exit(code)
@@ -172,7 +171,7 @@ def validate(session: Session, recipe_paths: tuple[Path, ...]) -> None:
         except RecipeError as error:
             failed = True
             stderr.print(f"[red]✗[/] {path}", markup=True)
-            for line in str(error).splitlines():
+            for line in redact_text(str(error)).splitlines():
                 stderr.print(f"  {line}", markup=False, soft_wrap=True)
         else:
             click.echo(f"✓ {path}: {recipe.source_class.name} → {recipe.sink_class.name}")
@@ -243,7 +242,7 @@ def state_reset(session: Session, recipe_path: Path, state_path: str | None, yes
             " sent again.",
             abort=True,
         )
-    with session.state(recipe, state_path) as store:
+    with session.state(recipe, state_path) as store, store.lock(recipe.name):
         store.reset(recipe.name)
     click.echo(f"state of {recipe.name} reset")
 
@@ -294,7 +293,7 @@ def dlq_retry(session: Session, recipe_path: Path, state_path: str | None, as_js
     recipe = session.recipe(recipe_path)
     with session.state(recipe, state_path) as store:
         runner = Runner(recipe, store, pm=session.pm)
-        report = runner.replay(store.dead_letters(recipe.name))
+        report = runner.replay()
     _exit_with(report, as_json)
 
 

@@ -15,7 +15,7 @@ from core.errors import MissingSecretError
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _PLACEHOLDER = re.compile(r"<[A-Za-z_][A-Za-z0-9_]*>")
 # Values of variables named like these are credentials: they are registered for redaction.
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|OTP|CREDENTIAL|AUTH", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASS|PRIVATE|OTP|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
 def environment(recipe_dir: Path) -> dict[str, str]:

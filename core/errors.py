@@ -11,7 +11,8 @@
     ├── PluginError              a plugin could not be loaded or broke its contract
     ├── FatalError               stop the run; later records would fail the same way
     │   ├── InputError               an input file is missing or unreadable
-    │   └── AuthError                a service refused the credential (401/403)
+    │   ├── AuthError                a service refused the credential (401/403)
+    │   └── RunInProgressError       another process is running the same recipe
     ├── RetriableError           back off and try again (429, 5xx, timeouts, dropped connections)
     └── SkippableError           give up on this one record, dead-letter it, carry on
         ├── MappingError             the record could not be mapped (bad value, missing field)
@@ -107,6 +108,10 @@ class AuthError(FatalError):
         if detail:
             message = f"{message}: {detail}"
         super().__init__(message)
+
+
+class RunInProgressError(FatalError):
+    """Another process holds the recipe's lock; running alongside it could double records."""
 
 
 # --- retry -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from pydantic_core import ErrorDetails
 
 from core.context import Context
 from core.errors import InvalidRecord, RetriableError, SkippableError
+from core.http.redact import redact_text
 from core.mapping import FILTERED
 from core.outcomes import LedgerEntry, Outcome, WriteItem, WriteResult
 from core.recipe import Recipe
@@ -30,6 +32,12 @@ from core.source import Record, Source, Unreadable
 from core.state import Batch, DeadLetter, StateStore
 
 logger = logging.getLogger(__name__)
+
+# Dead letters held before they are committed, with whatever records are pending.
+_DEAD_LETTERS_HELD = 1000
+
+#: The field that holds an input the source could not parse, in its dead letter.
+UNREADABLE = "raw"
 
 
 @dataclass
@@ -71,30 +79,50 @@ class Runner:
         self.pm = pm
         self.on_progress = on_progress or (lambda report: None)
         self.report = RunReport(recipe=recipe.name, dry_run=dry_run, state=state.location)
+        self._unreadable_seen: set[str] = set()
         self.context = Context(
             recipe.name, recipe.base_dir, state, on_wait=on_wait or self.report.note_wait
         )
 
     def run(self) -> RunReport:
         """Read the source from the committed cursor and sync every record."""
-        source = self.recipe.source_class(self.recipe.source_settings, self.context)
-        try:
-            cursor = self.state.cursor(self.recipe.name)
-            finished = self._sync(
-                _incoming(source, source.read(cursor)), cursor, advance_cursor=True
-            )
-            end = source.end_cursor() if finished else None
-            if end is not None and not self.dry_run:
-                self.state.commit(self.recipe.name, Batch(cursor=end))
-        finally:
-            source.close()
+        with self._exclusive():
+            source = self.recipe.source_class(self.recipe.source_settings, self.context)
+            try:
+                cursor = self.state.cursor(self.recipe.name)
+                finished = self._sync(
+                    _incoming(source, source.read(cursor)), cursor, advance_cursor=True
+                )
+                end = source.end_cursor() if finished else None
+                if end is not None and not self.dry_run:
+                    self.state.commit(self.recipe.name, Batch(cursor=end))
+                if finished and cursor is None and not self.dry_run:
+                    self._forget_fixed_inputs()
+            finally:
+                source.close()
         return self.report
 
-    def replay(self, dead_letters: Iterable[DeadLetter]) -> RunReport:
-        """Send dead-lettered records through the current recipe again (``connector dlq retry``)."""
-        records = (Incoming(d.key, d.record) for d in dead_letters)
-        self._sync(records, None, advance_cursor=False)
+    def replay(self) -> RunReport:
+        """Send the dead-lettered records through the current recipe again (``dlq retry``)."""
+        with self._exclusive():
+            letters = self.state.dead_letters(self.recipe.name)
+            self._sync((_replayed(d) for d in letters), None, advance_cursor=False)
         return self.report
+
+    def _forget_fixed_inputs(self) -> None:
+        """After a read of the whole source, an unparsable input it no longer yields was fixed
+        (its record, now readable, went through under its own key) or removed."""
+        fixed = [
+            letter.key
+            for letter in self.state.dead_letters(self.recipe.name)
+            if _unparsed(letter) and letter.key not in self._unreadable_seen
+        ]
+        if fixed:
+            self.state.commit(self.recipe.name, Batch(resolved=fixed))
+
+    def _exclusive(self) -> AbstractContextManager[None]:
+        """The recipe's lock; a dry run writes nothing, so it may look alongside a real run."""
+        return nullcontext() if self.dry_run else self.state.lock(self.recipe.name)
 
     def _sync(self, records: Iterator[Incoming], cursor: Any, *, advance_cursor: bool) -> bool:
         """Sync ``records``; True when the source was read to its end (no ``--limit`` cut)."""
@@ -136,15 +164,20 @@ class Runner:
                 finished = False
                 break
             self.report.records_read += 1
-            if advance_cursor and incoming.cursor is not None:
-                cursor = incoming.cursor if cursor is None else max(cursor, incoming.cursor)
             candidate = self._prepare(incoming, sink, batch)
             if candidate is not None:
-                if candidate.key in pending and pending[candidate.key].digest != candidate.digest:
+                earlier = pending.get(candidate.key)
+                if earlier is not None and earlier.digest == candidate.digest:
+                    self.report.count(Outcome.UNCHANGED)  # the input holds the record twice
+                elif earlier is not None:
                     self._flush(sink, pending, batch, cursor if advance_cursor else None)
                     batch = Batch()
                 pending[candidate.key] = candidate
-            if len(pending) >= sink.batch_size:
+            # Only now, so that the flush above commits a cursor short of this record.
+            if advance_cursor and incoming.cursor is not None:
+                cursor = incoming.cursor if cursor is None else max(cursor, incoming.cursor)
+            # Dead letters count too: a run where most records fail must not hold them all.
+            if len(pending) >= sink.batch_size or len(batch.dead_letters) >= _DEAD_LETTERS_HELD:
                 self._flush(sink, pending, batch, cursor if advance_cursor else None)
                 batch = Batch()
             self.on_progress(self.report)
@@ -155,6 +188,7 @@ class Runner:
     def _prepare(self, incoming: Incoming, sink: Sink, batch: Batch) -> _Candidate | None:
         """Filter, map and validate one record; dead-letter it when that fails."""
         if incoming.unreadable is not None:
+            self._unreadable_seen.add(incoming.key)
             self._dead_letter(
                 batch, incoming.key, incoming.record, Outcome.INVALID, incoming.unreadable
             )
@@ -258,6 +292,8 @@ class Runner:
     ) -> None:
         if isinstance(reason, SkippableError):
             field, reason = reason.field, reason.message
+        # A reason may quote an expression or a server's answer that holds a ${VAR} secret.
+        reason = redact_text(reason)
         outcome = Outcome(outcome)
         self.report.count(outcome)
         self.report.add_problem(key, outcome, reason, field)
@@ -271,9 +307,22 @@ class Runner:
 def _incoming(source: Source, records: Iterable[Record | Unreadable]) -> Iterator[Incoming]:
     for record in records:
         if isinstance(record, Unreadable):
-            yield Incoming(record.key, {"raw": record.raw}, unreadable=record.reason)
+            yield Incoming(record.key, {UNREADABLE: record.raw}, unreadable=record.reason)
         else:
             yield Incoming(_key(source, record), record, source.cursor_value(record))
+
+
+def _unparsed(letter: DeadLetter) -> bool:
+    return set(letter.record) == {UNREADABLE}
+
+
+def _replayed(letter: DeadLetter) -> Incoming:
+    """A dead letter as input again. One the source could not parse stays dead-lettered: only
+    fixing the input and running the recipe again can read it."""
+    if _unparsed(letter):
+        reason = f"{letter.reason} (fix the input, then run the recipe again)"
+        return Incoming(letter.key, letter.record, unreadable=reason)
+    return Incoming(letter.key, letter.record)
 
 
 def _key(source: Source, record: Record) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.errors import RecipeError
 from core.state.base import Batch, DeadLetter, StateStore
 from core.state.sqlite import SqliteStateStore
 
@@ -21,6 +22,9 @@ def open_state(location: str | Path) -> StateStore:
         text = text.removeprefix("sqlite:///")
     elif "://" in text:
         scheme = text.split("://", 1)[0]
-        msg = f"unsupported state store {scheme!r}; supported: a file path, sqlite:///PATH"
-        raise ValueError(msg)
+        msg = (
+            f"unsupported state store {scheme!r} (from --state or CONNECTOR_STATE_URL);"
+            " supported: a file path, sqlite:///PATH"
+        )
+        raise RecipeError(msg)
     return SqliteStateStore(Path(text))

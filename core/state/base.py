@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -58,6 +59,11 @@ class StateStore(Protocol):
     def dead_letters(self, recipe: str) -> list[DeadLetter]: ...
 
     def reset(self, recipe: str) -> None: ...
+
+    def lock(self, recipe: str) -> AbstractContextManager[None]:
+        """Held while ``recipe`` runs; raises :class:`core.errors.RunInProgressError` when
+        another process is running it."""
+        ...
 
     def set_sink_key(self, recipe: str, updates: Sequence[tuple[str, str]]) -> None: ...
 

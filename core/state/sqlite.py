@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from core.errors import FatalError
 from core.outcomes import LedgerEntry, Outcome
 from core.state.base import Batch, DeadLetter
+from core.state.lock import recipe_lock
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS recipe_state (
@@ -55,6 +57,7 @@ class SqliteStateStore:
 
     def __init__(self, path: Path) -> None:
         self.location = str(path)
+        self._path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -159,6 +162,9 @@ class SqliteStateStore:
         with self._transaction():
             for table in ("recipe_state", "ledger", "dead_letters"):
                 self._db.execute(f"DELETE FROM {table} WHERE recipe = ?", (recipe,))
+
+    def lock(self, recipe: str) -> AbstractContextManager[None]:
+        return recipe_lock(self._path.parent / "locks", recipe)
 
     def close(self) -> None:
         self._db.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from core.state import SqliteStateStore
 from tests.conftest import write_jsonl
 
 RECIPE = """
@@ -121,6 +122,73 @@ def test_inline_tests_still_refuse_a_misspelt_setting(write_recipe, invoke, monk
     result = invoke("test", recipe)
     assert result.exit_code == 2
     assert "delimeter" in result.stderr
+
+
+def test_a_run_while_another_runs_exits_3_and_writes_nothing(
+    write_recipe, invoke, tmp_path
+) -> None:
+    _records(tmp_path)
+    recipe = write_recipe(RECIPE)
+    other = SqliteStateStore(tmp_path / ".connector" / "state.db")
+    try:
+        with other.lock("cli-demo"):  # as another process's run would
+            result = invoke("run", recipe)
+    finally:
+        other.close()
+    assert result.exit_code == 3
+    assert "another run of cli-demo is in progress" in result.stderr
+    assert not (tmp_path / "out.csv").exists()
+    assert invoke("run", recipe).exit_code == 0
+
+
+def test_an_unsupported_state_url_exits_2_without_showing_it(
+    write_recipe, invoke, tmp_path, monkeypatch
+) -> None:
+    _records(tmp_path)
+    monkeypatch.setenv("CONNECTOR_STATE_URL", "postgres://sync:hunter2@db.example.org/state")
+    result = invoke("run", write_recipe(RECIPE))
+    assert result.exit_code == 2
+    assert "unsupported state store 'postgres'" in result.stderr
+    assert "hunter2" not in result.output
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_secret_quoted_in_an_expression_never_prints(
+    write_recipe, invoke, tmp_path, monkeypatch
+) -> None:
+    secret = "sk_live_SUPERSECRET123"
+    monkeypatch.setenv("TAG_SECRET", secret)
+    _records(tmp_path, "r2")
+    recipe = write_recipe(
+        RECIPE.replace(
+            "amount: record.cents | minor_to_major(record.currency)",
+            'amount: "record.cents | minor_to_major(record.currency)'
+            " if record.id != '${TAG_SECRET}' else 0\"",
+        )
+    )
+    outputs = [invoke("run", recipe, "--json"), invoke("dlq", "list", recipe)]
+    outputs.append(invoke("dlq", "show", recipe, "r2"))
+    assert "minor_to_major" in outputs[0].stdout  # the reason quotes the expression...
+    broken = write_recipe(
+        RECIPE.replace("currency: record.currency | upper", "tag: \"'${TAG_SECRET}' +\""),
+        "broken.yaml",
+    )
+    outputs.append(invoke("validate", broken))
+    assert outputs[-1].exit_code == 2
+    for result in outputs:
+        assert secret not in result.output  # ...with the secret masked
+    assert secret not in (tmp_path / ".connector" / "state.db").read_bytes().decode(
+        errors="replace"
+    )
+
+
+def test_a_password_variable_is_masked(write_recipe, invoke, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DB_PASS", "hunter2hunter2")
+    result = invoke(
+        "run", write_recipe(RECIPE.replace("path: in.jsonl", 'path: "${DB_PASS}.jsonl"'))
+    )
+    assert result.exit_code == 3
+    assert "hunter2hunter2" not in result.output
 
 
 def test_state_show_and_reset(write_recipe, invoke, tmp_path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from connectors.files.jsonl_file import JsonlSink
+from core.errors import RunInProgressError
 from core.outcomes import Outcome
 from core.recipe import load_recipe
 from core.registry import Registry
@@ -133,6 +134,68 @@ def test_a_broken_input_line_is_dead_lettered(setup) -> None:
     assert report.problems[0].key == "line:2"
 
 
+def test_a_broken_line_is_not_written_by_a_replay_and_clears_once_fixed(
+    setup, registry, write_recipe
+) -> None:
+    tmp, run = setup
+    good = '{"id": "d1", "cents": 1, "currency": "usd"}\n'
+    (tmp / "in.jsonl").write_text(good + '{"id": "d2", "cents": \n')
+    run()
+    state = SqliteStateStore(tmp / ".connector" / "state.db")
+    try:
+        replayed = Runner(load_recipe(write_recipe(RECIPE), registry), state).replay()
+        assert replayed.counts[Outcome.INVALID] == 1
+        assert "fix the input, then run the recipe again" in replayed.problems[0].reason
+        assert [r["id"] for r in read_jsonl(tmp / "out.jsonl")] == ["d1"]
+
+        (tmp / "in.jsonl").write_text(good + '{"id": "d2", "cents": 2, "currency": "usd"}\n')
+        assert run().counts[Outcome.WRITTEN] == 1
+        assert state.dead_letters("gifts") == []
+    finally:
+        state.close()
+    assert [r["id"] for r in read_jsonl(tmp / "out.jsonl")] == ["d1", "d2"]
+
+
+def test_a_record_read_twice_in_one_run_is_counted_twice_and_written_once(setup) -> None:
+    tmp, run = setup
+    write_jsonl(tmp / "in.jsonl", donations(2) + donations(1))
+    report = run()
+    assert report.records_read == 3
+    assert (report.counts[Outcome.WRITTEN], report.counts[Outcome.UNCHANGED]) == (2, 1)
+    assert [r["id"] for r in read_jsonl(tmp / "out.jsonl")] == ["d1", "d2"]
+
+
+def test_dead_letters_are_committed_as_the_run_goes(setup, monkeypatch) -> None:
+    """A run where every record fails holds a bounded number of dead letters, not all of them."""
+    tmp, run = setup
+    write_jsonl(tmp / "in.jsonl", [{"id": f"d{i}", "cents": "many"} for i in range(2500)])
+    held = []
+    real_commit = SqliteStateStore.commit
+
+    def watching_commit(self, recipe, batch):
+        held.append(len(batch.dead_letters))
+        real_commit(self, recipe, batch)
+
+    monkeypatch.setattr(SqliteStateStore, "commit", watching_commit)
+    assert run().counts[Outcome.INVALID] == 2500
+    assert max(held) <= 1000
+    assert sum(held) == 2500
+
+
+def test_a_second_run_of_the_same_recipe_is_refused_while_the_first_runs(setup) -> None:
+    tmp, run = setup
+    write_jsonl(tmp / "in.jsonl", donations(2))
+    state = SqliteStateStore(tmp / ".connector" / "state.db")
+    try:
+        with state.lock("gifts"), pytest.raises(RunInProgressError, match="in progress"):
+            run()
+        assert not (tmp / "out.jsonl").exists()
+        assert run(dry_run=True).counts[Outcome.WRITTEN] == 2  # a dry run only looks
+    finally:
+        state.close()
+    assert run().counts[Outcome.WRITTEN] == 2
+
+
 @pytest.mark.parametrize("crash_on_commit", [1, 2, 3])
 def test_a_crash_after_a_batch_then_a_rerun_equals_an_uninterrupted_run(
     setup, monkeypatch: pytest.MonkeyPatch, crash_on_commit: int
@@ -188,7 +251,7 @@ def test_replaying_dead_letters_after_a_recipe_fix(setup, write_recipe, registry
     )
     state = SqliteStateStore(tmp / ".connector" / "state.db")
     try:
-        report = Runner(load_recipe(fixed, registry), state).replay(state.dead_letters("gifts"))
+        report = Runner(load_recipe(fixed, registry), state).replay()
         assert report.counts[Outcome.WRITTEN] == 1
         assert state.dead_letters("gifts") == []
     finally:
