@@ -81,6 +81,8 @@ class Session:
         self.pm, self.registry = load_plugins()
 
     def recipe(self, path: Path, *, placeholders: bool = False) -> Recipe:
+        """Load the recipe at ``path``. With ``placeholders``, for commands that reach no service
+        (tests, state, the DLQ), unset variables read as ``<NAME>``, so no secret is needed."""
         env = WithPlaceholders(environment(path.parent)) if placeholders else None
         return load_recipe(path, self.registry, env=env)
 
@@ -222,7 +224,7 @@ def state() -> None:
 @reports_errors
 def state_show(session: Session, recipe_path: Path, state_path: str | None) -> None:
     """Show RECIPE's cursor, ledger counts and dead letters."""
-    recipe = session.recipe(recipe_path)
+    recipe = session.recipe(recipe_path, placeholders=True)
     with session.state(recipe, state_path) as store:
         output.print_state(recipe.name, store)
 
@@ -235,7 +237,7 @@ def state_show(session: Session, recipe_path: Path, state_path: str | None) -> N
 @reports_errors
 def state_reset(session: Session, recipe_path: Path, state_path: str | None, yes: bool) -> None:
     """Forget RECIPE's cursor, ledger and dead letters (the next run starts over)."""
-    recipe = session.recipe(recipe_path)
+    recipe = session.recipe(recipe_path, placeholders=True)
     if not yes:
         click.confirm(
             f"Forget everything recipe {recipe.name!r} wrote? Records already in the sink may be"
@@ -260,7 +262,7 @@ def dlq() -> None:
 @reports_errors
 def dlq_list(session: Session, recipe_path: Path, state_path: str | None, as_json: bool) -> None:
     """List RECIPE's dead letters."""
-    recipe = session.recipe(recipe_path)
+    recipe = session.recipe(recipe_path, placeholders=True)
     with session.state(recipe, state_path) as store:
         letters = store.dead_letters(recipe.name)
     output.print_dead_letters(letters, as_json=as_json)
@@ -274,7 +276,7 @@ def dlq_list(session: Session, recipe_path: Path, state_path: str | None, as_jso
 @reports_errors
 def dlq_show(session: Session, recipe_path: Path, key: str, state_path: str | None) -> None:
     """Show one dead letter, with the source record."""
-    recipe = session.recipe(recipe_path)
+    recipe = session.recipe(recipe_path, placeholders=True)
     with session.state(recipe, state_path) as store:
         letters = [d for d in store.dead_letters(recipe.name) if d.key == key]
     if not letters:
