@@ -220,7 +220,8 @@ def _parse(text: str) -> ast.Expression:
             return ast.parse(source, mode="eval")  # report the error as the recipe spells it
     except SyntaxError as error:
         hint = " (imports are not allowed)" if source.split()[0] in ("import", "from") else ""
-        where = f"column {error.offset}"
+        # Python gives offset 0 when the expression stops short ("record.a +").
+        where = f"column {error.offset}" if error.offset else "the end"
         if "\n" in source:
             where = f"line {error.lineno} {where}"
         msg = f"{text!r} is not a valid expression: {error.msg} at {where}{hint}"
