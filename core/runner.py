@@ -9,6 +9,7 @@ one transaction: a crash at any point loses nothing and doubles nothing.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -90,9 +91,8 @@ class Runner:
             source = self.recipe.source_class(self.recipe.source_settings, self.context)
             try:
                 cursor = self.state.cursor(self.recipe.name)
-                finished = self._sync(
-                    _incoming(source, source.read(cursor)), cursor, advance_cursor=True
-                )
+                records = _started(_incoming(source, source.read(cursor)))
+                finished = self._sync(records, cursor, advance_cursor=True)
                 end = source.end_cursor() if finished else None
                 if end is not None and not self.dry_run:
                     self.state.commit(self.recipe.name, Batch(cursor=end))
@@ -310,6 +310,13 @@ def _incoming(source: Source, records: Iterable[Record | Unreadable]) -> Iterato
             yield Incoming(record.key, {UNREADABLE: record.raw}, unreadable=record.reason)
         else:
             yield Incoming(_key(source, record), record, source.cursor_value(record))
+
+
+def _started(records: Iterator[Incoming]) -> Iterator[Incoming]:
+    """``records`` with the first one already read, so that a missing input or a refused
+    credential stops the run before the sink has opened (and created) anything."""
+    first = next(records, None)
+    return records if first is None else itertools.chain([first], records)
 
 
 def _unparsed(letter: DeadLetter) -> bool:

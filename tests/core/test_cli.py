@@ -69,6 +69,7 @@ def test_a_missing_input_file_exits_3_naming_it(write_recipe, invoke, tmp_path) 
     result = invoke("run", write_recipe(RECIPE))
     assert result.exit_code == 3
     assert f"input file not found: {tmp_path / 'in.jsonl'}" in result.stderr.replace("\n", "")
+    assert not (tmp_path / "out.csv").exists()  # the sink never opened
 
 
 def test_an_invalid_recipe_exits_2_and_writes_nothing(write_recipe, invoke, tmp_path) -> None:
