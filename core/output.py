@@ -100,6 +100,8 @@ def print_test_results(recipe: Recipe, results: Sequence[CaseResult]) -> None:
 
 def print_plugins(registry: Registry) -> None:
     table = Table("kind", "name", "plugin", "description")
+    for column in table.columns[1:3]:  # names are what users copy into recipes: never cut them
+        column.overflow = "fold"
     for name, source in sorted(registry.sources.items.items()):
         table.add_row("source", name, registry.sources.owners[name], source.description)
     for name, sink in sorted(registry.sinks.items.items()):
