@@ -405,6 +405,7 @@ def _bare(token: str) -> str:
 # Compared after lower-casing and dropping dots and commas, so "Dr." and "Jr.," match.
 _TITLES = frozenset({"dr", "mr", "mrs", "ms", "miss", "mx", "rev", "fr", "prof", "hon", "sir"})
 _SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "phd", "md", "esq", "dds", "jd", "cpa"})
+_JOINERS = frozenset({"and", "&"})
 _PARTICLES = frozenset(
     {"de", "da", "del", "della", "dei", "degli", "di", "du", "dos", "das", "des", "van", "von"}
     | {"der", "den", "ter", "ten", "la", "le", "st"}
@@ -441,7 +442,10 @@ def _split_words(words: list[str]) -> tuple[str | None, str | None]:
     """``(first, last)`` of a name written given-name first, already split into words."""
     keys = [word.lower().replace(".", "").replace(",", "") for word in words]
     start, end = 0, len(words)
-    while end - start > 1 and keys[start] in _TITLES:
+    # "Mr. and Mrs. John Smith": titles joined by "and" or "&" all go.
+    while end - start > 1 and (
+        keys[start] in _TITLES or (start and keys[start] in _JOINERS and keys[start - 1] in _TITLES)
+    ):
         start += 1
     while end - start > 1 and keys[end - 1] in _SUFFIXES:
         end -= 1

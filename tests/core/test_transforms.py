@@ -325,6 +325,9 @@ NAMES = [
     ("Mary St. John", "Mary", "St. John"),
     ("Van Morrison", "Van", "Morrison"),  # a particle as the first name is a first name
     ("Cher", "Cher", None),
+    ("Mr. and Mrs. John Smith", "John", "Smith"),
+    ("Mr & Mrs John Smith", "John", "Smith"),
+    ("John and Jane Smith", "John", "Smith"),
     ("", None, None),
     ("   ", None, None),
     (None, None, None),
