@@ -20,7 +20,7 @@ from typing import Any
 
 from mailchimp_marketing.api.lists_api import ListsApi
 
-from connectors.mailchimp.service import call
+from connectors.mailchimp.service import call_on_list
 from core.errors import RetriableError, SkippableError
 from core.outcomes import Outcome, WriteItem, WriteResult
 
@@ -79,7 +79,7 @@ def _subscribe(
     members = [_member(item.payload, status_if_new) for item in chunk]
     body = {"members": members, "update_existing": update_existing}
     try:
-        answer = call(api.batch_list_members, list_id, body)
+        answer = call_on_list(list_id, api.batch_list_members, body)
     except SkippableError as error:
         refused = [WriteResult(i.key, Outcome.INVALID, reason=error.message) for i in chunk]
         return BatchOutcome(results=refused)

@@ -27,6 +27,7 @@ from connectors.mailchimp.service import (
     MailchimpSettings,
     WritableStatus,
     call,
+    call_on_list,
     lists_api,
     subscriber_hash,
 )
@@ -138,7 +139,7 @@ class MembersSink(Sink):
             body["status"] = payload["status"]
         if payload.get("merge_fields"):
             body["merge_fields"] = payload["merge_fields"]
-        call(self.api.set_list_member, self.settings.list_id, target, body)
+        call_on_list(self.settings.list_id, self.api.set_list_member, target, body)
         return self._tag(item)
 
     def _follow_new_address(self, item: WriteItem, target: str) -> None:

@@ -21,7 +21,13 @@ from typing import Any, ClassVar
 from mailchimp_marketing.api.lists_api import ListsApi
 from pydantic import BaseModel, Field
 
-from connectors.mailchimp.service import STATUSES, MailchimpSettings, Status, call, lists_api
+from connectors.mailchimp.service import (
+    STATUSES,
+    MailchimpSettings,
+    Status,
+    call_on_list,
+    lists_api,
+)
 from core.source import Record, Source
 
 # Members re-read at the start of each page to find where the last one ended.
@@ -75,7 +81,7 @@ class MembersSource(Source):
             options["since_last_changed"] = since
         if status is not None:
             options["status"] = status
-        page = call(api.get_list_members_info, self.settings.list_id, **options)
+        page = call_on_list(self.settings.list_id, api.get_list_members_info, **options)
         return list(page.get("members") or []) if isinstance(page, dict) else []
 
     def _since(self, cursor: Any | None) -> str | None:

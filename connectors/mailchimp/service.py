@@ -276,6 +276,26 @@ def _first_field(text: str) -> str | None:
 T = TypeVar("T")
 
 
+def unknown_audience(list_id: str) -> FatalError:
+    """The error for a ``list_id`` Mailchimp does not know: the run stops, instead of every
+    record being dead-lettered with "The requested resource could not be found"."""
+    return FatalError(
+        f"Mailchimp has no audience {list_id!r} for this API key; check list_id (the audience "
+        "ID under Audience > Settings > Audience name and defaults)"
+    )
+
+
+def call_on_list(list_id: str, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """:func:`call` for an operation on the audience itself (list its members, add or update
+    one, batch subscribe), where a 404 can only mean the audience does not exist."""
+    try:
+        return call(operation, list_id, *args, **kwargs)
+    except MailchimpRejected as error:
+        if error.status == 404:
+            raise unknown_audience(list_id) from None
+        raise
+
+
 def call(operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run one SDK operation and raise a :mod:`core.errors` error if it failed."""
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from connectors.mailchimp.emulator_store import subscriber_hash
@@ -27,7 +29,7 @@ map:
   tags: record.tags
 sink:
   use: mailchimp.members
-  with: {{api_key: "${{MC_KEY}}", list_id: L1, base_url: "${{MC_URL}}"{extra}}}
+  with: {{api_key: "${{MC_KEY}}", list_id: "${{MC_LIST:-L1}}", base_url: "${{MC_URL}}"{extra}}}
 """
 
 
@@ -191,3 +193,16 @@ def test_a_row_without_the_address_is_dead_lettered_naming_the_field(mailchimp, 
     (problem,) = outcome["problems"]
     assert (problem["key"], problem["field"]) == ("d1", "email_address")
     assert len(mailchimp.requests("PUT")) == 1
+
+
+@pytest.mark.parametrize("rows", [3, 60], ids=["member by member", "batch endpoint"])
+def test_an_unknown_audience_stops_the_run_instead_of_dead_lettering_everyone(
+    mailchimp, run, monkeypatch, invoke, tmp_path, rows
+) -> None:
+    monkeypatch.setenv("MC_LIST", "Donors")  # the audience's name, not its id
+    result = run(donors(rows))
+    assert result.exit_code == 3
+    assert "Mailchimp has no audience 'Donors' for this API key; check list_id" in result.output
+    letters = invoke("dlq", "list", tmp_path / "recipe.yaml", "--json")
+    assert json.loads(letters.stdout) == []
+    assert len(mailchimp.state.members[LIST_ID]) == 0

@@ -152,3 +152,9 @@ def test_a_refused_key_stops_the_run_naming_mailchimp(
     monkeypatch.setenv("MC_KEY", wrong)
     result = invoke("run", write_recipe(RECIPE), "--json")
     assert_refused_without_showing(result, wrong, tmp_path)
+
+
+def test_an_unknown_audience_stops_the_run_naming_it(mailchimp, env, write_recipe, invoke) -> None:
+    result = invoke("run", write_recipe(RECIPE.replace("list_id: L1", "list_id: Donors")))
+    assert result.exit_code == 3
+    assert "Mailchimp has no audience 'Donors' for this API key; check list_id" in result.output
