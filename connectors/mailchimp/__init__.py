@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from connectors.mailchimp.members_sink import MembersSink
 from connectors.mailchimp.members_source import MembersSource
-from connectors.mailchimp.transforms import mailchimp_tag_names, primary_email
+from connectors.mailchimp.transforms import email_owner, mailchimp_tag_names, primary_email
 from core.hookspecs import hookimpl
 from core.sink import Sink
 from core.source import Source
@@ -25,4 +25,8 @@ def connector_register_sinks() -> Iterable[type[Sink]]:
 
 @hookimpl
 def connector_register_transforms() -> Mapping[str, Transform]:
-    return {"mailchimp_tag_names": mailchimp_tag_names, "primary_email": primary_email}
+    return {
+        "mailchimp_tag_names": mailchimp_tag_names,
+        "primary_email": primary_email,
+        "email_owner": email_owner,
+    }
