@@ -2,7 +2,9 @@
 
 Each record is the charge as Stripe sends it (``charge.to_dict()``: amounts in minor units,
 ``currency`` lower-case, ``created`` in Unix seconds, ``metadata`` as set at checkout), plus
-fields a recipe would otherwise dig for:
+fields a recipe would otherwise dig for. A charge only authorized so far (Stripe calls it
+succeeded, with ``captured`` false) is not money received: it is left out, unless
+``uncaptured`` is on, and holds the cursor back until it is captured or expires. Added fields:
 
 * ``fee``, ``net``, ``fee_currency``: from the expanded balance transaction, in minor units of
   ``fee_currency`` (the settlement currency, which may differ from the charge's);
@@ -38,6 +40,11 @@ class ChargesSettings(ListSettings):
     expand_customer: bool = Field(
         False, description="expand the customer, for customer_email and customer_name"
     )
+    uncaptured: bool = Field(
+        False,
+        description="also read charges only authorized so far (status succeeded, captured "
+        "false): no money has moved yet",
+    )
 
 
 class ChargesSource(CreatedWindowSource):
@@ -60,7 +67,14 @@ class ChargesSource(CreatedWindowSource):
         return paths
 
     def keep(self, record: Mapping[str, Any]) -> bool:
+        if not self.settings.uncaptured and _authorized_only(record):
+            return False
         return statuses_kept(record, self.settings.statuses)
+
+    def in_flux(self, record: Mapping[str, Any]) -> bool:
+        # An authorization is captured (or expires) within days: until then it holds the
+        # cursor, so the run after the capture reads it again, now as a gift.
+        return super().in_flux(record) or (_authorized_only(record) and not record.get("refunded"))
 
     def to_record(self, obj: Any) -> Record:
         record: Record = obj.to_dict()
@@ -75,3 +89,9 @@ class ChargesSource(CreatedWindowSource):
         record["customer_email"] = details.get("email")
         record["customer_name"] = details.get("name")
         return record
+
+
+def _authorized_only(record: Mapping[str, Any]) -> bool:
+    """A charge Stripe reports as succeeded that is only an authorization: nothing captured.
+    One that expired uncaptured stays so, with ``refunded`` set."""
+    return record.get("status") == "succeeded" and record.get("captured") is False

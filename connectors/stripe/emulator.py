@@ -1,10 +1,11 @@
 """A faithful local Stripe (the parts a donation sync uses), for tests and ``connector sandbox``.
 
-Endpoints: ``GET /v1/charges`` (and ``/{id}``), ``/v1/customers`` (and ``/{id}``),
-``/v1/refunds`` (and ``/{id}``; ``POST`` creates a refund), ``/v1/balance_transactions/{id}`` and
-``/v1/events``. Lists are newest first in Stripe's envelope, with ``limit``, ``starting_after``,
-``ending_before``, ``created[gt|gte|lt|lte]`` and ``expand[]``; errors use Stripe's envelope and
-statuses; keys are checked like Stripe does (Bearer, or Basic with the key as the user)::
+Endpoints: ``GET /v1/charges`` (and ``/{id}``; ``POST /{id}/capture``), ``/v1/customers``
+(and ``/{id}``), ``/v1/refunds`` (and ``/{id}``; ``POST`` creates a refund),
+``/v1/balance_transactions/{id}`` and ``/v1/events``. Lists are newest first in Stripe's
+envelope, with ``limit``, ``starting_after``, ``ending_before``, ``created[gt|gte|lt|lte]`` and
+``expand[]``; errors use Stripe's envelope and statuses; keys are checked like Stripe does
+(Bearer, or Basic with the key as the user)::
 
     app = create_app(EmulatorSettings(api_keys=["sk_test_123"]))
     seed_charges(app.state.store, 30, currency="jpy")
@@ -258,7 +259,9 @@ def _retrieve(table: str, kind: str) -> Callable[[Request], Any]:
     return retrieve
 
 
-async def create_refund(request: Request) -> Response:
+async def _idempotent_post(request: Request, act: Callable[[Obj], Obj]) -> Response:
+    """A POST as Stripe answers it: ``act(params)`` once per ``Idempotency-Key``, the same answer
+    replayed for a retry, refusals in Stripe's envelope."""
     store = _store(request)
     key = request.headers.get("Idempotency-Key")
     if key and key in store.idempotent:
@@ -266,8 +269,7 @@ async def create_refund(request: Request) -> Response:
         return json_response(body, status, {"Idempotent-Replayed": "true"})
     params = parse_params(parse_qsl((await request.body()).decode(), keep_blank_values=True))
     try:
-        refund = store.create_refund(params)
-        status, body = 200, store.view(refund, expansions(params, listing=False))
+        status, body = 200, store.view(act(params), expansions(params, listing=False))
     except StoreError as error:
         status, body = error.status, error_body(error)
     if key:
@@ -275,9 +277,19 @@ async def create_refund(request: Request) -> Response:
     return json_response(body, status)
 
 
+async def capture_charge(request: Request) -> Response:
+    charge_id = request.path_params["id"]
+    return await _idempotent_post(request, lambda params: _store(request).capture(charge_id))
+
+
+async def create_refund(request: Request) -> Response:
+    return await _idempotent_post(request, _store(request).create_refund)
+
+
 ROUTES = [
     Route("/v1/charges", list_charges),
     Route("/v1/charges/{id}", _retrieve("charges", "charge")),
+    Route("/v1/charges/{id}/capture", capture_charge, methods=["POST"]),
     Route("/v1/customers", list_customers),
     Route("/v1/customers/{id}", _retrieve("customers", "customer")),
     Route("/v1/refunds", list_refunds),

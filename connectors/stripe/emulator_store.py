@@ -210,8 +210,9 @@ class StripeStore:
 
     def seed_charge(self, spec: Mapping[str, Any]) -> Obj:
         """A charge from ``spec``: ``amount``, ``currency``, ``created``, ``status``,
-        ``customer`` (an id, or a dict that creates one), ``billing_details``, ``metadata``,
-        ``description``, ``fee`` (minor units), ``refunds`` (a list of refund specs)."""
+        ``captured`` (false: only authorized, see :meth:`capture`), ``customer`` (an id, or a
+        dict that creates one), ``billing_details``, ``metadata``, ``description``, ``fee``
+        (minor units), ``refunds`` (a list of refund specs)."""
         with self.lock:
             customer = spec.get("customer")
             if isinstance(customer, dict):
@@ -220,7 +221,7 @@ class StripeStore:
                 customer = self.get("customers", customer, "customer")
             charge = self._charge(spec, customer)
             self._put(self.charges, charge)
-            if charge["status"] != "failed":
+            if charge["status"] != "failed" and charge["captured"]:
                 txn = self._balance_transaction(
                     charge, charge["amount"], spec.get("fee"), "charge", charge["created"]
                 )
@@ -240,12 +241,13 @@ class StripeStore:
         name = billing.get("name", customer["name"] if customer else None)
         email = billing.get("email", customer["email"] if customer else None)
         failed = status == "failed"
+        captured = not failed and bool(spec.get("captured", True))
         bank = spec.get("payment_method_type") == "us_bank_account" or status == "pending"
         return {
             "id": charge_id,
             "object": "charge",
             "amount": amount,
-            "amount_captured": 0 if failed else amount,
+            "amount_captured": amount if captured else 0,
             "amount_refunded": 0,
             "application": None,
             "application_fee": None,
@@ -259,7 +261,7 @@ class StripeStore:
                 "tax_id": None,
             },
             "calculated_statement_descriptor": "EMULATED NONPROFIT",
-            "captured": not failed,
+            "captured": captured,
             "created": int(spec.get("created", self.now())),
             "currency": str(spec.get("currency", "usd")).lower(),
             "customer": customer["id"] if customer else None,
@@ -332,6 +334,25 @@ class StripeStore:
             "type": kind,
         }
         return self._put(self.balance_transactions, txn)
+
+    def capture(self, charge_id: str, fee: int | None = None) -> Obj:
+        """Capture an authorized charge in full (``POST /v1/charges/{id}/capture``): the money
+        moves now, so the balance transaction is made now; ``created`` stays."""
+        with self.lock:
+            charge = self.get("charges", charge_id, "charge")
+            if charge["captured"] or charge["status"] != "succeeded" or charge["refunded"]:
+                raise StoreError(
+                    400,
+                    f"Charge {charge_id} has already been captured.",
+                    code="charge_already_captured",
+                )
+            previous = {"captured": False, "amount_captured": 0}
+            charge["captured"], charge["amount_captured"] = True, charge["amount"]
+            now = self.now()
+            txn = self._balance_transaction(charge, charge["amount"], fee, "charge", now)
+            charge["balance_transaction"] = txn["id"]
+            self._event("charge.captured", charge, now, previous)
+            return charge
 
     def create_refund(self, spec: Mapping[str, Any]) -> Obj:
         """Refund ``spec["amount"]`` (default: what is left) of ``spec["charge"]``."""

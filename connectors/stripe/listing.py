@@ -11,7 +11,8 @@ records are yielded.
 Each run starts ``overlap_seconds`` before the committed cursor: records created in the same
 second as the cursor, or that became visible late, are read again and the ledger finds them
 unchanged. Records still in flux (a pending ACH charge, a pending refund) hold the cursor back to
-their own ``created``, so the next runs look at them again until they settle.
+their own ``created``, so the next runs look at them again until they settle (see
+:meth:`CreatedWindowSource.in_flux`).
 """
 
 from __future__ import annotations
@@ -112,6 +113,11 @@ class CreatedWindowSource(Source):
         """Whether a record read is yielded; by default all of them are."""
         return True
 
+    def in_flux(self, record: Mapping[str, Any]) -> bool:
+        """Whether the record may still change, and so holds the cursor back to its creation;
+        by default when its status is one of :attr:`unsettled`."""
+        return record.get("status") in self.unsettled
+
     def to_record(self, obj: Any) -> Record:
         """The record for a listed SDK object: its plain dict by default."""
         record: Record = obj.to_dict()
@@ -125,7 +131,7 @@ class CreatedWindowSource(Source):
         while True:
             upper = lower + width if lower + width <= now else None  # the last one is open
             records = self._read_window(client, lower, upper)
-            pending = [r["created"] for r in records if r.get("status") in self.unsettled]
+            pending = [r["created"] for r in records if self.in_flux(r)]
             if pending:
                 earliest = min(pending)
                 self._hold = earliest if self._hold is None else min(self._hold, earliest)

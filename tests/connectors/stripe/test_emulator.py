@@ -232,3 +232,17 @@ def test_the_sdks_own_paging_works_against_it(emulator: Emulator, direction: str
         assert seen == [c["id"] for c in made[1:]]
     with pytest.raises(stripe_sdk.InvalidRequestError, match="No such charge"):
         client.v1.charges.retrieve("ch_missing")
+
+
+def test_an_authorization_is_captured_once(emulator: Emulator) -> None:
+    charge = emulator.store.seed_charge({"amount": 4000, "captured": False})
+    assert (charge["status"], charge["amount_captured"]) == ("succeeded", 0)
+    assert charge["balance_transaction"] is None  # no money has moved
+    url = f"{emulator.url}/v1/charges/{charge['id']}/capture"
+    headers = {**AUTH, "Idempotency-Key": "cap-1"}
+    captured = httpx.post(url, data={"expand[]": "balance_transaction"}, headers=headers).json()
+    assert (captured["captured"], captured["amount_captured"]) == (True, 4000)
+    assert captured["balance_transaction"]["amount"] == 4000
+    assert httpx.post(url, headers=headers).headers["Idempotent-Replayed"] == "true"
+    again = httpx.post(url, headers=AUTH)
+    assert again.json()["error"]["code"] == "charge_already_captured"

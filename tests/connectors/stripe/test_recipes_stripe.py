@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import stripe
 
 from tests.connectors.stripe.conftest import JAN_2025, KEY, Emulator
 from tests.connectors.virtuous.support import KEY as VIRTUOUS_KEY
@@ -154,3 +155,41 @@ def test_a_charge_with_nobody_to_credit_is_dead_lettered_naming_the_contact(
     assert "needs an id, referenceId, email, name" in problem["reason"]
     assert virtuous.import_now()["giftsCreated"] == 1
     assert virtuous.gift("Stripe", kept["id"]).status_code == 200
+
+
+def test_an_authorization_becomes_a_gift_only_once_captured(
+    emulator_env: Emulator, virtuous: Virtuous, invoke: Any, tmp_path: Path
+) -> None:
+    """Stripe calls an authorized, not yet captured charge "succeeded": no money has moved, so
+    it is no gift yet. It holds the cursor, and the run after its capture (days later, with the
+    same ``created``) sends it."""
+    store = emulator_env.store
+    before = store.seed_charge({"amount": 1000, "created": JAN_2025, "customer": {"name": "A B"}})
+    held = store.seed_charge(
+        {
+            "amount": 5000,
+            "created": JAN_2025 + 86_400,
+            "captured": False,
+            "customer": {"name": "C D"},
+        }
+    )
+    after = store.seed_charge(
+        {"amount": 2000, "created": JAN_2025 + 5 * 86_400, "customer": {"name": "E F"}}
+    )
+    state = tmp_path / "state.db"
+    first = run(invoke, CHARGES, state)
+    assert (first["outcomes"]["written"], first["money"]) == (2, {"USD": "30.00"})
+    assert virtuous.import_now()["giftsCreated"] == 2
+    assert virtuous.gift("Stripe", held["id"]).status_code == 404
+
+    client = stripe.StripeClient(KEY, base_addresses={"api": emulator_env.url})
+    client.v1.charges.capture(held["id"])
+    second = run(invoke, CHARGES, state)
+    assert second["outcomes"]["written"] == 1
+    assert virtuous.import_now()["giftsCreated"] == 1
+    gift = virtuous.gift("Stripe", held["id"]).json()
+    assert gift["amount"] == 50.0
+    assert {"Stripe Fee": "1.75"}.items() <= {
+        f["name"]: f["value"] for f in gift["customFields"]
+    }.items()
+    assert {before["id"], after["id"]} <= {g["transactionId"] for g in virtuous.state()["gifts"]}
