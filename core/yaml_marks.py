@@ -1,4 +1,9 @@
-"""Safe YAML loading that remembers where every value came from (line and column)."""
+"""Safe YAML loading that remembers where every value came from (line and column).
+
+Anchors and aliases work, including ``<<`` merge keys, but an alias may not contain itself and
+aliases may not expand to more than :data:`ALIAS_EXPANSION_LIMIT` values: a few hundred bytes
+of nested aliases (a "billion laughs") would otherwise take minutes and gigabytes to load.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,14 @@ from typing import Any
 
 import yaml
 
-from core.errors import RecipeSyntaxError
+from core.errors import RecipeSyntaxError, RecipeValidationError
 
 Path_ = tuple[str | int, ...]
+
+#: How many values aliases may add to a document; sharing a block takes dozens.
+ALIAS_EXPANSION_LIMIT = 10_000
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 @dataclass
@@ -32,13 +42,19 @@ class Located:
 
 def load_located(text: str, file: str) -> Located:
     """Parse ``text`` with the safe loader, recording a mark for every mapping key and item."""
+    loader = _Loader(text)
+    located = Located(file, None)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = loader.get_single_node()
+        if node is not None:
+            located.data = _Builder(loader, located).build(node, ())
     except yaml.YAMLError as error:
         raise _syntax_error(error, file) from None
-    located = Located(file, None)
-    if node is not None:
-        located.data = _build(node, (), located.marks, yaml.SafeLoader(""), file)
+    except RecursionError:
+        msg = "the YAML is nested too deeply"
+        raise RecipeSyntaxError(msg, where=file) from None
+    finally:
+        loader.dispose()
     return located
 
 
@@ -46,25 +62,132 @@ def load_located_file(path: Path) -> Located:
     return load_located(path.read_text(encoding="utf-8"), str(path))
 
 
-def _build(
-    node: yaml.Node, path: Path_, marks: dict[Path_, tuple[int, int]], loader: Any, file: str
-) -> Any:
-    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
+class _Loader(yaml.SafeLoader):
+    """The safe loader, remembering where each alias is used: composing forgets it."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        #: (id of the parent node, id of the key node or the item index) -> (anchor, mark)
+        self.aliases: dict[tuple[int, int], tuple[str, Any]] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if parent is not None and index is not None and self.check_event(yaml.AliasEvent):
+            event: yaml.AliasEvent = self.peek_event()  # type: ignore[no-untyped-call]
+            if event.start_mark is not None:
+                self.aliases[_slot(parent, index)] = (str(event.anchor), event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def _slot(parent: yaml.Node, index: Any) -> tuple[int, int]:
+    return id(parent), index if isinstance(index, int) else id(index)
+
+
+class _Builder:
+    """Turns composed nodes into Python values, expanding aliases within the limits."""
+
+    def __init__(self, loader: _Loader, located: Located) -> None:
+        self.loader = loader
+        self.file = located.file
+        self.marks = located.marks
+        self.building: set[int] = set()  # the nodes being built: their ancestors, and them
+        self.built: set[int] = set()
+        self.copies = 0  # values built again because an alias repeats them
+        self.alias: tuple[str, yaml.Mark] | None = None  # the outermost alias being expanded
+
+    def build(
+        self, node: yaml.Node, path: Path_, alias: tuple[str, yaml.Mark] | None = None
+    ) -> Any:
+        self.marks[path] = _position(alias[1] if alias else node.start_mark)
+        outer = self.alias
+        self.alias = outer or alias
+        try:
+            self._count(node, alias)
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            if isinstance(node, yaml.SequenceNode):
+                return [
+                    self.build(item, (*path, i), self._alias_at(node, i))
+                    for i, item in enumerate(node.value)
+                ]
+            return self.loader.construct_object(node, deep=True)
+        finally:
+            self.alias = outer
+            self.building.discard(id(node))
+
+    def _count(self, node: yaml.Node, alias: tuple[str, yaml.Mark] | None) -> None:
+        if id(node) in self.building:
+            assert alias is not None  # only an alias can lead back to a node being built
+            msg = (
+                f"*{alias[0]} is inside &{alias[0]}, the value it stands for;"
+                " a value cannot contain itself"
+            )
+            raise RecipeValidationError(msg, where=self._where(alias[1]))
+        if id(node) in self.built:
+            self.copies += 1
+            if self.copies > ALIAS_EXPANSION_LIMIT:
+                name, mark = self.alias or ("", node.start_mark)
+                msg = (
+                    f"aliases expand to more than {ALIAS_EXPANSION_LIMIT:,} values (at *{name});"
+                    " write the shared part out, or use fewer aliases"
+                )
+                raise RecipeValidationError(msg, where=self._where(mark))
+        self.built.add(id(node))
+        if not isinstance(node, yaml.ScalarNode):
+            self.building.add(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
+        here = self.marks[path]
         result: dict[Any, Any] = {}
-        loader.flatten_mapping(node)
+        pairs = [(k, v) for k, v in node.value if k.tag != _MERGE_TAG]
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if key in result:
-                line, column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            if key_node.tag == _MERGE_TAG:
+                result.update(self._merged(node, key_node, value_node, path))
+        explicit: set[Any] = set()
+        for key_node, value_node in pairs:
+            key = self._key(key_node)
+            if key in explicit:
                 msg = f"duplicate key {key!r}"
-                raise RecipeSyntaxError(msg, where=f"{file}:{line}:{column}")
-            result[key] = _build(value_node, (*path, key), marks, loader, file)
-            marks[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                raise RecipeSyntaxError(msg, where=self._where(key_node.start_mark))
+            explicit.add(key)
+            result[key] = self.build(value_node, (*path, key), self._alias_at(node, key_node))
+            self.marks[(*path, key)] = _position(key_node.start_mark)
+        self.marks[path] = here
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), marks, loader, file) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+
+    def _merged(
+        self, node: yaml.MappingNode, key_node: yaml.Node, value_node: yaml.Node, path: Path_
+    ) -> dict[Any, Any]:
+        """The mappings a ``<<`` key merges in; earlier ones win, explicit keys win over all."""
+        sources = [(value_node, self._alias_at(node, key_node))]
+        if isinstance(value_node, yaml.SequenceNode):
+            sources = [
+                (item, self._alias_at(value_node, i)) for i, item in enumerate(value_node.value)
+            ]
+        merged: dict[Any, Any] = {}
+        for source, alias in reversed(sources):
+            value = self.build(source, path, alias)
+            if not isinstance(value, dict):
+                msg = "<< merges a mapping, or a list of mappings, into this one"
+                raise RecipeValidationError(msg, where=self._where(key_node.start_mark))
+            merged.update(value)
+        return merged
+
+    def _key(self, key_node: yaml.Node) -> Any:
+        if not isinstance(key_node, yaml.ScalarNode):
+            msg = "a key must be text or a number, not a list or a mapping"
+            raise RecipeValidationError(msg, where=self._where(key_node.start_mark))
+        return self.loader.construct_object(key_node, deep=True)
+
+    def _alias_at(self, parent: yaml.Node, index: Any) -> tuple[str, yaml.Mark] | None:
+        return self.loader.aliases.get(_slot(parent, index))
+
+    def _where(self, mark: yaml.Mark) -> str:
+        line, column = _position(mark)
+        return f"{self.file}:{line}:{column}"
+
+
+def _position(mark: yaml.Mark) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
 
 
 def _syntax_error(error: yaml.YAMLError, file: str) -> RecipeSyntaxError:

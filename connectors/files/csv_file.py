@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from connectors.files.common import (
     AppendLog,
     FileSinkSettings,
     FileSourceSettings,
+    missing_key,
     open_input,
+    plain_text,
     record_key,
+    to_json,
+    undecodable,
 )
 from core.errors import InputError
 from core.outcomes import Outcome, WriteItem, WriteResult
@@ -27,6 +30,19 @@ class CsvSourceSettings(FileSourceSettings):
     header: bool = Field(default=True, description="the first row names the columns")
     columns: list[str] | None = Field(default=None, description="column names when header: false")
     empty_as_null: bool = Field(default=True, description="read empty cells as null")
+
+    @model_validator(mode="after")
+    def _named_columns(self) -> Self:
+        if not self.header and not self.columns:
+            msg = "with header: false, set columns: to the column names, in the file's order"
+            raise ValueError(msg)
+        if self.header and self.columns:
+            msg = "columns: is for header: false; with a header row the file names its columns"
+            raise ValueError(msg)
+        if self.columns and self.key is not None and self.key not in self.columns:
+            msg = f"key {self.key!r} is not one of the columns: {', '.join(self.columns)}"
+            raise ValueError(msg)
+        return self
 
 
 class CsvSource(Source):
@@ -41,26 +57,42 @@ class CsvSource(Source):
         path = self.context.path(self.settings.path)
         with open_input(path, self.settings.encoding, newline="") as handle:
             rows = csv.reader(handle, delimiter=self.settings.delimiter)
-            columns = self.settings.columns
             try:
-                if self.settings.header:
-                    columns = next(rows, None)
+                columns = self._columns(rows) if self.settings.header else self.settings.columns
                 if not columns:
                     return
                 for row in rows:
                     if not any(cell.strip() for cell in row):
                         continue
                     yield self._record(columns, row, rows.line_num)
-            except (csv.Error, UnicodeDecodeError) as error:
-                msg = f"cannot read {path} near line {rows.line_num}: {error}"
+            except UnicodeDecodeError as error:
+                raise undecodable(path, self.settings.encoding, error) from None
+            except csv.Error as error:
+                msg = f"cannot read {path} near line {max(rows.line_num, 1)}: {error}"
                 raise InputError(msg) from None
+
+    def _columns(self, rows: Any) -> list[str] | None:
+        """The header row; the key column must be in it, or no row could be told apart."""
+        header: list[str] | None = next(rows, None)
+        key = self.settings.key
+        if header and key is not None and key not in header:
+            path = self.context.path(self.settings.path)
+            msg = (
+                f"{path} has no column {key!r}, the source's key; its columns: {', '.join(header)}"
+            )
+            raise InputError(msg)
+        return header
 
     def _record(self, columns: Sequence[str], row: list[str], line: int) -> Record | Unreadable:
         if len(row) != len(columns):
             reason = f"line {line} has {len(row)} cells; the header has {len(columns)}"
             return Unreadable(f"line:{line}", reason, raw=row)
         null = self.settings.empty_as_null
-        return {c: (None if null and v == "" else v) for c, v in zip(columns, row, strict=True)}
+        record = {c: (None if null and v == "" else v) for c, v in zip(columns, row, strict=True)}
+        if missing_key(record, self.settings.key):
+            reason = f"line {line} has no value in the key column {self.settings.key!r}"
+            return Unreadable(f"line:{line}", reason, raw=row)
+        return record
 
     def key(self, record: Mapping[str, Any]) -> str:
         return record_key(record, self.settings.key)
@@ -124,7 +156,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dict | list):
-        return json.dumps(value, default=str, sort_keys=True)
+        return to_json(value, sort_keys=True, ensure_ascii=True)
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return plain_text(value)

@@ -12,17 +12,23 @@ from connectors.files.common import (
     AppendLog,
     FileSinkSettings,
     FileSourceSettings,
+    missing_key,
     open_input,
+    parse_json,
     record_key,
+    to_json,
+    undecodable,
 )
-from core.errors import InputError
 from core.outcomes import Outcome, WriteItem, WriteResult
 from core.sink import Sink
 from core.source import Record, Source, Unreadable
 
 
 class JsonlSource(Source):
-    """Objects of a JSON Lines file; a line that is not a JSON object is dead-lettered."""
+    """Objects of a JSON Lines file; a line that is not a JSON object is dead-lettered.
+
+    Numbers with a fraction are read as exact decimals (:class:`JsonNumber`), never floats.
+    """
 
     name: ClassVar[str] = "file.jsonl"
     Settings: ClassVar[type[BaseModel]] = FileSourceSettings
@@ -35,23 +41,27 @@ class JsonlSource(Source):
             try:
                 for number, line in enumerate(handle, start=1):
                     if line.strip():
-                        yield _parse(line, number)
+                        yield self._parse(line, number)
             except UnicodeDecodeError as error:
-                msg = f"cannot read {path}: {error}"
-                raise InputError(msg) from None
+                raise undecodable(path, self.settings.encoding, error) from None
 
     def key(self, record: Mapping[str, Any]) -> str:
         return record_key(record, self.settings.key)
 
-
-def _parse(line: str, number: int) -> Record | Unreadable:
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError as error:
-        return Unreadable(f"line:{number}", f"line {number} is not valid JSON: {error}", line)
-    if not isinstance(value, dict):
-        return Unreadable(f"line:{number}", f"line {number} is not a JSON object", line)
-    return value
+    def _parse(self, line: str, number: int) -> Record | Unreadable:
+        try:
+            value = parse_json(line)
+        except json.JSONDecodeError as error:
+            return Unreadable(f"line:{number}", f"line {number} is not valid JSON: {error}", line)
+        if not isinstance(value, dict):
+            return Unreadable(f"line:{number}", f"line {number} is not a JSON object", line)
+        if missing_key(value, self.settings.key):
+            reason = (
+                f"line {number} has no {self.settings.key!r}, the source's key; its fields:"
+                f" {', '.join(map(str, value)) or '(none)'}"
+            )
+            return Unreadable(f"line:{number}", reason, line)
+        return value
 
 
 class JsonlSink(Sink):
@@ -72,7 +82,7 @@ class JsonlSink(Sink):
     def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
         assert self.log.handle is not None
         for item in batch:
-            self.log.handle.write(json.dumps(item.payload, default=str, ensure_ascii=False) + "\n")
+            self.log.handle.write(to_json(item.payload) + "\n")
         self.log.sync()
         return [
             WriteResult(item.key, Outcome.UPDATED if item.is_update else Outcome.WRITTEN)

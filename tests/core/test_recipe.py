@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -146,3 +147,45 @@ sink:
     assert "map.amout: virtuous.gift_transactions has no field 'amout'" in str(caught.value)
     assert "amount" in str(caught.value)
     assert str(caught.value).startswith(f"{path}:6:")
+
+
+def test_anchors_and_merge_keys_share_settings(write_recipe, registry) -> None:
+    text = GOOD.replace(
+        "  with: {path: in.jsonl}", "  with: &files {path: in.jsonl, encoding: latin-1}"
+    ).replace("  with: {path: out.jsonl}", "  with: {<<: *files, path: out.jsonl}")
+    recipe = load_recipe(write_recipe(text), registry)
+    assert recipe.source_settings.path == "in.jsonl"  # type: ignore[attr-defined]
+    assert recipe.sink_settings.path == "out.jsonl"  # type: ignore[attr-defined]
+    assert recipe.sink_settings.encoding == "latin-1"  # type: ignore[attr-defined]
+
+
+def test_an_alias_inside_its_own_anchor_is_refused_with_its_place(write_recipe, invoke) -> None:
+    path = write_recipe(
+        GOOD.replace("  with: {path: in.jsonl}", "  with: &loop {path: in.jsonl, extra: *loop}")
+    )
+    result = invoke("validate", path)
+    assert result.exit_code == 2
+    message = result.stderr.replace("\n  ", " ")
+    assert f"{path}:5:39: *loop is inside &loop, the value it stands for" in message
+    assert "Traceback" not in result.output
+
+
+def test_aliases_that_expand_without_end_are_refused_quickly(write_recipe, invoke) -> None:
+    lols = ["lol: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lols += [f"lol{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]
+    path = write_recipe(GOOD.replace("name: demo", "name: demo\n" + "\n".join(lols)))
+    assert len(path.read_bytes()) < 1000
+    started = time.monotonic()
+    result = invoke("validate", path)
+    assert time.monotonic() - started < 5
+    assert result.exit_code == 2
+    assert "aliases expand to more than 10,000 values" in result.stderr
+
+
+def test_a_key_that_is_a_list_is_refused_with_its_place(write_recipe, registry) -> None:
+    path = write_recipe(GOOD.replace("  id: record.id", "  ? [id, other]\n  : record.id"))
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(path, registry)
+    assert (
+        str(caught.value) == f"{path}:7:5: a key must be text or a number, not a list or a mapping"
+    )
