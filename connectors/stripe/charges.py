@@ -15,7 +15,7 @@ succeeded, with ``captured`` false) is not money received: it is left out, unles
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import stripe
 from pydantic import BaseModel, Field
@@ -28,10 +28,13 @@ from connectors.stripe.listing import (
 )
 from core.source import Record
 
+#: Every status a charge can have.
+ChargeStatus = Literal["succeeded", "pending", "failed"]
+
 
 class ChargesSettings(ListSettings):
-    statuses: list[str] | None = Field(
-        default_factory=lambda: ["succeeded"],
+    statuses: list[ChargeStatus] | None = Field(
+        default_factory=lambda: list[ChargeStatus](["succeeded"]),
         description="charge statuses to read (succeeded, pending, failed); null reads all",
     )
     expand_balance_transaction: bool = Field(

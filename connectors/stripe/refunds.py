@@ -9,7 +9,7 @@ full one. ``charge_id`` is there whether or not the charge could be expanded.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import stripe
 from pydantic import BaseModel, Field
@@ -22,10 +22,13 @@ from connectors.stripe.listing import (
 )
 from core.source import Record
 
+#: Every status a refund can have.
+RefundStatus = Literal["pending", "requires_action", "succeeded", "failed", "canceled"]
+
 
 class RefundsSettings(ListSettings):
-    statuses: list[str] | None = Field(
-        default_factory=lambda: ["succeeded"],
+    statuses: list[RefundStatus] | None = Field(
+        default_factory=lambda: list[RefundStatus](["succeeded"]),
         description="refund statuses to read (succeeded, pending, failed, canceled); null: all",
     )
 

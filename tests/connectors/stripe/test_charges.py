@@ -208,3 +208,30 @@ def test_server_faults_are_retried_by_the_central_client(
             assert following["query"] == failed["query"]
     answered = [r["query"] for r in log if r["status"] == 200]
     assert sorted(answered) == sorted({r["query"] for r in log})
+
+
+@pytest.mark.parametrize("kind", ["charges", "refunds"])
+def test_a_misspelt_status_is_refused_before_anything_is_read(
+    emulator_env, write_recipe, invoke, kind
+) -> None:
+    """A typo would otherwise read nothing at all, every run, and say all went well."""
+    seed_charges(emulator_env.store, 1)
+    recipe = write_recipe(
+        f"""
+        version: 1
+        name: typo
+        source:
+          use: stripe.{kind}
+          with: {{api_key: "${{STRIPE_API_KEY}}", base_url: "${{STRIPE_BASE_URL}}",
+                 statuses: [succeded]}}
+        map: {{id: record.id}}
+        sink:
+          use: file.jsonl
+          with: {{path: out.jsonl}}
+        """
+    )
+    result = invoke("run", recipe)
+    assert result.exit_code == 2
+    assert "source.with.statuses.0" in result.output
+    assert "'succeeded'" in result.output
+    assert emulator_env.requests == []
