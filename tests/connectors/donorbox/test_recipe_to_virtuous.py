@@ -107,3 +107,31 @@ def test_a_donation_missing_what_the_mapping_needs_is_dead_lettered_by_field(
     fields = {p["key"]: p["field"] for p in report["problems"]}
     assert fields == {str(no_amount["id"]): "amount", str(no_donor["id"]): "contact"}
     assert str(fine["id"]) not in fields
+
+
+def test_the_payments_of_a_recurring_donation_make_one_recurring_gift(
+    services: tuple[DonorboxState, Virtuous], invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    """Donorbox names no plan on a donation: its monthly payments (same donor, same campaign)
+    are linked to one recurring gift in Virtuous instead of starting a schedule each."""
+    donorbox, virtuous = services
+    plan = {"recurring": True, "stripe_charge_id": None, "donation_type": "paypal"}
+    donor = {"id": 77, "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org"}
+    campaign = {"id": 1, "name": "General Giving"}
+    payments = donorbox.seed(
+        count=3,
+        given=[
+            {**plan, "donor": donor, "campaign": campaign, "first_recurring_donation": True},
+            {**plan, "donor": donor, "campaign": campaign},
+            {**plan, "recurring": False, "donor": donor, "campaign": campaign},
+        ],
+    )
+    outcomes(invoke("run", RECIPE, "--json", "--state", tmp_path / "state.db"))
+    assert virtuous.import_now()["giftsCreated"] == 3
+    assert virtuous.state()["counts"]["recurringGifts"] == 1
+    schedules = [
+        [p["id"] for p in virtuous.gift("Donorbox", str(d["id"])).json()["recurringGiftPayments"]]
+        for d in payments
+    ]
+    assert schedules[0] == schedules[1] != []
+    assert schedules[2] == []

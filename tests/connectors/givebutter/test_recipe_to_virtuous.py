@@ -69,3 +69,22 @@ def test_a_transaction_missing_what_the_mapping_needs_is_dead_lettered_by_field(
     fields = {p["key"]: p["field"] for p in report["problems"]}
     assert fields == {no_amount["id"]: "amount", no_date["id"]: "giftDate", nobody["id"]: "contact"}
     assert fine["id"] not in fields
+
+
+def test_the_payments_of_a_monthly_plan_make_one_recurring_gift(
+    services: tuple[GivebutterState, Virtuous], invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    """Each payment of a plan is a gift of one recurring gift in Virtuous, not a new schedule
+    per payment (Virtuous links them by recurringGiftTransactionId: the plan)."""
+    givebutter, virtuous = services
+    monthly = {"is_recurring": True, "plan_id": "pl_00077", "contact_id": 9001}
+    march, april, once = givebutter.seed(count=3, given=[monthly, monthly, {"is_recurring": False}])
+    run(invoke, tmp_path / "state.db")
+    assert virtuous.import_now()["giftsCreated"] == 3
+    assert virtuous.state()["counts"]["recurringGifts"] == 1
+    schedules = [
+        [p["id"] for p in virtuous.gift("Givebutter", t["id"]).json()["recurringGiftPayments"]]
+        for t in (march, april, once)
+    ]
+    assert schedules[0] == schedules[1] != []
+    assert schedules[2] == []
