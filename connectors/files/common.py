@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -68,88 +67,6 @@ def record_key(record: Mapping[str, Any], field: str | None) -> str:
 def missing_key(record: Mapping[str, Any], field: str | None) -> bool:
     """True when the source's key ``field`` is configured but the record has no value for it."""
     return field is not None and record.get(field) in (None, "")
-
-
-class JsonNumber(Decimal):
-    """A number with a fraction or an exponent, read from a JSON file.
-
-    Exact where a float is not (``0.1 + 0.2`` is ``0.3``; 17 digits stay 17 digits), and
-    written back to JSON as the number it was read as. Arithmetic and transforms give plain
-    ``Decimal``, which the file sinks write as text, as they write every other ``Decimal``.
-    A float in a recipe expression (``record.amount * 1.5``) counts as the decimal it is
-    written as, as ``to_decimal`` takes a float, where a plain ``Decimal`` would refuse it.
-    """
-
-    __slots__ = ()
-    __hash__ = Decimal.__hash__
-
-
-def _taking_floats_as_written(name: str) -> Any:
-    method = getattr(Decimal, name)
-
-    def taking(self: JsonNumber, other: Any) -> Any:
-        return method(self, Decimal(repr(other)) if isinstance(other, float) else other)
-
-    taking.__name__ = name
-    return taking
-
-
-for _name in (
-    *(f"__{op}__" for op in ("eq", "ne", "lt", "le", "gt", "ge")),
-    *(
-        f"__{side}{op}__"
-        for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "divmod")
-        for side in ("", "r")
-    ),
-):
-    setattr(JsonNumber, _name, _taking_floats_as_written(_name))
-
-
-def parse_json(text: str) -> Any:
-    """``json.loads``, with fractional numbers read as :class:`JsonNumber`, never float."""
-    return json.loads(text, parse_float=JsonNumber)
-
-
-def to_json(value: Any, *, sort_keys: bool = False, ensure_ascii: bool = False) -> str:
-    """``value`` as JSON text: a :class:`JsonNumber` as a number, another ``Decimal`` as plain
-    text (``"100"``, never ``"1E+2"``), anything else JSON cannot say as ``str()`` of it."""
-    try:
-        return json.dumps(value, default=_as_text, sort_keys=sort_keys, ensure_ascii=ensure_ascii)
-    except _HasJsonNumber:
-        return _compose(value, sort_keys, ensure_ascii)
-
-
-def plain_text(value: Any) -> str:
-    """``str(value)``, except that a ``Decimal`` is written without an exponent."""
-    return format(value, "f") if isinstance(value, Decimal) else str(value)
-
-
-class _HasJsonNumber(Exception):
-    """The value holds a :class:`JsonNumber`, which ``json.dumps`` cannot write as a number."""
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, JsonNumber):
-        raise _HasJsonNumber
-    return plain_text(value)
-
-
-def _compose(value: Any, sort_keys: bool, ensure_ascii: bool) -> str:
-    """The slow road of :func:`to_json`: containers by hand, so that numbers can be written raw."""
-    if isinstance(value, JsonNumber):
-        return str(value)  # Decimal's str() is always a valid JSON number: 1.50, 1E+2
-    if isinstance(value, dict):
-        items = sorted(value.items()) if sort_keys else value.items()
-        pairs = (
-            json.dumps(str(k), ensure_ascii=ensure_ascii)
-            + ": "
-            + _compose(v, sort_keys, ensure_ascii)
-            for k, v in items
-        )
-        return "{" + ", ".join(pairs) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_compose(v, sort_keys, ensure_ascii) for v in value) + "]"
-    return json.dumps(value, default=plain_text, ensure_ascii=ensure_ascii)
 
 
 def open_input(path: Path, encoding: str, newline: str | None = None) -> IO[str]:

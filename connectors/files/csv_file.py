@@ -14,12 +14,11 @@ from connectors.files.common import (
     FileSourceSettings,
     missing_key,
     open_input,
-    plain_text,
     record_key,
-    to_json,
     undecodable,
 )
 from core.errors import InputError
+from core.json_numbers import plain_text, to_json
 from core.outcomes import Outcome, WriteItem, WriteResult
 from core.sink import Sink
 from core.source import Record, Source, Unreadable

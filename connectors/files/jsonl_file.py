@@ -14,11 +14,10 @@ from connectors.files.common import (
     FileSourceSettings,
     missing_key,
     open_input,
-    parse_json,
     record_key,
-    to_json,
     undecodable,
 )
+from core.json_numbers import parse_json, to_json
 from core.outcomes import Outcome, WriteItem, WriteResult
 from core.sink import Sink
 from core.source import Record, Source, Unreadable

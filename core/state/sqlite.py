@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import FatalError
+from core.json_numbers import parse_json, to_json
 from core.outcomes import LedgerEntry, Outcome
 from core.state.base import Batch, DeadLetter
 from core.state.lock import recipe_lock
@@ -155,7 +156,7 @@ class SqliteStateStore:
             (recipe,),
         )
         return [
-            DeadLetter(r[0], Outcome(r[1]), r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows
+            DeadLetter(r[0], Outcome(r[1]), r[2], r[3], parse_json(r[4]), r[5], r[6]) for r in rows
         ]
 
     def reset(self, recipe: str) -> None:
@@ -187,4 +188,5 @@ class _Transaction:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=str, sort_keys=True)
+    # Exact numbers stay numbers, so a dead-lettered record replays as it was read.
+    return to_json(value, sort_keys=True)

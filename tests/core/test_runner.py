@@ -259,6 +259,23 @@ def test_replaying_dead_letters_after_a_recipe_fix(setup, write_recipe, registry
     assert [r["id"] for r in read_jsonl(tmp / "out.jsonl")] == ["d1", "d2"]
 
 
+def test_a_replayed_record_keeps_its_exact_numbers(setup, write_recipe, registry) -> None:
+    tmp, run = setup
+    (tmp / "in.jsonl").write_text('{"id": "d1", "cents": "many", "currency": "usd", "tip": 0.1}\n')
+    assert run().counts[Outcome.INVALID] == 1
+    fixed = write_recipe(
+        RECIPE.replace(
+            "amount: record.cents | minor_to_major(record.currency)", "amount: record.tip + 0.2"
+        )
+    )
+    state = SqliteStateStore(tmp / ".connector" / "state.db")
+    try:
+        assert Runner(load_recipe(fixed, registry), state).replay().counts[Outcome.WRITTEN] == 1
+    finally:
+        state.close()
+    assert read_jsonl(tmp / "out.jsonl")[0]["amount"] == "0.3"  # not 0.30000000000000004
+
+
 def test_hooks_hear_dead_letters_and_the_end_of_the_run(tmp_path, write_recipe, registry) -> None:
     from core import hookimpl
     from core.plugins import load_plugins
