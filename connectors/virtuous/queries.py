@@ -52,13 +52,15 @@ class _Query(Source):
         since = self._since(cursor)
         last_id, take = 0, self.settings.page_size
         while True:
-            page, take = self._page(client, service, since, last_id, take)
+            page, total, take = self._page(client, service, since, last_id, take)
             for record in page:
                 modified = record.get("modifiedDateTimeUtc")
                 if modified and (self._latest is None or str(modified) > self._latest):
                     self._latest = str(modified)
                 yield record
-            if len(page) < take:
+            # A short page is not the last one when the server caps the take below ours (the
+            # reference gives both 1000 and 500 as the maximum): ``total`` counts what matched.
+            if not page or (total is not None and len(page) >= total):
                 break
             last_id = int(page[-1]["id"])
         self._finished = True
@@ -75,7 +77,9 @@ class _Query(Source):
 
     def _page(
         self, client: httpx.Client, service: Service, since: date | None, last_id: int, take: int
-    ) -> tuple[list[Record], int]:
+    ) -> tuple[list[Record], int | None, int]:
+        """One page after ``last_id``, the number of records the query matched (``None`` if the
+        answer does not say), and the take it was got with."""
         conditions = [
             {"parameter": self.id_parameter, "operator": "GreaterThan", "value": str(last_id)}
         ]
@@ -109,7 +113,9 @@ class _Query(Source):
                 self.context.on_wait(f"Virtuous is slow; asking for {take} records per page")
                 continue
             listing = response.json()
-            return list(listing.get("list") or []), take
+            total = listing.get("total")
+            matched = total if isinstance(total, int) and not isinstance(total, bool) else None
+            return list(listing.get("list") or []), matched, take
 
     def key(self, record: Mapping[str, Any]) -> str:
         return str(record["id"])

@@ -120,3 +120,16 @@ def test_a_server_error_on_a_page_is_retried_at_the_same_size(
     assert result["outcomes"]["written"] == 10
     assert any(r["status"] >= 500 for r in log)  # the faults did hit
     assert all("take=4" in r["query"] for r in log)  # and never shrank the page
+
+
+def test_a_server_that_caps_the_page_below_page_size_still_yields_every_gift(
+    monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
+    # The reference gives two maximum takes (1000, and 500 in Virtuous's own n8n guide); a server
+    # that clamps the take answers short pages that are not the last.
+    with serving(monkeypatch, query_max_take=3) as emulator:
+        _seed(emulator, 10)
+        result = report(invoke("run", write_recipe(EXPORT), "--json"))
+    assert result["records_read"] == 10
+    assert result["outcomes"]["written"] == 10
+    assert len((tmp_path / "gifts.csv").read_text().splitlines()) == 1 + 10
