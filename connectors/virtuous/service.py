@@ -113,6 +113,13 @@ def two_factor_code() -> str:
     code = os.environ.get(OTP_VARIABLE, "").strip()
     if code or not sys.stdin.isatty():
         return code
+    # The prompt itself is written straight to the terminal, on the line the run's live progress
+    # redraws several times a second, so it vanishes at once. This line goes through stderr,
+    # which the progress display prints above itself, so it stays on screen.
+    click.echo(
+        "Virtuous sent a two-factor code to your phone: type it and press Enter (it is not shown)",
+        err=True,
+    )
     return str(click.prompt("Virtuous two-factor code", hide_input=True, err=True)).strip()
 
 

@@ -8,6 +8,7 @@ state database; :class:`MemoryTokenStore` lives and dies with the process.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -111,10 +112,16 @@ CREATE TABLE IF NOT EXISTS http_tokens (
 
 
 class SqliteTokenStore:
-    """A :class:`TokenStore` in the ``http_tokens`` table of a SQLite file."""
+    """A :class:`TokenStore` in the ``http_tokens`` table of a SQLite file.
+
+    The file is usually the recipe's state database, created before any token is saved and
+    readable by anyone on the host: it (and SQLite's files beside it) is made private first.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._db = Sqlite(path, _TOKEN_SCHEMA)
+        if str(path) != ":memory:":
+            _owner_only(Path(path))
 
     def load(self, key: str) -> dict[str, Any] | None:
         with self._db.transaction() as db:
@@ -132,6 +139,19 @@ class SqliteTokenStore:
                 " SET tokens = excluded.tokens, updated_at = excluded.updated_at",
                 (key, json.dumps(tokens), time.time()),
             )
+
+
+def _owner_only(database: Path) -> None:
+    """Take group and other permissions off a SQLite file and its journals (SQLite gives new
+    journals the database's permissions). A file we may not change is left as it is."""
+    for file in (database, *(database.with_name(database.name + s) for s in _COMPANIONS)):
+        with contextlib.suppress(OSError):  # absent, or owned by someone else
+            mode = file.stat().st_mode
+            if mode & 0o077:
+                file.chmod(mode & 0o700)
+
+
+_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 class MemoryTokenStore:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -141,7 +143,7 @@ def test_on_a_terminal_the_code_is_asked_for(tmp_path) -> None:
         os.close(terminal)
         try:
             assert process.stderr is not None
-            prompt = _read_until(process.stderr.fileno(), b"two-factor code", 30)
+            prompt = _read_until(process.stderr.fileno(), b"Virtuous two-factor code", 30)
             assert b"Virtuous two-factor code" in prompt
             os.write(controller, b"424242\n")
             out, err = process.communicate(timeout=60)
@@ -181,3 +183,109 @@ def test_expired_or_revoked_tokens_are_refreshed_without_a_new_login(
         statuses = [r["status"] for r in emulator.requests() if r["path"] != "/Token"]
         assert statuses[-2:] == [401, 200]  # refreshed once, and the request sent again
         assert [r["status"] for r in emulator.requests("/Token")] == [202, 200, 200, 200]
+
+
+def _screen(output: bytes) -> list[str]:
+    """What a terminal shows after ``output``: enough of one for rich's live line (carriage
+    returns, erase-line, cursor-up; other escape sequences are dropped)."""
+    rows, row, col = [""], 0, 0
+    text = output.decode("utf-8", "replace")
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\x1b":
+            end = i + 1
+            if end < len(text) and text[end] == "[":
+                end += 1
+                while end < len(text) and not text[end].isalpha():
+                    end += 1
+            command, argument = text[end : end + 1], text[i + 2 : end]
+            if command == "K":
+                rows[row] = rows[row][:col] if argument in ("", "0") else ""
+            elif command == "A":
+                row = max(0, row - int(argument or 1))
+            i = end + 1
+            continue
+        if char == "\r":
+            col = 0
+        elif char == "\n":
+            row += 1
+            col = 0
+            if row == len(rows):
+                rows.append("")
+        else:
+            line = rows[row].ljust(col)
+            rows[row] = line[:col] + char + line[col + 1 :]
+            col += 1
+        i += 1
+    return rows
+
+
+def _own_terminal() -> None:
+    """In the child: a new session whose controlling terminal is its stdin (the pty)."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_the_code_prompt_stays_on_screen_under_the_progress_line(tmp_path) -> None:
+    # On a terminal the run draws a live progress line on stderr; the prompt must not be wiped
+    # by its next redraw, or the run looks stuck while it waits for the code.
+    root = Path(__file__).resolve().parents[3]
+    with running(users=[USER]) as emulator:
+        donations_csv(tmp_path / "donations.csv", 2)
+        (tmp_path / "recipe.yaml").write_text(_recipe_without_code())
+        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUOUS_OTP", "VIRTUOUS_API_KEY")}
+        env |= {
+            "VIRTUOUS_BASE_URL": emulator.url,
+            "VIRTUOUS_PASSWORD": USER["password"],
+            "PYTHONPATH": str(root),
+            "CONNECTOR_DISABLE_PLUGIN_AUTOLOAD": "1",
+            "TERM": "xterm",
+            "COLUMNS": "120",
+        }
+        env.pop("NO_COLOR", None)
+        controller, terminal = pty.openpty()
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from core.cli import main; main()", "run", "recipe.yaml"],
+            cwd=tmp_path,
+            env=env,
+            stdin=terminal,
+            stdout=terminal,
+            stderr=terminal,
+            preexec_fn=_own_terminal,  # a real session: the prompt goes to /dev/tty
+        )
+        os.close(terminal)
+        try:
+            seen = _read_until(controller, b"two-factor code", 30)
+            seen += _read_until(controller, b"never arrives", 1.0)  # several redraws
+            screen = _screen(seen)
+            os.write(controller, b"424242\n")
+            seen += _read_until(controller, b"records read", 60)
+            process.wait(timeout=60)
+        finally:
+            os.close(controller)
+            if process.poll() is None:
+                process.kill()
+        assert any("type it and press Enter" in line for line in screen), screen
+        assert process.returncode == 0, seen
+        assert emulator.state()["counts"]["pending"] == 2
+
+
+def test_saved_tokens_are_readable_by_their_owner_only(
+    monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
+    # The run opens its state database (with the usual umask) before the first login saves the
+    # tokens into it: that file, and SQLite's files beside it, must not stay world-readable.
+    previous = os.umask(0o022)
+    try:
+        with _serving(monkeypatch):
+            donations_csv(tmp_path / "donations.csv", 1)
+            result = invoke("run", write_recipe(_recipe("424242")), "--json")
+            assert report(result)["outcomes"]["written"] == 1
+    finally:
+        os.umask(previous)
+    folder = tmp_path / ".connector"
+    files = [p for p in folder.iterdir() if p.name.startswith("state.db")]
+    assert files
+    assert {p.name: oct(p.stat().st_mode & 0o077) for p in files} == {p.name: "0o0" for p in files}
