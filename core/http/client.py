@@ -60,16 +60,21 @@ def check_url(url: httpx.URL | str, service_name: str) -> None:
 
 
 class _WireTransport(httpx.BaseTransport):
-    """The innermost layer: checks where each request goes and logs what really left."""
+    """The innermost layer: checks where each request goes, gives it a timeout if it came
+    without one, and logs what really left."""
 
-    def __init__(self, inner: httpx.BaseTransport, service_name: str) -> None:
+    def __init__(self, inner: httpx.BaseTransport, service_name: str, timeout: float) -> None:
         self._inner = inner
         self._name = service_name
+        self._timeout = httpx.Timeout(timeout).as_dict()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         # Checked per request, not only for base_url: a pagination "next" link or a redirect could
         # point anywhere.
         check_url(request.url, self._name)
+        # The client puts its timeout on the requests it builds; a request an auth flow builds
+        # itself (a token request) has none, and would wait for ever on a silent server.
+        request.extensions.setdefault("timeout", self._timeout)
         started = time.perf_counter()
         try:
             response = self._inner.handle_request(request)
@@ -119,7 +124,9 @@ def build_client(
     if service.base_url:
         check_url(service.base_url, service.name)
     layer: httpx.BaseTransport = _WireTransport(
-        transport if transport is not None else httpx.HTTPTransport(), service.name
+        transport if transport is not None else httpx.HTTPTransport(),
+        service.name,
+        service.timeout,
     )
     if service.rate_limit is not None:
         layer = GovernedTransport(
@@ -198,6 +205,17 @@ def _request_line(response: httpx.Response) -> str:
     return f" to {request.method} {redact_url(request.url.copy_with(query=None))}"
 
 
+def _denied(response: httpx.Response, service: Service, said: str) -> str:
+    """What a 403 refused, named by its request: servers often say no more than "denied"."""
+    try:
+        request = response.request
+    except RuntimeError:
+        return said
+    what = f"{request.method} {request.url.path}"
+    message = f"the {service.credential}'s permission group does not allow {what}"
+    return f"{message} ({service.name} said: {said})" if said else message
+
+
 def raise_for_status(response: httpx.Response, service: Service) -> None:
     """Raise the :mod:`core.errors` error a failed response calls for; return on success.
 
@@ -216,10 +234,11 @@ def raise_for_status(response: httpx.Response, service: Service) -> None:
         msg += "redirects are not followed: check the service's base URL"
         raise FatalError(msg)
     detail = error_message(response, service)
-    if status in (401, 403):
-        if status == 401 and not detail:
-            detail = "check the API key or token"
+    if status == 401:
+        detail = detail or "check the API key or token"
         raise AuthError(service.name, status, detail, credential=service.credential)
+    if status == 403:
+        raise AuthError(service.name, status, _denied(response, service, detail))
     if status == 429 or status >= 500:
         delay = retry_after(response.headers, time.time())
         msg = f"{service.name} answered {status}{_request_line(response)}"

@@ -24,6 +24,7 @@ from core.errors import AuthError, FatalError, InvalidRecord, RetriableError
 from core.http import (
     BearerToken,
     MemoryBudgetStore,
+    OAuthPasswordGrant,
     RateLimit,
     RetryPolicy,
     Service,
@@ -164,7 +165,20 @@ def test_403_names_what_is_lacking() -> None:
     body = {"message": "The key lacks the Gift:Write permission"}
     error = _raised(httpx.Response(403, json=body))
     assert isinstance(error, AuthError)
-    assert str(error) == "Fake denied access (403): The key lacks the Gift:Write permission"
+    assert str(error) == (
+        "Fake denied access (403): the credential's permission group does not allow POST"
+        " /api/Gift (Fake said: The key lacks the Gift:Write permission)"
+    )
+
+
+def test_403_with_a_generic_body_still_names_what_was_denied() -> None:
+    body = {"message": "Authorization has been denied for this request."}
+    error = _raised(httpx.Response(403, json=body))
+    assert "does not allow POST /api/Gift" in str(error)
+    assert "api_key" not in str(error)
+    assert str(_raised(httpx.Response(403))) == (
+        "Fake denied access (403): the credential's permission group does not allow POST /api/Gift"
+    )
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 520])
@@ -239,11 +253,17 @@ def test_long_and_plain_text_bodies_are_cut_to_one_line() -> None:
 
 
 class _App:
-    """Counts hits per path; /flaky fails once, /slow outlives the client timeout."""
+    """Counts hits per path; /flaky fails once, /slow (and the token endpoint /slow-token)
+    outlive the client timeout."""
 
     def __init__(self) -> None:
         self.hits: dict[str, int] = {}
-        routes = [Route("/flaky", self.flaky), Route("/slow", self.slow), Route("/ok", self.ok)]
+        routes = [
+            Route("/flaky", self.flaky),
+            Route("/slow", self.slow),
+            Route("/ok", self.ok),
+            Route("/slow-token", self.slow, methods=["POST"]),
+        ]
         self.app = Starlette(routes=routes)
 
     def _hit(self, request: Request) -> int:
@@ -332,6 +352,18 @@ def test_real_timeouts_are_retried_then_retriable(live: tuple[str, _App]) -> Non
     assert "ReadTimeout" in str(caught.value)
     assert "2 attempts" in str(caught.value)
     assert app.hits["/slow"] - before == 2
+
+
+def test_a_token_request_has_the_service_timeout_too(live: tuple[str, _App]) -> None:
+    # The auth flow builds its own token request; without the client's timeout on it, a token
+    # endpoint that never answers would hang the run for good.
+    url, app = live
+    service = Service("Live", url, timeout=0.1, retry=RetryPolicy(attempts=2, base_delay=0))
+    auth = OAuthPasswordGrant(f"{url}/slow-token", "ops@example.org", "pw-123456789")
+    with build_client(service, auth) as client, pytest.raises(RetriableError) as caught:
+        client.get("/ok")
+    assert "/slow-token" in str(caught.value)
+    assert "ReadTimeout" in str(caught.value)
 
 
 def test_real_refused_connection_is_retried_then_retriable() -> None:
