@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -12,13 +13,16 @@ from urllib.parse import unquote
 
 import click
 import httpx
+from pydantic import BaseModel, SecretStr
 
 from connectors.virtuous.gift_transactions import GiftTransactions, GiftTransactionSettings
 from connectors.virtuous.service import virtuous_client
 from core.context import Context
-from core.errors import RecipeValidationError
+from core.errors import MissingSecretError, RecipeValidationError
 from core.http import Service, raise_for_status
 from core.state import StateStore
+
+_PLACEHOLDER = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
 
 
 @click.command()
@@ -47,12 +51,15 @@ def status(
     @reports_errors
     def run() -> int:
         current = session if isinstance(session, Session) else Session()
-        recipe = current.recipe(recipe_path)
+        # Only the sink's Virtuous settings are used: the source's secrets (a Stripe key...)
+        # need not be set, so unset variables read as placeholders, then the sink is checked.
+        recipe = current.recipe(recipe_path, placeholders=True)
         if recipe.sink_class is not GiftTransactions:
             msg = (
                 f"connector status follows gifts; {recipe.name} writes to {recipe.sink_class.name}"
             )
             raise RecipeValidationError(msg, where=recipe.located.where(("sink", "use")))
+        _require_set(recipe.sink_settings, recipe.located.where(("sink", "with")))
         with current.state(recipe, state_path) as store:
             context = Context(recipe.name, recipe.base_dir, store)
             try:
@@ -65,6 +72,21 @@ def status(
         return ExitCode.RECORDS_FAILED if report["missing"] else ExitCode.OK
 
     sys.exit(run())
+
+
+def _require_set(settings: BaseModel, where: str) -> None:
+    """Refuse settings in which an unset ``${VAR}`` left its ``<VAR>`` placeholder."""
+    for name in type(settings).model_fields:
+        value = getattr(settings, name, None)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        found = _PLACEHOLDER.search(value) if isinstance(value, str) else None
+        if found:
+            msg = (
+                f"environment variable {found.group(1)} is not set; set it, add it to .env,"
+                f" or write ${{{found.group(1)}:-default}}"
+            )
+            raise MissingSecretError(msg, where=where)
 
 
 def _follow(
@@ -153,7 +175,7 @@ def sandbox(
         os.environ["VIRTUOUS_API_KEY"] = "emulator-key"
         click.echo(f"Virtuous emulator on {server.url} (API key: emulator-key)")
         if seed is not None:
-            httpx.post(f"{server.url}/_emulator/seed", json=json.loads(seed.read_text()))
+            _seed(server.url, seed)
         rounds = 2 if twice else 1
         for number in range(1, rounds + 1):
             for recipe in recipes:
@@ -179,6 +201,24 @@ def sandbox(
                     time.sleep(3600)
             except KeyboardInterrupt:
                 pass
+
+
+def _seed(url: str, seed: Path) -> None:
+    """Load ``seed`` into the emulator; a file it cannot take stops here (exit 2), rather than
+    leaving the user to wonder where their records went."""
+    try:
+        data = json.loads(seed.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        msg = f"{seed} is not JSON: {error}"
+        raise click.BadParameter(msg, param_hint="--seed") from None
+    response = httpx.post(f"{url}/_emulator/seed", json=data, timeout=30)
+    if response.status_code >= 400:
+        try:
+            said = str(response.json().get("message") or response.text)
+        except (ValueError, AttributeError):
+            said = response.text
+        msg = f"the emulator refused {seed}: {said}"
+        raise click.BadParameter(msg, param_hint="--seed")
 
 
 def _invoke(args: list[str], state_path: str | None) -> None:

@@ -47,6 +47,32 @@ def test_status_follows_gifts_from_pending_to_imported(
     assert len(virtuous.requests()) == lookups  # the ledger remembered the gift ids
 
 
+def test_status_needs_only_the_sinks_credentials(
+    virtuous, monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
+    # A Stripe-to-Virtuous recipe: status talks to Virtuous alone, so no Stripe key is needed.
+    donations_csv(tmp_path / "donations.csv", 2)
+    recipe = write_recipe(gifts_recipe())
+    report(invoke("run", recipe, "--json"))
+    text = (
+        Path(recipe)
+        .read_text()
+        .replace(
+            "with: {path: donations.csv, key: id}",
+            'with: {path: donations.csv, key: id, encoding: "${SOURCE_ENCODING}"}',
+        )
+    )
+    Path(recipe).write_text(text)
+    monkeypatch.delenv("SOURCE_ENCODING", raising=False)
+    result = invoke("status", recipe, "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["pending"]) == 2
+    monkeypatch.delenv("VIRTUOUS_API_KEY")
+    missing = invoke("status", recipe)
+    assert missing.exit_code == 2
+    assert "VIRTUOUS_API_KEY is not set" in missing.stderr
+
+
 def _refunds(tmp_path: Path, *rows: dict[str, object]) -> None:
     write_jsonl(tmp_path / "refunds.jsonl", rows)
 
