@@ -19,7 +19,8 @@ from core.outcomes import WriteItem, WriteResult
 class GiftTransactionSettings(VirtuousSettings):
     batch_size: int = Field(default=100, ge=1, le=1000, description="transactions per request")
     transaction_source: str | None = Field(
-        default=None, description="transactionSource when the mapping sets none"
+        default=None,
+        description="transactionSource when the mapping sets none (else the recipe's name)",
     )
 
 
@@ -42,12 +43,13 @@ class GiftTransactions(VirtuousSink):
     settings: GiftTransactionSettings
 
     def prepare(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Every transaction carries the dedup pair: default the id to the source key."""
+        """Every transaction carries the dedup pair: the id defaults to the source key, the
+        source to the ``transaction_source`` setting, then to the recipe's name."""
         filled = dict(payload)
         if not filled.get("transactionId"):
             filled["transactionId"] = key
-        if not filled.get("transactionSource") and self.settings.transaction_source:
-            filled["transactionSource"] = self.settings.transaction_source
+        if not filled.get("transactionSource"):
+            filled["transactionSource"] = self.settings.transaction_source or self.context.recipe
         return filled
 
     def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:

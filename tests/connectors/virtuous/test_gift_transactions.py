@@ -321,3 +321,19 @@ def test_designations_recurring_tributes_custom_fields_and_references_arrive(
     contacts = virtuous.state()["contacts"]
     assert len(contacts) == 1
     assert contacts[0]["id"] == gift["contactId"]
+
+
+def test_without_a_transaction_source_the_recipe_name_is_used(
+    virtuous, write_recipe, invoke, tmp_path
+) -> None:
+    # Every transaction carries the dedup pair: a recipe that maps no transactionSource (and
+    # sets no transaction_source) still has its gifts sent, under the recipe's name.
+    write_jsonl(
+        tmp_path / "gifts.jsonl",
+        [{"id": "w-1", "amount": "5.00", "date": "2025-04-01", "donor": "d-1"}],
+    )
+    recipe = RICH_RECIPE.replace("  transactionSource: \"'Web'\"\n", "")
+    result = report(invoke("run", write_recipe(recipe), "--json"))
+    assert result["outcomes"]["written"] == 1
+    sent = json.loads(virtuous.requests("/api/v2/Gift/Transaction")[0]["body"])
+    assert (sent["transactionSource"], sent["transactionId"]) == ("rich", "w-1")
