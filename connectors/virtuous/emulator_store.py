@@ -364,21 +364,22 @@ class EmulatorState:
                 return gift
         return None
 
-    def transaction_known(self, source: str | None, transaction_id: str | None) -> bool:
-        """Whether this transaction was submitted before: pending, imported or needing update."""
-        if not transaction_id:
-            return False
+    def submitted_transactions(self) -> set[tuple[str, str]]:
+        """The :func:`transaction_key` of every gift transaction submitted before: pending,
+        imported or needing update, and of every gift that carries one. Built once per request,
+        so checking a batch costs one pass over what is held, not one per transaction."""
         held = itertools.chain(self.pending, self.needs_update, self.imported)
-        if any(
-            same_transaction(p.transaction_source, p.transaction_id, source, transaction_id)
+        keys = {
+            transaction_key(p.transaction_source, p.transaction_id)
             for p in held
-            if p.kind == "gift"
-        ):
-            return True
-        return any(
-            same_transaction(g.transaction_source, g.transaction_id, source, transaction_id)
+            if p.kind == "gift" and p.transaction_id
+        }
+        keys.update(
+            transaction_key(g.transaction_source, g.transaction_id)
             for g in self.gifts.values()
+            if g.transaction_id
         )
+        return keys
 
     # --- counts for /_emulator/state ---------------------------------------------------------
 
@@ -396,6 +397,11 @@ class EmulatorState:
             "outbox": len(self.outbox),
             "requests": len(self.requests),
         }
+
+
+def transaction_key(source: str | None, transaction_id: str | None) -> tuple[str, str]:
+    """What makes a transaction the same as another (see :func:`same_transaction`)."""
+    return (source or "").lower(), transaction_id or ""
 
 
 def same_transaction(

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, get_args
 
-from connectors.virtuous.emulator_store import EmulatorState, Payload, Pending, same_transaction
+from connectors.virtuous.emulator_store import EmulatorState, Payload, Pending, transaction_key
 from connectors.virtuous.vocabulary import Frequency
 
 if TYPE_CHECKING:
@@ -188,7 +188,7 @@ def accept_gifts(
     """Validate gift transactions and park them all, or none (the returned Rejection says why)."""
     problems = Rejection()
     duplicates: list[str] = []
-    seen: list[tuple[str | None, str]] = []
+    seen = state.submitted_transactions()  # and, as the loop goes, the batch's own
     for i, tx in enumerate(transactions):
         at = f"transactions[{i}]" if batch else "transaction"
         if not isinstance(tx, dict):
@@ -198,13 +198,11 @@ def accept_gifts(
         source, tid = text(tx, "transactionsource"), text(tx, "transactionid")
         if tid is None:
             continue
-        if state.transaction_known(source, tid) or any(
-            same_transaction(s, t, source, tid) for s, t in seen
-        ):
+        if transaction_key(source, tid) in seen:
             note = f"Transaction '{tid}' from source '{source}' has already been submitted."
             duplicates.append(note)
             problems.add(f"{at}.transactionId", note)
-        seen.append((source, tid))
+        seen.add(transaction_key(source, tid))
     if problems.model_state:
         if duplicates and len(duplicates) == len(problems.model_state):
             problems.message, problems.duplicate = duplicates[0], True
