@@ -35,7 +35,8 @@ def primary_email(people: Any) -> str | None:
     """The primary email among contact individuals (each with ``contactMethods``) or methods.
 
     The primary individual's primary email wins, then any of their emails, then anyone's; a
-    method is an email when its ``type`` says so ("Home Email", "Work Email").
+    method is an email when its ``type`` says so ("Home Email", "Work Email"). A deceased
+    individual's addresses (``isDeceased``) are never picked: nobody should be mailed there.
     """
     found = _email_and_owner(people, "primary_email")
     return str(found[1]["value"]).strip() if found is not None else None
@@ -58,9 +59,8 @@ def _email_and_owner(people: Any, name: str) -> tuple[Mapping[str, Any], Mapping
         raise TypeError(msg)
     if all(isinstance(p, Mapping) and "contactMethods" not in p for p in people):
         people = [{"isPrimary": True, "contactMethods": people}]
-    ordered = sorted(
-        (p for p in people if isinstance(p, Mapping)), key=lambda p: not p.get("isPrimary")
-    )
+    living = (p for p in people if isinstance(p, Mapping) and p.get("isDeceased") is not True)
+    ordered = sorted(living, key=lambda p: not p.get("isPrimary"))
     for person in ordered:
         emails = [m for m in person.get("contactMethods") or [] if _is_email(m)]
         if emails:
