@@ -73,7 +73,7 @@ def print_report(report: RunReport) -> None:
     for outcome in Outcome:
         if report.counts.get(outcome):
             table.add_row(Text(str(outcome), style=_STYLE[outcome]), f"{report.counts[outcome]:,}")
-    for currency, total in sorted(report.money.items()):
+    for currency, total in report.totals().items():
         table.add_row(f"amount {currency or '(no currency)'}", f"{total:,}")
     table.add_row("time", f"{report.elapsed_seconds:.2f} s")
     console.print(table)

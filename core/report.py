@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.outcomes import Outcome
+from core.transforms import currency_exponent
 
 # The report lists this many problem records; the rest are in the dead-letter queue.
 _PROBLEMS_SHOWN = 20
@@ -46,6 +47,12 @@ class RunReport:
     def add_money(self, currency: str, amount: Decimal) -> None:
         self.money[currency] = self.money.get(currency, Decimal(0)) + amount
 
+    def totals(self) -> dict[str, Decimal]:
+        """The money totals by currency, each to its currency's decimal places (JPY 0, KWD 3)."""
+        return {
+            currency: _to_places(currency, total) for currency, total in sorted(self.money.items())
+        }
+
     def add_problem(self, key: str, outcome: Outcome, reason: str, field: str | None) -> None:
         if len(self.problems) < _PROBLEMS_SHOWN:
             self.problems.append(Problem(key, outcome, reason, field))
@@ -73,7 +80,7 @@ class RunReport:
             "ok": self.ok,
             "records_read": self.records_read,
             "outcomes": {str(o): self.counts.get(o, 0) for o in Outcome},
-            "money": {currency: str(total) for currency, total in sorted(self.money.items())},
+            "money": {currency: str(total) for currency, total in self.totals().items()},
             "problems": [
                 {"key": p.key, "outcome": str(p.outcome), "reason": p.reason, "field": p.field}
                 for p in self.problems
@@ -83,3 +90,13 @@ class RunReport:
             "finished_at": self.finished_at,
             "elapsed_seconds": self.elapsed_seconds,
         }
+
+
+def _to_places(currency: str, total: Decimal) -> Decimal:
+    """``9545.0`` USD as ``9545.00``; never rounds a digit away (``0.005`` USD stays)."""
+    try:
+        step = Decimal(1).scaleb(-currency_exponent(currency))
+    except ValueError:  # no currency, or not a code: shown as summed
+        return total
+    rounded = total.quantize(step)
+    return rounded if rounded == total else total

@@ -277,6 +277,8 @@ class Runner:
 
     def _count_write(self, outcome: Outcome, item: WriteItem) -> None:
         self.report.count(outcome)
+        if outcome not in (Outcome.WRITTEN, Outcome.UPDATED):
+            return  # the sink already held it (a duplicate it refused): no money moved now
         money = self._sink.money(item.payload)
         if money is not None:
             self.report.add_money(*money)

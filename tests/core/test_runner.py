@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from connectors.files.jsonl_file import JsonlSink
 from core.errors import RunInProgressError
-from core.outcomes import Outcome
+from core.outcomes import Outcome, WriteItem, WriteResult
 from core.recipe import load_recipe
 from core.registry import Registry
 from core.runner import Runner
@@ -274,6 +274,33 @@ def test_a_replayed_record_keeps_its_exact_numbers(setup, write_recipe, registry
     finally:
         state.close()
     assert read_jsonl(tmp / "out.jsonl")[0]["amount"] == "0.3"  # not 0.30000000000000004
+
+
+class _AlreadyThere(JsonlSink):
+    """A sink that finds every record already present, as Virtuous does with a repeated
+    (transactionSource, transactionId)."""
+
+    name = "test.already_there"
+
+    def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
+        return [WriteResult(item.key, Outcome.UNCHANGED) for item in batch]
+
+
+def test_money_counts_only_what_this_run_wrote(tmp_path, write_recipe, registry) -> None:
+    registry.sinks.add(_AlreadyThere.name, _AlreadyThere, "tests")
+    write_jsonl(tmp_path / "in.jsonl", donations(2))
+    recipe = write_recipe(
+        RECIPE.replace(
+            "use: file.jsonl\n  with: {path: out", "use: test.already_there\n  with: {path: out"
+        )
+    )
+    state = SqliteStateStore(tmp_path / "state.db")
+    try:
+        report = Runner(load_recipe(recipe, registry), state).run()
+    finally:
+        state.close()
+    assert report.counts[Outcome.UNCHANGED] == 2
+    assert report.money == {}
 
 
 def test_hooks_hear_dead_letters_and_the_end_of_the_run(tmp_path, write_recipe, registry) -> None:

@@ -1,0 +1,21 @@
+"""The run report: money totals as a treasurer reads them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from core.report import RunReport
+
+
+def test_money_totals_show_each_currency_to_its_decimal_places() -> None:
+    report = RunReport("gifts")
+    for currency, amount in [("USD", "9545.0"), ("JPY", "1500"), ("KWD", "1.5"), ("EUR", "0.005")]:
+        report.add_money(currency, Decimal(amount))
+    report.add_money("", Decimal("2.5"))
+    assert report.to_dict()["money"] == {
+        "": "2.5",  # no currency: shown as summed
+        "EUR": "0.005",  # a digit past the currency's places is never rounded away
+        "JPY": "1500",
+        "KWD": "1.500",
+        "USD": "9545.00",
+    }
