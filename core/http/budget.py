@@ -1,10 +1,11 @@
 """Rate budgets shared between clients and processes: the governor's memory.
 
 The budget is a *sliding-window log*: a request is granted only if fewer than ``limit`` were granted
-in the last ``window`` seconds. Unlike a token bucket (which lets up to twice the limit through in
-one window: a full bucket plus its refill), this never sends more than the limit in any window,
-whatever window the server counts in. On top of that the server's own report (requests remaining
-until a reset time, and "retry after") caps it further.
+in the last ``window`` seconds (each counted from when its answer came, once it has). Unlike a
+token bucket (which lets up to twice the limit through in one window: a full bucket plus its
+refill), this never sends more than the limit in any window, whatever window the server counts in.
+On top of that the server's own report (requests remaining until a reset time, and "retry after")
+caps it further.
 
 * :class:`SqliteBudgetStore` shares one file between every process on a host. Its tables are
   prefixed ``http_``, so the file can be the recipe's state database (``.connector/state.db``).
@@ -36,6 +37,12 @@ class BudgetStore(Protocol):
 
     def take(self, key: str, limit: int, window: float, now: float) -> float:
         """Claim one request: 0 when granted, else the seconds to wait before asking again."""
+        ...
+
+    def settle(self, key: str, claimed_at: float, now: float) -> None:
+        """The request claimed at ``claimed_at`` is done: count it from ``now`` instead. A server
+        counts a request when it arrives, which may be well after the claim (a slow network, a
+        busy host); counting it from its answer keeps it inside the server's window."""
         ...
 
     def block_until(self, key: str, until: float) -> None:
@@ -135,6 +142,16 @@ class _SqliteBudget:
                     (key,),
                 )
             return 0.0
+
+    def settle(self, key: str, claimed_at: float, now: float) -> None:
+        if now <= claimed_at:
+            return
+        with self._db.transaction() as db:
+            db.execute(
+                "UPDATE http_budget_log SET at = ? WHERE rowid = (SELECT rowid FROM"
+                " http_budget_log WHERE key = ? AND at = ? LIMIT 1)",
+                (now, key, claimed_at),
+            )
 
     def block_until(self, key: str, until: float) -> None:
         with self._db.transaction() as db:

@@ -2,10 +2,12 @@
 
 :class:`GovernedTransport` wraps another transport. Before each request it claims one slot from the
 shared budget (a :class:`~core.http.store.BudgetStore`), waiting (and saying so through
-``on_wait``) while there is none. After each response it reads the server's own account of the
-budget (``X-RateLimit-*``) and, on a 429, the ``Retry-After`` delay, and writes both back to the
-store so every client and process sharing the budget slows down together. A per-process semaphore
-caps concurrent connections when the service limits them.
+``on_wait``) while there is none; once the answer is in, the request counts from then (a server
+counts it on arrival, which a slow network can push into its next window). After each response it
+reads the server's own account of the budget (``X-RateLimit-*``) and, on a 429, the
+``Retry-After`` delay, and writes both back to the store so every client and process sharing the
+budget slows down together. A per-process semaphore caps concurrent connections when the service
+limits them.
 """
 
 from __future__ import annotations
@@ -117,8 +119,11 @@ class GovernedTransport(httpx.BaseTransport):
         if self._semaphore is not None:
             self._semaphore.acquire()
         try:
-            self._claim()
-            response = self._inner.handle_request(request)
+            claimed_at = self._claim()
+            try:
+                response = self._inner.handle_request(request)
+            finally:
+                self._store.settle(self._key, claimed_at, self._clock())
             self._learn(response)
         except BaseException:
             if self._semaphore is not None:
@@ -134,10 +139,14 @@ class GovernedTransport(httpx.BaseTransport):
     def close(self) -> None:
         self._inner.close()
 
-    def _claim(self) -> None:
-        """Block until the budget grants one request."""
+    def _claim(self) -> float:
+        """Block until the budget grants one request; the time it was granted at."""
         limit, window = self._limit.requests, self._limit.per_seconds
-        while (wait := self._store.take(self._key, limit, window, self._clock())) > 0:
+        while True:
+            now = self._clock()
+            wait = self._store.take(self._key, limit, window, now)
+            if wait <= 0:
+                return now
             self._announce(wait)
             self._sleep(wait)
 

@@ -291,3 +291,34 @@ def test_concurrency_cap_holds_until_the_body_is_closed() -> None:
     open_response.close()
     waiter.join(5)
     assert not waiter.is_alive()
+
+
+def test_a_slow_request_counts_in_the_window_where_it_arrived() -> None:
+    # A server counts a request when it arrives, in fixed windows. One that was claimed late in
+    # a window but arrived in the next must count there too, or the next window gets one too
+    # many (no X-RateLimit headers here to correct it, as with many services).
+    clock = FakeClock(now=1_700_000_000.5)
+    latencies = iter([0.6, 0.05, 0.05, 0.05, 0.05, 0.05])
+    arrivals: list[float] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        clock.now += next(latencies)  # on the way there
+        arrivals.append(clock.now)
+        window = int(clock.now)
+        if sum(1 for t in arrivals if int(t) == window) > 2:
+            return httpx.Response(429)
+        clock.now += 0.05  # and back
+        return httpx.Response(200)
+
+    headerless = RateLimit(2, 1, header_limit=None, header_remaining=None, header_reset=None)
+    transport = GovernedTransport(
+        httpx.MockTransport(server),
+        service_name="Fake",
+        rate_limit=headerless,
+        key="fake:slow",
+        store=MemoryBudgetStore(),
+        clock=clock.time,
+        sleep=clock.sleep,
+    )
+    statuses = [_get(transport).status_code for _ in range(6)]
+    assert statuses == [200] * 6
