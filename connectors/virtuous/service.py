@@ -114,11 +114,12 @@ def two_factor_code() -> str:
     if code or not sys.stdin.isatty():
         return code
     # The prompt itself is written straight to the terminal, on the line the run's live progress
-    # redraws several times a second, so it vanishes at once. This line goes through stderr,
-    # which the progress display prints above itself, so it stays on screen.
-    click.echo(
+    # redraws several times a second, so it vanishes at once. This line goes through sys.stderr,
+    # which the progress display (while it runs) prints above itself, so it stays on screen.
+    print(
         "Virtuous sent a two-factor code to your phone: type it and press Enter (it is not shown)",
-        err=True,
+        file=sys.stderr,
+        flush=True,
     )
     return str(click.prompt("Virtuous two-factor code", hide_input=True, err=True)).strip()
 
