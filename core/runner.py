@@ -91,7 +91,7 @@ class Runner:
             source = self.recipe.source_class(self.recipe.source_settings, self.context)
             try:
                 cursor = self.state.cursor(self.recipe.name)
-                records = _started(_incoming(source, source.read(cursor)))
+                records = _incoming(source, source.read(cursor))
                 finished = self._sync(records, cursor, advance_cursor=True)
                 end = source.end_cursor() if finished else None
                 if end is not None and not self.dry_run:
@@ -129,6 +129,7 @@ class Runner:
         sink = self.recipe.sink_class(self.recipe.sink_settings, self.context)
         self._sink = sink
         try:
+            records = _started(records)
             if not self.dry_run:
                 self._open(sink)
             return self._loop(sink, records, cursor, advance_cursor)
