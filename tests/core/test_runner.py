@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from pydantic import BaseModel, ConfigDict
@@ -15,6 +16,7 @@ from core.outcomes import Outcome, WriteItem, WriteResult
 from core.recipe import load_recipe
 from core.registry import Registry
 from core.runner import Runner
+from core.source import Source
 from core.state import SqliteStateStore
 from tests.conftest import read_jsonl, write_jsonl
 
@@ -301,6 +303,47 @@ def test_money_counts_only_what_this_run_wrote(tmp_path, write_recipe, registry)
         state.close()
     assert report.counts[Outcome.UNCHANGED] == 2
     assert report.money == {}
+
+
+class _Changes(Source):
+    """An incremental source: each change of a record comes with a rising sequence number, and a
+    run resumes after the committed one. ``boom`` stands for a crash mid-read."""
+
+    name = "test.changes"
+    rows: ClassVar[list[dict[str, Any]]] = []
+
+    def read(self, cursor: Any | None) -> Iterator[dict[str, Any]]:
+        for row in self.rows:
+            if cursor is None or row["seq"] > cursor:
+                if row.get("boom"):
+                    raise RuntimeError("power cut")
+                yield row
+
+    def cursor_value(self, record: Mapping[str, Any]) -> Any:
+        return record["seq"]
+
+
+def test_a_crash_after_a_record_changed_twice_in_one_batch_loses_no_change(
+    tmp_path, write_recipe, registry
+) -> None:
+    registry.sources.add(_Changes.name, _Changes, "tests")
+    recipe = write_recipe(
+        RECIPE.replace("use: file.jsonl\n  with: {path: in.jsonl, key: id}", "use: test.changes")
+    )
+    first, second = (
+        {"id": "d1", "cents": 100, "currency": "usd", "seq": 1},
+        {"seq": 2, "cents": 200},
+    )
+    _Changes.rows = [first, {**first, **second}, {"id": "d9", "seq": 3, "boom": True}]
+    state = SqliteStateStore(tmp_path / "state.db")
+    try:
+        with pytest.raises(RuntimeError, match="power cut"):
+            Runner(load_recipe(recipe, registry), state).run()
+        _Changes.rows = _Changes.rows[:2]
+        Runner(load_recipe(recipe, registry), state).run()
+    finally:
+        state.close()
+    assert read_jsonl(tmp_path / "out.jsonl")[-1]["amount"] == "2.00"  # the second change landed
 
 
 def test_hooks_hear_dead_letters_and_the_end_of_the_run(tmp_path, write_recipe, registry) -> None:
