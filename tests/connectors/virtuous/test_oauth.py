@@ -117,19 +117,24 @@ def _read_until(stream: int, text: bytes, seconds: float) -> bytes:
     return seen
 
 
+def _run_without_code(folder: Path, url: str) -> dict[str, str]:
+    """Two donations and a password recipe with no two-factor code in ``folder``; the
+    environment for a ``connector run`` subprocess there, holding no code and no API key."""
+    donations_csv(folder / "donations.csv", 2)
+    (folder / "recipe.yaml").write_text(_recipe_without_code())
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUOUS_OTP", "VIRTUOUS_API_KEY")}
+    return env | {
+        "VIRTUOUS_BASE_URL": url,
+        "VIRTUOUS_PASSWORD": USER["password"],
+        "PYTHONPATH": str(Path(__file__).resolve().parents[3]),
+        "CONNECTOR_DISABLE_PLUGIN_AUTOLOAD": "1",
+    }
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 def test_on_a_terminal_the_code_is_asked_for(tmp_path) -> None:
-    root = Path(__file__).resolve().parents[3]
     with running(users=[USER]) as emulator:
-        donations_csv(tmp_path / "donations.csv", 2)
-        (tmp_path / "recipe.yaml").write_text(_recipe_without_code())
-        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUOUS_OTP", "VIRTUOUS_API_KEY")}
-        env |= {
-            "VIRTUOUS_BASE_URL": emulator.url,
-            "VIRTUOUS_PASSWORD": USER["password"],
-            "PYTHONPATH": str(root),
-            "CONNECTOR_DISABLE_PLUGIN_AUTOLOAD": "1",
-        }
+        env = _run_without_code(tmp_path, emulator.url)
         controller, terminal = pty.openpty()
         process = subprocess.Popen(
             [sys.executable, "-c", "from core.cli import main; main()", "run", "recipe.yaml"],
@@ -231,19 +236,8 @@ def _own_terminal() -> None:
 def test_the_code_prompt_stays_on_screen_under_the_progress_line(tmp_path) -> None:
     # On a terminal the run draws a live progress line on stderr; the prompt must not be wiped
     # by its next redraw, or the run looks stuck while it waits for the code.
-    root = Path(__file__).resolve().parents[3]
     with running(users=[USER]) as emulator:
-        donations_csv(tmp_path / "donations.csv", 2)
-        (tmp_path / "recipe.yaml").write_text(_recipe_without_code())
-        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUOUS_OTP", "VIRTUOUS_API_KEY")}
-        env |= {
-            "VIRTUOUS_BASE_URL": emulator.url,
-            "VIRTUOUS_PASSWORD": USER["password"],
-            "PYTHONPATH": str(root),
-            "CONNECTOR_DISABLE_PLUGIN_AUTOLOAD": "1",
-            "TERM": "xterm",
-            "COLUMNS": "120",
-        }
+        env = _run_without_code(tmp_path, emulator.url) | {"TERM": "xterm", "COLUMNS": "120"}
         env.pop("NO_COLOR", None)
         controller, terminal = pty.openpty()
         process = subprocess.Popen(
