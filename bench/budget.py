@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connectors.virtuous.emulator import EmulatorSettings, create_app  # noqa: E402
-from core.emulator import EmulatorServer  # noqa: E402
+from connectors.virtuous.emulator.app import EmulatorSettings, create_app  # noqa: E402
+from core.emulation import EmulatorServer  # noqa: E402
 from core.plugins import load_plugins  # noqa: E402
 from core.recipe import load_recipe  # noqa: E402
 from core.runner import Runner  # noqa: E402

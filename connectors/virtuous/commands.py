@@ -167,8 +167,8 @@ def sandbox(
     Recipes run against it with VIRTUOUS_BASE_URL and VIRTUOUS_API_KEY pointing at the
     emulator; then its nightly import runs and what Virtuous holds is shown.
     """
-    from connectors.virtuous.emulator import create_app
-    from core.emulator import EmulatorServer
+    from connectors.virtuous.emulator.app import create_app
+    from core.emulation import EmulatorServer
 
     with EmulatorServer(create_app(), port=port) as server:
         os.environ["VIRTUOUS_BASE_URL"] = server.url

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from core.emulator import EmulatorServer
+from core.emulation import EmulatorServer
 
 Runs = Callable[[str], tuple[Path, Callable[[], dict[str, Any]]]]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from connectors.donorbox.emulator import DonorboxState, EmulatorSettings, create_app, stamp
-from core.emulator import EmulatorServer
+from connectors.donorbox.emulator.app import DonorboxState, EmulatorSettings, create_app, stamp
+from core.emulation import EmulatorServer
 from tests.conftest import read_jsonl
 from tests.connectors.conftest import Runs, assert_refused_without_showing, fresh_state
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from connectors.donorbox.emulator import DonorboxState, EmulatorSettings, create_app
-from core.emulator import EmulatorServer
+from connectors.donorbox.emulator.app import DonorboxState, EmulatorSettings, create_app
+from core.emulation import EmulatorServer
 
 EMAIL, KEY = "ops@example.org", "dbx-emulator-test-key"
 

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from click.testing import Result
 
-from connectors.donorbox.emulator import DonorboxState
-from connectors.donorbox.emulator import EmulatorSettings as DonorboxSettings
-from connectors.donorbox.emulator import create_app as donorbox_app
-from core.emulator import EmulatorServer
+from connectors.donorbox.emulator.app import DonorboxState
+from connectors.donorbox.emulator.app import EmulatorSettings as DonorboxSettings
+from connectors.donorbox.emulator.app import create_app as donorbox_app
+from core.emulation import EmulatorServer
 from tests.connectors.virtuous.support import KEY as VIRTUOUS_KEY
 from tests.connectors.virtuous.support import Virtuous, serving
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from connectors.givebutter.emulator import EmulatorSettings, GivebutterState, create_app
-from core.emulator import EmulatorServer
+from connectors.givebutter.emulator.app import EmulatorSettings, GivebutterState, create_app
+from core.emulation import EmulatorServer
 
 KEY = "gb-emulator-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from connectors.givebutter.emulator import EmulatorSettings as GivebutterSettings
-from connectors.givebutter.emulator import GivebutterState
-from connectors.givebutter.emulator import create_app as givebutter_app
-from core.emulator import EmulatorServer
+from connectors.givebutter.emulator.app import EmulatorSettings as GivebutterSettings
+from connectors.givebutter.emulator.app import GivebutterState
+from connectors.givebutter.emulator.app import create_app as givebutter_app
+from core.emulation import EmulatorServer
 from tests.connectors.virtuous.support import Virtuous, serving
 
 RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "givebutter-to-virtuous-gifts.yaml"

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from click.testing import Result
 
-from connectors.givebutter.emulator import EmulatorSettings, GivebutterState, create_app
-from core.emulator import EmulatorServer
+from connectors.givebutter.emulator.app import EmulatorSettings, GivebutterState, create_app
+from core.emulation import EmulatorServer
 from tests.conftest import read_jsonl
 from tests.connectors.conftest import Runs, assert_refused_without_showing, fresh_state
 

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from click.testing import Result
 
-from connectors.givebutter.emulator import EmulatorSettings, create_app
-from connectors.virtuous.emulator import EmulatorSettings as VirtuousSettings
-from connectors.virtuous.emulator import create_app as virtuous_app
-from core.emulator import EmulatorServer
+from connectors.givebutter.emulator.app import EmulatorSettings, create_app
+from connectors.virtuous.emulator.app import EmulatorSettings as VirtuousSettings
+from connectors.virtuous.emulator.app import create_app as virtuous_app
+from core.emulation import EmulatorServer
 from tests.conftest import read_jsonl
 
 KEY = "gb-equivalence-5e6f7a8b9c0d"

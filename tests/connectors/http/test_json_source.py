@@ -11,7 +11,7 @@ import pytest
 from click.testing import Result
 from starlette.requests import Request
 
-from core.emulator import EmulatorServer
+from core.emulation import EmulatorServer
 from tests.conftest import read_jsonl
 from tests.connectors.http.apps import ItemsApi, create_app, item
 

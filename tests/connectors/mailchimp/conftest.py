@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from connectors.mailchimp.emulator import create_app
-from connectors.mailchimp.emulator_store import EmulatorSettings, EmulatorState
+from connectors.mailchimp.emulator.app import create_app
+from connectors.mailchimp.emulator.store import EmulatorSettings, EmulatorState
 from core.context import Context
-from core.emulator import EmulatorServer
+from core.emulation import EmulatorServer
 from core.state import SqliteStateStore
 
 #: A fake key, distinctive enough to be searched for in output and state files.

@@ -7,7 +7,7 @@ import threading
 import httpx
 import pytest
 
-from connectors.mailchimp.emulator_store import subscriber_hash
+from connectors.mailchimp.emulator.store import subscriber_hash
 from tests.connectors.mailchimp.conftest import API_KEY, LIST_ID, day, people
 
 MEMBERS = f"/lists/{LIST_ID}/members"

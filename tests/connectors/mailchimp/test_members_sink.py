@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from connectors.mailchimp.emulator_store import subscriber_hash
+from connectors.mailchimp.emulator.store import subscriber_hash
 from tests.conftest import write_jsonl
 from tests.connectors.mailchimp.conftest import (
     API_KEY,

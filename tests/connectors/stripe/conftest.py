@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from connectors.stripe.emulator import EmulatorSettings, create_app
-from connectors.stripe.emulator_store import StripeStore
-from core.emulator import EmulatorServer
+from connectors.stripe.emulator.app import EmulatorSettings, create_app
+from connectors.stripe.emulator.store import StripeStore
+from core.emulation import EmulatorServer
 
 KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
 JAN_2025 = 1_735_689_600  # 2025-01-01T00:00:00Z

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from connectors.stripe.charges import ChargesSettings, ChargesSource
-from connectors.stripe.emulator_store import default_fee, seed_charges
+from connectors.stripe.emulator.store import default_fee, seed_charges
 from connectors.stripe.listing import ListSettings
 from core.context import Context
 from core.errors import AuthError

@@ -9,8 +9,8 @@ import httpx
 import pytest
 import stripe as stripe_sdk
 
-from connectors.stripe.emulator import mask_key, parse_params
-from connectors.stripe.emulator_store import default_fee, seed_charges
+from connectors.stripe.emulator.app import mask_key, parse_params
+from connectors.stripe.emulator.store import default_fee, seed_charges
 from tests.connectors.stripe.conftest import JAN_2025, KEY, Emulator
 
 AUTH = {"Authorization": f"Bearer {KEY}"}

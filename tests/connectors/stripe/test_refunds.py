@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from connectors.stripe.emulator_store import seed_charges
+from connectors.stripe.emulator.store import seed_charges
 from connectors.stripe.refunds import RefundsSettings, RefundsSource
 from connectors.stripe.service import stripe_client, stripe_errors
 from core.context import Context

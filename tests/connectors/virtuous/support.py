@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.virtuous.emulator import EmulatorSettings, create_app
-from core.emulator import EmulatorServer
+from connectors.virtuous.emulator.app import EmulatorSettings, create_app
+from core.emulation import EmulatorServer
 
 KEY = "test-key-6f1d2a9c"
 

@@ -21,9 +21,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from connectors.virtuous.emulator import EmulatorSettings, EmulatorState, create_app
-from connectors.virtuous.emulator_settings import PERMISSIONS, User
-from core.emulator import DropConnection, EmulatorServer, Faults
+from connectors.virtuous.emulator.app import EmulatorSettings, EmulatorState, create_app
+from connectors.virtuous.emulator.settings import PERMISSIONS, User
+from core.emulation import DropConnection, EmulatorServer, Faults
 
 with warnings.catch_warnings():
     # starlette 1.x nudges towards httpx2 at import; the httpx it has is fine for tests.

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.virtuous.emulator_store import (
+from connectors.virtuous.emulator.store import (
     Address,
     Contact,
     ContactMethod,

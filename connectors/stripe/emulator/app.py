@@ -32,14 +32,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connectors.stripe.emulator_store import (
+from connectors.stripe.emulator.store import (
     API_VERSION,
     Obj,
     StoreError,
     StripeStore,
     seed_charges,
 )
-from core.emulator import CONTROL_PREFIX, ApiMiddleware, FaultMiddleware, Faults, json_response
+from core.emulation import CONTROL_PREFIX, ApiMiddleware, FaultMiddleware, Faults, json_response
 
 __all__ = ["EmulatorSettings", "create_app", "seed_charges"]
 

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from connectors.virtuous.emulator_settings import ApiKey, EmulatorSettings, User
+from connectors.virtuous.emulator.settings import ApiKey, EmulatorSettings, User
 
 Payload = dict[str, Any]
 """A request body with every key lower-cased (ASP.NET binds keys case-insensitively)."""

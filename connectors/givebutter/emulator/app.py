@@ -11,7 +11,7 @@ What it reproduces: Bearer keys (401 ``{"message": "Unauthenticated."}``), ``per
 (422 past it), the ``updatedAfter``/``createdAfter``/``transactedAfter`` (and ``...Before``)
 filters, ``sortBy``/``sortByDesc``, ``{data, links, meta}`` pages whose ``links.next`` carries
 only ``?page=N`` (Laravel's default), a per-minute limit answered with 429 + ``Retry-After``, and
-``GET /v1/transactions/{id}``. Control plane (:mod:`core.emulator_records`): ``/_emulator/seed``,
+``GET /v1/transactions/{id}``. Control plane (:mod:`core.emulation.records`): ``/_emulator/seed``,
 ``/_emulator/state``, ``/_emulator/faults``, ``/_emulator/reset``,
 ``PATCH /_emulator/transactions/{id}``.
 """
@@ -34,8 +34,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.emulator import json_response
-from core.emulator_records import (
+from core.emulation import json_response
+from core.emulation.records import (
     Faker,
     Record,
     RecordId,

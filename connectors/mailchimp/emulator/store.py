@@ -1,7 +1,7 @@
 """The Mailchimp emulator's memory: settings, audiences, members, and what the rules refuse.
 
-Everything here is plain Python with no HTTP: :mod:`connectors.mailchimp.emulator` turns requests
-into calls on :class:`EmulatorState` and a :class:`Refusal` into a problem+json answer.
+Everything here is plain Python with no HTTP: :mod:`connectors.mailchimp.emulator.app` turns
+requests into calls on :class:`EmulatorState` and a :class:`Refusal` into a problem+json answer.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from core.emulator import Faults
+from core.emulation import Faults
 
 WRITABLE = frozenset({"subscribed", "unsubscribed", "cleaned", "pending", "transactional"})
 STATUSES = WRITABLE | {"archived"}

@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from connectors.mailchimp.emulator_store import (
+from connectors.mailchimp.emulator.store import (
     DEFAULT_MERGE_FIELDS,
     EmulatorState,
     Member,

@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from connectors.virtuous.emulator_store import Contact, EmulatorState, Gift, Project, Record
-from connectors.virtuous.emulator_transactions import (
+from connectors.virtuous.emulator.store import Contact, EmulatorState, Gift, Project, Record
+from connectors.virtuous.emulator.transactions import (
     lower_keys,
     parse_amount,
     parse_date,

@@ -14,11 +14,11 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, get_args
 
-from connectors.virtuous.emulator_store import EmulatorState, Payload, Pending, transaction_key
+from connectors.virtuous.emulator.store import EmulatorState, Payload, Pending, transaction_key
 from connectors.virtuous.vocabulary import Frequency
 
 if TYPE_CHECKING:
-    from connectors.virtuous.emulator_settings import EmulatorSettings
+    from connectors.virtuous.emulator.settings import EmulatorSettings
 
 FREQUENCIES = {f.lower(): f for f in get_args(Frequency)}
 """The valid recurring frequencies; the typos clients send ("Bimontly", "Quaterly") are refused."""

@@ -12,7 +12,7 @@ What it reproduces: HTTP Basic with the login email and API key (401 with Devise
 (default 50, capped at 100), ``date_from``/``date_to`` (whole days, inclusive), ``order``
 (newest first by default), the ``campaign_id``, ``id``, ``email``, ``donor_id`` filters, and
 donations shaped like the published samples (amounts as decimal strings, ``stripe_charge_id``,
-nested ``donor`` and ``campaign``). Control plane (:mod:`core.emulator_records`):
+nested ``donor`` and ``campaign``). Control plane (:mod:`core.emulation.records`):
 ``/_emulator/seed``, ``/_emulator/state``, ``/_emulator/faults``, ``/_emulator/reset``,
 ``PATCH /_emulator/donations/{id}``.
 """
@@ -33,8 +33,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.emulator import json_response
-from core.emulator_records import Faker, Record, RecordsSettings, RecordsState, records_app
+from core.emulation import json_response
+from core.emulation.records import Faker, Record, RecordsSettings, RecordsState, records_app
 
 UNAUTHENTICATED = "You need to sign in or sign up before continuing."
 

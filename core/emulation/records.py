@@ -12,7 +12,7 @@ subclasses :class:`RecordsState`, says how to fake one record, and adds its API 
 
 The control plane (never faulted): ``POST /_emulator/seed`` (``count``, ``seed``, and records
 named by ``collection``), ``PATCH /_emulator/{collection}/{id}``, ``GET /_emulator/state``,
-``POST /_emulator/faults`` (the :class:`~core.emulator.Faults` switches, plus ``fail_next``: the
+``POST /_emulator/faults`` (the :class:`~core.emulation.Faults` switches, plus ``fail_next``: the
 statuses the next API requests get), ``POST /_emulator/reset``.
 """
 
@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.emulator import FaultMiddleware, Faults, json_response
+from core.emulation import FaultMiddleware, Faults, json_response
 
 Record = dict[str, Any]
 RecordId = int | str

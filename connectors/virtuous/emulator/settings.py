@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from core.emulator import Faults
+from core.emulation import Faults
 
 PERMISSIONS = frozenset(
     {

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.virtuous.emulator_contacts import (
+from connectors.virtuous.emulator.contacts import (
     addresses_by_contact,
     contact_by_reference,
     create_address,
@@ -31,7 +31,7 @@ from connectors.virtuous.emulator_contacts import (
     put_contact,
     put_individual,
 )
-from connectors.virtuous.emulator_gateway import (
+from connectors.virtuous.emulator.gateway import (
     Principal,
     api,
     emulator,
@@ -41,8 +41,8 @@ from connectors.virtuous.emulator_gateway import (
     read_body,
     rejected,
 )
-from connectors.virtuous.emulator_import import record_webhook
-from connectors.virtuous.emulator_query import (
+from connectors.virtuous.emulator.imports import record_webhook
+from connectors.virtuous.emulator.query import (
     CONTACT_PARAMS,
     GIFT_PARAMS,
     PROJECT_PARAMS,
@@ -50,7 +50,7 @@ from connectors.virtuous.emulator_query import (
     QueryError,
     run_query,
 )
-from connectors.virtuous.emulator_shapes import (
+from connectors.virtuous.emulator.shapes import (
     contact_full,
     contact_row,
     gift_full,
@@ -58,8 +58,8 @@ from connectors.virtuous.emulator_shapes import (
     gift_webhook,
     project_json,
 )
-from connectors.virtuous.emulator_store import Designation, EmulatorState, Gift
-from connectors.virtuous.emulator_transactions import (
+from connectors.virtuous.emulator.store import Designation, EmulatorState, Gift
+from connectors.virtuous.emulator.transactions import (
     accept_contacts,
     accept_gifts,
     apply_gift_defaults,
@@ -67,7 +67,7 @@ from connectors.virtuous.emulator_transactions import (
     parse_int,
     text,
 )
-from core.emulator import empty_response, json_response
+from core.emulation import empty_response, json_response
 
 # --- transactions ----------------------------------------------------------------------------
 

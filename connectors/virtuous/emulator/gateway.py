@@ -27,9 +27,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connectors.virtuous.emulator_store import EmulatorState, RequestLogEntry, Token
-from connectors.virtuous.emulator_transactions import Rejection, lower_keys
-from core.emulator import ApiMiddleware, empty_response, json_response
+from connectors.virtuous.emulator.store import EmulatorState, RequestLogEntry, Token
+from connectors.virtuous.emulator.transactions import Rejection, lower_keys
+from core.emulation import ApiMiddleware, empty_response, json_response
 
 DENIED = "Authorization has been denied for this request."
 _CODES = {

@@ -17,8 +17,8 @@ from collections import Counter
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from connectors.virtuous.emulator_shapes import contact_webhook, dotnet_datetime, gift_webhook
-from connectors.virtuous.emulator_store import (
+from connectors.virtuous.emulator.shapes import contact_webhook, dotnet_datetime, gift_webhook
+from connectors.virtuous.emulator.store import (
     Address,
     Contact,
     ContactMethod,
@@ -31,7 +31,7 @@ from connectors.virtuous.emulator_store import (
     RecurringGift,
     same_transaction,
 )
-from connectors.virtuous.emulator_transactions import (
+from connectors.virtuous.emulator.transactions import (
     FREQUENCIES,
     custom_fields,
     designations_of,
@@ -41,10 +41,10 @@ from connectors.virtuous.emulator_transactions import (
     text,
 )
 from connectors.virtuous.vocabulary import GIFT_TYPE_ALIASES, GIFT_TYPE_NAMES
-from core.emulator import json_default
+from core.emulation import json_default
 
 if TYPE_CHECKING:
-    from connectors.virtuous.emulator_settings import EmulatorSettings
+    from connectors.virtuous.emulator.settings import EmulatorSettings
 
 GIFT_TYPES = {name.lower(): name for name in GIFT_TYPE_NAMES} | {
     alias.lower(): name for alias, name in GIFT_TYPE_ALIASES.items()

@@ -3,7 +3,7 @@
 ::
 
     app = create_app(EmulatorSettings(api_keys=["k-us1"], lists={"L1": "Donors"}))
-    with EmulatorServer(app) as server:           # core.emulator
+    with EmulatorServer(app) as server:           # core.emulation
         base_url = f"{server.url}/3.0"             # the connector's base_url setting
     app.state.emulator.members["L1"]               # inspect what it holds
 
@@ -35,8 +35,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connectors.mailchimp.emulator_shapes import member_json, problem, project
-from connectors.mailchimp.emulator_store import (
+from connectors.mailchimp.emulator.shapes import member_json, problem, project
+from connectors.mailchimp.emulator.store import (
     STATUSES,
     EmulatorSettings,
     EmulatorState,
@@ -45,7 +45,7 @@ from connectors.mailchimp.emulator_store import (
     iso,
     parse_time,
 )
-from core.emulator import ApiMiddleware, FaultMiddleware, empty_response, json_response
+from core.emulation import ApiMiddleware, FaultMiddleware, empty_response, json_response
 
 __all__ = ["EmulatorSettings", "EmulatorState", "create_app"]
 

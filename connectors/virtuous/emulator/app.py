@@ -3,7 +3,7 @@
 ::
 
     app = create_app(EmulatorSettings(api_keys={"k": "org-1"}, rate_window_seconds=2))
-    with EmulatorServer(app) as server:   # core.emulator
+    with EmulatorServer(app) as server:   # core.emulation
         httpx.post(f"{server.url}/api/v2/Gift/Transaction", ...)
     app.state.emulator.gifts              # inspect what it holds
 
@@ -12,7 +12,7 @@ The control plane, never authenticated, rate-limited or faulted:
 - ``POST /_emulator/import``: run the nightly import (``{"transactionSource": s}``: only that one)
 - ``POST /_emulator/seed``: create ``projects``, ``contacts``, ``gifts``, ``apiKeys``, ``users``
 - ``GET /_emulator/state``: counts and every record, pending transaction and needs-update item
-- ``GET|POST /_emulator/faults``: read or change the :class:`core.emulator.Faults` switches
+- ``GET|POST /_emulator/faults``: read or change the :class:`core.emulation.Faults` switches
 - ``POST /_emulator/reset``: forget everything seeded or received; faults back to the settings'
 - ``GET /_emulator/requests``: the request log (no credentials)
 - ``GET /_emulator/outbox``: the webhooks that would have been delivered
@@ -34,24 +34,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.virtuous.emulator_gateway import RequestLog, emulator, error, token
-from connectors.virtuous.emulator_import import (
+from connectors.virtuous.emulator.gateway import RequestLog, emulator, error, token
+from connectors.virtuous.emulator.imports import (
     build_gift,
     create_contact,
     resolve_designations,
     run_import,
 )
-from connectors.virtuous.emulator_routes import ROUTES
-from connectors.virtuous.emulator_settings import ApiKey, EmulatorSettings, User
-from connectors.virtuous.emulator_shapes import (
+from connectors.virtuous.emulator.routes import ROUTES
+from connectors.virtuous.emulator.settings import ApiKey, EmulatorSettings, User
+from connectors.virtuous.emulator.shapes import (
     contact_full,
     dotnet_datetime,
     gift_full,
     project_json,
 )
-from connectors.virtuous.emulator_store import EmulatorState, Payload, Pending, Project
-from connectors.virtuous.emulator_transactions import custom_fields, lower_keys, parse_int, text
-from core.emulator import FaultMiddleware, json_response
+from connectors.virtuous.emulator.store import EmulatorState, Payload, Pending, Project
+from connectors.virtuous.emulator.transactions import custom_fields, lower_keys, parse_int, text
+from core.emulation import FaultMiddleware, json_response
 
 __all__ = ["EmulatorSettings", "EmulatorState", "create_app"]
 

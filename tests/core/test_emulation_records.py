@@ -1,4 +1,4 @@
-"""core.emulator_records: the records, request log and control plane of an emulated service."""
+"""core.emulation.records: the records, request log and control plane of an emulated service."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.emulator import EmulatorServer, json_response
-from core.emulator_records import Faker, Record, RecordsSettings, RecordsState, records_app
+from core.emulation import EmulatorServer, json_response
+from core.emulation.records import Faker, Record, RecordsSettings, RecordsState, records_app
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from connectors.virtuous.emulator_gateway import (
+from connectors.virtuous.emulator.gateway import (
     Principal,
     api,
     emulator,
@@ -22,14 +22,14 @@ from connectors.virtuous.emulator_gateway import (
     not_found,
     object_body,
 )
-from connectors.virtuous.emulator_import import record_webhook
-from connectors.virtuous.emulator_shapes import (
+from connectors.virtuous.emulator.imports import record_webhook
+from connectors.virtuous.emulator.shapes import (
     address_json,
     contact_full,
     contact_webhook,
     individual_json,
 )
-from connectors.virtuous.emulator_store import (
+from connectors.virtuous.emulator.store import (
     Address,
     Contact,
     ContactMethod,
@@ -37,8 +37,8 @@ from connectors.virtuous.emulator_store import (
     Individual,
     Payload,
 )
-from connectors.virtuous.emulator_transactions import custom_fields, parse_int, text
-from core.emulator import json_response
+from connectors.virtuous.emulator.transactions import custom_fields, parse_int, text
+from core.emulation import json_response
 
 _CONTACT_TEXT = {
     "contacttype": "contact_type",

@@ -1,0 +1,57 @@
+"""Machinery for building a faithful local fake of a service: an *emulator*.
+
+Every built-in connector ships one (``connectors/<service>/emulator/``) and a third-party connector
+can build its own from the same parts. An emulator is an ASGI app, usually starlette, served on
+loopback by :class:`EmulatorServer`::
+
+    from core.emulation import EmulatorServer, FaultMiddleware, Faults, json_response
+
+    faults = Faults()
+    app = Starlette(routes=[...], middleware=[Middleware(FaultMiddleware, faults=faults,
+                                                         error_body=my_service_error)])
+    with EmulatorServer(app) as server:
+        httpx.get(f"{server.url}/api/thing")
+
+The parts:
+
+- :mod:`core.emulation.faults`: :class:`Faults`, the switches a test flips while a run goes on
+  (5xx, 429 storms, timeouts, dropped connections, lost responses), and :class:`FaultMiddleware`,
+  which applies them and answers in the service's own error dialect (an :data:`ErrorBody`).
+- :mod:`core.emulation.server`: :class:`EmulatorServer` (a background thread, for tests) and
+  :func:`serve_forever` (the foreground, for ``connector sandbox``).
+- :mod:`core.emulation.records`: the state, control plane and seeding of a one-collection list API
+  (a fundraising platform's donations); subclass :class:`~core.emulation.records.RecordsState`.
+- :mod:`core.emulation.responses`: JSON bodies with exact decimals and ISO dates.
+
+Every emulator keeps a control plane under ``/_emulator/`` (seed, faults, state, reset) that faults
+never touch. Write the emulator from the service's published specification, and test it against a
+JSON Schema of that specification, as ``tests/contracts/`` does for the built-in ones.
+"""
+
+from core.emulation.faults import (
+    CONTROL_PREFIX,
+    ApiMiddleware,
+    DropConnection,
+    ErrorBody,
+    FaultMiddleware,
+    Faults,
+    plain_error,
+)
+from core.emulation.responses import JSON_MEDIA_TYPE, empty_response, json_default, json_response
+from core.emulation.server import EmulatorServer, serve_forever
+
+__all__ = [
+    "CONTROL_PREFIX",
+    "JSON_MEDIA_TYPE",
+    "ApiMiddleware",
+    "DropConnection",
+    "EmulatorServer",
+    "ErrorBody",
+    "plain_error",
+    "FaultMiddleware",
+    "Faults",
+    "empty_response",
+    "json_default",
+    "json_response",
+    "serve_forever",
+]
