@@ -1,7 +1,7 @@
 """The other ``/api`` endpoints of the Virtuous emulator: transactions, gifts, projects, queries.
 
 Direct reads answer 404 with an empty body for a missing id. Transaction POSTs answer 200 with
-an empty body and only park the payload (see :mod:`.emulator_transactions`). Query endpoints read
+an empty body and only park the payload (see :mod:`.transactions`). Query endpoints read
 ``skip``/``take`` from the query string (the body as a fallback); a take above ``query_max_take``
 is clamped to it rather than refused.
 """

@@ -1,6 +1,6 @@
 """The Virtuous emulator's memory: records, ids, the clock, and everything tests inspect.
 
-Records are plain dataclasses in snake_case; :mod:`.emulator_shapes` renders them as the API's JSON.
+Records are plain dataclasses in snake_case; :mod:`.shapes` renders them as the API's JSON.
 Ids come from one counter per kind, each starting in its own range so that a gift id passed where
 a contact id belongs fails loudly instead of finding the wrong record.
 """
