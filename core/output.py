@@ -75,6 +75,8 @@ def print_report(report: RunReport) -> None:
             table.add_row(Text(str(outcome), style=_STYLE[outcome]), f"{report.counts[outcome]:,}")
     for currency, total in report.totals().items():
         table.add_row(f"amount {currency or '(no currency)'}", f"{total:,}")
+    if report.waits:
+        table.add_row(Text("rate-limit waits", style="yellow"), f"{report.waits:,}")
     table.add_row("time", f"{report.elapsed_seconds:.2f} s")
     console.print(table)
     for problem in report.problems:

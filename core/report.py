@@ -36,6 +36,7 @@ class RunReport:
     money: dict[str, Decimal] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     waiting: str | None = None
+    waits: int = 0  # how often a rate limit (the service's or our budget's) made the run wait
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished_at: str | None = None
     _start: float = field(default_factory=time.monotonic, repr=False)
@@ -59,6 +60,7 @@ class RunReport:
 
     def note_wait(self, message: str) -> None:
         self.waiting = message
+        self.waits += 1
 
     def finish(self) -> None:
         self.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -85,6 +87,7 @@ class RunReport:
                 {"key": p.key, "outcome": str(p.outcome), "reason": p.reason, "field": p.field}
                 for p in self.problems
             ],
+            "rate_limit_waits": self.waits,
             "state": self.state,
             "started_at": self.started_at,
             "finished_at": self.finished_at,

@@ -31,7 +31,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.emulation import FaultMiddleware, Faults, json_response
+from core.emulation.faults import ErrorBody, FaultMiddleware, Faults, plain_error
+from core.emulation.responses import json_response
 
 Record = dict[str, Any]
 RecordId = int | str
@@ -152,9 +153,11 @@ async def _reset(request: Request) -> Response:
     return json_response({"reset": True})
 
 
-def records_app(state: RecordsState[Any], routes: list[Route]) -> Starlette:
-    """The service's API ``routes`` behind the fault switches, plus the control plane; the state
-    is ``app.state.emulator``."""
+def records_app(
+    state: RecordsState[Any], routes: list[Route], error_body: ErrorBody = plain_error
+) -> Starlette:
+    """The service's API ``routes`` behind the fault switches (answered as ``error_body`` says),
+    plus the control plane; the state is ``app.state.emulator``."""
     record = "{record_id:int}" if state.int_ids else "{record_id}"
     control = [
         Route("/_emulator/seed", _seed, methods=["POST"]),
@@ -165,7 +168,9 @@ def records_app(state: RecordsState[Any], routes: list[Route]) -> Starlette:
     ]
     app = Starlette(
         routes=[*routes, *control],
-        middleware=[Middleware(FaultMiddleware, faults=state.settings.faults)],
+        middleware=[
+            Middleware(FaultMiddleware, faults=state.settings.faults, error_body=error_body)
+        ],
     )
     app.state.emulator = state
     return app
