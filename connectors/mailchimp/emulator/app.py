@@ -35,7 +35,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connectors.mailchimp.emulator.shapes import member_json, problem, project
+from connectors.mailchimp.emulator.shapes import fault_problem, member_json, problem, project
 from connectors.mailchimp.emulator.store import (
     STATUSES,
     EmulatorSettings,
@@ -346,7 +346,7 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
         routes=[*API_ROUTES, *CONTROL_ROUTES],
         middleware=[
             Middleware(Gateway, state=state),
-            Middleware(FaultMiddleware, faults=state.faults),
+            Middleware(FaultMiddleware, faults=state.faults, error_body=fault_problem),
         ],
         exception_handlers={Refusal: _refused, 404: _no_route, 405: _no_route},
     )

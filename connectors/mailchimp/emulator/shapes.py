@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from http import HTTPStatus
 from typing import Any
 
 from starlette.responses import Response
@@ -19,7 +20,11 @@ _ERRORS_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
 
 
 def problem(
-    status: int, title: str, detail: str, errors: list[dict[str, str]] | None = None
+    status: int,
+    title: str,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     """Mailchimp's error body (RFC 7807), as ``application/problem+json``."""
     body: dict[str, Any] = {
@@ -32,8 +37,17 @@ def problem(
     if errors:
         body["errors"] = errors
     return Response(
-        json.dumps(body).encode(), status, media_type="application/problem+json; charset=utf-8"
+        json.dumps(body).encode(),
+        status,
+        headers=headers,
+        media_type="application/problem+json; charset=utf-8",
     )
+
+
+def fault_problem(status: int, message: str, headers: dict[str, str]) -> Response:
+    """An injected fault (429 storm, 5xx, 504) as Mailchimp answers one: a problem whose title is
+    the status's name (the :data:`core.emulation.ErrorBody` of this emulator)."""
+    return problem(status, HTTPStatus(status).phrase, message, headers=headers)
 
 
 # --- members ----------------------------------------------------------------------------------

@@ -236,3 +236,39 @@ def test_control_plane_seeds_faults_and_resets(mailchimp) -> None:
     assert httpx.post(f"{control}/reset").status_code == 204
     assert httpx.get(f"{mailchimp.url}/ping", auth=("u", API_KEY)).status_code == 200
     assert httpx.get(f"{control}/state").json()["lists"] == {LIST_ID: []}
+
+
+def assert_problem(answer: httpx.Response, status: int) -> dict[str, object]:
+    """A Mailchimp error: problem+json with every member the published document requires."""
+    assert answer.status_code == status
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, object] = answer.json()
+    assert {"type", "title", "status", "detail", "instance"} <= set(body)
+    assert body["status"] == status
+    return body
+
+
+@pytest.mark.parametrize(
+    ("faults", "status", "title"),
+    [
+        ({"rate_limit_storm": 1, "storm_retry_after": 7}, 429, "Too Many Requests"),
+        ({"error_rate": 1, "error_statuses": [500]}, 500, "Internal Server Error"),
+        ({"error_rate": 1, "error_statuses": [502]}, 502, "Bad Gateway"),
+        ({"error_rate": 1, "error_statuses": [503]}, 503, "Service Unavailable"),
+        ({"timeout_rate": 1, "hang_seconds": 0.01}, 504, "Gateway Timeout"),
+    ],
+)
+def test_injected_faults_answer_in_mailchimps_dialect(mailchimp, api, faults, status, title):
+    mailchimp.state.faults.update(**faults)
+    body = assert_problem(api.get("/ping"), status)
+    assert body["title"] == title
+
+
+def test_a_storm_keeps_its_retry_after(mailchimp, api) -> None:
+    mailchimp.state.faults.update(rate_limit_storm=1, storm_retry_after=7)
+    assert api.get("/ping").headers["retry-after"] == "7"
+
+
+def test_an_unknown_route_or_method_is_a_problem_too(api) -> None:
+    assert assert_problem(api.get("/nothing/here"), 404)["title"] == "Resource Not Found"
+    assert assert_problem(api.delete("/ping"), 405)["title"] == "Method Not Allowed"

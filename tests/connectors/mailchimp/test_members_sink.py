@@ -206,3 +206,22 @@ def test_an_unknown_audience_stops_the_run_instead_of_dead_lettering_everyone(
     letters = invoke("dlq", "list", tmp_path / "recipe.yaml", "--json")
     assert json.loads(letters.stdout) == []
     assert len(mailchimp.state.members[LIST_ID]) == 0
+
+
+@pytest.mark.parametrize("rows", [3, 60], ids=["member by member", "batch endpoint"])
+def test_a_429_storm_is_waited_out_and_counted(mailchimp, run, rows) -> None:
+    """Mailchimp's 429s (problem+json, with Retry-After) make the run wait, never fail."""
+    mailchimp.state.faults.update(rate_limit_storm=4, storm_retry_after=0)
+    result = run(donors(rows))
+    assert result.exit_code == 0, result.output
+    outcome = report(result)
+    assert outcome["outcomes"]["written"] == rows
+    assert outcome["rate_limit_waits"] >= 4
+    assert len(mailchimp.state.members[LIST_ID]) == rows
+
+
+def test_5xx_answers_are_retried_until_mailchimp_answers(mailchimp, run) -> None:
+    mailchimp.state.faults.update(error_rate=0.3, error_statuses=[500, 502, 503], seed=3)
+    outcome = report(run(donors(20), batch_threshold=1000))
+    assert outcome["outcomes"]["written"] == 20
+    assert len(mailchimp.requests("PUT")) > 20  # some were answered 5xx and sent again
