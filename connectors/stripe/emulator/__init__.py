@@ -1,2 +1,2 @@
-"""The Stripe emulator: the app and routes (:mod:`.app`) and the objects it holds
-(:mod:`.store`)."""
+"""The Stripe emulator: the app and routes (:mod:`.app`), the objects it holds (:mod:`.store`)
+and the query parameters each GET declares (:mod:`.params`)."""

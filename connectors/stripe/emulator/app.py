@@ -4,7 +4,8 @@ Endpoints: ``GET /v1/charges`` (and ``/{id}``; ``POST /{id}/capture``), ``/v1/cu
 (and ``/{id}``), ``/v1/refunds`` (and ``/{id}``; ``POST`` creates a refund),
 ``/v1/balance_transactions/{id}`` and ``/v1/events``. Lists are newest first in Stripe's
 envelope, with ``limit``, ``starting_after``, ``ending_before``, ``created[gt|gte|lt|lte]`` and
-``expand[]``; errors use Stripe's envelope and statuses; keys are checked like Stripe does
+``expand[]``, and any query parameter Stripe does not declare is refused with a 400 naming it
+(:mod:`.params`); errors use Stripe's envelope and statuses; keys are checked like Stripe does
 (Bearer, or Basic with the key as the user)::
 
     app = create_app(EmulatorSettings(api_keys=["sk_test_123"]))
@@ -32,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from connectors.stripe.emulator.params import refuse_undeclared
 from connectors.stripe.emulator.store import (
     API_VERSION,
     Obj,
@@ -198,43 +200,32 @@ def _store(request: Request) -> StripeStore:
     return store
 
 
-def _query(request: Request) -> Obj:
-    return parse_params(parse_qsl(request.url.query, keep_blank_values=True))
+def _query(request: Request, route: str) -> Obj:
+    """The query of a GET to ``route``, refused as Stripe does if it holds an undeclared name."""
+    params = parse_params(parse_qsl(request.url.query, keep_blank_values=True))
+    refuse_undeclared(params, route)
+    return params
 
 
-async def list_charges(request: Request) -> Response:
-    params = _query(request)
-    when = created_filter(params.get("created"))
-    customer = params.get("customer")
-    items = _store(request).listed(
-        "charges",
-        lambda c: when(c["created"]) and (customer is None or c["customer"] == customer),
-    )
-    return json_response(page(_store(request), "/v1/charges", items, params))
+def _listing(table: str, fields: tuple[str, ...]) -> Callable[[Request], Any]:
+    """``GET /v1/<table>``: filtered by ``created`` and by equality on each of ``fields``."""
+    route = f"/v1/{table}"
 
+    async def list_objects(request: Request) -> Response:
+        params = _query(request, route)
+        when = created_filter(params.get("created"))
+        wanted = {name: params[name] for name in fields if name in params}
+        items = _store(request).listed(
+            table,
+            lambda o: when(o["created"]) and all(o.get(k) == v for k, v in wanted.items()),
+        )
+        return json_response(page(_store(request), route, items, params))
 
-async def list_customers(request: Request) -> Response:
-    params = _query(request)
-    when = created_filter(params.get("created"))
-    email = params.get("email")
-    items = _store(request).listed(
-        "customers", lambda c: when(c["created"]) and (email is None or c["email"] == email)
-    )
-    return json_response(page(_store(request), "/v1/customers", items, params))
-
-
-async def list_refunds(request: Request) -> Response:
-    params = _query(request)
-    when = created_filter(params.get("created"))
-    charge = params.get("charge")
-    items = _store(request).listed(
-        "refunds", lambda r: when(r["created"]) and (charge is None or r["charge"] == charge)
-    )
-    return json_response(page(_store(request), "/v1/refunds", items, params))
+    return list_objects
 
 
 async def list_events(request: Request) -> Response:
-    params = _query(request)
+    params = _query(request, "/v1/events")
     when = created_filter(params.get("created"))
     raw_types = params.get("types") or []
     types = list(raw_types.values()) if isinstance(raw_types, dict) else list(raw_types)
@@ -252,9 +243,10 @@ async def list_events(request: Request) -> Response:
 
 def _retrieve(table: str, kind: str) -> Callable[[Request], Any]:
     async def retrieve(request: Request) -> Response:
+        params = _query(request, f"/v1/{table}/{{id}}")
         store = _store(request)
         obj = store.get(table, request.path_params["id"], kind)
-        return json_response(store.view(obj, expansions(_query(request), listing=False)))
+        return json_response(store.view(obj, expansions(params, listing=False)))
 
     return retrieve
 
@@ -287,12 +279,12 @@ async def create_refund(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/v1/charges", list_charges),
+    Route("/v1/charges", _listing("charges", ("customer", "payment_intent", "transfer_group"))),
     Route("/v1/charges/{id}", _retrieve("charges", "charge")),
     Route("/v1/charges/{id}/capture", capture_charge, methods=["POST"]),
-    Route("/v1/customers", list_customers),
+    Route("/v1/customers", _listing("customers", ("email", "test_clock"))),
     Route("/v1/customers/{id}", _retrieve("customers", "customer")),
-    Route("/v1/refunds", list_refunds),
+    Route("/v1/refunds", _listing("refunds", ("charge", "payment_intent"))),
     Route("/v1/refunds", create_refund, methods=["POST"]),
     Route("/v1/refunds/{id}", _retrieve("refunds", "refund")),
     Route(

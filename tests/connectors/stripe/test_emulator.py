@@ -246,3 +246,58 @@ def test_an_authorization_is_captured_once(emulator: Emulator) -> None:
     assert httpx.post(url, headers=headers).headers["Idempotent-Replayed"] == "true"
     again = httpx.post(url, headers=AUTH)
     assert again.json()["error"]["code"] == "charge_already_captured"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "unknown"),
+    [
+        ("/v1/charges", {"limit": 3, "createdd[gte]": 5}, "createdd"),
+        ("/v1/charges", {"created[gtee]": 5}, "created[gtee]"),
+        ("/v1/charges", {"starting_afer": "ch_1"}, "starting_afer"),
+        ("/v1/charges", {"charge": "ch_1"}, "charge"),  # a refunds filter, not a charges one
+        ("/v1/refunds", {"customer": "cus_1"}, "customer"),
+        ("/v1/customers", {"expnad[0]": "data.x"}, "expnad"),
+        ("/v1/events", {"typ": "charge.*"}, "typ"),
+        ("/v1/charges/ch_1", {"limit": 3}, "limit"),
+        ("/v1/refunds/re_1", {"created[gte]": 5}, "created"),
+        ("/v1/customers/cus_1", {"email": "a@b.org"}, "email"),
+        ("/v1/balance_transactions/txn_1", {"limit": 1}, "limit"),
+        ("/v1/events/evt_1", {"type": "x"}, "type"),
+    ],
+)
+def test_an_undeclared_query_parameter_is_refused_like_stripe_does(
+    emulator: Emulator, path: str, params: dict[str, object], unknown: str
+) -> None:
+    """Real Stripe answers any parameter its API does not declare with a 400 naming it (the
+    top-level name; the full path when a declared parameter gets an unknown key), so a typo in
+    a connector fails here as it would in production instead of being ignored."""
+    response = get(emulator, path, **params)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "type": "invalid_request_error",
+            "message": f"Received unknown parameter: {unknown}",
+            "code": "parameter_unknown",  # Stripe's documented code for it
+            "param": unknown,
+        }
+    }
+
+
+def test_every_declared_query_parameter_is_accepted(emulator: Emulator) -> None:
+    (charge,) = seed_charges(emulator.store, 1)
+    listed = {
+        "/v1/charges": {
+            "customer": charge["customer"],
+            "payment_intent": charge["payment_intent"],
+            "transfer_group": "",
+        },
+        "/v1/refunds": {"charge": charge["id"], "payment_intent": charge["payment_intent"]},
+        "/v1/customers": {"email": "ada.lovelace@example.org", "test_clock": "clock_1"},
+        "/v1/events": {"delivery_success": "true", "types[0]": "charge.succeeded"},
+    }
+    for path, params in listed.items():
+        common = {"limit": 5, "created[gte]": 0}
+        assert get(emulator, path, **params, **common).status_code == 200
+    filtered = get(emulator, "/v1/charges", payment_intent=charge["payment_intent"]).json()
+    assert [c["id"] for c in filtered["data"]] == [charge["id"]]
+    assert get(emulator, "/v1/charges", payment_intent="pi_other").json()["data"] == []
