@@ -67,4 +67,14 @@ class StateStore(Protocol):
 
     def set_sink_key(self, recipe: str, updates: Sequence[tuple[str, str]]) -> None: ...
 
+    def cache_get(self, namespace: str, key: str, max_age_seconds: float) -> Any | None:
+        """A JSON value :meth:`cache_put` stored under (``namespace``, ``key``), or None when
+        there is none or it is older than ``max_age_seconds``. The cache belongs to no recipe:
+        every recipe sharing the state database shares it (a service's reference data)."""
+        ...
+
+    def cache_put(self, namespace: str, key: str, value: Any) -> None:
+        """Store ``value`` (JSON) under (``namespace``, ``key``), replacing what was there."""
+        ...
+
     def close(self) -> None: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -42,6 +43,13 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     attempts INTEGER NOT NULL DEFAULT 1,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (recipe, source_key)
+);
+CREATE TABLE IF NOT EXISTS cache (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    stored_at REAL NOT NULL,
+    PRIMARY KEY (namespace, key)
 );
 """
 
@@ -163,6 +171,21 @@ class SqliteStateStore:
         with self._transaction():
             for table in ("recipe_state", "ledger", "dead_letters"):
                 self._db.execute(f"DELETE FROM {table} WHERE recipe = ?", (recipe,))
+
+    def cache_get(self, namespace: str, key: str, max_age_seconds: float) -> Any | None:
+        row = self._db.execute(
+            "SELECT value, stored_at FROM cache WHERE namespace = ? AND key = ?", (namespace, key)
+        ).fetchone()
+        if row is None or time.time() - row[1] >= max_age_seconds:
+            return None
+        return parse_json(row[0])
+
+    def cache_put(self, namespace: str, key: str, value: Any) -> None:
+        self._db.execute(
+            "INSERT INTO cache VALUES (?, ?, ?, ?) ON CONFLICT (namespace, key) DO UPDATE"
+            " SET value = excluded.value, stored_at = excluded.stored_at",
+            (namespace, key, _dumps(value), time.time()),
+        )
 
     def lock(self, recipe: str) -> AbstractContextManager[None]:
         return recipe_lock(self._path.parent / "locks", recipe)
