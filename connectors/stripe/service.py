@@ -38,6 +38,7 @@ _LIVE = RateLimit(100, 1.0, header_limit=None, header_remaining=None, header_res
 _TEST = RateLimit(25, 1.0, header_limit=None, header_remaining=None, header_reset=None)
 
 # 409 is Stripe's "lock timeout, try again"; the SDK itself retries it, so the central client does.
+# A 429 is waited out by the central client for as long as the policy's throttle_timeout allows.
 _RETRY = RetryPolicy(attempts=5, base_delay=0.5, max_delay=8.0, statuses=RETRY_STATUSES | {409})
 
 

@@ -79,6 +79,24 @@ def stripe_error(error: StoreError) -> Response:
     return json_response(error_body(error), error.status)
 
 
+_RATE_LIMITED = (
+    "Request rate limit exceeded. You can learn more about rate limits here "
+    "https://stripe.com/docs/rate-limits."
+)
+
+
+def stripe_fault(status: int, message: str, headers: dict[str, str]) -> Response:
+    """An injected fault in Stripe's envelope: a 429 is ``invalid_request_error`` with code
+    ``rate_limit`` (the SDK raises RateLimitError for the status), anything else ``api_error``.
+    A body without ``error`` would make the SDK raise "Invalid response object from API"."""
+    if status == 429:
+        body: Obj = {"type": "invalid_request_error", "code": "rate_limit"}
+        body["message"] = _RATE_LIMITED
+    else:
+        body = {"type": "api_error", "message": message}
+    return json_response({"error": body}, status, headers)
+
+
 def mask_key(key: str) -> str:
     """``sk_test_****1234``: the prefix and last four characters, as Stripe's messages show."""
     prefix = key[: key.index("_", key.index("_") + 1) + 1] if key.count("_") >= 2 else ""
@@ -434,10 +452,12 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     app = Starlette(
         routes=[*ROUTES, *CONTROL],
         exception_handlers={StoreError: _refused, 404: _not_found, 405: _not_found},
-        middleware=[  # outermost first: every request is logged, faulted ones too
+        # Outermost first: every request is logged, faulted ones too. The key is checked before
+        # any fault, as Stripe's limits are per account; faults carry Request-Id like answers.
+        middleware=[
             Middleware(RequestLog, log=requests),
-            Middleware(FaultMiddleware, faults=settings.faults),
             Middleware(StripeEdge, settings=settings),
+            Middleware(FaultMiddleware, faults=settings.faults, error_body=stripe_fault),
         ],
     )
     app.state.settings = settings

@@ -235,3 +235,17 @@ def test_a_misspelt_status_is_refused_before_anything_is_read(
     assert "source.with.statuses.0" in result.output
     assert "'succeeded'" in result.output
     assert emulator_env.requests == []
+
+
+def test_a_lasting_outage_is_tried_as_often_as_the_central_policy_says_and_no_more(
+    emulator_env, charges_recipe, invoke, monkeypatch
+) -> None:
+    """The SDK's own retry loop is off, so the retries do not multiply: one list request is sent
+    exactly ``attempts`` times, then the run stops naming Stripe and the status."""
+    monkeypatch.setattr("connectors.stripe.service._RETRY", RetryPolicy(base_delay=0.001))
+    seed_charges(emulator_env.store, 3)
+    emulator_env.app.state.settings.faults.update(error_rate=1.0, error_statuses=[503])
+    result = invoke("run", charges_recipe(), "--json")
+    assert result.exit_code == 3
+    assert "Stripe answered 503 after retries" in result.output
+    assert [r["status"] for r in emulator_env.requests] == [503] * RetryPolicy().attempts

@@ -301,3 +301,29 @@ def test_every_declared_query_parameter_is_accepted(emulator: Emulator) -> None:
     filtered = get(emulator, "/v1/charges", payment_intent=charge["payment_intent"]).json()
     assert [c["id"] for c in filtered["data"]] == [charge["id"]]
     assert get(emulator, "/v1/charges", payment_intent="pi_other").json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("faults", "status", "raised"),
+    [
+        ({"rate_limit_storm": 1}, 429, stripe_sdk.RateLimitError),
+        ({"error_rate": 1.0, "error_statuses": [500]}, 500, stripe_sdk.APIError),
+        ({"error_rate": 1.0, "error_statuses": [503]}, 503, stripe_sdk.APIError),
+        ({"timeout_rate": 1.0, "hang_seconds": 0.0}, 504, stripe_sdk.APIError),
+    ],
+)
+def test_faults_answer_in_stripes_envelope_so_the_sdk_raises_its_own_error(
+    emulator: Emulator, faults: dict[str, object], status: int, raised: type[Exception]
+) -> None:
+    emulator.app.state.settings.faults.update(**faults)
+    response = get(emulator, "/v1/charges")
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["type"] == ("invalid_request_error" if status == 429 else "api_error")
+    assert response.headers["Request-Id"].startswith("req_")
+    emulator.app.state.settings.faults.update(**faults)
+    client = stripe_sdk.StripeClient(KEY, base_addresses={"api": emulator.url})
+    with pytest.raises(raised) as caught:
+        client.v1.charges.list()
+    assert caught.value.http_status == status
+    assert "Invalid response object" not in str(caught.value)

@@ -6,6 +6,7 @@ refunds then reverse the gifts (a partial refund waits for a person)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import stripe
 
+from connectors.stripe import service
 from tests.connectors.stripe.conftest import JAN_2025, KEY, Emulator
 from tests.connectors.virtuous.support import KEY as VIRTUOUS_KEY
 from tests.connectors.virtuous.support import Virtuous, serving
@@ -193,3 +195,44 @@ def test_an_authorization_becomes_a_gift_only_once_captured(
         f["name"]: f["value"] for f in gift["customFields"]
     }.items()
     assert {before["id"], after["id"]} <= {g["transactionId"] for g in virtuous.state()["gifts"]}
+
+
+def test_a_storm_of_429s_is_waited_out_and_every_gift_lands_once(
+    emulator_env: Emulator,
+    virtuous: Virtuous,
+    invoke: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stripe answers a 429 in its own envelope and the SDK raises RateLimitError for it; a storm
+    longer than any count of tries is waited out (only the throttle timeout bounds it), and the
+    report says how often the run waited."""
+    fast = dataclasses.replace(service._RETRY, base_delay=0.001, max_delay=0.002)
+    monkeypatch.setattr(service, "_RETRY", fast)  # the same bounds, without the real waiting
+    charges = seed_donations(emulator_env)
+    storm = 25
+    emulator_env.app.state.settings.faults.update(rate_limit_storm=storm, storm_retry_after=0)
+
+    report = run(invoke, CHARGES, tmp_path / "state.db")
+
+    assert report["outcomes"]["written"] == 3
+    assert report["rate_limit_waits"] >= storm
+    assert emulator_env.app.state.settings.faults.rate_limit_storm == 0
+    throttled = [r for r in emulator_env.requests if r["status"] == 429]
+    assert len(throttled) == storm
+    assert virtuous.import_now()["giftsCreated"] == 3
+    sent = [g["transactionId"] for g in virtuous.state()["gifts"]]
+    expected = [charges[name]["id"] for name in ("usd", "jpy", "kwd")]
+    assert sorted(sent) == sorted(expected)
+
+
+def test_the_waits_are_shown_in_the_run_summary(
+    emulator_env: Emulator, virtuous: Virtuous, invoke: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    fast = dataclasses.replace(service._RETRY, base_delay=0.001, max_delay=0.002)
+    monkeypatch.setattr(service, "_RETRY", fast)
+    seed_donations(emulator_env)
+    emulator_env.app.state.settings.faults.update(rate_limit_storm=3, storm_retry_after=0)
+    result = invoke("run", CHARGES, "--state", tmp_path / "state.db")
+    assert result.exit_code == 0, result.output
+    assert "rate-limit waits" in result.output
