@@ -7,160 +7,62 @@ Run it in a test::
     with EmulatorServer(app) as server:
         ...  # point donorbox.donations' base_url at server.url
 
-What it reproduces: HTTP Basic with the login email and API key (401 with Devise's
-``{"error": "You need to sign in or sign up before continuing."}``), ``page``/``per_page``
-(default 50, capped at 100), ``date_from``/``date_to`` (whole days, inclusive), ``order``
-(newest first by default), the ``campaign_id``, ``id``, ``email``, ``donor_id`` filters, and
-donations shaped like the published samples (amounts as decimal strings, ``stripe_charge_id``,
-nested ``donor`` and ``campaign``). Control plane (:mod:`core.emulation.records`):
-``/_emulator/seed``, ``/_emulator/state``, ``/_emulator/faults``, ``/_emulator/reset``,
-``PATCH /_emulator/donations/{id}``.
+What it reproduces (README of ``donorbox/donorbox-api``, commit e6b4daf): HTTP Basic with the
+login email and API key (401 with Devise's ``{"error": "You need to sign in or sign up before
+continuing."}``), ``page``/``per_page`` (default 50, maximum 100; a larger ``per_page`` falls
+back to the default), ``date_from``/``date_to`` (whole days, inclusive, in the four documented
+formats), ``order`` (newest first by default), the ``campaign_id``, ``campaign_name``, ``id``,
+``email``, ``first_name``, ``last_name``, ``donor_id`` and ``amount[<currency>][min|max]``
+filters, and donations shaped like the samples (:mod:`.shapes`). What is undocumented is a switch
+of :class:`~.store.EmulatorSettings`: the key set, the status a refund shows, the fault dialect
+(:mod:`.faults`). Control plane (:mod:`core.emulation.records`): ``/_emulator/seed``,
+``/_emulator/state``, ``/_emulator/faults``, ``/_emulator/reset``,
+``PATCH /_emulator/donations/{id}``, and ``POST /_emulator/donations/{id}/refund``
+(``{"amount": "5.0"}``, or ``{}`` for all of it).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import random
-import string
+import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from connectors.donorbox.emulator.faults import error_body
+from connectors.donorbox.emulator.shapes import rendered, stamp
+from connectors.donorbox.emulator.store import DonorboxState, EmulatorSettings
 from core.emulation import json_response
-from core.emulation.records import Faker, Record, RecordsSettings, RecordsState, records_app
+from core.emulation.records import records_app
+
+__all__ = ["DonorboxState", "EmulatorSettings", "create_app", "stamp"]
 
 UNAUTHENTICATED = "You need to sign in or sign up before continuing."
-
-
-class EmulatorSettings(RecordsSettings):
-    credentials: dict[str, str] = Field(
-        default_factory=lambda: {"ops@example.org": "emulator-donorbox-key"},
-        description="login email -> API key",
-    )
-
-
-def stamp(moment: datetime) -> str:
-    """Donorbox's timestamps: Rails' ISO 8601 in UTC with milliseconds and ``Z``."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+_AMOUNT_BOUND = re.compile(r"^amount\[(?P<currency>[A-Za-z]{3})\]\[(?P<bound>min|max)\]$")
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%d-%m-%Y")
 
 
 def _day(text: str) -> date:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).date()
 
 
-def _money(value: float) -> str:
-    return f"{value:.1f}" if value == int(value) else f"{value:.2f}"
-
-
-def _formatted(value: float) -> str:
-    return f"${value:,.0f}" if value == int(value) else f"${value:,.2f}"
-
-
-class DonorboxState(RecordsState[EmulatorSettings]):
-    """Everything the emulated organization holds; tests may use it directly."""
-
-    collection = "donations"
-    int_ids = True
-    default_seed = 11
-
-    def faker(self, total: int) -> Faker:
-        """One donation a day, up to yesterday."""
-        start = self.now() - timedelta(days=total + 1)
-
-        def fake(rng: random.Random, index: int, number: int) -> Record:
-            return fake_donation(
-                rng, number, start + timedelta(days=index, hours=rng.randint(0, 12))
-            )
-
-        return fake
-
-
-_PEOPLE = [
-    ("Ada", "Lovelace"),
-    ("Grace", "Hopper"),
-    ("Katherine", "Johnson"),
-    ("Alan", "Turing"),
-    ("Mary", "Jackson"),
-    ("Dorothy", "Vaughan"),
-    ("Rosalind", "Franklin"),
-    ("Hedy", "Lamarr"),
-]
-_PLACES = [
-    ("123 6th St.", "Melbourne", "FL", "32904"),
-    ("400 Larimer St", "Denver", "CO", "80202"),
-    ("9 Elm Ave", "Austin", "TX", "78701"),
-    ("77 Pine Rd", "Portland", "OR", "97205"),
-]
-_CAMPAIGNS = [(1, "General Giving"), (2, "Clean Water 2025")]
-_DESIGNATIONS = ["General Fund", "Scholarships", None]
-
-
-def fake_donation(rng: random.Random, number: int, when: datetime) -> dict[str, Any]:
-    """One plausible paid donation: by card through Stripe, or through PayPal."""
-    first, last = rng.choice(_PEOPLE)
-    street, city, state, zip_code = rng.choice(_PLACES)
-    campaign_id, campaign_name = rng.choice(_CAMPAIGNS)
-    amount = float(rng.choice([10, 25, 50, 100, 250]))
-    fee = round(amount * 0.029 + 0.30, 2)
-    via_stripe = rng.random() < 0.75
-    recurring = rng.random() < 0.3
-    charge = "ch_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(24))
-    return {
-        "id": number,
-        "campaign": {"id": campaign_id, "name": campaign_name},
-        "donor": {
-            "id": 50 + _PEOPLE.index((first, last)),
-            "name": f"{first} {last}",
-            "first_name": first,
-            "last_name": last,
-            "email": f"{first}.{last}@example.org".lower(),
-            "phone": "+1 555 555 0100",
-            "address": street,
-            "address_line_2": None,
-            "city": city,
-            "state": state,
-            "zip_code": zip_code,
-            "country": "United States",
-            "employer": None,
-            "occupation": None,
-        },
-        "amount": _money(amount),
-        "formatted_amount": _formatted(amount),
-        "converted_amount": _money(amount),
-        "formatted_converted_amount": _formatted(amount),
-        "recurring": recurring,
-        "first_recurring_donation": recurring and rng.random() < 0.5,
-        "amount_refunded": "0.0",
-        "formatted_amount_refunded": "$0",
-        "stripe_charge_id": charge if via_stripe else None,
-        "status": "paid",
-        "donation_type": "stripe" if via_stripe else "paypal",
-        "donation_date": stamp(when),
-        "anonymous_donation": False,
-        "gift_aid": False,
-        "designation": rng.choice(_DESIGNATIONS),
-        "join_mailing_list": rng.random() < 0.5,
-        "comment": None,
-        "donating_company": None,
-        "currency": "USD",
-        "converted_currency": "USD",
-        "utm_campaign": None,
-        "utm_source": None,
-        "utm_medium": None,
-        "utm_term": None,
-        "utm_content": None,
-        "processing_fee": fee,
-        "formatted_processing_fee": _formatted(fee),
-        "questions": [],
-    }
+def _query_date(text: str) -> date:
+    """A ``date_from``/``date_to`` in any of the README's formats (YYYY-mm-dd YYYY/mm/dd
+    YYYYmmdd dd-mm-YYYY)."""
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    msg = f"date {text!r}"
+    raise ValueError(msg)
 
 
 def _authorized(request: Request) -> bool:
@@ -175,30 +77,62 @@ def _authorized(request: Request) -> bool:
     return credentials.get(user) == key
 
 
+_EXACT: dict[str, Callable[[dict[str, Any]], str]] = {
+    "campaign_id": lambda r: str(r["campaign"]["id"]),
+    "campaign_name": lambda r: str(r["campaign"]["name"]).lower(),
+    "id": lambda r: str(r["id"]),
+    "donor_id": lambda r: str(r["donor"]["id"]),
+    "email": lambda r: str(r["donor"]["email"]).lower(),
+    "first_name": lambda r: str(r["donor"]["first_name"]).lower(),
+    "last_name": lambda r: str(r["donor"]["last_name"]).lower(),
+}
+
+
+def _by_amount(rows: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
+    for param, value in query.items():
+        match = _AMOUNT_BOUND.match(param)
+        if match is None or not value:
+            continue
+        bound = Decimal(value)
+        currency = match["currency"].upper()
+        above = match["bound"] == "min"
+        rows = [
+            r
+            for r in rows
+            if str(r["currency"]).upper() == currency
+            and (Decimal(r["amount"]) >= bound if above else Decimal(r["amount"]) <= bound)
+        ]
+    return rows
+
+
 def _filtered(state: DonorboxState, query: dict[str, str]) -> list[dict[str, Any]]:
     rows = list(state.records.values())
     if query.get("date_from"):
-        since = date.fromisoformat(query["date_from"][:10])
+        since = _query_date(query["date_from"])
         rows = [r for r in rows if _day(r["donation_date"]) >= since]
     if query.get("date_to"):
-        until = date.fromisoformat(query["date_to"][:10])
+        until = _query_date(query["date_to"])
         rows = [r for r in rows if _day(r["donation_date"]) <= until]
-    exact: dict[str, Callable[[dict[str, Any]], str]] = {
-        "campaign_id": lambda r: str(r["campaign"]["id"]),
-        "id": lambda r: str(r["id"]),
-        "donor_id": lambda r: str(r["donor"]["id"]),
-        "email": lambda r: str(r["donor"]["email"]).lower(),
-    }
-    for param, value_of in exact.items():
+    for param, value_of in _EXACT.items():
         if query.get(param):
-            wanted = query[param].lower() if param == "email" else query[param]
-            rows = [r for r in rows if value_of(r) == wanted]
+            wanted = query[param].lower()
+            rows = [r for r in rows if value_of(r).lower() == wanted]
+    rows = _by_amount(rows, query)
     descending = query.get("order", "desc").lower() != "asc"
     return sorted(rows, key=lambda r: (r["donation_date"], r["id"]), reverse=descending)
 
 
+def _page_size(query: dict[str, str], settings: EmulatorSettings) -> int:
+    """``per_page``; over the maximum it falls back to the default, as the README says."""
+    asked = int(query.get("per_page", str(settings.default_per_page)))
+    if asked > settings.max_per_page:
+        return settings.default_per_page
+    return max(1, asked)
+
+
 async def list_donations(request: Request) -> Response:
     state: DonorboxState = request.app.state.emulator
+    settings = state.settings
     query = dict(request.query_params)
 
     def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -208,20 +142,39 @@ async def list_donations(request: Request) -> Response:
     if not _authorized(request):
         return answer({"error": UNAUTHENTICATED}, 401, {"WWW-Authenticate": 'Basic realm="API"'})
     if state.fail_next:
-        return answer({"error": "We're sorry, but something went wrong."}, state.fail_next.pop(0))
+        status = state.fail_next.pop(0)
+        state.log(request, status)
+        return error_body(settings.errors)(status, "", {})
     try:
         page = max(1, int(query.get("page", "1")))
-        per_page = min(
-            state.settings.max_per_page,
-            max(1, int(query.get("per_page", str(state.settings.default_per_page)))),
-        )
+        per_page = _page_size(query, settings)
         rows = _filtered(state, query)
-    except ValueError as error:
+    except (ValueError, InvalidOperation) as error:
         return answer({"error": f"invalid parameter: {error}"}, 400)
-    return answer(rows[(page - 1) * per_page : page * per_page])
+    shown = rows[(page - 1) * per_page : page * per_page]
+    return answer([rendered(r, settings.keys, settings.refund_status) for r in shown])
+
+
+async def refund_donation(request: Request) -> Response:
+    """Control plane: a refund made in the Donorbox dashboard."""
+    state: DonorboxState = request.app.state.emulator
+    record_id = request.path_params["record_id"]
+    if record_id not in state.records:
+        return json_response(state.not_found, 404)
+    body = await request.json() if await request.body() else {}
+    return json_response(state.refund(record_id, body.get("amount")))
 
 
 def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     """The emulated Donorbox API; its state is ``app.state.emulator``."""
     state = DonorboxState(settings or EmulatorSettings())
-    return records_app(state, [Route("/api/v1/donations", list_donations)])
+
+    def fault(status: int, message: str, headers: dict[str, str]) -> Response:
+        # Read at each fault, so a test can switch the dialect while the emulator runs.
+        return error_body(state.settings.errors)(status, message, headers)
+
+    routes = [
+        Route("/api/v1/donations", list_donations),
+        Route("/_emulator/donations/{record_id:int}/refund", refund_donation, methods=["POST"]),
+    ]
+    return records_app(state, routes, error_body=fault)
