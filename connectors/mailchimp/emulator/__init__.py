@@ -1,2 +1,3 @@
 """The Mailchimp Marketing API emulator: the app and routes (:mod:`.app`), the audiences it holds
-(:mod:`.store`) and the JSON it answers with (:mod:`.shapes`)."""
+(:mod:`.store`), their merge fields and the checks of their values (:mod:`.merge_fields`) and the
+JSON it answers with (:mod:`.shapes`)."""

@@ -10,12 +10,14 @@
 Under ``/3.0``: ``GET /ping``; ``GET /lists/{id}/members`` (count, offset, status,
 since/before_last_changed, sort_field, sort_dir, fields, exclude_fields); ``GET|PUT|PATCH|DELETE
 /lists/{id}/members/{hash}``; ``POST /lists/{id}/members/{hash}/tags``; ``POST /lists/{id}``
-(batch subscribe). HTTP Basic with a seeded key as the password; at most ``max_connections``
-requests in flight per key, beyond that 429. Errors are ``application/problem+json``.
+(batch subscribe); ``GET /lists/{id}/merge-fields`` (count, offset, type, required). Merge field
+values are checked by their field's type (:mod:`.merge_fields`). HTTP Basic with a seeded key as
+the password; at most ``max_connections`` requests in flight per key, beyond that 429. Every
+error, injected faults included, is ``application/problem+json``.
 
 The control plane, never authenticated, capped or faulted: ``POST /_emulator/seed`` (``lists``,
-``members``, ``api_keys``), ``GET /_emulator/state``, ``GET|POST /_emulator/faults``,
-``POST /_emulator/reset``.
+``merge_fields`` (audience id -> definitions), ``members``, ``api_keys``), ``GET
+/_emulator/state``, ``GET|POST /_emulator/faults``, ``POST /_emulator/reset``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from connectors.mailchimp.emulator.merge_fields import MergeField, definition_json
 from connectors.mailchimp.emulator.shapes import fault_problem, member_json, problem, project
 from connectors.mailchimp.emulator.store import (
     STATUSES,
@@ -140,6 +143,11 @@ def _int(request: Request, name: str, default: int) -> int:
         raise Refusal(400, "Invalid Resource", f"{name} must be a number") from None
 
 
+def _skip_merge(request: Request) -> bool:
+    """``skip_merge_validation=true``: required merge fields may be left empty."""
+    return request.query_params.get("skip_merge_validation", "").lower() == "true"
+
+
 async def ping(request: Request) -> Response:
     return json_response({"health_status": "Everything's Chimpy!"})
 
@@ -187,6 +195,31 @@ async def list_members(request: Request) -> Response:
     )
 
 
+async def list_merge_fields(request: Request) -> Response:
+    state = emulator(request)
+    list_id = request.path_params["list_id"]
+    state.audience(list_id)
+    fields = state.merge_fields[list_id]
+    query = request.query_params
+    chosen = [
+        (merge_id, f)
+        for merge_id, f in enumerate(fields, start=1)
+        if query.get("type") in (None, "", f.type)
+        and query.get("required") in (None, "", str(f.required).lower())
+    ]
+    count = min(_int(request, "count", 10), state.settings.count_max)
+    offset = _int(request, "offset", 0)
+    data = {
+        "merge_fields": [
+            definition_json(f, merge_id, list_id) for merge_id, f in chosen[offset : offset + count]
+        ],
+        "list_id": list_id,
+        "total_items": len(chosen),
+        "_links": [],
+    }
+    return json_response(project(data, query.get("fields"), query.get("exclude_fields")))
+
+
 async def get_member(request: Request) -> Response:
     state = emulator(request)
     list_id, subscriber = request.path_params["list_id"], request.path_params["subscriber"]
@@ -203,14 +236,18 @@ async def get_member(request: Request) -> Response:
 async def put_member(request: Request) -> Response:
     state = emulator(request)
     list_id, subscriber = request.path_params["list_id"], request.path_params["subscriber"]
-    member = state.upsert(list_id, subscriber, await _body(request))
+    member = state.upsert(
+        list_id, subscriber, await _body(request), skip_merge_validation=_skip_merge(request)
+    )
     return json_response(member_json(list_id, member, state))
 
 
 async def patch_member(request: Request) -> Response:
     state = emulator(request)
     list_id, subscriber = request.path_params["list_id"], request.path_params["subscriber"]
-    member = state.update(list_id, subscriber, await _body(request))
+    member = state.update(
+        list_id, subscriber, await _body(request), skip_merge_validation=_skip_merge(request)
+    )
     return json_response(member_json(list_id, member, state))
 
 
@@ -230,7 +267,7 @@ async def member_tags(request: Request) -> Response:
 async def batch_members(request: Request) -> Response:
     state = emulator(request)
     list_id = request.path_params["list_id"]
-    outcome = state.batch(list_id, await _body(request))
+    outcome = state.batch(list_id, await _body(request), skip_merge_validation=_skip_merge(request))
     return json_response(
         {
             "new_members": [member_json(list_id, m, state) for m in outcome["created"]],
@@ -248,6 +285,7 @@ _MEMBER = "/3.0/lists/{list_id}/members/{subscriber}"
 API_ROUTES = [
     Route("/3.0/ping", ping, methods=["GET"]),
     Route("/3.0/lists/{list_id}/members", list_members, methods=["GET"]),
+    Route("/3.0/lists/{list_id}/merge-fields", list_merge_fields, methods=["GET"]),
     Route(_MEMBER, get_member, methods=["GET"]),
     Route(_MEMBER, put_member, methods=["PUT"]),
     Route(_MEMBER, patch_member, methods=["PATCH"]),
@@ -265,8 +303,13 @@ async def _seed(request: Request) -> Response:
     body = await _body(request)
     state.api_keys.update(str(k) for k in body.get("api_keys") or [])
     for list_id, name in (body.get("lists") or {}).items():
-        state.lists[list_id] = str(name)
-        state.members.setdefault(list_id, {})
+        state.add_list(list_id, str(name))
+    try:
+        for list_id, fields in (body.get("merge_fields") or {}).items():
+            state.audience(list_id)
+            state.add_list(list_id, state.lists[list_id], [MergeField(**f) for f in fields])
+    except (ValidationError, TypeError, AttributeError) as exc:
+        return problem(400, "Invalid Resource", f"merge_fields: {exc}")
     default_list = next(iter(state.lists))
     seeded = 0
     for entry in body.get("members") or []:

@@ -9,12 +9,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from connectors.mailchimp.emulator.store import (
-    DEFAULT_MERGE_FIELDS,
-    EmulatorState,
-    Member,
-    iso,
-)
+from connectors.mailchimp.emulator.merge_fields import blank_values
+from connectors.mailchimp.emulator.store import EmulatorState, Member, iso
 
 _ERRORS_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
 
@@ -54,7 +50,7 @@ def fault_problem(status: int, message: str, headers: dict[str, str]) -> Respons
 
 
 def member_json(list_id: str, member: Member, state: EmulatorState) -> dict[str, Any]:
-    merge_fields = {name: "" for name in DEFAULT_MERGE_FIELDS} | member.merge_fields
+    merge_fields = blank_values(state.merge_fields[list_id]) | member.merge_fields
     full_name = " ".join(str(merge_fields.get(k) or "") for k in ("FNAME", "LNAME")).strip()
     return {
         "id": member.id,

@@ -16,13 +16,19 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from connectors.mailchimp.emulator.merge_fields import (
+    INVALID,
+    MergeField,
+    check,
+    default_fields,
+    stored,
+)
 from core.emulation import Faults
 
 WRITABLE = frozenset({"subscribed", "unsubscribed", "cleaned", "pending", "transactional"})
 STATUSES = WRITABLE | {"archived"}
 # A contact who unsubscribed or bounced may only come back by signing up again themselves.
 COMPLIANCE = frozenset({"unsubscribed", "cleaned"})
-DEFAULT_MERGE_FIELDS = ("FNAME", "LNAME", "ADDRESS", "PHONE", "BIRTHDAY")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
 
@@ -40,6 +46,14 @@ class EmulatorSettings(BaseModel):
     fake_domains: list[str] = Field(
         default_factory=lambda: ["example.com", "test.com"],
         description="domains Mailchimp refuses as fake (it refuses example.com)",
+    )
+    merge_fields: dict[str, list[MergeField]] = Field(
+        default_factory=dict,
+        description="audience id -> its merge fields; an audience not named has a new one's",
+    )
+    address_country_required: bool = Field(
+        default=False,
+        description="refuse an ADDRESS without a country (unsettled: see merge_fields.py)",
     )
     faults: Faults = Field(default_factory=Faults)
 
@@ -96,6 +110,7 @@ class EmulatorState:
     faults: Faults = field(init=False)
     api_keys: set[str] = field(init=False)
     lists: dict[str, str] = field(init=False)
+    merge_fields: dict[str, list[MergeField]] = field(init=False)
     members: dict[str, dict[str, Member]] = field(init=False)
     tag_ids: dict[str, int] = field(init=False)
     in_flight: dict[str, int] = field(init=False)
@@ -113,8 +128,11 @@ class EmulatorState:
         self.faults.clear()
         self.faults.update(**self.settings.faults.model_dump())
         self.api_keys = set(self.settings.api_keys)
-        self.lists = dict(self.settings.lists)
-        self.members = {list_id: {} for list_id in self.lists}
+        self.lists = {}
+        self.merge_fields = {}
+        self.members = {}
+        for list_id, name in self.settings.lists.items():
+            self.add_list(list_id, name, self.settings.merge_fields.get(list_id))
         self.tag_ids = {}
         self.in_flight = defaultdict(int)
         self.max_in_flight = 0
@@ -124,6 +142,15 @@ class EmulatorState:
 
     def now(self) -> datetime:
         return datetime.now(UTC).replace(microsecond=0) + self.clock_offset
+
+    def add_list(self, list_id: str, name: str, fields: list[MergeField] | None = None) -> None:
+        """A new audience (or a new name and, if given, new merge fields for a known one)."""
+        self.lists[list_id] = name
+        self.members.setdefault(list_id, {})
+        if fields is not None:
+            self.merge_fields[list_id] = [f.model_copy() for f in fields]
+        else:
+            self.merge_fields.setdefault(list_id, default_fields())
 
     # --- lookups ------------------------------------------------------------------------------
 
@@ -178,6 +205,23 @@ class EmulatorState:
             )
         return str(status)
 
+    def checked_merge_fields(
+        self, list_id: str, body: dict[str, Any], held: dict[str, Any], *, skip_required: bool
+    ) -> dict[str, Any]:
+        """The body's merge fields as they will be kept, or a refusal naming each bad one."""
+        fields = self.merge_fields[list_id]
+        given = _merge_fields(body)
+        errors = check(
+            fields,
+            given,
+            held,
+            skip_required=skip_required,
+            country_required=self.settings.address_country_required,
+        )
+        if errors:
+            raise Refusal(400, "Invalid Resource", INVALID, errors)
+        return stored(fields, given)
+
     def change_status(self, member: Member, status: str, *, refuse: bool) -> None:
         """Set ``status``, unless the member is in a compliance state and would be subscribed."""
         if member.status in COMPLIANCE and status in {"subscribed", "pending"}:
@@ -211,7 +255,14 @@ class EmulatorState:
         self.audience(list_id)[member.id] = member
         return member
 
-    def upsert(self, list_id: str, hash_or_email: str, body: dict[str, Any]) -> Member:
+    def upsert(
+        self,
+        list_id: str,
+        hash_or_email: str,
+        body: dict[str, Any],
+        *,
+        skip_merge_validation: bool = False,
+    ) -> Member:
         """``PUT /lists/{id}/members/{hash}``."""
         audience = self.audience(list_id)
         email = self.check_email(body.get("email_address"))
@@ -221,8 +272,11 @@ class EmulatorState:
                 "Invalid Resource",
                 "The email address in the request body does not match the subscriber hash.",
             )
-        merge_fields = _merge_fields(body)
         member = audience.get(subscriber_hash(email))
+        held = member.merge_fields if member is not None else {}
+        merge_fields = self.checked_merge_fields(
+            list_id, body, held, skip_required=skip_merge_validation
+        )
         if member is None or member.status == "archived":
             status = body.get("status") or body.get("status_if_new")
             name = "status" if body.get("status") else "status_if_new"
@@ -236,10 +290,20 @@ class EmulatorState:
         member.last_changed = self.now()
         return member
 
-    def update(self, list_id: str, hash_or_email: str, body: dict[str, Any]) -> Member:
+    def update(
+        self,
+        list_id: str,
+        hash_or_email: str,
+        body: dict[str, Any],
+        *,
+        skip_merge_validation: bool = False,
+    ) -> Member:
         """``PATCH /lists/{id}/members/{hash}``: may change the address too."""
         member = self.member(list_id, hash_or_email)
         audience = self.members[list_id]
+        merge_fields = self.checked_merge_fields(
+            list_id, body, member.merge_fields, skip_required=skip_merge_validation
+        )
         new_email = body.get("email_address")
         if new_email is not None and subscriber_hash(str(new_email)) != member.id:
             new_email = self.check_email(new_email)
@@ -255,7 +319,7 @@ class EmulatorState:
             audience[member.id] = member
         if body.get("status"):
             self.change_status(member, self.check_status(body["status"], "status"), refuse=True)
-        member.merge_fields.update(_merge_fields(body))
+        member.merge_fields.update(merge_fields)
         member.last_changed = self.now()
         return member
 
@@ -279,7 +343,9 @@ class EmulatorState:
                 self.tag_id(name)
         member.last_changed = self.now()
 
-    def batch(self, list_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def batch(
+        self, list_id: str, body: dict[str, Any], *, skip_merge_validation: bool = False
+    ) -> dict[str, Any]:
         """``POST /lists/{id}``: up to 500 members; a bad member is an entry of ``errors``."""
         audience = self.audience(list_id)
         members = body.get("members")
@@ -305,22 +371,39 @@ class EmulatorState:
                             f"{email} is already a list member. Use PUT to insert or update list "
                             "members.",
                         )
+                    merge_fields = self.checked_merge_fields(
+                        list_id, entry, existing.merge_fields, skip_required=skip_merge_validation
+                    )
                     if entry.get("status"):
                         status = self.check_status(entry["status"], "status")
                         self.change_status(existing, status, refuse=False)
-                    existing.merge_fields.update(_merge_fields(entry))
+                    existing.merge_fields.update(merge_fields)
                     existing.last_changed = self.now()
                     updated.append(existing)
                 else:
+                    merge_fields = self.checked_merge_fields(
+                        list_id, entry, {}, skip_required=skip_merge_validation
+                    )
                     status = self.check_status(entry.get("status"), "status")
-                    created.append(self.create(list_id, email, status, _merge_fields(entry)))
+                    created.append(self.create(list_id, email, status, merge_fields))
             except Refusal as refusal:
-                exists = refusal.title == "Member Exists"
-                code = "ERROR_CONTACT_EXISTS" if exists else "ERROR_GENERIC"
-                errors.append(
-                    {"email_address": address, "error": refusal.detail, "error_code": code}
-                )
+                errors.append(_batch_error(address, refusal))
         return {"created": created, "updated": updated, "errors": errors}
+
+
+def _batch_error(address: str, refusal: Refusal) -> dict[str, str]:
+    """A member the batch endpoint refused, as its ``errors`` array shows it: the first field a
+    validation names goes in ``field``/``field_message`` (the 3.0.55 specification's shape)."""
+    exists = refusal.title == "Member Exists"
+    error = {
+        "email_address": address,
+        "error": refusal.detail,
+        "error_code": "ERROR_CONTACT_EXISTS" if exists else "ERROR_GENERIC",
+    }
+    if refusal.errors:
+        error["field"] = refusal.errors[0]["field"]
+        error["field_message"] = refusal.errors[0]["message"]
+    return error
 
 
 def _hash(hash_or_email: str) -> str:
