@@ -50,11 +50,15 @@ class WriteItem:
     """One validated payload handed to a sink.
 
     ``previous`` is the ledger entry when the record was written before (so this is an update).
+    ``resent`` says the record was sent before by a run that stopped before it recorded the
+    answer, and the sink could not find out what became of it: the service may hold it already,
+    so a refusal of it as a duplicate means this recipe wrote it.
     """
 
     key: str
     payload: dict[str, Any]
     previous: LedgerEntry | None = None
+    resent: bool = False
 
     @property
     def is_update(self) -> bool:

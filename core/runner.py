@@ -4,6 +4,11 @@ Every record ends with an :class:`~core.outcomes.Outcome`. The ledger decides be
 write, an update and nothing at all, so re-running a recipe never writes a record twice. After
 the sink confirms a batch, its ledger rows, dead letters, cursor and sink checkpoint commit in
 one transaction: a crash at any point loses nothing and doubles nothing.
+
+Before a batch is sent its records are marked in flight (committed before the request leaves);
+the marks clear in the commit that records the sink's answer. A run that finds marks left by a
+stopped run asks the sink to :meth:`~core.sink.Sink.recover` those records before sending
+anything, so a record the service already holds is recorded, not sent a second time.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from core.recipe import Recipe
 from core.report import RunReport
 from core.sink import Sink
 from core.source import Record, Source, Unreadable
-from core.state import Batch, DeadLetter, StateStore
+from core.state import Batch, DeadLetter, InFlight, StateStore
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +86,12 @@ class Runner:
         self.on_progress = on_progress or (lambda report: None)
         self.report = RunReport(recipe=recipe.name, dry_run=dry_run, state=state.location)
         self._unreadable_seen: set[str] = set()
+        # Left in flight by a stopped run: sent again marked ``resent`` (the sink could not tell
+        # whether the service holds them), held back (sending again could do it twice), or
+        # found in the service (counted when recovered, not again when read).
+        self._resent: set[str] = set()
+        self._held: dict[str, str] = {}
+        self._recovered: set[str] = set()
         self.context = Context(
             recipe.name, recipe.base_dir, state, on_wait=on_wait or self.report.note_wait
         )
@@ -153,6 +164,39 @@ class Runner:
             opening = sink.checkpoint()
             if opening is not None:
                 self.state.commit(self.recipe.name, Batch(sink_checkpoint=opening))
+        self._recover(sink)
+
+    def _recover(self, sink: Sink) -> None:
+        """Settle what a stopped run sent without recording the answer, before sending more."""
+        stranded = {item.key: item for item in self.state.in_flight(self.recipe.name)}
+        if not stranded:
+            return
+        logger.info(
+            "%s: %d record(s) were in flight when a run stopped", self.recipe.name, len(stranded)
+        )
+        try:
+            results = sink.recover(list(stranded.values()))
+        except RetriableError as error:  # the service cannot say now: send again, as before
+            logger.warning("%s: could not look up records in flight: %s", self.recipe.name, error)
+            results = []
+        batch = Batch()
+        for result in results:
+            item = stranded.pop(result.key, None)
+            if item is None:
+                continue
+            if result.outcome.succeeded:
+                batch.ledger.append((item.key, item.digest, result.sink_key, Outcome.WRITTEN))
+                batch.resolved.append(item.key)
+                batch.settled.append(item.key)
+                self._recovered.add(item.key)
+                self._count_write(Outcome.WRITTEN, WriteItem(item.key, item.payload))
+            else:
+                reason = result.reason or f"{sink.name} cannot tell whether it was written"
+                self._held[item.key] = reason
+                self._dead_letter(batch, item.key, item.record, result.outcome, reason)
+        self._resent = set(stranded)
+        if batch:
+            self.state.commit(self.recipe.name, batch)
 
     def _loop(
         self, sink: Sink, records: Iterator[Incoming], cursor: Any, advance_cursor: bool
@@ -216,8 +260,11 @@ class Runner:
         by_key: dict[str, _Candidate] = {}
         for candidate in candidates:
             previous = known.get(candidate.key)
+            if candidate.key in self._held:
+                continue  # dead-lettered (and counted) when recovered: never sent again
             if previous is not None and previous.payload_hash == candidate.digest:
-                self.report.count(Outcome.UNCHANGED)
+                if candidate.key not in self._recovered:  # else counted as written already
+                    self.report.count(Outcome.UNCHANGED)
                 batch.resolved.append(candidate.key)
             elif previous is not None and not sink.supports_update:
                 reason = (
@@ -228,9 +275,11 @@ class Runner:
                     batch, candidate.key, candidate.record, Outcome.NEEDS_REVIEW, reason
                 )
             else:
-                items.append(WriteItem(candidate.key, candidate.payload, previous))
+                resent = candidate.key in self._resent
+                items.append(WriteItem(candidate.key, candidate.payload, previous, resent))
                 by_key[candidate.key] = candidate
         if items and not self.dry_run:
+            self._mark_in_flight(sink, items, by_key)
             self._record_results(batch, by_key, self._write(sink, items))
             self.report.waiting = None
         elif items:
@@ -248,6 +297,22 @@ class Runner:
                 batch.cursor,
             )
 
+    def _mark_in_flight(
+        self, sink: Sink, items: list[WriteItem], by_key: dict[str, _Candidate]
+    ) -> None:
+        """Commit, before the request leaves, that these records are being sent."""
+        marks = [
+            InFlight(
+                item.key,
+                by_key[item.key].digest,
+                sink.reference(item),
+                item.payload,
+                by_key[item.key].record,
+            )
+            for item in items
+        ]
+        self.state.mark_in_flight(self.recipe.name, marks)
+
     def _write(self, sink: Sink, items: list[WriteItem]) -> list[WriteResult]:
         try:
             return sink.write(items)
@@ -262,6 +327,11 @@ class Runner:
             candidate = by_key.pop(result.key, None)
             if candidate is None:
                 continue
+            if result.outcome is not Outcome.FAILED:
+                # The sink knows what became of it; a failed one may have arrived, so its mark
+                # stays and the next run (or `dlq retry`) asks the sink before sending it again.
+                batch.settled.append(result.key)
+                self._resent.discard(result.key)
             if result.outcome.succeeded:
                 outcome = Outcome.WRITTEN if result.outcome is Outcome.UNCHANGED else result.outcome
                 batch.ledger.append((result.key, candidate.digest, result.sink_key, outcome))

@@ -14,6 +14,7 @@ from core.source import NoSettings
 
 if TYPE_CHECKING:
     from core.context import Context
+    from core.state import InFlight
 
 
 class Sink(ABC):
@@ -58,6 +59,27 @@ class Sink(ABC):
         Raise only for problems of the whole batch (refused credential, unreachable service);
         a record the service rejects is a result with outcome ``invalid``.
         """
+
+    def reference(self, item: WriteItem) -> str | None:
+        """What :meth:`recover` needs to look ``item`` up in the service (kept with its in-flight
+        mark); None when the sink cannot look records up."""
+        return None
+
+    def recover(self, stranded: Sequence[InFlight]) -> list[WriteResult]:
+        """Find out what became of records a stopped run sent without recording the answer.
+
+        Called once, after :meth:`open`, before anything is sent. Return, for each record:
+
+        - a success (``written``, with the service's id) when the service holds it;
+        - ``needs_review`` when it cannot be known and sending it again could do it twice: the
+          record is dead-lettered with the reason and never sent again automatically;
+        - nothing when it is not there, or when sending it again is safe (the service refuses a
+          repeat): it is sent again when the source yields it, as a :class:`WriteItem` with
+          ``resent`` set.
+
+        By default nothing is looked up: every record is sent again, as before.
+        """
+        return []
 
     def checkpoint(self) -> dict[str, Any] | None:
         """State to commit together with the batch just written (see :meth:`open`)."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import RecipeError
-from core.state.base import Batch, DeadLetter, StateStore
+from core.state.base import Batch, DeadLetter, InFlight, StateStore
 from core.state.sqlite import SqliteStateStore
 
-__all__ = ["Batch", "DeadLetter", "SqliteStateStore", "StateStore", "open_state"]
+__all__ = ["Batch", "DeadLetter", "InFlight", "SqliteStateStore", "StateStore", "open_state"]
 
 
 def open_state(location: str | Path) -> StateStore:

@@ -23,18 +23,40 @@ class DeadLetter:
     updated_at: str = ""
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """A record handed to the sink whose answer has not been committed yet.
+
+    Marked (and committed) before the request leaves, cleared in the commit that records the
+    sink's answer: one still here when a run starts was sent by a run that stopped before it
+    knew what the service did with it. ``sink_ref`` is what the sink needs to look it up.
+    """
+
+    key: str
+    digest: str
+    sink_ref: str | None
+    payload: dict[str, Any]
+    record: dict[str, Any]
+    since: str = ""
+
+
 @dataclass
 class Batch:
-    """Everything that commits together after the sink confirmed a batch."""
+    """Everything that commits together after the sink confirmed a batch.
+
+    ``settled`` are keys whose in-flight marks clear in the same transaction.
+    """
 
     ledger: list[tuple[str, str, str | None, Outcome]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
     cursor: Any | None = None
     sink_checkpoint: dict[str, Any] | None = None
+    settled: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.ledger or self.dead_letters or self.resolved) or self.cursor is not None
+        changes = self.ledger or self.dead_letters or self.resolved or self.settled
+        return bool(changes) or self.cursor is not None
 
 
 class StateStore(Protocol):
@@ -66,6 +88,14 @@ class StateStore(Protocol):
         ...
 
     def set_sink_key(self, recipe: str, updates: Sequence[tuple[str, str]]) -> None: ...
+
+    def mark_in_flight(self, recipe: str, items: Sequence[InFlight]) -> None:
+        """Record, and commit at once, that ``items`` are about to be sent to the sink."""
+        ...
+
+    def in_flight(self, recipe: str) -> list[InFlight]:
+        """The records sent whose answer was never committed (a run stopped in between)."""
+        ...
 
     def cache_get(self, namespace: str, key: str, max_age_seconds: float) -> Any | None:
         """A JSON value :meth:`cache_put` stored under (``namespace``, ``key``), or None when

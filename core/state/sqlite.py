@@ -14,7 +14,7 @@ from typing import Any
 from core.errors import FatalError
 from core.json_numbers import parse_json, to_json
 from core.outcomes import LedgerEntry, Outcome
-from core.state.base import Batch, DeadLetter
+from core.state.base import Batch, DeadLetter, InFlight
 from core.state.lock import recipe_lock
 
 _SCHEMA = """
@@ -42,6 +42,16 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     record TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 1,
     updated_at TEXT NOT NULL,
+    PRIMARY KEY (recipe, source_key)
+);
+CREATE TABLE IF NOT EXISTS in_flight (
+    recipe TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    payload_hash TEXT NOT NULL,
+    sink_ref TEXT,
+    payload TEXT NOT NULL,
+    record TEXT NOT NULL,
+    since TEXT NOT NULL,
     PRIMARY KEY (recipe, source_key)
 );
 CREATE TABLE IF NOT EXISTS cache (
@@ -136,6 +146,10 @@ class SqliteStateStore:
                 "DELETE FROM dead_letters WHERE recipe = ? AND source_key = ?",
                 [(recipe, key) for key in batch.resolved],
             )
+            self._db.executemany(
+                "DELETE FROM in_flight WHERE recipe = ? AND source_key = ?",
+                [(recipe, key) for key in batch.settled],
+            )
             if batch.cursor is not None or batch.sink_checkpoint is not None:
                 self._db.execute(
                     "INSERT INTO recipe_state VALUES (?, ?, ?, ?) ON CONFLICT (recipe) DO UPDATE"
@@ -157,6 +171,28 @@ class SqliteStateStore:
                 [(sink_key, recipe, key) for key, sink_key in updates],
             )
 
+    def mark_in_flight(self, recipe: str, items: Sequence[InFlight]) -> None:
+        now = _now()
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO in_flight VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (recipe, source_key) DO UPDATE SET"
+                " payload_hash = excluded.payload_hash, sink_ref = excluded.sink_ref,"
+                " payload = excluded.payload, record = excluded.record",
+                [
+                    (recipe, i.key, i.digest, i.sink_ref, _dumps(i.payload), _dumps(i.record), now)
+                    for i in items
+                ],
+            )
+
+    def in_flight(self, recipe: str) -> list[InFlight]:
+        rows = self._db.execute(
+            "SELECT source_key, payload_hash, sink_ref, payload, record, since FROM in_flight"
+            " WHERE recipe = ? ORDER BY since, source_key",
+            (recipe,),
+        )
+        return [InFlight(r[0], r[1], r[2], parse_json(r[3]), parse_json(r[4]), r[5]) for r in rows]
+
     def dead_letters(self, recipe: str) -> list[DeadLetter]:
         rows = self._db.execute(
             "SELECT source_key, outcome, reason, field, record, attempts, updated_at"
@@ -169,7 +205,7 @@ class SqliteStateStore:
 
     def reset(self, recipe: str) -> None:
         with self._transaction():
-            for table in ("recipe_state", "ledger", "dead_letters"):
+            for table in ("recipe_state", "ledger", "dead_letters", "in_flight"):
                 self._db.execute(f"DELETE FROM {table} WHERE recipe = ?", (recipe,))
 
     def cache_get(self, namespace: str, key: str, max_age_seconds: float) -> Any | None:

@@ -418,3 +418,117 @@ def test_a_missing_source_field_is_dead_lettered_naming_the_field_and_the_expres
         state.close()
     assert [(d.key, d.field, d.reason) for d in dead][-1] == ("d2", "amount", reason)
     assert report.counts[Outcome.INVALID] == (1 if mapped_amount else 2)
+
+
+class _Service:
+    """What a fake service holds, and what a sink sent it, shared by the runs of one test."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, dict[str, Any]] = {}
+        self.sent: list[tuple[str, bool]] = []  # (key, resent)
+        self.crash_after: int | None = None  # requests answered before the process "dies"
+        self.lookups: list[str] = []
+        self.knowable = True
+
+
+class _PowerCut(BaseException):
+    """The process dies: nothing after this point runs (not an Exception, so nothing catches it)."""
+
+
+class _LookingUp(JsonlSink):
+    """A sink for a service that keeps what it is sent and can be asked about a record."""
+
+    name = "test.looking_up"
+    service: ClassVar[_Service]
+
+    def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
+        for item in batch:
+            self.service.held.setdefault(item.key, item.payload)
+            self.service.sent.append((item.key, item.resent))
+        if self.service.crash_after is not None:
+            self.service.crash_after -= 1
+            if self.service.crash_after < 0:
+                raise _PowerCut  # the service holds the batch; the answer never arrives
+        return [WriteResult(item.key, Outcome.WRITTEN, sink_key=f"s/{item.key}") for item in batch]
+
+    def reference(self, item: WriteItem) -> str | None:
+        return f"ref:{item.key}"
+
+    def recover(self, stranded: Sequence[Any]) -> list[WriteResult]:
+        results = []
+        for item in stranded:
+            self.service.lookups.append(item.sink_ref)
+            if not self.service.knowable:
+                reason = "cannot tell whether it arrived; check by hand"
+                results.append(WriteResult(item.key, Outcome.NEEDS_REVIEW, reason=reason))
+            elif item.key in self.service.held and item.key != "d3":  # d3: "still processing"
+                results.append(WriteResult(item.key, Outcome.WRITTEN, sink_key=f"s/{item.key}"))
+        return results
+
+
+@pytest.fixture
+def looking_up(tmp_path, write_recipe, registry):
+    registry.sinks.add(_LookingUp.name, _LookingUp, "tests")
+    _LookingUp.service = _Service()
+    recipe = write_recipe(
+        RECIPE.replace(
+            "use: file.jsonl\n  with: {path: out", "use: test.looking_up\n  with: {path: out"
+        )
+    )
+
+    def run(replay: bool = False):
+        state = SqliteStateStore(tmp_path / "state.db")
+        try:
+            runner = Runner(load_recipe(recipe, registry), state)
+            return runner.replay() if replay else runner.run(), state.in_flight("gifts")
+        finally:
+            state.close()
+
+    return _LookingUp.service, run
+
+
+def test_records_sent_by_a_stopped_run_are_looked_up_before_they_are_sent_again(
+    tmp_path, looking_up
+) -> None:
+    service, run = looking_up
+    write_jsonl(tmp_path / "in.jsonl", donations(5))
+    service.crash_after = 1  # batch 1 answered and committed; batch 2 sent, then the power cut
+    with pytest.raises(_PowerCut):
+        run()
+    service.crash_after = None
+    report, stranded = run()
+    assert stranded == []  # every mark cleared with the answer it waited for
+    # d4 was found in the service: recorded, never sent again. d3 was not found (the service
+    # was still processing it): sent again, flagged, so that a repeat refusal counts as written.
+    assert service.lookups == ["ref:d3", "ref:d4"]
+    assert [sent for sent in service.sent if sent[0] in ("d3", "d4")] == [
+        ("d3", False),
+        ("d4", False),
+        ("d3", True),
+    ]
+    assert sorted(service.held) == [f"d{i}" for i in range(1, 6)]
+    # Everything the crashed run sent and no report told is counted once, with its money.
+    assert report.counts[Outcome.WRITTEN] == 3  # d3, d4, d5
+    assert report.counts[Outcome.UNCHANGED] == 2  # d1, d2: the first run's report told them
+    assert report.money == {"USD": Decimal("12.00")}
+    again, _ = run()
+    assert again.counts[Outcome.UNCHANGED] == 5
+    assert len(service.sent) == 6
+
+
+def test_a_record_whose_fate_cannot_be_known_is_never_sent_twice(tmp_path, looking_up) -> None:
+    service, run = looking_up
+    write_jsonl(tmp_path / "in.jsonl", donations(3))
+    service.crash_after = 0
+    with pytest.raises(_PowerCut):
+        run()
+    service.crash_after, service.knowable = None, False
+    report, stranded = run()
+    assert report.counts[Outcome.NEEDS_REVIEW] == 2  # d1, d2: the batch in flight
+    assert report.counts[Outcome.WRITTEN] == 1  # d3 was never sent
+    assert "check by hand" in report.problems[0].reason
+    assert [key for key, _ in service.sent] == ["d1", "d2", "d3"]
+    assert sorted(s.key for s in stranded) == ["d1", "d2"]  # still unknown: the marks stay
+    replayed, _ = run(replay=True)
+    assert replayed.counts[Outcome.NEEDS_REVIEW] == 2
+    assert [key for key, _ in service.sent] == ["d1", "d2", "d3"]  # not even by `dlq retry`
