@@ -9,12 +9,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import NoReturn, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from core import output
 from core.env import WithPlaceholders, environment
@@ -25,11 +26,15 @@ from core.recipe import Recipe, load_recipe
 from core.report import RunReport
 from core.runner import Runner
 from core.state import StateStore, open_state
+from core.state.lock import run_lock
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 stderr = Console(stderr=True, highlight=False)
+
+# -v count of this command: at -vv an unforeseen exception shows its traceback.
+_verbosity = 0
 
 
 class ExitCode(enum.IntEnum):
@@ -56,19 +61,31 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             _fail(str(error), ExitCode.FATAL)
         except KeyboardInterrupt:
             _fail("interrupted; committed batches are kept, the rest runs next time", 130)
+        except Exception as error:  # a bug, or a library's failure nobody mapped: still one line
+            if _verbosity >= 2:
+                raise
+            _fail(_unexpected(error), ExitCode.FATAL)
 
     return wrapper
 
 
+def _unexpected(error: BaseException) -> str:
+    detail = " ".join(str(error).split())
+    what = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+    return f"unexpected {what} (run again with -vv for details)"
+
+
 def _fail(message: str, code: int) -> NoReturn:
     for line in redact_text(message).splitlines():
-        stderr.print(f"[bold red]error:[/] {line}", markup=True, soft_wrap=True)
+        stderr.print(f"[bold red]error:[/] {escape(line)}", markup=True, soft_wrap=True)
     sys.exit(code)
 
 
 def _exit_with(report: RunReport, as_json: bool) -> NoReturn:
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        # Reasons are masked when they are recorded; masking the whole text also covers a
+        # secret registered later in the run (a token refreshed after a record failed).
+        click.echo(redact_text(json.dumps(report.to_dict(), indent=2)))
     else:
         output.print_report(report)
     sys.exit(ExitCode.OK if report.ok else ExitCode.RECORDS_FAILED)
@@ -97,6 +114,12 @@ class Session:
             store.close()
 
 
+def _exclusive(recipe: Recipe, *, dry_run: bool = False) -> AbstractContextManager[None]:
+    """The recipe's own lock, wherever its state lives (the runner also locks its name in the
+    state database); a dry run writes nothing, so it may look alongside a real run."""
+    return nullcontext() if dry_run else run_lock(recipe.path, recipe.name)
+
+
 pass_session = click.make_pass_decorator(Session, ensure=True)
 state_option = click.option(
     "--state",
@@ -114,6 +137,8 @@ recipe_argument = click.argument(
 @click.option("-v", "--verbose", count=True, help="log more: -v for each run, -vv for each request")
 def cli(verbose: int) -> None:
     """Keep your systems in sync with Virtuous CRM+, one YAML recipe at a time."""
+    global _verbosity
+    _verbosity = verbose
     _configure_logging(verbose)
 
 
@@ -147,7 +172,7 @@ def run(
 ) -> None:
     """Sync the records of RECIPE's source into its sink."""
     recipe = session.recipe(recipe_path)
-    with session.state(recipe, state_path) as state:
+    with _exclusive(recipe, dry_run=dry_run), session.state(recipe, state_path) as state:
         runner = Runner(recipe, state, dry_run=dry_run, limit=limit, pm=session.pm)
         with output.progress(runner, enabled=not as_json and sys.stderr.isatty()):
             report = runner.run()
@@ -244,7 +269,7 @@ def state_reset(session: Session, recipe_path: Path, state_path: str | None, yes
             " sent again.",
             abort=True,
         )
-    with session.state(recipe, state_path) as store, store.lock(recipe.name):
+    with _exclusive(recipe), session.state(recipe, state_path) as store, store.lock(recipe.name):
         store.reset(recipe.name)
     click.echo(f"state of {recipe.name} reset")
 
@@ -293,7 +318,7 @@ def dlq_show(session: Session, recipe_path: Path, key: str, state_path: str | No
 def dlq_retry(session: Session, recipe_path: Path, state_path: str | None, as_json: bool) -> None:
     """Send RECIPE's dead letters through the current recipe again."""
     recipe = session.recipe(recipe_path)
-    with session.state(recipe, state_path) as store:
+    with _exclusive(recipe), session.state(recipe, state_path) as store:
         runner = Runner(recipe, store, pm=session.pm)
         report = runner.replay()
     _exit_with(report, as_json)
@@ -309,6 +334,11 @@ def main() -> None:
     """The console script: load plugins once, let them add commands, run."""
     try:
         session = Session()
+        group = with_plugin_commands(session)
+        group(prog_name="connector", obj=session)
     except ConnectorError as error:
         _fail(str(error), ExitCode.FATAL)
-    with_plugin_commands(session)(prog_name="connector", obj=session)
+    except Exception as error:  # outside any command (a plugin's command, loading plugins)
+        if _verbosity >= 2:
+            raise
+        _fail(_unexpected(error), ExitCode.FATAL)

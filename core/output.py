@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from core.http.redact import redact_text
 from core.outcomes import Outcome
 from core.state import DeadLetter, StateStore
 
@@ -81,7 +82,8 @@ def print_report(report: RunReport) -> None:
     console.print(table)
     for problem in report.problems:
         where = f" [{problem.field}]" if problem.field else ""
-        errors.print(f"  {problem.outcome} {problem.key}{where}: {problem.reason}", markup=False)
+        reason = redact_text(problem.reason)
+        errors.print(f"  {problem.outcome} {problem.key}{where}: {reason}", markup=False)
     if not report.ok:
         errors.print(
             f"{report.failed:,} record(s) need attention: `connector dlq list` shows them,"
@@ -93,9 +95,10 @@ def print_report(report: RunReport) -> None:
 def print_test_results(recipe: Recipe, results: Sequence[CaseResult]) -> None:
     for result in results:
         mark = "[green]✓[/]" if result.passed else "[red]✗[/]"
-        console.print(f"{mark} {result.name}", markup=True)
+        console.print(mark, Text(result.name), markup=True)
         for line in result.problems:
-            console.print(f"    {line}", markup=False)
+            # A mapping error or a diff may quote a value the recipe interpolated: a secret.
+            console.print(f"    {redact_text(line)}", markup=False)
     passed = sum(r.passed for r in results)
     console.print(f"{recipe.name}: {passed} of {len(results)} test(s) passed")
 
@@ -122,7 +125,7 @@ def print_state(recipe: str, store: StateStore) -> None:
     for entry in entries:
         counts[str(entry.outcome)] = counts.get(str(entry.outcome), 0) + 1
     console.print(f"recipe:       {recipe}")
-    console.print(f"state:        {store.location}")
+    console.print(f"state:        {redact_text(store.location)}", markup=False)
     console.print(f"cursor:       {json.dumps(store.cursor(recipe), default=str)}")
     console.print(f"ledger:       {len(entries):,} record(s) {counts or ''}")
     console.print(f"dead letters: {len(store.dead_letters(recipe)):,}")
@@ -134,7 +137,7 @@ def print_dead_letters(letters: Sequence[DeadLetter], *, as_json: bool) -> None:
             {
                 "key": d.key,
                 "outcome": str(d.outcome),
-                "reason": d.reason,
+                "reason": redact_text(d.reason),
                 "field": d.field,
                 "attempts": d.attempts,
                 "updated_at": d.updated_at,
@@ -145,13 +148,15 @@ def print_dead_letters(letters: Sequence[DeadLetter], *, as_json: bool) -> None:
         return
     table = Table("key", "outcome", "field", "reason", "attempts", "when")
     for d in letters:
-        table.add_row(d.key, str(d.outcome), d.field or "", d.reason, str(d.attempts), d.updated_at)
+        reason = redact_text(d.reason)
+        table.add_row(d.key, str(d.outcome), d.field or "", reason, str(d.attempts), d.updated_at)
     console.print(table)
     console.print(f"{len(letters)} dead letter(s)")
 
 
 def print_dead_letter(letter: DeadLetter) -> None:
     console.print(f"key:      {letter.key}\noutcome:  {letter.outcome}", markup=False)
-    console.print(f"field:    {letter.field or ''}\nreason:   {letter.reason}", markup=False)
+    reason = redact_text(letter.reason)
+    console.print(f"field:    {letter.field or ''}\nreason:   {reason}", markup=False)
     console.print(f"attempts: {letter.attempts}\nwhen:     {letter.updated_at}", markup=False)
     console.print_json(json.dumps(letter.record, default=str))

@@ -52,6 +52,16 @@ _PARAM_IN_TEXT = re.compile(
     r"(?i)([?&;](?:[\w.-]*(?:key|token|secret|password|signature)[\w.-]*|otp|sig)=)[^&\s\"'<>]+"
 )
 
+# A URL's userinfo inside free text (``scheme://user:password@host``, or a token alone before the
+# ``@``): httpx logs each request's URL whole, and a recipe may put credentials there.
+_USERINFO_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?:([^\s/?#@:]*):)?[^\s/?#@]+@")
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    scheme, user = match.group(1), match.group(2)
+    return f"{scheme}{user}:{MASK}@" if user is not None else f"{scheme}{MASK}@"
+
+
 _lock = threading.Lock()
 _secrets: set[str] = set()
 
@@ -104,8 +114,8 @@ def redact_url(url: object) -> str:
 
 
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every registered secret, every value in ``secrets``, and every credential
-    query parameter replaced by ``***``."""
+    """``text`` with every registered secret, every value in ``secrets``, every credential query
+    parameter and every password in a URL's userinfo replaced by ``***``."""
     with _lock:
         known = set(_secrets)
     known.update(value for value in secrets if value)
@@ -113,6 +123,7 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     for value in sorted(known, key=len, reverse=True):
         if value in text:
             text = text.replace(value, MASK)
+    text = _USERINFO_IN_TEXT.sub(_mask_userinfo, text)
     return _PARAM_IN_TEXT.sub(rf"\1{MASK}", text)
 
 

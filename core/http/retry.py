@@ -9,7 +9,9 @@ request that never reached the server (the connection failed) or that it turned 
 (429) is always safe to send again.
 
 A 429 does not use up the tries meant for failures: its ``Retry-After`` is waited out (and
-announced through ``on_wait``) up to the policy's ``throttle_attempts`` and ``throttle_timeout``.
+announced through ``on_wait``) however often it comes, as long as the wait ends within the policy's
+``throttle_timeout``: a rate limit says "later", never "no", so it must not fail a record while the
+run has time.
 A caller that handles timeouts itself (a query asking for a smaller page) sets
 ``extensions["connector_retry_timeouts"] = False``.
 
@@ -123,12 +125,10 @@ class RetryTransport(httpx.BaseTransport):
                     throttles += 1
                     delay = retry_after(response.headers, self._clock()) or 0.0
                     delay = delay or self._backoff(throttles, None)  # the server said when, or not
-                    if throttles >= policy.throttle_attempts or (
-                        self._clock() + delay > throttle_deadline
-                    ):
+                    if self._clock() + delay > throttle_deadline:
                         return response
                     self._announce(delay)
-                    reason = f"429 (throttled {throttles}/{policy.throttle_attempts} times)"
+                    reason = f"429 (throttled {throttles} times)"
                 else:
                     attempt += 1
                     if not safe or attempt >= policy.attempts:

@@ -57,9 +57,9 @@ class RetryPolicy:
     seconds from the first try.
 
     A 429 is counted apart: the server turned the request away unprocessed and said when to come
-    back, so its ``Retry-After`` is waited out, up to ``throttle_attempts`` times and
-    ``throttle_timeout`` seconds in all (an hourly window can ask for most of an hour). Only then
-    does the 429 reach the caller.
+    back, so its ``Retry-After`` is waited out as often as it comes, for up to ``throttle_timeout``
+    seconds in all (an hourly window can ask for most of an hour). Only a wait that would end
+    past it lets the 429 reach the caller: a throttle never fails a record while the run has time.
     """
 
     attempts: int = 5
@@ -67,12 +67,11 @@ class RetryPolicy:
     max_delay: float = 30.0
     total_timeout: float = 300.0
     statuses: frozenset[int] = RETRY_STATUSES
-    throttle_attempts: int = 10
     throttle_timeout: float = 3900.0
 
     def __post_init__(self) -> None:
-        if self.attempts < 1 or self.throttle_attempts < 1:
-            msg = f"a retry policy needs at least one attempt, got {self!r}"
+        if self.attempts < 1 or self.throttle_timeout < 0:
+            msg = f"a retry policy needs an attempt and a throttle timeout >= 0, got {self!r}"
             raise ValueError(msg)
 
 

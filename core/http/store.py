@@ -8,7 +8,6 @@ state database; :class:`MemoryTokenStore` lives and dies with the process.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -19,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
+
+from core.state.lock import busy_timeout, database_locked, is_busy, private_file
 
 
 class TokenStore(Protocol):
@@ -35,9 +36,6 @@ class TokenStore(Protocol):
 
 # --- SQLite plumbing --------------------------------------------------------------------------
 
-# How long to wait for another process's write lock before giving up.
-_BUSY_TIMEOUT = 10.0
-
 
 class Sqlite:
     """Connections to one SQLite file (or one private in-memory database).
@@ -51,17 +49,15 @@ class Sqlite:
         self._path = str(path)
         self._lock = threading.Lock()
         self._memory: sqlite3.Connection | None = None
+        self._timeout = busy_timeout()
         if self._path == ":memory:":
             self._memory = sqlite3.connect(
                 ":memory:", isolation_level=None, check_same_thread=False
             )
         else:
-            file = Path(self._path)
-            file.parent.mkdir(parents=True, exist_ok=True)
-            if not file.exists():
-                # The file will hold OAuth tokens: readable by its owner only.
-                os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
-        with self._connection() as db:
+            # The file holds OAuth tokens and donors' data: readable by its owner only.
+            private_file(Path(self._path))
+        with self._connection() as db, self._stops_when_busy():
             if self._memory is None:
                 # WAL (persistent in the file) lets readers of the state database carry on while
                 # a process takes a slot from the budget.
@@ -69,12 +65,22 @@ class Sqlite:
             db.executescript(schema)  # commits on its own: kept out of transaction()
 
     @contextmanager
+    def _stops_when_busy(self) -> Iterator[None]:
+        """Turn "database is locked", once the busy timeout has passed, into a clear stop."""
+        try:
+            yield
+        except sqlite3.OperationalError as error:
+            if is_busy(error):
+                raise database_locked(self._path, self._timeout) from None
+            raise
+
+    @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         if self._memory is not None:
             with self._lock:
                 yield self._memory
             return
-        db = sqlite3.connect(self._path, timeout=_BUSY_TIMEOUT, isolation_level=None)
+        db = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None)
         try:
             # Losing the last few budget slots in a power cut is harmless; an fsync per request
             # (the FULL default) costs more than the request bookkeeping itself.
@@ -91,7 +97,8 @@ class Sqlite:
         same budget and both decide there is room.
         """
         with self._connection() as db:
-            db.execute("BEGIN IMMEDIATE")
+            with self._stops_when_busy():
+                db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
             except BaseException:
@@ -114,14 +121,12 @@ CREATE TABLE IF NOT EXISTS http_tokens (
 class SqliteTokenStore:
     """A :class:`TokenStore` in the ``http_tokens`` table of a SQLite file.
 
-    The file is usually the recipe's state database, created before any token is saved and
-    readable by anyone on the host: it (and SQLite's files beside it) is made private first.
+    The file is usually the recipe's state database, which is its owner's only from its creation
+    (:func:`core.state.lock.private_file`).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._db = Sqlite(path, _TOKEN_SCHEMA)
-        if str(path) != ":memory:":
-            _owner_only(Path(path))
 
     def load(self, key: str) -> dict[str, Any] | None:
         with self._db.transaction() as db:
@@ -139,19 +144,6 @@ class SqliteTokenStore:
                 " SET tokens = excluded.tokens, updated_at = excluded.updated_at",
                 (key, json.dumps(tokens), time.time()),
             )
-
-
-def _owner_only(database: Path) -> None:
-    """Take group and other permissions off a SQLite file and its journals (SQLite gives new
-    journals the database's permissions). A file we may not change is left as it is."""
-    for file in (database, *(database.with_name(database.name + s) for s in _COMPANIONS)):
-        with contextlib.suppress(OSError):  # absent, or owned by someone else
-            mode = file.stat().st_mode
-            if mode & 0o077:
-                file.chmod(mode & 0o700)
-
-
-_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 class MemoryTokenStore:

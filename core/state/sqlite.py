@@ -15,7 +15,7 @@ from core.errors import FatalError
 from core.json_numbers import parse_json, to_json
 from core.outcomes import LedgerEntry, Outcome
 from core.state.base import Batch, DeadLetter, InFlight
-from core.state.lock import recipe_lock
+from core.state.lock import busy_timeout, database_locked, is_busy, private_file, recipe_lock
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS recipe_state (
@@ -77,11 +77,13 @@ class SqliteStateStore:
     def __init__(self, path: Path) -> None:
         self.location = str(path)
         self._path = path
+        # Waiting for another process's write lock ends in a clear stop, not a traceback.
+        self._busy_timeout = busy_timeout()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            private_file(path)  # donors' names, emails and amounts: its owner's only
+            self._db = sqlite3.connect(path, timeout=self._busy_timeout, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as error:
             msg = f"cannot open the state store {path}: {error}"
@@ -230,17 +232,24 @@ class SqliteStateStore:
         self._db.close()
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+        return _Transaction(self._db, self.location, self._busy_timeout)
 
 
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, location: str = "", waited: float = 0.0) -> None:
         self._db = db
+        self._location = location
+        self._waited = waited
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if is_busy(error):
+                raise database_locked(self._location, self._waited) from None
+            raise
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from core.state import SqliteStateStore
@@ -240,3 +241,72 @@ def test_schema_lists_every_component(invoke) -> None:
     sources = [v["properties"]["use"]["const"] for v in schema["properties"]["source"]["oneOf"]]
     assert {"file.csv", "file.jsonl"} <= set(sources)
     assert schema["additionalProperties"] is False
+
+
+def test_connector_test_never_prints_an_interpolated_key(write_recipe, invoke, monkeypatch) -> None:
+    key = "sk_live_CanaryKey0123456789"
+    monkeypatch.setenv("STRIPE_API_KEY", key)
+    recipe = write_recipe(
+        RECIPE.replace(
+            "currency: record.currency | upper", "tag: \"'${STRIPE_API_KEY}' | to_int\""
+        ).replace("currency: USD}", "tag: 1}")
+    )
+    result = invoke("test", recipe)
+    assert result.exit_code == 1
+    assert "mapping failed: tag: to_int: '***' is not a number" in result.stdout
+    assert key not in result.output
+    # A test that compares the key itself shows the difference, masked too.
+    shown = write_recipe(
+        RECIPE.replace("currency: record.currency | upper", "tag: \"'${STRIPE_API_KEY}'\"").replace(
+            "currency: USD}", "tag: other}"
+        ),
+        "shown.yaml",
+    )
+    result = invoke("test", shown)
+    assert result.exit_code == 1
+    assert 'tag: expected "other", got "***"' in result.stdout
+    assert key not in result.output
+
+
+def test_an_unexpected_error_is_one_line_and_exit_3(
+    write_recipe, invoke, tmp_path, monkeypatch
+) -> None:
+    _records(tmp_path)
+    recipe = write_recipe(RECIPE)
+
+    def broken(self: object) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr("core.runner.Runner.run", broken)
+    result = invoke("run", recipe)
+    assert result.exit_code == 3
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "error: unexpected ZeroDivisionError: division by zero (run again with -vv for details)"
+    ]
+    assert "Traceback" not in result.output
+    # With -vv the traceback is what a developer asked for.
+    detailed = invoke("-vv", "run", recipe)
+    assert isinstance(detailed.exception, ZeroDivisionError)
+
+
+def test_a_state_database_locked_by_another_process_exits_3_naming_it(
+    write_recipe, invoke, tmp_path, monkeypatch
+) -> None:
+    _records(tmp_path)
+    recipe = write_recipe(RECIPE)
+    assert invoke("run", recipe).exit_code == 0
+    _records(tmp_path, "r2")  # a changed record: the next run has something to commit
+    monkeypatch.setenv("CONNECTOR_STATE_BUSY_TIMEOUT", "0.5")
+    holder = sqlite3.connect(tmp_path / ".connector" / "state.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")  # as a backup tool or another program would
+        result = invoke("run", recipe)
+    finally:
+        holder.close()
+    assert result.exit_code == 3, result.output
+    assert result.stderr.count("error:") == 1
+    assert "state database" in result.stderr
+    assert "locked by another process" in result.stderr
+    assert "CONNECTOR_STATE_BUSY_TIMEOUT" in result.stderr
+    assert invoke("run", recipe).exit_code == 1  # free again: the run goes on (r2 is invalid)

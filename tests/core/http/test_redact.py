@@ -80,6 +80,27 @@ def test_redact_text_replaces_given_and_registered_secrets() -> None:
     assert scrubbed.count("***") == 3
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "HTTP Request: GET https://sync:hunter2pass@api.example.test/v1 200",
+        "HTTP Request: GET http://sync:hunter2pass@127.0.0.1:8000/api/v2/Gift 200",
+        "cannot reach postgres://sync:hunter2pass@db.example.org/state: refused",
+        "failed: https://hunter2pass@api.example.test/x",
+    ],
+)
+def test_redact_text_masks_a_password_in_a_urls_userinfo(text: str) -> None:
+    # httpx logs each request's URL whole: userinfo is a password no registry knows.
+    scrubbed = redact_text(text)
+    assert "hunter2pass" not in scrubbed
+    assert "***@" in scrubbed
+
+
+def test_redact_text_leaves_email_addresses_alone() -> None:
+    text = "contact ada@example.org, see https://example.org/a@b"
+    assert redact_text(text) == text
+
+
 def test_short_values_are_not_registered() -> None:
     register_secret("abc")
     register_secret("")

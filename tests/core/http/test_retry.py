@@ -208,12 +208,22 @@ def test_a_storm_of_429s_longer_than_the_attempts_is_waited_out_and_announced() 
     assert "429" in heard[0]
 
 
-def test_throttling_is_bounded_in_attempts_too() -> None:
-    policy = RetryPolicy(attempts=4, throttle_attempts=3)
+def test_a_storm_of_many_429s_never_turns_into_a_failure_while_time_remains() -> None:
+    # Rate-limit waits are only bounded by the throttle timeout: 50 throttles in a row (far more
+    # than any count of attempts) are waited out, and the request goes through.
+    throttled = httpx.Response(429, headers={"Retry-After": "30"})
+    response, server, clock = _send(*[throttled] * 50, httpx.Response(200))
+    assert (response.status_code, server.calls) == (200, 51)
+    assert clock.sleeps == [30.0] * 50
+
+
+def test_throttling_is_bounded_by_the_throttle_timeout_alone() -> None:
+    policy = RetryPolicy(attempts=4, throttle_timeout=100)
     response, server, clock = _send(
-        httpx.Response(429, headers={"Retry-After": "1"}), policy=policy
+        httpx.Response(429, headers={"Retry-After": "30"}), policy=policy
     )
-    assert (response.status_code, server.calls, clock.sleeps) == (429, 3, [1.0, 1.0])
+    # 3 waits of 30 s fit in 100 s; a 4th would end past it, so the 429 reaches the caller.
+    assert (response.status_code, server.calls, clock.sleeps) == (429, 4, [30.0] * 3)
 
 
 def test_a_caller_that_handles_timeouts_gets_them_at_once() -> None:
