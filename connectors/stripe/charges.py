@@ -26,6 +26,7 @@ from connectors.stripe.listing import (
     statuses_kept,
     unexpanded_id,
 )
+from connectors.stripe.models import Charge
 from core.source import Record
 
 #: Every status a charge can have.
@@ -56,6 +57,7 @@ class ChargesSource(CreatedWindowSource):
     name: ClassVar[str] = "stripe.charges"
     Settings: ClassVar[type[BaseModel]] = ChargesSettings
     description: ClassVar[str] = "Stripe charges with fee and net, incrementally by creation time"
+    contract: ClassVar[type[BaseModel]] = Charge
     settings: ChargesSettings
 
     def list_page(self, client: stripe.StripeClient, params: dict[str, Any]) -> Any:

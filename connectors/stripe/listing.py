@@ -13,6 +13,10 @@ second as the cursor, or that became visible late, are read again and the ledger
 unchanged. Records still in flux (a pending ACH charge, a pending refund) hold the cursor back to
 their own ``created``, so the next runs look at them again until they settle (see
 :meth:`CreatedWindowSource.in_flux`).
+
+Every record is checked against the fields the source relies on (:mod:`connectors.stripe.models`):
+one that breaks Stripe's published contract (an ``amount`` missing or not an integer) is
+dead-lettered naming the field, and the run goes on.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import stripe
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.stripe.service import DEFAULT_BASE_URL, stripe_client, stripe_errors
-from core.source import Record, Source
+from connectors.stripe.service import DEFAULT_BASE_URL, NAME, stripe_client, stripe_errors
+from core.contract import ContractCheck
+from core.source import Record, Source, Unreadable
 
 if TYPE_CHECKING:
     from core.context import Context
@@ -95,6 +100,8 @@ class CreatedWindowSource(Source):
 
     #: Statuses that may still change; such an object holds the cursor back.
     unsettled: ClassVar[frozenset[str]] = frozenset({"pending"})
+    #: The fields the source and its recipes rely on (see :mod:`connectors.stripe.models`).
+    contract: ClassVar[type[BaseModel]]
     settings: ListSettings
 
     def __init__(self, settings: BaseModel, context: Context) -> None:
@@ -123,14 +130,18 @@ class CreatedWindowSource(Source):
         record: Record = obj.to_dict()
         return record
 
-    def read(self, cursor: Any | None) -> Iterator[Record]:
+    def read(self, cursor: Any | None) -> Iterator[Record | Unreadable]:
         client = stripe_client(self.settings.api_key, self.settings.base_url, self.context)
+        check = ContractCheck(self.contract, NAME, lambda record: str(record["id"]))
         self._hold = None
         lower, now = self.lower_bound(cursor), int(time.time())
         base = width = self.settings.window_days * _DAY
         while True:
             upper = lower + width if lower + width <= now else None  # the last one is open
-            records = self._read_window(client, lower, upper)
+            records, broken = self._read_window(client, lower, upper, check)
+            # A record that breaks the contract has no trustworthy ``created`` to sort by or to
+            # hold the cursor with: it is dead-lettered, the window's others go on in order.
+            yield from broken
             pending = [r["created"] for r in records if self.in_flux(r)]
             if pending:
                 earliest = min(pending)
@@ -150,18 +161,25 @@ class CreatedWindowSource(Source):
         return lower
 
     def _read_window(
-        self, client: stripe.StripeClient, lower: int, upper: int | None
-    ) -> list[Record]:
+        self, client: stripe.StripeClient, lower: int, upper: int | None, check: ContractCheck
+    ) -> tuple[list[Record], list[Unreadable]]:
+        """The window's records oldest first, and those that break the contract."""
         created = {"gte": lower} if upper is None else {"gte": lower, "lt": upper}
         params: dict[str, Any] = {"created": created, "limit": self.settings.page_size}
         if expand := self.expand():
             params["expand"] = expand
         by_id: dict[str, Record] = {}
+        broken: list[Unreadable] = []
         with stripe_errors():
             for obj in self.list_page(client, params).auto_paging_iter():
-                record = self.to_record(obj)
-                by_id[record["id"]] = record
-        return sorted(by_id.values(), key=lambda r: int(r["created"]))
+                checked = check.check(obj.to_dict())
+                if isinstance(checked, Unreadable):
+                    broken.append(checked)
+                else:
+                    record = self.to_record(obj)
+                    by_id[record["id"]] = record
+        # Stripe lists newest first: reversed, the broken ones come oldest first too.
+        return sorted(by_id.values(), key=lambda r: int(r["created"])), broken[::-1]
 
     def cursor_value(self, record: Mapping[str, Any]) -> Any | None:
         created = int(record["created"])

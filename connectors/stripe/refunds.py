@@ -20,6 +20,7 @@ from connectors.stripe.listing import (
     statuses_kept,
     unexpanded_id,
 )
+from connectors.stripe.models import Refund
 from core.source import Record
 
 #: Every status a refund can have.
@@ -41,6 +42,7 @@ class RefundsSource(CreatedWindowSource):
     description: ClassVar[str] = "Stripe refunds with their charge, incrementally by creation time"
     # A refund waiting for the customer's bank details can still succeed or fail.
     unsettled: ClassVar[frozenset[str]] = frozenset({"pending", "requires_action"})
+    contract: ClassVar[type[BaseModel]] = Refund
     settings: RefundsSettings
 
     def list_page(self, client: stripe.StripeClient, params: dict[str, Any]) -> Any:

@@ -16,6 +16,7 @@ from connectors.stripe.listing import ListSettings
 from core.context import Context
 from core.errors import AuthError
 from core.http import RetryPolicy
+from core.source import Unreadable
 from core.state import open_state
 from tests.conftest import read_jsonl
 from tests.connectors.stripe.conftest import JAN_2025, KEY, Emulator
@@ -249,3 +250,46 @@ def test_a_lasting_outage_is_tried_as_often_as_the_central_policy_says_and_no_mo
     assert result.exit_code == 3
     assert "Stripe answered 503 after retries" in result.output
     assert [r["status"] for r in emulator_env.requests] == [503] * RetryPolicy().attempts
+
+
+@pytest.mark.parametrize(
+    ("broken", "field", "problem"),
+    [
+        ({"amount": None}, "amount", "valid integer"),
+        ({"amount": "2500"}, "amount", "valid integer"),
+        ({"amount": 25.5}, "amount", "valid integer"),
+        ({"currency": None}, "currency", "valid string"),
+        ({"captured": "no"}, "captured", "valid boolean"),
+    ],
+)
+def test_a_charge_that_breaks_the_contract_is_dead_lettered_naming_the_field(
+    emulator_env, charges_recipe, invoke, tmp_path, broken, field, problem
+) -> None:
+    """A charge whose amount is missing or not an integer would be mis-read as money (a string
+    "2500" read as 25.00): it is dead-lettered naming the field, and the others go on."""
+    made = seed_charges(emulator_env.store, 3)
+    emulator_env.store.charges[made[1]["id"]].update(broken)
+    result = invoke("run", charges_recipe(), "--json")
+    assert result.exit_code == 1, result.output  # a dead letter: the run goes on and says so
+    report = json.loads(result.stdout)
+    assert (report["outcomes"]["written"], report["outcomes"]["invalid"]) == (2, 1)
+    (dead,) = report["problems"]
+    assert dead["key"] == made[1]["id"]
+    assert f"'{field}'" in dead["reason"]
+    assert problem in dead["reason"]
+    assert "published contract" in dead["reason"]
+    written = {line["id"] for line in read_jsonl(tmp_path / "out" / "charges.jsonl")}
+    assert written == {made[0]["id"], made[2]["id"]}
+
+
+def test_a_charge_missing_its_amount_is_named_once_in_the_log(emulator, tmp_path, caplog) -> None:
+    made = seed_charges(emulator.store, 4)
+    for charge in made[:3]:
+        del emulator.store.charges[charge["id"]]["amount"]
+    records = read_all(source(emulator, tmp_path))
+    unreadable = [r for r in records if isinstance(r, Unreadable)]
+    assert [u.key for u in unreadable] == [c["id"] for c in made[:3]]
+    assert all("'amount' missing" in u.reason for u in unreadable)
+    assert [r["id"] for r in records if not isinstance(r, Unreadable)] == [made[3]["id"]]
+    warnings = [r for r in caplog.records if "amount" in r.getMessage()]
+    assert len(warnings) == 1

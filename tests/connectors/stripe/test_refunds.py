@@ -130,3 +130,24 @@ def test_new_refunds_arrive_on_the_next_run(emulator_env, write_recipe, invoke, 
         {"charge": charge["id"], "refunded": "40.00", "of": "90.00", "partial": True},
         {"charge": charge["id"], "refunded": "50.00", "of": "90.00", "partial": True},
     ]
+
+
+def test_a_refund_that_breaks_the_contract_is_dead_lettered_naming_the_field(
+    emulator_env, write_recipe, invoke, tmp_path
+) -> None:
+    charges = seed_charges(emulator_env.store, 3, amount=9000)
+    refunds = [
+        emulator_env.store.create_refund({"charge": c["id"], "created": JAN_2025 + DAY + i})
+        for i, c in enumerate(charges)
+    ]
+    emulator_env.store.refunds[refunds[0]["id"]]["amount"] = "90.00"
+    emulator_env.store.charges[charges[2]["id"]]["amount"] = 90.0  # the expanded charge's
+    result = invoke("run", write_recipe(REFUNDS_TO_JSONL), "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert (report["outcomes"]["written"], report["outcomes"]["invalid"]) == (1, 2)
+    reasons = {p["key"]: p["reason"] for p in report["problems"]}
+    assert "'amount'" in reasons[refunds[0]["id"]]
+    assert "'charge.amount'" in reasons[refunds[2]["id"]]
+    rows = read_jsonl(tmp_path / "out" / "refunds.jsonl")
+    assert [r["charge"] for r in rows] == [charges[1]["id"]]
