@@ -110,6 +110,8 @@ def _subscribe(
 
 def _refusal(item: WriteItem, entry: dict[str, Any]) -> WriteResult:
     reason = f"Mailchimp refused the member: {entry.get('error') or 'no reason given'}"
+    if entry.get("field_message"):  # the field a validation names, as the single calls say it
+        reason += f" ({entry.get('field') or '?'}: {entry['field_message']})"
     if entry.get("error_code"):
         reason += f" ({entry['error_code']})"
     field = str(entry["field"]) if entry.get("field") else None

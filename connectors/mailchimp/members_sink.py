@@ -19,7 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
+from connectors.mailchimp.addresses import address_parts, missing_parts
 from connectors.mailchimp.members_batch import subscribe_all
 from connectors.mailchimp.service import (
     MAX_CONNECTIONS,
@@ -68,10 +70,22 @@ class MemberPayload(BaseModel):
         kept: dict[str, Any] = {}
         for name, item in value.items():
             if isinstance(item, dict):
-                item = {k: v for k, v in item.items() if v is not None}
+                item = address_parts(item)
             if item is not None and item != {}:
                 kept[str(name).upper()] = item
         return kept
+
+    @field_validator("merge_fields")
+    @classmethod
+    def _whole_addresses(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for tag, item in value.items():
+            if isinstance(item, dict) and (missing := missing_parts(item)):
+                raise PydanticCustomError(
+                    "partial_address",
+                    "{tag} is missing {missing}; Mailchimp refuses a partial address",
+                    {"tag": tag, "missing": ", ".join(missing)},
+                )
+        return value
 
     @field_validator("tags", mode="before")
     @classmethod

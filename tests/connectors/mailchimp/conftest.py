@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,11 +52,18 @@ class Emulator:
         ]
 
 
-@pytest.fixture
-def mailchimp() -> Iterator[Emulator]:
-    app = create_app(EmulatorSettings(api_keys=[API_KEY], lists={LIST_ID: "Donors"}))
+@contextmanager
+def serving(**settings: Any) -> Iterator[Emulator]:
+    """An emulator with the test key and audience, and any other ``settings``, on loopback."""
+    app = create_app(EmulatorSettings(api_keys=[API_KEY], lists={LIST_ID: "Donors"}, **settings))
     with EmulatorServer(app) as server:
         yield Emulator(server, app.state.emulator)
+
+
+@pytest.fixture
+def mailchimp() -> Iterator[Emulator]:
+    with serving() as emulator:
+        yield emulator
 
 
 def day(n: int) -> datetime:
