@@ -28,6 +28,14 @@ def _no_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CONNECTOR_STATE_URL", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _private_lock_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Recipes' own locks live in a per-user directory: the suite's stay in its temp folder."""
+    monkeypatch.setenv("CONNECTOR_LOCK_DIR", str(tmp_path_factory.getbasetemp() / "locks"))
+
+
 @pytest.fixture
 def write_recipe(tmp_path: Path) -> Callable[..., Path]:
     """Write a recipe (dedented YAML) into the test's directory and return its path."""
