@@ -9,6 +9,10 @@ Pages are ``count``/``offset`` windows over a listing that moves while it is rea
 changes jumps to the end, and everyone behind it moves up one place, so a plain next offset would
 skip someone. Each page therefore starts a little before the previous one ended and resumes after
 the last member already read that it contains (see :func:`_unread`).
+
+Each member is checked against :class:`MemberContract`, the fields the source and its recipes
+rely on: one that breaks it (no ``email_address``, a status Mailchimp does not document) is
+dead-lettered naming the field, instead of being read as empty or silently left out.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from mailchimp_marketing.api.lists_api import ListsApi
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.mailchimp.service import (
     STATUSES,
@@ -28,10 +32,31 @@ from connectors.mailchimp.service import (
     call_on_list,
     lists_api,
 )
-from core.source import Record, Source
+from core.contract import ContractCheck
+from core.source import Record, Source, Unreadable
 
 # Members re-read at the start of each page to find where the last one ended.
 _REREAD = 20
+
+
+class MemberTag(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+
+
+class MemberContract(BaseModel):
+    """The fields of a member (``GET /lists/{id}/members``) this source and its recipes rely on:
+    the key, the address, the status it filters on, the cursor, merge fields and tags."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    email_address: str
+    status: Status
+    last_changed: str
+    merge_fields: dict[str, Any] = Field(default_factory=dict)
+    tags: list[MemberTag] = Field(default_factory=list)
 
 
 class MembersSettings(MailchimpSettings):
@@ -54,17 +79,21 @@ class MembersSource(Source):
     description: ClassVar[str] = "audience members from Mailchimp, incremental by last change"
     settings: MembersSettings
 
-    def read(self, cursor: Any | None) -> Iterator[Record]:
+    def read(self, cursor: Any | None) -> Iterator[Record | Unreadable]:
         api = lists_api(self.settings, self.context)
+        # Checked before the status filter, so a member whose status is not one Mailchimp
+        # documents is reported, not silently left out.
+        check = ContractCheck(MemberContract, "Mailchimp", self.key)
         since = self._since(cursor)
         wanted = set(self.settings.statuses)
         # Mailchimp filters on one status per request. For several, one unfiltered listing keeps
         # every member in a single last_changed order, which the cursor relies on.
         status = next(iter(wanted)) if len(wanted) == 1 else None
-        for member in _listing(
+        listing = _listing(
             lambda offset: self._page(api, offset, since, status), self.settings.page_size
-        ):
-            if member.get("status") in wanted:
+        )
+        for member in check(listing):
+            if isinstance(member, Unreadable) or member["status"] in wanted:
                 yield member
 
     def _page(

@@ -6,7 +6,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from connectors.mailchimp.emulator import app as emulator_app
 from connectors.mailchimp.members_source import MembersSettings, MembersSource
+from connectors.mailchimp.service import subscriber_hash
 from tests.conftest import read_jsonl
 from tests.connectors.mailchimp.conftest import (
     API_KEY,
@@ -158,3 +160,41 @@ def test_an_unknown_audience_stops_the_run_naming_it(mailchimp, env, write_recip
     result = invoke("run", write_recipe(RECIPE.replace("list_id: L1", "list_id: Donors")))
     assert result.exit_code == 3
     assert "Mailchimp has no audience 'Donors' for this API key; check list_id" in result.output
+
+
+@pytest.mark.parametrize(
+    ("breakage", "field"),
+    [
+        (lambda member: member.pop("email_address"), "email_address"),
+        (lambda member: member.update(status=1), "status"),
+    ],
+    ids=["no address", "a numeric status"],
+)
+def test_a_member_that_breaks_the_contract_is_dead_lettered_naming_the_field(
+    mailchimp, env, write_recipe, invoke, monkeypatch, breakage, field
+) -> None:
+    """Mailchimp sends a member without what the source relies on: that member is not read (a
+    dead letter naming the field, logged once), and the rest of the run goes on."""
+    broken = {"donor2@donors.org", "donor4@donors.org"}
+    shown = emulator_app.member_json
+
+    def member_json(list_id, member, state):
+        shape = shown(list_id, member, state)
+        if member.email in broken:
+            breakage(shape)
+        return shape
+
+    monkeypatch.setattr(emulator_app, "member_json", member_json)
+    mailchimp.seed(*people(5))
+    result = invoke("run", write_recipe(RECIPE), "--json")
+    assert result.exit_code == 1, result.output
+    outcome = report(result)
+    assert outcome["outcomes"]["written"] == 3
+    assert outcome["outcomes"]["invalid"] == 2
+    keys = {subscriber_hash(email) for email in broken}
+    assert {p["key"] for p in outcome["problems"]} == keys
+    for problem in outcome["problems"]:
+        assert f"'{field}'" in problem["reason"]
+        assert "Mailchimp" in problem["reason"]
+    # Said once on the terminal, however many members it hits.
+    assert result.stderr.count(f"records whose '{field}' is") == 1
