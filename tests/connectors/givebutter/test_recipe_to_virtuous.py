@@ -1,4 +1,5 @@
-"""recipes/givebutter-to-virtuous-gifts.yaml end to end: Givebutter -> Virtuous emulators."""
+"""recipes/givebutter-to-virtuous-gifts.yaml end to end: Givebutter -> Virtuous emulators, with
+transactions in Givebutter's published shape, under every way a partial refund may show."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from click.testing import Result
 from connectors.givebutter.emulator.app import EmulatorSettings as GivebutterSettings
 from connectors.givebutter.emulator.app import GivebutterState
 from connectors.givebutter.emulator.app import create_app as givebutter_app
+from connectors.givebutter.emulator.shapes import KINDS, PARTIAL_REFUNDS
 from core.emulation import EmulatorServer
 from tests.connectors.virtuous.support import Virtuous, serving
 
@@ -21,10 +23,14 @@ GIVEBUTTER_KEY = "gb-e2e-key-77"
 PROJECTS = [{"name": "General", "code": "GENERAL"}, {"name": "Scholarships", "code": "SCHOLAR"}]
 
 
-@pytest.fixture
-def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GivebutterState, Virtuous]]:
-    """Both emulators, the recipe's variables pointing at them."""
-    givebutter = givebutter_app(GivebutterSettings(api_keys=[GIVEBUTTER_KEY]))
+@pytest.fixture(params=PARTIAL_REFUNDS)
+def services(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[GivebutterState, Virtuous]]:
+    """Both emulators, the recipe's variables pointing at them; Givebutter shows partial refunds
+    in each of the ways it might (it does not publish which)."""
+    settings = GivebutterSettings(api_keys=[GIVEBUTTER_KEY], partial_refunds=request.param)
+    givebutter = givebutter_app(settings)
     with EmulatorServer(givebutter) as gb, serving(monkeypatch) as virtuous:
         monkeypatch.setenv("GIVEBUTTER_API_KEY", GIVEBUTTER_KEY)
         monkeypatch.setenv("GIVEBUTTER_BASE_URL", gb.url)
@@ -44,7 +50,7 @@ def test_transactions_become_gifts_once(
 ) -> None:
     givebutter, virtuous = services
     transactions = givebutter.seed(count=5)
-    transactions[4].update(refunded=True)  # refunded before it was ever sent: no gift
+    givebutter.refund(transactions[4]["id"])  # refunded before it was ever sent: no gift
     runs = [run(invoke, tmp_path / "state.db")["outcomes"] for _ in range(2)]
     assert virtuous.import_now()["giftsCreated"] == 4
     sample = transactions[0]
@@ -53,6 +59,40 @@ def test_transactions_become_gifts_once(
     assert runs[1]["written"] == 0
     assert created["amount"] == sample["amount"]
     assert created["transactionSource"] == "Givebutter"
+
+
+def test_only_captured_unrefunded_donations_become_gifts(
+    services: tuple[GivebutterState, Virtuous], invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    """One transaction in every state Givebutter has: only money that was taken and kept is a
+    gift. A refund, whole or partial, an authorization never captured, a failed or cancelled
+    payment and a check not yet received are left out."""
+    givebutter, virtuous = services
+    made = dict(zip(KINDS, givebutter.seed_kinds(*KINDS), strict=True))
+    report = run(invoke, tmp_path / "state.db")
+    gifts = {"succeeded", "recurring", "check"}
+    assert report["outcomes"]["written"] == len(gifts)
+    assert report["outcomes"]["filtered"] == len(KINDS) - len(gifts)
+    assert virtuous.import_now()["giftsCreated"] == len(gifts)
+    sent = virtuous.gift
+    in_virtuous = {kind for kind, tx in made.items() if sent("Givebutter", tx["id"]).is_success}
+    assert in_virtuous == gifts
+    check = virtuous.gift("Givebutter", made["check"]["id"]).json()
+    assert (check["giftType"], check["amount"]) == ("Check", made["check"]["amount"])
+
+
+def test_a_gift_refunded_after_it_was_sent_is_not_sent_again(
+    services: tuple[GivebutterState, Virtuous], invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    givebutter, virtuous = services
+    whole, part, kept = givebutter.seed(count=3, given=[{"is_recurring": False}] * 3)
+    run(invoke, tmp_path / "state.db")
+    givebutter.refund(whole["id"])
+    givebutter.refund(part["id"], amount=round(part["amount"] / 3, 2))
+    again = run(invoke, tmp_path / "state.db")["outcomes"]
+    assert (again["filtered"], again["written"], again["updated"]) == (2, 0, 0)
+    assert virtuous.import_now()["giftsCreated"] == 3  # the three sent before the refunds
+    assert virtuous.gift("Givebutter", kept["id"]).json()["amount"] == kept["amount"]
 
 
 def test_a_transaction_missing_what_the_mapping_needs_is_dead_lettered_by_field(
@@ -66,9 +106,13 @@ def test_a_transaction_missing_what_the_mapping_needs_is_dead_lettered_by_field(
         del nobody[name]
     report = run(invoke, tmp_path / "state.db", code=1)
     assert (report["outcomes"]["written"], report["outcomes"]["invalid"]) == (1, 3)
-    fields = {p["key"]: p["field"] for p in report["problems"]}
-    assert fields == {no_amount["id"]: "amount", no_date["id"]: "giftDate", nobody["id"]: "contact"}
-    assert fine["id"] not in fields
+    problems = {p["key"]: p for p in report["problems"]}
+    # Givebutter's contract requires an amount: the source refuses the record, naming it...
+    assert "'amount' missing" in problems[no_amount["id"]]["reason"]
+    # ...and the mapping names what it could not build from the others.
+    assert problems[no_date["id"]]["field"] == "giftDate"
+    assert problems[nobody["id"]]["field"] == "contact"
+    assert fine["id"] not in problems
 
 
 def test_the_payments_of_a_monthly_plan_make_one_recurring_gift(

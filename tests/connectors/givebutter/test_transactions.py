@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 
@@ -65,8 +66,8 @@ def test_every_page_is_read_and_the_fields_kept(givebutter: GivebutterState, syn
         "plan_id",
         "fund_code",
         "campaign_code",
-        "refunded",
         "contact_id",
+        "transactions",  # captured, refunded, refunded_at: Givebutter nests them here
     ):
         assert first[field] == seeded[0][field]
     requests = list_requests(givebutter)
@@ -95,14 +96,63 @@ def test_a_changed_transaction_becomes_an_update(givebutter: GivebutterState, sy
     seeded = givebutter.seed(count=4)
     tmp, run = sync
     run()
-    refund = {"refunded": True, "refunded_at": "2025-06-01T00:00:00+00:00"}
-    givebutter.update(seeded[1]["id"], refund)
+    givebutter.refund(seeded[1]["id"])
     givebutter.seed(count=1)
     report = run()
     assert report["outcomes"]["updated"] == 1
     assert report["outcomes"]["written"] == 1
     changed = [r for r in read_jsonl(tmp / "out.jsonl") if r["id"] == seeded[1]["id"]]
-    assert [r["refunded"] for r in changed] == [False, True]
+    assert [r["transactions"][0]["refunded"] for r in changed] == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("break_it", "field"),
+    [
+        (lambda r: r.pop("transactions"), "'transactions' missing"),
+        (lambda r: r["transactions"][0].update(refunded="no"), "'transactions.0.refunded'"),
+        (lambda r: r["transactions"].clear(), "'transactions'"),
+        (lambda r: r.update(amount="25.00"), "'amount'"),
+    ],
+)
+def test_a_transaction_off_the_published_shape_is_dead_lettered_naming_the_field(
+    givebutter: GivebutterState,
+    sync,
+    invoke: Callable[..., Result],
+    break_it: Callable[[dict], object],
+    field: str,
+) -> None:
+    """A refund flag that is missing or not a boolean must not read as "not refunded": the
+    record is dead-lettered with the field named (and logged once), and the rest are read."""
+    broken, *fine = givebutter.seed(count=5)
+    also_broken = fine.pop()
+    break_it(broken)
+    break_it(also_broken)
+    tmp, _ = sync
+    result = invoke("run", tmp / "recipe.yaml", "--json")
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1, result.output
+    assert (report["outcomes"]["written"], report["outcomes"]["invalid"]) == (3, 2)
+    problems = {p["key"]: p["reason"] for p in report["problems"]}
+    assert set(problems) == {broken["id"], also_broken["id"]}
+    assert all(field in reason for reason in problems.values())
+    assert sorted(r["id"] for r in read_jsonl(tmp / "out.jsonl")) == sorted(r["id"] for r in fine)
+    # Logged once per run, not once per record.
+    assert result.stderr.count("Givebutter: records whose") == 1, result.stderr
+
+
+def test_the_cursor_moves_past_a_broken_newest_transaction(
+    givebutter: GivebutterState, sync, invoke: Callable[..., Result]
+) -> None:
+    """The newest transaction breaking the contract must not keep the cursor back: the next run
+    asks only for what changed since the readable ones (with the overlap)."""
+    *older, newest = givebutter.seed(count=3)
+    del newest["transactions"]
+    tmp, _ = sync
+    assert invoke("run", tmp / "recipe.yaml", "--json").exit_code == 1
+    invoke("run", tmp / "recipe.yaml", "--json")
+    since = list_requests(givebutter)[-1]["query"].get("updatedAfter")
+    assert since is not None
+    assert since < max(r["updated_at"] for r in older).replace("+00:00", "Z")
 
 
 def test_a_refused_key_stops_the_run_naming_givebutter(

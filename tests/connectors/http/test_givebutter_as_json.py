@@ -11,6 +11,7 @@ import pytest
 from click.testing import Result
 
 from connectors.givebutter.emulator.app import EmulatorSettings, create_app
+from connectors.givebutter.emulator.shapes import KINDS, PARTIAL_REFUNDS
 from connectors.virtuous.emulator.app import EmulatorSettings as VirtuousSettings
 from connectors.virtuous.emulator.app import create_app as virtuous_app
 from core.emulation import EmulatorServer
@@ -76,7 +77,7 @@ def test_both_recipes_give_the_same_records_run_after_run(
             return runs
 
         first = both()
-        givebutter.update(seeded[3]["id"], {"refunded": True})
+        givebutter.refund(seeded[3]["id"])
         givebutter.seed(count=2)
         second = both()
     # Same outcomes and the same queries, page for page, on the first run and the incremental one.
@@ -91,13 +92,20 @@ def test_both_recipes_give_the_same_records_run_after_run(
     assert len(dedicated) == 11
 
 
+@pytest.mark.parametrize("partial_refunds", PARTIAL_REFUNDS)
 def test_the_shipped_recipe_runs_end_to_end_into_virtuous(
-    invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    partial_refunds: str,
+    invoke: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    givebutter = create_app(EmulatorSettings(api_keys=[KEY]))
-    seeded = givebutter.state.emulator.seed(count=6)
-    seeded[4]["refunded"] = True  # refunded before it was sent: no gift
-    del seeded[5]["amount"]  # the mapping needs it: dead-lettered, naming the field
+    """Only money taken and kept becomes a gift, however Givebutter shows a partial refund."""
+    settings = EmulatorSettings(api_keys=[KEY], partial_refunds=partial_refunds)
+    givebutter = create_app(settings)
+    kinds = dict(zip(KINDS, givebutter.state.emulator.seed_kinds(*KINDS), strict=True))
+    seeded = [kinds["succeeded"], *givebutter.state.emulator.seed(count=1)]
+    seeded[1]["transacted_at"] = None  # the mapping needs it: dead-lettered, naming the field
+    gifts = {kinds[kind]["id"] for kind in ("succeeded", "recurring", "check")}
     virtuous = virtuous_app(
         VirtuousSettings.model_validate({"api_keys": {VIRTUOUS_KEY: {"org": "org-1"}}})
     )
@@ -118,11 +126,21 @@ def test_the_shipped_recipe_runs_end_to_end_into_virtuous(
             f"{vt.url}/api/Gift/Givebutter/{seeded[0]['id']}",
             headers={"Authorization": f"Bearer {VIRTUOUS_KEY}"},
         ).json()
+        found = {
+            tid
+            for tid in (r["id"] for r in kinds.values())
+            if httpx.get(
+                f"{vt.url}/api/Gift/Givebutter/{tid}",
+                headers={"Authorization": f"Bearer {VIRTUOUS_KEY}"},
+            ).is_success
+        }
     outcomes = report["outcomes"]
-    assert (outcomes["written"], outcomes["filtered"], outcomes["invalid"]) == (4, 1, 1)
+    filtered = len(KINDS) - len(gifts)
+    assert (outcomes["written"], outcomes["filtered"], outcomes["invalid"]) == (3, filtered, 1)
+    assert found == gifts
     (problem,) = report["problems"]
-    assert (problem["key"], problem["field"]) == (seeded[5]["id"], "amount")
+    assert (problem["key"], problem["field"]) == (seeded[1]["id"], "giftDate")
     assert again["outcomes"]["written"] == 0
-    assert imported["giftsCreated"] == 4
+    assert imported["giftsCreated"] == 3
     assert sample["amount"] == seeded[0]["amount"]
     assert KEY not in first.output
