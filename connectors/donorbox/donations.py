@@ -7,7 +7,10 @@ day, so each run re-reads the cursor's day and ``lookback_days`` before it: that
 refunds (``amount_refunded``) of recent gifts; the ledger skips what did not change.
 
 Records are passed on as Donorbox sends them: ``amount`` is a decimal string ("100.0"),
-``stripe_charge_id`` names the Stripe charge behind a card gift, ``donor`` is nested.
+``stripe_charge_id`` names the Stripe charge behind a card gift (PayPal donations have none),
+``donor`` is nested and has no phone. Each is first checked against the documented shape the
+recipes rely on (:class:`~connectors.donorbox.models.Donation`): one that breaks it is
+dead-lettered naming the field, and the read goes on.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
+from connectors.donorbox.models import Donation
 from connectors.donorbox.service import DonorboxSettings, donorbox_client
 from connectors.http.incremental import (
     HighWaterMark,
@@ -28,8 +32,10 @@ from connectors.http.incremental import (
 )
 from connectors.http.pages import walk_pages
 from connectors.http.paginators import PageNumberPaginator, PageRequest
+from core.contract import ContractCheck
 from core.source import Record, Unreadable
 
+#: Donorbox's maximum; a larger per_page falls back to 50, which would look like a short last page.
 MAX_PER_PAGE = 100
 
 
@@ -63,4 +69,7 @@ class Donations(MarkedSource):
         paginator = PageNumberPaginator("page", 1, "per_page", s.per_page)
         pages = walk_pages(client, service, PageRequest("/api/v1/donations", params), paginator)
         mark = HighWaterMark(lambda r: cursor_field(r, "donation_date", "date"), ordered=True)
-        yield from self.track(pages, mark)
+        check = ContractCheck(Donation, "Donorbox", self.key)
+        # Checked after the mark has seen them: pages are oldest first, so a broken donation's
+        # date never moves the cursor past a readable one's.
+        yield from check(self.track(pages, mark))

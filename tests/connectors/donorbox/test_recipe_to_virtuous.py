@@ -7,39 +7,21 @@ created a second time when it arrives through Donorbox.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from click.testing import Result
 
 from connectors.donorbox.emulator.app import DonorboxState
-from connectors.donorbox.emulator.app import EmulatorSettings as DonorboxSettings
-from connectors.donorbox.emulator.app import create_app as donorbox_app
-from core.emulation import EmulatorServer
+from connectors.donorbox.emulator.shapes import fake_donation
 from tests.connectors.virtuous.support import KEY as VIRTUOUS_KEY
-from tests.connectors.virtuous.support import Virtuous, serving
+from tests.connectors.virtuous.support import Virtuous
 
 RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "donorbox-to-virtuous-gifts.yaml"
-EMAIL, DONORBOX_KEY = "ops@example.org", "dbx-e2e-key-31"
-PROJECTS = [
-    {"name": "General Fund", "code": "GENERAL"},
-    {"name": "Scholarships", "code": "SCHOLAR"},
-]
-
-
-@pytest.fixture
-def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DonorboxState, Virtuous]]:
-    """Both emulators, the recipe's variables pointing at them."""
-    donorbox = donorbox_app(DonorboxSettings(credentials={EMAIL: DONORBOX_KEY}))
-    with EmulatorServer(donorbox) as db, serving(monkeypatch) as virtuous:
-        monkeypatch.setenv("DONORBOX_EMAIL", EMAIL)
-        monkeypatch.setenv("DONORBOX_API_KEY", DONORBOX_KEY)
-        monkeypatch.setenv("DONORBOX_BASE_URL", db.url)
-        virtuous.control("POST", "seed", json={"projects": PROJECTS})
-        yield donorbox.state.emulator, virtuous
 
 
 def submit_as_stripe_recipe(virtuous: Virtuous, charge: str) -> None:
@@ -92,21 +74,33 @@ def test_a_card_gift_already_synced_from_stripe_is_not_created_twice(
     assert virtuous.state()["counts"]["gifts"] == 6
 
 
-def test_a_donation_missing_what_the_mapping_needs_is_dead_lettered_by_field(
+def test_a_donation_off_its_documented_shape_is_dead_lettered_naming_the_field(
     services: tuple[DonorboxState, Virtuous], invoke: Callable[..., Result], tmp_path: Path
 ) -> None:
-    donorbox, _ = services
-    no_amount, no_donor, fine = donorbox.seed(count=3)
+    """A broken record is not guessed at (an amount read as a number, a refund read as None),
+    and the run goes on with the others."""
+    donorbox, virtuous = services
+    no_amount, number_amount, no_refund_field, no_donor, fine = donorbox.seed(count=5)
     no_amount["amount"] = None
+    number_amount["amount"] = 25.0
+    del no_refund_field["amount_refunded"]
     no_donor["donor"] = None
-    no_donor["stripe_charge_id"] = None  # keyed by the donation, so only the contact is missing
     result = invoke("run", RECIPE, "--json", "--state", tmp_path / "state.db")
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
-    assert (report["outcomes"]["written"], report["outcomes"]["invalid"]) == (1, 2)
-    fields = {p["key"]: p["field"] for p in report["problems"]}
-    assert fields == {str(no_amount["id"]): "amount", str(no_donor["id"]): "contact"}
-    assert str(fine["id"]) not in fields
+    assert (report["outcomes"]["written"], report["outcomes"]["invalid"]) == (1, 4)
+    reasons = {p["key"]: p["reason"] for p in report["problems"]}
+    assert str(fine["id"]) not in reasons
+    for broken, field in (
+        (no_amount, "'amount' Input should be a valid string"),
+        (number_amount, "'amount' Input should be a valid string"),
+        (no_refund_field, "'amount_refunded' missing"),
+        (no_donor, "'donor' Input should be a valid dictionary"),
+    ):
+        reason = reasons[str(broken["id"])]
+        assert "Donorbox sent a record that breaks its published contract" in reason
+        assert field in reason
+    assert virtuous.import_now()["giftsCreated"] == 1
 
 
 def test_the_payments_of_a_recurring_donation_make_one_recurring_gift(
@@ -116,7 +110,7 @@ def test_the_payments_of_a_recurring_donation_make_one_recurring_gift(
     are linked to one recurring gift in Virtuous instead of starting a schedule each."""
     donorbox, virtuous = services
     plan = {"recurring": True, "stripe_charge_id": None, "donation_type": "paypal"}
-    donor = {"id": 77, "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org"}
+    donor = {**fake_donation(random.Random(1), 1, datetime.now(UTC))["donor"], "id": 77}
     campaign = {"id": 1, "name": "General Giving"}
     payments = donorbox.seed(
         count=3,
@@ -135,3 +129,28 @@ def test_the_payments_of_a_recurring_donation_make_one_recurring_gift(
     ]
     assert schedules[0] == schedules[1] != []
     assert schedules[2] == []
+
+
+def test_no_refunded_or_partially_refunded_donation_becomes_a_gift(
+    services: tuple[DonorboxState, Virtuous], invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    """However a refund shows (status still paid, refunded, partially refunded), only what
+    was paid and kept reaches Virtuous, each gift for its whole amount."""
+    donorbox, virtuous = services
+    every = donorbox.seed_every_state()
+    first = outcomes(invoke("run", RECIPE, "--json", "--state", tmp_path / "state.db"))
+    assert (first["written"], first["filtered"]) == (4, 3)
+    assert virtuous.import_now()["giftsCreated"] == 4
+    for name, donation in every.items():
+        source, txn = gift_key(donation)
+        found = virtuous.gift(source, txn)
+        if "refunded" in name:
+            assert found.status_code == 404, name
+        else:
+            assert found.json()["amount"] == float(donation["amount"]), name
+
+
+def gift_key(donation: dict[str, Any]) -> tuple[str, str]:
+    """The (transactionSource, transactionId) the recipe gives a donation."""
+    charge = donation.get("stripe_charge_id")
+    return ("Stripe", charge) if charge else ("Donorbox", str(donation["id"]))
