@@ -3,46 +3,22 @@ transactions in Givebutter's published shape, under every way a partial refund m
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import Result
 
-from connectors.givebutter.emulator.app import EmulatorSettings as GivebutterSettings
 from connectors.givebutter.emulator.app import GivebutterState
-from connectors.givebutter.emulator.app import create_app as givebutter_app
-from connectors.givebutter.emulator.shapes import KINDS, PARTIAL_REFUNDS
-from core.emulation import EmulatorServer
-from tests.connectors.virtuous.support import Virtuous, serving
+from connectors.givebutter.emulator.shapes import KINDS
+from tests.connectors.givebutter.conftest import RECIPES, run_recipe
+from tests.connectors.virtuous.support import Virtuous
 
-RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "givebutter-to-virtuous-gifts.yaml"
-GIVEBUTTER_KEY = "gb-e2e-key-77"
-PROJECTS = [{"name": "General", "code": "GENERAL"}, {"name": "Scholarships", "code": "SCHOLAR"}]
-
-
-@pytest.fixture(params=PARTIAL_REFUNDS)
-def services(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[GivebutterState, Virtuous]]:
-    """Both emulators, the recipe's variables pointing at them; Givebutter shows partial refunds
-    in each of the ways it might (it does not publish which)."""
-    settings = GivebutterSettings(api_keys=[GIVEBUTTER_KEY], partial_refunds=request.param)
-    givebutter = givebutter_app(settings)
-    with EmulatorServer(givebutter) as gb, serving(monkeypatch) as virtuous:
-        monkeypatch.setenv("GIVEBUTTER_API_KEY", GIVEBUTTER_KEY)
-        monkeypatch.setenv("GIVEBUTTER_BASE_URL", gb.url)
-        virtuous.control("POST", "seed", json={"projects": PROJECTS})
-        yield givebutter.state.emulator, virtuous
+RECIPE = RECIPES / "givebutter-to-virtuous-gifts.yaml"
 
 
 def run(invoke: Callable[..., Result], state: Path, code: int = 0) -> dict[str, Any]:
-    result = invoke("run", RECIPE, "--json", "--state", state)
-    assert result.exit_code == code, result.output
-    parsed: dict[str, Any] = json.loads(result.stdout)
-    return parsed
+    return run_recipe(invoke, RECIPE, state, code)
 
 
 def test_transactions_become_gifts_once(
