@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, Field
 
+from connectors.virtuous.designations import DesignationCheck, DesignationSettings
 from connectors.virtuous.models import GiftTransaction
-from connectors.virtuous.service import VirtuousSettings
 from connectors.virtuous.sink import VirtuousSink
 from connectors.virtuous.transactions import IDEMPOTENT, write_batch
 from core.outcomes import WriteItem, WriteResult
 
 
-class GiftTransactionSettings(VirtuousSettings):
+class GiftTransactionSettings(DesignationSettings):
     batch_size: int = Field(default=100, ge=1, le=1000, description="transactions per request")
     transaction_source: str | None = Field(
         default=None,
@@ -44,13 +45,20 @@ class GiftTransactions(VirtuousSink):
 
     def prepare(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Every transaction carries the dedup pair: the id defaults to the source key, the
-        source to the ``transaction_source`` setting, then to the recipe's name."""
+        source to the ``transaction_source`` setting, then to the recipe's name. A gift whose
+        designation names no Virtuous project is refused here, before anything is sent."""
         filled = dict(payload)
         if not filled.get("transactionId"):
             filled["transactionId"] = key
         if not filled.get("transactionSource"):
             filled["transactionSource"] = self.settings.transaction_source or self.context.recipe
+        self.designations.check(key, filled)
         return filled
+
+    @cached_property
+    def designations(self) -> DesignationCheck:
+        """Reads Virtuous's projects at the first designation of the run (a dry run too)."""
+        return DesignationCheck(self.settings, self.context)
 
     def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
         return write_batch(batch, self._send, self.service, lambda i: transaction_ref(i.payload))

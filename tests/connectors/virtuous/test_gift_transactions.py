@@ -64,6 +64,10 @@ def test_a_record_virtuous_refuses_is_dead_lettered_the_others_written(
     assert virtuous.gift("Test", "g-4").status_code == 200
 
 
+# The project the designated gifts name: the sink checks designations against Virtuous's projects.
+GENERAL_FUND = {"name": "General Fund", "projectCode": "GENERAL"}
+
+
 def _designated(batch: int, short: str) -> str:
     """The gifts recipe with a designation of each gift's whole amount, but 1 for `short`'s."""
     return gifts_recipe(batch=batch).replace(
@@ -78,6 +82,7 @@ def test_a_server_side_refusal_splits_the_batch(
     monkeypatch, write_recipe, invoke, tmp_path
 ) -> None:
     with serving(monkeypatch, require_designation_sum=True) as emulator:
+        emulator.control("POST", "seed", json={"projects": [GENERAL_FUND]})
         donations_csv(tmp_path / "donations.csv", 6)
         result = report(invoke("run", write_recipe(_designated(batch=6, short="g-5")), "--json"))
         assert result["outcomes"]["written"] == 5
@@ -91,6 +96,7 @@ def test_a_duplicate_and_a_refusal_in_one_batch_are_told_apart(
     monkeypatch, write_recipe, invoke, tmp_path
 ) -> None:
     with serving(monkeypatch, require_designation_sum=True) as emulator:
+        emulator.control("POST", "seed", json={"projects": [GENERAL_FUND]})
         recipe = write_recipe(_designated(batch=4, short="g-3"))
         donations_csv(tmp_path / "donations.csv", 1, start=2)  # g-2 went in through another run
         report(invoke("run", recipe, "--json", "--state", tmp_path / "other.db"))
@@ -333,6 +339,7 @@ def test_without_a_transaction_source_the_recipe_name_is_used(
         [{"id": "w-1", "amount": "5.00", "date": "2025-04-01", "donor": "d-1"}],
     )
     recipe = RICH_RECIPE.replace("  transactionSource: \"'Web'\"\n", "")
+    virtuous.control("POST", "seed", json={"projects": [{"name": "General", "code": "GEN"}]})
     result = report(invoke("run", write_recipe(recipe), "--json"))
     assert result["outcomes"]["written"] == 1
     sent = json.loads(virtuous.requests("/api/v2/Gift/Transaction")[0]["body"])
