@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from core.context import Context
-from core.http import Basic, RateLimit, Service
+from core.http import Basic, RateLimit, Service, error_body
 
 DEFAULT_BASE_URL = "https://donorbox.org"
 
@@ -25,8 +28,25 @@ class DonorboxSettings(BaseModel):
     base_url: str = Field(default=DEFAULT_BASE_URL, description="for an emulator or a proxy")
 
 
+_HEADING = re.compile(r"<h1[^>]*>(.*?)</h1>|<title[^>]*>(.*?)</title>", re.I | re.S)
+
+
+def describe_error(response: httpx.Response) -> str:
+    """What Donorbox said: Devise's and Rails' ``{"error": ...}``, or the heading of the HTML
+    error page a Rails app or its proxy sends, never the page itself."""
+    body = error_body(response)
+    if isinstance(body, dict):
+        return str(body.get("error") or body.get("message") or "")
+    found = _HEADING.search(body)
+    if found is not None:
+        return html.unescape(found.group(1) or found.group(2)).strip()
+    return "an HTML page with no heading" if "<" in body else body
+
+
 def donorbox_service(base_url: str) -> Service:
-    return Service(name="Donorbox", base_url=base_url, rate_limit=RATE_LIMIT)
+    return Service(
+        name="Donorbox", base_url=base_url, rate_limit=RATE_LIMIT, describe_error=describe_error
+    )
 
 
 def donorbox_client(settings: DonorboxSettings, context: Context) -> tuple[httpx.Client, Service]:

@@ -7,11 +7,13 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import Result
 
 from connectors.donorbox.emulator.app import DonorboxState, EmulatorSettings, create_app, stamp
 from connectors.donorbox.emulator.shapes import rendered
+from connectors.donorbox.service import describe_error
 from core.emulation import EmulatorServer
 from tests.conftest import read_jsonl
 from tests.connectors.conftest import Runs, assert_refused_without_showing, fresh_state
@@ -134,10 +136,58 @@ def test_a_refused_key_stops_the_run_naming_donorbox(
     assert_refused_without_showing(outcome, "Donorbox", "You need to sign in", wrong, tmp)
 
 
-def test_server_errors_are_retried(donorbox: DonorboxState, sync) -> None:
+@pytest.mark.parametrize("dialect", ["json", "html"])
+def test_server_errors_are_retried(donorbox: DonorboxState, sync, dialect: str) -> None:
+    donorbox.settings.errors = dialect  # type: ignore[assignment]
     donorbox.seed(count=2)
     donorbox.fail_next.extend([500, 503])
     _, run = sync
     report = run()
     assert report["outcomes"]["written"] == 2
     assert [r["status"] for r in donorbox.requests] == [500, 503, 200]
+
+
+@pytest.mark.parametrize("dialect", ["json", "html"])
+def test_a_rate_limit_storm_is_waited_out_and_counted(
+    donorbox: DonorboxState, sync, dialect: str
+) -> None:
+    donorbox.settings.errors = dialect  # type: ignore[assignment]
+    donorbox.settings.faults.update(rate_limit_storm=2, storm_retry_after=0)
+    donorbox.seed(count=4)
+    _, run = sync
+    report = run()
+    assert report["outcomes"]["written"] == 4
+    assert report["rate_limit_waits"] >= 1
+
+
+@pytest.mark.parametrize("dialect", ["json", "html"])
+def test_an_outage_stops_the_run_with_donorboxs_words_not_its_html(
+    donorbox: DonorboxState, sync, invoke: Callable[..., Result], dialect: str
+) -> None:
+    donorbox.settings.errors = dialect  # type: ignore[assignment]
+    donorbox.settings.faults.update(error_rate=1.0, error_statuses=[503])
+    donorbox.seed(count=1)
+    tmp, _ = sync
+    result = invoke("run", tmp / "recipe.yaml")
+    assert result.exit_code != 0
+    said = "Service Unavailable" if dialect == "json" else "something went wrong"
+    assert "Donorbox answered 503" in result.stderr
+    assert said in result.stderr
+    assert "<" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "said"),
+    [
+        ("application/json", '{"error": "You need to sign in"}', "You need to sign in"),
+        ("application/json", '{"status": 502, "error": "Bad Gateway"}', "Bad Gateway"),
+        ("text/plain", "Retry later\n", "Retry later"),
+        ("text/html", "<html><title>Oops &amp; co</title></html>", "Oops & co"),
+        ("text/html", "<html><body>bare</body></html>", "an HTML page with no heading"),
+    ],
+)
+def test_donorboxs_error_bodies_are_told_in_one_line(
+    content_type: str, body: str, said: str
+) -> None:
+    response = httpx.Response(500, headers={"content-type": content_type}, text=body)
+    assert describe_error(response) == said
