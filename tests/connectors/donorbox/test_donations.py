@@ -191,3 +191,14 @@ def test_donorboxs_error_bodies_are_told_in_one_line(
 ) -> None:
     response = httpx.Response(500, headers={"content-type": content_type}, text=body)
     assert describe_error(response) == said
+
+
+def test_a_per_page_donorbox_would_ignore_is_refused_before_any_request(
+    donorbox: DonorboxState, write_recipe: Callable[..., Path], invoke: Callable[..., Result]
+) -> None:
+    """Over 100, Donorbox answers 50 a page: the read would take the first page for the last."""
+    recipe = write_recipe(RECIPE.replace("per_page: 3}", "per_page: 101}"))
+    result = invoke("run", recipe)
+    assert result.exit_code == 2, result.output
+    assert "per_page" in result.output
+    assert donorbox.requests == []
