@@ -28,7 +28,7 @@ from pydantic import Field
 from connectors.virtuous.queries import QuerySettings, _Query
 from connectors.virtuous.service import VirtuousSettings
 from core.context import Context
-from core.errors import AuthError, FatalError, InvalidRecord, RetriableError, SkippableError
+from core.errors import FatalError, InvalidRecord, RetriableError, SkippableError
 from core.http.service import fingerprint
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ def read_projects(settings: VirtuousSettings, context: Context) -> list[Project]
     query = _ProjectQuery(QuerySettings(**credentials, page_size=1000), context)
     try:
         return [Project.from_row(row) for row in query.read(None)]
-    except (AuthError, RetriableError, SkippableError, FatalError) as error:
+    except (FatalError, RetriableError, SkippableError) as error:  # a 403 is a FatalError too
         msg = f"cannot read Virtuous's projects to check designations: {error}; {_OFF_SWITCH}"
         raise FatalError(msg) from error
 
