@@ -5,8 +5,14 @@ source that yielded in Stripe's order could commit a cursor past records it has 
 lose them after a crash. :class:`CreatedWindowSource` therefore reads the time range in windows
 (``window_days`` wide, wider across empty stretches, the last one open-ended), pages through each
 window with the SDK's own ``auto_paging_iter``, and yields the window's records sorted by
-``created`` ascending. Memory is bounded by one window, and the cursor is exact once a window's
-records are yielded.
+``created`` ascending. The cursor is exact once a window's records are yielded.
+
+Nothing of a window can be yielded before all of it is read, so a window may not hold more than
+``max_window_records``: one that does is left at once and read again narrower (as narrow as the
+density read so far says, at least by half, down to one second), and the next windows follow the
+density. So the runner has records to commit at least every few thousand read, whatever the
+windows (a first window widened over empty months could otherwise hold a year of charges), and
+memory is bounded by that many records too.
 
 Each run starts ``overlap_seconds`` before the committed cursor: records created in the same
 second as the cursor, or that became visible late, are read again and the ledger finds them
@@ -31,6 +37,7 @@ import stripe
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.stripe.service import DEFAULT_BASE_URL, NAME, stripe_client, stripe_errors
+from connectors.stripe.windows import WindowRead, split, width_for
 from core.contract import ContractCheck
 from core.source import Record, Source, Unreadable
 
@@ -78,6 +85,12 @@ class ListSettings(BaseModel):
     page_size: int = Field(100, ge=1, le=100, description="objects per request (Stripe: 1-100)")
     window_days: int = Field(
         30, ge=1, description="objects are read and sorted this many days at a time"
+    )
+    max_window_records: int = Field(
+        2000,
+        ge=1,
+        description="a window holding more objects is read again narrower, so that progress "
+        "is committed at least this often",
     )
 
     @field_validator("start", mode="before")
@@ -136,22 +149,43 @@ class CreatedWindowSource(Source):
         self._hold = None
         lower, now = self.lower_bound(cursor), int(time.time())
         base = width = self.settings.window_days * _DAY
+        size = max(1, self.settings.max_window_records // 2)
+        bounds: list[int | None] = []  # where windows must end, the next one last
         while True:
             upper = lower + width if lower + width <= now else None  # the last one is open
-            records, broken = self._read_window(client, lower, upper, check)
-            # A record that breaks the contract has no trustworthy ``created`` to sort by or to
-            # hold the cursor with: it is dead-lettered, the window's others go on in order.
-            yield from broken
-            pending = [r["created"] for r in records if self.in_flux(r)]
-            if pending:
-                earliest = min(pending)
-                self._hold = earliest if self._hold is None else min(self._hold, earliest)
-            yield from (r for r in records if self.keep(r))
+            if bounds and (upper is None or (bounds[-1] is not None and upper >= bounds[-1])):
+                upper = bounds.pop()
+            window = self._read_window(client, lower, upper, check)
+            if window.overflowed:
+                bounds.extend(reversed(split(window, lower, upper, size)))
+                width = width_for(window, (upper or now) - lower, size)
+                continue
+            yield from self._settled(window)
             if upper is None:
                 return
-            # Empty stretches (before the account's first charge, quiet months) are crossed in
-            # ever wider steps; a window with records sets the width back.
-            lower, width = upper, base if records else min(width * 2, base * _MAX_WIDENING)
+            lower, width = upper, self._next_width(upper - lower, base, window.read)
+
+    def _settled(self, window: WindowRead) -> Iterator[Record | Unreadable]:
+        """A window's records to yield, oldest first; those in flux hold the cursor back."""
+        # A record that breaks the contract has no trustworthy ``created`` to sort by or to hold
+        # the cursor with: it is dead-lettered, the window's others go on in order.
+        yield from window.broken
+        records = window.records
+        pending = [r["created"] for r in records if self.in_flux(r)]
+        if pending:
+            earliest = min(pending)
+            self._hold = earliest if self._hold is None else min(self._hold, earliest)
+        yield from (r for r in records if self.keep(r))
+
+    def _next_width(self, width: int, base: int, read: int) -> int:
+        """Empty stretches (before the account's first charge, quiet months) are crossed in ever
+        wider steps; a window with records brings the width back to ``window_days``, growing
+        back to it from a narrow one gradually, as long as windows stay well under the cap."""
+        if read == 0:
+            return min(width * 2, base * _MAX_WIDENING)
+        if read <= self.settings.max_window_records // 4:
+            return min(width * 2, base)
+        return min(width, base)
 
     def lower_bound(self, cursor: Any | None) -> int:
         """Where this run starts: ``overlap_seconds`` before the cursor, never before ``start``."""
@@ -162,24 +196,22 @@ class CreatedWindowSource(Source):
 
     def _read_window(
         self, client: stripe.StripeClient, lower: int, upper: int | None, check: ContractCheck
-    ) -> tuple[list[Record], list[Unreadable]]:
-        """The window's records oldest first, and those that break the contract."""
+    ) -> WindowRead:
+        """The records created in ``[lower, upper)``; the read stops past the cap, unless the
+        window is a single second, which cannot be split."""
         created = {"gte": lower} if upper is None else {"gte": lower, "lt": upper}
         params: dict[str, Any] = {"created": created, "limit": self.settings.page_size}
         if expand := self.expand():
             params["expand"] = expand
-        by_id: dict[str, Record] = {}
-        broken: list[Unreadable] = []
+        capped = upper is None or upper - lower > 1
+        window = WindowRead()
         with stripe_errors():
             for obj in self.list_page(client, params).auto_paging_iter():
-                checked = check.check(obj.to_dict())
-                if isinstance(checked, Unreadable):
-                    broken.append(checked)
-                else:
-                    record = self.to_record(obj)
-                    by_id[record["id"]] = record
-        # Stripe lists newest first: reversed, the broken ones come oldest first too.
-        return sorted(by_id.values(), key=lambda r: int(r["created"])), broken[::-1]
+                window.add(check.check(self.to_record(obj)))
+                if capped and window.read > self.settings.max_window_records:
+                    window.overflowed = True
+                    break
+        return window
 
     def cursor_value(self, record: Mapping[str, Any]) -> Any | None:
         created = int(record["created"])

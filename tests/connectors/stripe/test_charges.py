@@ -4,6 +4,7 @@ emulator: paging, order, incremental runs, expansion, statuses, errors and retri
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +294,55 @@ def test_a_charge_missing_its_amount_is_named_once_in_the_log(emulator, tmp_path
     assert [r["id"] for r in records if not isinstance(r, Unreadable)] == [made[3]["id"]]
     warnings = [r for r in caplog.records if "amount" in r.getMessage()]
     assert len(warnings) == 1
+
+
+# --- progress: a read commits within a few thousand records, whatever its windows -------------
+
+DAY = 86_400
+
+
+def _served_before(emulator: Emulator, records: Iterator[Any]) -> tuple[Any, int]:
+    """The first record ``records`` yields, and how many list pages Stripe had served for it."""
+    first = next(records)
+    return first, len(emulator.lists())
+
+
+def test_a_first_read_after_empty_months_yields_within_a_few_thousand_records(
+    emulator, tmp_path
+) -> None:
+    """Issue 9: the windows widen over empty months up to 240 days, and the first window with
+    charges in it was read whole before anything was yielded, so the runner had nothing to
+    commit: a run killed then lost all it had read. Now a window holding more than
+    ``max_window_records`` is read again, narrower, and every window is yielded (and so
+    committable) within a few thousand records."""
+    start = JAN_2025 - 365 * DAY
+    made = seed_charges(
+        emulator.store, 5000, start=start + 215 * DAY, spacing=1800, customers=False
+    )
+    src = source(emulator, tmp_path, start=start)
+    try:
+        records = src.read(None)
+        first, pages = _served_before(emulator, records)
+        assert first["id"] == made[0]["id"]
+        assert pages * 100 <= 2 * 2000 + 300  # at most two windows' worth, and a few empty ones
+        assert src.cursor_value(first) == made[0]["created"]
+    finally:
+        src.context.close()
+
+
+def test_a_dense_second_packs_no_narrower_than_a_second(emulator, tmp_path) -> None:
+    """More charges in one second than a window may hold cannot be split: they are read whole."""
+    made = seed_charges(emulator.store, 30, spacing=0)
+    records = read_all(source(emulator, tmp_path, max_window_records=10, page_size=5))
+    assert sorted(r["id"] for r in records) == sorted(c["id"] for c in made)
+
+
+def test_narrowed_windows_keep_order_and_lose_nothing(emulator, tmp_path) -> None:
+    """Bursts and lulls: the width follows the density, every charge arrives once, in order."""
+    made = []
+    for burst in range(3):
+        made += seed_charges(emulator.store, 40, start=JAN_2025 + burst * 2 * DAY, spacing=60)
+    made += seed_charges(emulator.store, 3, start=JAN_2025 + 90 * DAY, spacing=DAY)
+    records = read_all(source(emulator, tmp_path, max_window_records=25, page_size=10))
+    assert [r["id"] for r in records] == [c["id"] for c in made]
+    assert len(emulator.lists()) < 70  # a burst costs a re-read, a lull a few doublings
