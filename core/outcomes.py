@@ -74,3 +74,6 @@ class WriteResult:
     sink_key: str | None = None
     reason: str | None = None
     field: str | None = None
+    #: False when the sink knows nothing reached the service (a failed look-up before the
+    #: write): the record is then no longer in flight, though it failed.
+    maybe_sent: bool = True

@@ -327,7 +327,7 @@ class Runner:
             candidate = by_key.pop(result.key, None)
             if candidate is None:
                 continue
-            if result.outcome is not Outcome.FAILED:
+            if result.outcome is not Outcome.FAILED or not result.maybe_sent:
                 # The sink knows what became of it; a failed one may have arrived, so its mark
                 # stays and the next run (or `dlq retry`) asks the sink before sending it again.
                 batch.settled.append(result.key)

@@ -77,6 +77,8 @@ class Sink(ABC):
           repeat): it is sent again when the source yields it, as a :class:`WriteItem` with
           ``resent`` set.
 
+        An exception it raises counts as "nothing found" (a :class:`RetriableError`) or stops
+        the run: a sink that must not send a record twice answers ``needs_review`` instead.
         By default nothing is looked up: every record is sent again, as before.
         """
         return []

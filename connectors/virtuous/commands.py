@@ -16,6 +16,7 @@ import httpx
 from pydantic import BaseModel, SecretStr
 
 from connectors.virtuous.gift_transactions import GiftTransactions, GiftTransactionSettings
+from connectors.virtuous.holding import Held, read_holding_area
 from connectors.virtuous.service import virtuous_client
 from core.context import Context
 from core.errors import MissingSecretError, RecipeValidationError
@@ -43,8 +44,9 @@ def status(
     """Where did RECIPE's gifts go? Look up each one it submitted to Virtuous.
 
     Gift transactions become gifts only after Virtuous's nightly import (and a person's review).
-    Each gift is reported as imported (with its Virtuous id, kept in the ledger), pending, or
-    missing once it has been pending longer than the grace period.
+    Each gift is reported as imported (with its Virtuous id, kept in the ledger), pending, set
+    aside by the import as "needs update" (with Virtuous's reason, where the holding area can be
+    read: the sandbox's), or missing once it has been pending longer than the grace period.
     """
     from core.cli import ExitCode, Session, reports_errors
 
@@ -69,7 +71,8 @@ def status(
             finally:
                 context.close()
         _print(report, as_json)
-        return ExitCode.RECORDS_FAILED if report["missing"] else ExitCode.OK
+        attention = report["missing"] or report["needs_update"]
+        return ExitCode.RECORDS_FAILED if attention else ExitCode.OK
 
     sys.exit(run())
 
@@ -93,8 +96,14 @@ def _follow(
     recipe: str, store: StateStore, client: httpx.Client, service: Service, grace: timedelta
 ) -> dict[str, list[dict[str, str]]]:
     now = datetime.now(UTC)
-    report: dict[str, list[dict[str, str]]] = {"imported": [], "pending": [], "missing": []}
+    report: dict[str, list[dict[str, str]]] = {
+        "imported": [],
+        "pending": [],
+        "needs_update": [],
+        "missing": [],
+    }
     found = []
+    holding: Held | None = None
     for entry in store.ledger_entries(recipe):
         if entry.sink_key and entry.sink_key.startswith("gift/"):
             report["imported"].append({"key": entry.key, "gift_id": entry.sink_key[5:]})
@@ -110,6 +119,11 @@ def _follow(
             "submitted_at": entry.updated_at,
         }
         if response.status_code == 404:
+            holding = read_holding_area(client) if holding is None else holding
+            held = (holding or {}).get((row["transactionSource"], row["transactionId"]))
+            if held is not None and held.get("state") == "needs update":
+                report["needs_update"].append({**row, "reason": str(held.get("reason") or "")})
+                continue
             age = now - datetime.fromisoformat(entry.updated_at)
             report["missing" if age > grace else "pending"].append(row)
             continue
@@ -127,6 +141,11 @@ def _print(report: dict[str, list[dict[str, str]]], as_json: bool) -> None:
         return
     click.echo(f"imported into Virtuous: {len(report['imported'])}")
     click.echo(f"pending (in the import): {len(report['pending'])}")
+    click.echo(f"set aside by the import (needs update): {len(report['needs_update'])}")
+    for row in report["needs_update"]:
+        click.echo(
+            f"  needs update {row['transactionSource']}/{row['transactionId']}: {row['reason']}"
+        )
     click.echo(f"missing after the grace period: {len(report['missing'])}")
     for row in report["missing"]:
         click.echo(

@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import httpx
 from pydantic import BaseModel
 
 from connectors.virtuous.models import GiftReversal
 from connectors.virtuous.service import VirtuousSettings
 from connectors.virtuous.sink import OneByOne
 from connectors.virtuous.transactions import check_single
+from core.errors import RetriableError
+from core.http import raise_for_status
 from core.outcomes import Outcome, WriteItem, WriteResult
+from core.state import InFlight
 
 
 class GiftReversals(OneByOne):
     """Finds the gift by its transactionSource and transactionId, then posts
     ``/api/Gift/ReversingTransaction``. A gift not imported yet, or a partial refund (Virtuous
-    reverses whole gifts), is ``needs_review``; ``connector dlq retry`` tries again later."""
+    reverses whole gifts), is ``needs_review``; ``connector dlq retry`` tries again later.
+
+    Each refund is sent at most once, whatever Virtuous does with a repeat (nothing public says
+    it refuses one): refunds go one per batch, each marked in flight before its request, and one
+    a stopped run (or a lost answer) left in flight is never sent again automatically, since no
+    documented read tells whether its reversal arrived. It is dead-lettered for a person instead.
+    """
 
     name: ClassVar[str] = "virtuous.gift_reversals"
     Settings: ClassVar[type[BaseModel]] = VirtuousSettings
@@ -26,14 +37,43 @@ class GiftReversals(OneByOne):
     description: ClassVar[str] = "refunds as reversing transactions on the original gift"
     settings: VirtuousSettings
 
+    @property
+    def batch_size(self) -> int:
+        return 1  # committed one by one: a crash leaves at most one refund in doubt
+
     def money(self, payload: dict[str, Any]) -> tuple[str, Decimal] | None:  # type: ignore[override]
         return None  # a reversal moves the original gift's money back; counted there
+
+    def reference(self, item: WriteItem) -> str:
+        return _gift_path(item.payload)
+
+    def recover(self, stranded: Sequence[InFlight]) -> list[WriteResult]:
+        """A refund whose gift Virtuous does not hold was never reversed: it is sent again.
+        Any other is left for a person: its reversal may have arrived."""
+        results = []
+        for item in stranded:
+            try:
+                if self._look_up(item.sink_ref or _gift_path(item.payload)).status_code == 404:
+                    continue
+            except RetriableError:
+                pass  # Virtuous cannot say now: in doubt, like the rest
+            source, txn = item.payload["transactionSource"], item.payload["transactionId"]
+            reason = (
+                f"the reversal of gift {source}/{txn} was sent by a run that stopped (or lost"
+                " Virtuous's answer) before it was recorded, and Virtuous cannot be asked whether"
+                " it arrived: look for a reversing transaction on that gift in Virtuous and add"
+                " one by hand if there is none; it is not sent again, so it is never made twice"
+            )
+            results.append(WriteResult(item.key, Outcome.NEEDS_REVIEW, reason=reason))
+        return results
 
     def write_one(self, item: WriteItem) -> WriteResult:
         payload = item.payload
         source, txn = payload["transactionSource"], payload["transactionId"]
-        path = f"/api/Gift/{quote(str(source), safe='')}/{quote(str(txn), safe='')}"
-        found = self.client.get(path)
+        try:
+            found = self._look_up(_gift_path(payload))
+        except RetriableError as error:  # nothing was reversed: the record is not in doubt
+            return WriteResult(item.key, Outcome.FAILED, reason=str(error), maybe_sent=False)
         if found.status_code == 404:
             reason = (
                 f"gift {source}/{txn} is not in Virtuous yet (still in the import?);"
@@ -58,9 +98,17 @@ class GiftReversals(OneByOne):
         }
         # Not marked idempotent: nothing in the body lets Virtuous spot a repeated reversal.
         response = self.client.post("/api/Gift/ReversingTransaction", json=body)
-        if response.status_code == 400 and "revers" in response.text.lower():
-            return WriteResult(
-                item.key, Outcome.UNCHANGED, sink_key=str(gift["id"]), reason="already reversed"
-            )
         check_single(response, self.service)
         return WriteResult(item.key, Outcome.WRITTEN, sink_key=str(response.json().get("id")))
+
+    def _look_up(self, path: str) -> httpx.Response:
+        found = self.client.get(path)
+        if found.status_code >= 500 or found.status_code == 429:
+            raise_for_status(found, self.service)
+        return found
+
+
+def _gift_path(payload: dict[str, Any]) -> str:
+    """``/api/Gift/<transactionSource>/<transactionId>``: the gift a refund reverses."""
+    source, txn = payload["transactionSource"], payload["transactionId"]
+    return f"/api/Gift/{quote(str(source), safe='')}/{quote(str(txn), safe='')}"

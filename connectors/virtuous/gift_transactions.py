@@ -12,9 +12,11 @@ from pydantic import BaseModel, Field
 
 from connectors.virtuous.designations import DesignationCheck, DesignationSettings
 from connectors.virtuous.models import GiftTransaction
+from connectors.virtuous.recovery import recover_gifts
 from connectors.virtuous.sink import VirtuousSink
-from connectors.virtuous.transactions import IDEMPOTENT, write_batch
+from connectors.virtuous.transactions import write_gifts
 from core.outcomes import WriteItem, WriteResult
+from core.state import InFlight
 
 
 class GiftTransactionSettings(DesignationSettings):
@@ -61,15 +63,23 @@ class GiftTransactions(VirtuousSink):
         return DesignationCheck(self.settings, self.context)
 
     def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
-        return write_batch(batch, self._send, self.service, lambda i: transaction_ref(i.payload))
+        return write_gifts(batch, self._send, self.service, self.reference)
+
+    def reference(self, item: WriteItem) -> str:
+        return transaction_ref(item.payload)
+
+    def recover(self, stranded: Sequence[InFlight]) -> list[WriteResult]:
+        return recover_gifts(self.client, self.service, stranded)
 
     def _send(self, items: Sequence[WriteItem]) -> httpx.Response:
+        # Not marked idempotent: write_gifts repeats a failed try itself, so that it knows a
+        # refusal of the repeat means an earlier try arrived.
         if len(items) == 1:
-            return self.client.post(
-                "/api/v2/Gift/Transaction", json=items[0].payload, extensions=IDEMPOTENT
-            )
+            return self.client.post("/api/v2/Gift/Transaction", json=items[0].payload)
         return self.client.post(
             "/api/v2/Gift/Transactions",
-            json={"transactions": [item.payload for item in items]},
-            extensions=IDEMPOTENT,
+            json={
+                "transactionSource": items[0].payload["transactionSource"],
+                "transactions": [item.payload for item in items],
+            },
         )

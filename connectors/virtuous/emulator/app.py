@@ -12,6 +12,9 @@ The control plane, never authenticated, rate-limited or faulted:
 - ``POST /_emulator/import``: run the nightly import (``{"transactionSource": s}``: only that one)
 - ``POST /_emulator/seed``: create ``projects``, ``contacts``, ``gifts``, ``apiKeys``, ``users``
 - ``GET /_emulator/state``: counts and every record, pending transaction and needs-update item
+- ``GET /_emulator/holding``: the gift transactions in the import's holding area, each with its
+  state ("pending" or "needs update") and reason (``?transactionSource=s``: only that one). Real
+  Virtuous shows this under Imports in its UI; its API documents no such listing.
 - ``GET|POST /_emulator/faults``: read or change the :class:`core.emulation.Faults` switches
 - ``POST /_emulator/reset``: forget everything seeded or received; faults back to the settings'
 - ``GET /_emulator/requests``: the request log (no credentials)
@@ -167,6 +170,23 @@ def _state(state: EmulatorState, body: dict[str, Any]) -> Response:
     )
 
 
+async def _holding(request: Request) -> Response:
+    state = emulator(request)
+    wanted = request.query_params.get("transactionSource")
+    rows = [
+        {
+            "transactionSource": p.transaction_source,
+            "transactionId": p.transaction_id,
+            "state": label,
+            "reason": p.reason,
+        }
+        for label, held in (("pending", state.pending), ("needs update", state.needs_update))
+        for p in held
+        if p.kind == "gift" and (wanted is None or (p.transaction_source or "") == wanted)
+    ]
+    return json_response(rows)
+
+
 @_control
 def _faults(state: EmulatorState, body: dict[str, Any]) -> Response:
     state.faults.update(**body)  # a GET has no body, so nothing changes
@@ -221,6 +241,7 @@ CONTROL_ROUTES = [
     Route("/_emulator/import", _import, methods=["POST"]),
     Route("/_emulator/seed", _seed, methods=["POST"]),
     Route("/_emulator/state", _state, methods=["GET"]),
+    Route("/_emulator/holding", _holding, methods=["GET"]),
     Route("/_emulator/faults", _faults, methods=["GET", "POST"]),
     Route("/_emulator/reset", _reset, methods=["POST"]),
     Route("/_emulator/requests", _requests, methods=["GET"]),

@@ -403,7 +403,7 @@ def run_import(
             )
             problem = None
         else:
-            problem = _import_gift(state, settings, pending.payload, tally)
+            problem = pending.problem or _import_gift(state, settings, pending.payload, tally)
         if problem:
             pending.reason = problem
             state.needs_update.append(pending)

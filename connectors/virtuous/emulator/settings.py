@@ -62,6 +62,14 @@ class EmulatorSettings(BaseModel):
     rate_limit: int = 5000
     rate_window_seconds: float = 3600
 
+    # "lenient" (documented: Virtuous's HMAC sample calls a repeated transactionId "the only
+    # validation error you will encounter"): a gift transaction that binds is accepted, and one
+    # with missing or bad values is set aside as "needs update" by the import, with the reason.
+    # "strict" (our inference): refused at POST with a modelState naming the field.
+    transaction_validation: Literal["lenient", "strict"] = "lenient"
+    # What a second reversal of one gift meets: nothing public says Virtuous refuses it.
+    repeated_reversal: Literal["accept", "refuse"] = "accept"
+
     gift_batch_max_size: int = 100
     contact_batch_max_size: int = 100
     require_designation_sum: bool = False

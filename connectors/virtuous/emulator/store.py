@@ -200,6 +200,7 @@ class Pending:
     transaction_id: str | None = None
     import_name: str | None = None
     reason: str | None = None  # set when the import could not place it ("needs update")
+    problem: str | None = None  # accepted with missing or bad values (lenient validation)
 
 
 @dataclass

@@ -2,8 +2,14 @@
 
 Keys are matched case-insensitively (ASP.NET model binding), so every body is lower-cased first;
 after that the gift transaction's ``contact.firstname`` and the contact transaction's
-``firstName`` are the same key. A batch is atomic: one bad transaction rejects the whole batch
-with a ``modelState`` naming its index (``transactions[3].amount``), and nothing is parked.
+``firstName`` are the same key. A batch is atomic: one refused transaction rejects the whole
+batch with a ``modelState`` naming its index (``transactions[3].amount``), and nothing is parked.
+
+What is refused depends on ``transaction_validation``. Always: a repeated transactionId, and
+what cannot bind (a transaction that is no object, a non-integer ``contact.id``, custom fields or
+designations of the wrong shape). In "strict" mode (our inference) also a gift with missing or
+bad values; in "lenient" mode (as documented) such a gift is parked with its problems, and the
+import sets it aside as "needs update" with them as the reason.
 """
 
 from __future__ import annotations
@@ -121,7 +127,10 @@ def designations_of(tx: Payload) -> tuple[str, Any]:
     return "designations", tx.get("designations")
 
 
-def _check_gift(tx: Payload, at: str, settings: EmulatorSettings, problems: Rejection) -> None:
+def _check_gift(
+    tx: Payload, at: str, settings: EmulatorSettings, problems: Rejection, binding: Rejection
+) -> None:
+    """Put what cannot bind in ``binding``, the other problems in ``problems``."""
     if not text(tx, "gifttype"):
         problems.add(f"{at}.giftType", "The GiftType field is required.")
     amount = parse_amount(tx.get("amount"))
@@ -141,18 +150,18 @@ def _check_gift(tx: Payload, at: str, settings: EmulatorSettings, problems: Reje
             "A contact with an id, a referenceId, an email or a name is required.",
         )
     elif text(contact, "id") and parse_int(contact["id"]) is None:
-        problems.add(f"{at}.contact.id", f"Could not convert string to integer: {contact['id']}.")
+        binding.add(f"{at}.contact.id", f"Could not convert string to integer: {contact['id']}.")
     frequency = text(tx, "frequency")
     if frequency and frequency.lower() not in FREQUENCIES:
         valid = ", ".join(FREQUENCIES.values())
         problems.add(f"{at}.frequency", f"'{frequency}' is not a valid frequency ({valid}).")
     if custom_fields(tx.get("customfields")) is None:
-        problems.add(f"{at}.customFields", "An error has occurred.")
+        binding.add(f"{at}.customFields", "An error has occurred.")
     key, designations = designations_of(tx)
     if designations is None:
         return
     if not isinstance(designations, list):
-        problems.add(f"{at}.{key}", "An error has occurred.")
+        binding.add(f"{at}.{key}", "An error has occurred.")
         return
     total = Decimal(0)
     for i, item in enumerate(designations):
@@ -188,13 +197,20 @@ def accept_gifts(
     """Validate gift transactions and park them all, or none (the returned Rejection says why)."""
     problems = Rejection()
     duplicates: list[str] = []
+    set_aside: dict[int, str] = {}  # lenient: the problems the import will report
     seen = state.submitted_transactions()  # and, as the loop goes, the batch's own
     for i, tx in enumerate(transactions):
         at = f"transactions[{i}]" if batch else "transaction"
         if not isinstance(tx, dict):
             problems.add(at, "An error has occurred.")
             continue
-        _check_gift(tx, at, settings, problems)
+        if settings.transaction_validation == "strict":
+            _check_gift(tx, at, settings, problems, problems)
+        else:
+            content = Rejection()
+            _check_gift(tx, at, settings, content, problems)
+            if content.model_state:
+                set_aside[i] = "; ".join(m for ms in content.model_state.values() for m in ms)
         source, tid = text(tx, "transactionsource"), text(tx, "transactionid")
         if tid is None:
             continue
@@ -207,9 +223,9 @@ def accept_gifts(
         if duplicates and len(duplicates) == len(problems.model_state):
             problems.message, problems.duplicate = duplicates[0], True
         return problems
-    for tx in transactions:
+    for i, tx in enumerate(transactions):
         source, tid = text(tx, "transactionsource"), text(tx, "transactionid")
-        _park(state, "gift", tx, org, source, tid, import_name)
+        _park(state, "gift", tx, org, source, tid, import_name, set_aside.get(i))
     return None
 
 
@@ -239,8 +255,10 @@ def _park(
     source: str | None,
     transaction_id: str | None = None,
     import_name: str | None = None,
+    problem: str | None = None,
 ) -> None:
-    """Hold one accepted transaction in the holding area until the next import."""
+    """Hold one accepted transaction in the holding area until the next import; one with a
+    ``problem`` the import will set aside as "needs update"."""
     state.pending.append(
         Pending(
             id=state.next_id("pending"),
@@ -251,6 +269,7 @@ def _park(
             transaction_source=source,
             transaction_id=transaction_id,
             import_name=import_name,
+            problem=problem,
         )
     )
 

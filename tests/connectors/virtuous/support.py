@@ -25,6 +25,7 @@ class Virtuous:
         self.server = server
         self.app = app
         self.url = server.url
+        self.mode = app.state.emulator.settings.transaction_validation
 
     def control(self, method: str, path: str, **kwargs: Any) -> Any:
         response = httpx.request(method, f"{self.url}/_emulator/{path}", timeout=30, **kwargs)

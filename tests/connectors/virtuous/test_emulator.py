@@ -343,15 +343,57 @@ def test_a_transaction_is_accepted_once(client: TestClient) -> None:
          "transaction.designations[0].amountDesignated"),
     ],
 )  # fmt: skip
-def test_invalid_gift_transactions_are_400_with_model_state(
-    client: TestClient, state: EmulatorState, changes: dict[str, Any], key: str
+def test_invalid_gift_transactions_are_400_with_model_state_when_strict(
+    make_app: Callable[..., Starlette], changes: dict[str, Any], key: str
 ) -> None:
-    response = client.post("/api/v2/Gift/Transaction", json=gift_tx(**changes))
+    app = make_app(transaction_validation="strict")
+    response = TestClient(app, headers=AUTH).post(
+        "/api/v2/Gift/Transaction", json=gift_tx(**changes)
+    )
     assert response.status_code == 400
     body = response.json()
     assert body["message"] == "The request is invalid."
     assert key in body["modelState"]
-    assert state.pending == []
+    assert app.state.emulator.pending == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        ({"amount": None}, "The Amount field is required."),
+        ({"amount": "abc"}, "Could not convert string to decimal: abc."),
+        ({"giftDate": "yesterday-ish"}, "The value 'yesterday-ish' is not a valid date."),
+        ({"giftType": ""}, "The GiftType field is required."),
+        ({"frequency": "Bimontly"}, "'Bimontly' is not a valid frequency"),
+    ],
+)
+def test_lenient_accepts_a_gift_with_bad_values_and_the_import_sets_it_aside(
+    client: TestClient, state: EmulatorState, changes: dict[str, Any], said: str
+) -> None:
+    assert client.post("/api/v2/Gift/Transaction", json=gift_tx(**changes)).status_code == 200
+    (aside,) = run_import(client)["needsUpdate"]
+    assert aside["transactionId"] == "ch_1"
+    assert said in aside["reason"]
+    assert state.gifts == {}
+    holding = client.get("/_emulator/holding").json()
+    assert holding == [
+        {
+            "transactionSource": "Stripe",
+            "transactionId": "ch_1",
+            "state": "needs update",
+            "reason": aside["reason"],
+        }
+    ]
+    again = client.post("/api/v2/Gift/Transaction", json=gift_tx())
+    assert (again.status_code, "already been submitted" in again.text) == (400, True)
+
+
+def test_lenient_still_refuses_what_cannot_bind(client: TestClient) -> None:
+    response = client.post(
+        "/api/v2/Gift/Transaction", json=gift_tx(contact={"id": "abc", "lastname": "X"})
+    )
+    assert response.status_code == 400
+    assert list(response.json()["modelState"]) == ["transaction.contact.id"]
 
 
 @pytest.mark.parametrize(
@@ -394,9 +436,9 @@ def test_a_null_body_is_the_recorded_400(client: TestClient, body: bytes) -> Non
         assert response.json() == {"message": "The argument cannot be null"}
 
 
-def test_a_batch_is_atomic_and_names_the_bad_index(
-    client: TestClient, state: EmulatorState
-) -> None:
+def test_a_batch_is_atomic_and_names_the_bad_index(make_app: Callable[..., Starlette]) -> None:
+    app = make_app(transaction_validation="strict")
+    client, state = TestClient(app, headers=AUTH), app.state.emulator
     transactions = [gift_tx(f"ch_{i}") for i in range(5)]
     for tx in transactions:
         del tx["giftType"], tx["giftDate"]
@@ -619,11 +661,26 @@ def test_reversing_transaction(client: TestClient, state: EmulatorState) -> None
     assert reversal.json()["giftType"] == "Reversing Transaction"
     assert reversal.json()["amountFormatted"] == "-$40.00"
     assert state.outbox[-1]["event"] == "GiftCreate"
-    assert client.post("/api/Gift/ReversingTransaction", json=body).status_code == 400
+    repeat = client.post("/api/Gift/ReversingTransaction", json=body)  # nothing says it is refused
+    assert (repeat.status_code, repeat.json()["amount"]) == (200, -40.0)
     again = body | {"reversedGiftId": reversal.json()["id"]}
     assert client.post("/api/Gift/ReversingTransaction", json=again).status_code == 400
     unknown = client.post("/api/Gift/ReversingTransaction", json=body | {"reversedGiftId": 7})
     assert (unknown.status_code, unknown.content) == (404, b"")
+
+
+def test_a_repeated_reversal_is_refused_when_switched_on(
+    make_app: Callable[..., Starlette],
+) -> None:
+    client = TestClient(make_app(repeated_reversal="refuse"), headers=AUTH)
+    (cid,) = seed(client, contacts=[{"lastName": "Ada"}])["contacts"]
+    gift = {"contactId": cid, "giftType": "Cash", "giftDate": "2025-01-02", "amount": "40"}
+    (gid,) = seed(client, gifts=[gift])["gifts"]
+    body = {"reversedGiftId": gid, "giftDate": "2025-02-01"}
+    assert client.post("/api/Gift/ReversingTransaction", json=body).status_code == 200
+    repeat = client.post("/api/Gift/ReversingTransaction", json=body)
+    assert repeat.status_code == 400
+    assert "already been reversed" in repeat.json()["message"]
 
 
 def test_projects(client: TestClient) -> None:
@@ -783,7 +840,8 @@ def test_take_is_clamped_and_full_pages_can_time_out(make_app: Callable[..., Sta
 
 
 def test_envelope_error_shape(make_app: Callable[..., Starlette]) -> None:
-    client = TestClient(make_app(error_shape="envelope"), headers=AUTH)
+    app = make_app(error_shape="envelope", transaction_validation="strict")
+    client = TestClient(app, headers=AUTH)
     response = client.post("/api/v2/Gift/Transaction", json=gift_tx(amount="x"))
     assert response.status_code == 400
     error = response.json()["error"]

@@ -79,12 +79,22 @@ def _designated(batch: int, short: str) -> str:
 
 
 def test_a_server_side_refusal_splits_the_batch(
-    monkeypatch, write_recipe, invoke, tmp_path
+    monkeypatch, write_recipe, invoke, tmp_path, transaction_validation
 ) -> None:
-    with serving(monkeypatch, require_designation_sum=True) as emulator:
+    mode = {"require_designation_sum": True, "transaction_validation": transaction_validation}
+    with serving(monkeypatch, **mode) as emulator:
         emulator.control("POST", "seed", json={"projects": [GENERAL_FUND]})
         donations_csv(tmp_path / "donations.csv", 6)
-        result = report(invoke("run", write_recipe(_designated(batch=6, short="g-5")), "--json"))
+        recipe = write_recipe(_designated(batch=6, short="g-5"))
+        result = report(invoke("run", recipe, "--json"))
+        if transaction_validation == "lenient":  # accepted; the import sets it aside, saying why
+            assert result["outcomes"]["written"] == 6
+            (aside,) = emulator.import_now()["needsUpdate"]
+            assert aside["transactionId"] == "g-5"
+            (row,) = json.loads(invoke("status", recipe, "--json").stdout)["needs_update"]
+            assert (row["key"], row["reason"]) == ("g-5", aside["reason"])
+            assert "designated amounts (1) must equal the amount" in row["reason"]
+            return
         assert result["outcomes"]["written"] == 5
         assert result["outcomes"]["invalid"] == 1
         assert result["problems"][0]["key"] == "g-5"
@@ -93,9 +103,10 @@ def test_a_server_side_refusal_splits_the_batch(
 
 
 def test_a_duplicate_and_a_refusal_in_one_batch_are_told_apart(
-    monkeypatch, write_recipe, invoke, tmp_path
+    monkeypatch, write_recipe, invoke, tmp_path, transaction_validation
 ) -> None:
-    with serving(monkeypatch, require_designation_sum=True) as emulator:
+    mode = {"require_designation_sum": True, "transaction_validation": transaction_validation}
+    with serving(monkeypatch, **mode) as emulator:
         emulator.control("POST", "seed", json={"projects": [GENERAL_FUND]})
         recipe = write_recipe(_designated(batch=4, short="g-3"))
         donations_csv(tmp_path / "donations.csv", 1, start=2)  # g-2 went in through another run
@@ -103,6 +114,10 @@ def test_a_duplicate_and_a_refusal_in_one_batch_are_told_apart(
         donations_csv(tmp_path / "donations.csv", 4)
         result = report(invoke("run", recipe, "--json"))
         pending = sorted(p["transactionId"] for p in emulator.state()["pending"])
+    if transaction_validation == "lenient":  # only the repeat is refused at POST
+        assert result["outcomes"] == {**result["outcomes"], "written": 3, "unchanged": 1}
+        assert pending == ["g-1", "g-2", "g-3", "g-4"]
+        return
     assert result["outcomes"] == {**result["outcomes"], "written": 2, "unchanged": 1, "invalid": 1}
     (problem,) = result["problems"]
     assert problem["key"] == "g-3"  # refused for its designations, not taken for a duplicate
@@ -182,7 +197,8 @@ def test_server_errors_are_retried_then_failed_and_a_dlq_retry_sends_each_once(
     first = report(invoke("run", recipe, "--json"))
     assert first["outcomes"]["failed"] == 4
     assert "503" in first["problems"][0]["reason"]
-    assert len(virtuous.requests("/api/v2/Gift/Transactions")) == 5  # the retry policy's attempts
+    # The retry policy's 5 attempts, then 5 more asking Virtuous before declaring them failed.
+    assert len(virtuous.requests("/api/v2/Gift/Transactions")) == 10
     virtuous.control("POST", "faults", json={"error_rate": 0})
     again = report(invoke("dlq", "retry", recipe, "--json"))
     assert again["outcomes"]["written"] == 4
@@ -308,7 +324,9 @@ def test_designations_recurring_tributes_custom_fields_and_references_arrive(
     write_jsonl(tmp_path / "gifts.jsonl", rows)
     result = report(invoke("run", write_recipe(RICH_RECIPE), "--json"))
     assert result["outcomes"]["written"] == 2
-    sent = json.loads(virtuous.requests("/api/v2/Gift/Transactions")[0]["body"])["transactions"]
+    body = json.loads(virtuous.requests("/api/v2/Gift/Transactions")[0]["body"])
+    assert body["transactionSource"] == "Web"  # at the top of the batch, as public clients send
+    sent = body["transactions"]
     assert sent[0]["transactionId"] == "sub-1"  # defaulted to the source key
     assert sent[0]["amount"] == "20.00"  # Decimal, as a string
     assert sent[0]["contact"]["referenceId"] == "donor-42"
@@ -344,3 +362,38 @@ def test_without_a_transaction_source_the_recipe_name_is_used(
     assert result["outcomes"]["written"] == 1
     sent = json.loads(virtuous.requests("/api/v2/Gift/Transaction")[0]["body"])
     assert (sent["transactionSource"], sent["transactionId"]) == ("rich", "w-1")
+
+
+ASIDE = RICH_RECIPE.replace("    referenceId: record.donor\n", "    id: record.contact\n")
+
+
+def test_a_gift_the_import_sets_aside_is_listed_by_status_with_virtuous_reason(
+    virtuous, write_recipe, invoke, tmp_path
+) -> None:
+    seeded = virtuous.control(
+        "POST",
+        "seed",
+        json={
+            "projects": [{"name": "General", "code": "GEN"}],
+            "contacts": [{"contactType": "Household", "lastName": "Lovelace"}],
+        },
+    )
+    (contact,) = seeded["contacts"]
+    rows = [
+        {"id": "q-1", "amount": "5.00", "date": "2025-04-01", "contact": contact},
+        {"id": "q-2", "amount": "6.00", "date": "2025-04-01", "contact": 999999},
+    ]
+    write_jsonl(tmp_path / "gifts.jsonl", rows)
+    recipe = write_recipe(ASIDE)
+    result = report(invoke("run", recipe, "--json"))
+    assert result["outcomes"] == {**result["outcomes"], "written": 2}
+    virtuous.import_now()
+    assert virtuous.gift("Web", "q-1").status_code == 200
+    assert virtuous.gift("Web", "q-2").status_code == 404  # set aside: never a gift
+    status = invoke("status", recipe, "--json")
+    assert status.exit_code == 1  # a gift needs a person
+    (row,) = json.loads(status.stdout)["needs_update"]
+    assert (row["key"], row["transactionSource"], row["transactionId"]) == ("q-2", "Web", "q-2")
+    assert row["reason"] == "contact 999999 does not exist"
+    text = invoke("status", recipe)
+    assert "needs update Web/q-2: contact 999999 does not exist" in text.output
