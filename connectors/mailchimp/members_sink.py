@@ -7,6 +7,12 @@ limit per key, enforced by the central client's governor). Batches over ``batch_
 through the batch subscribe endpoint (``POST /lists/{id}``, 500 members a call), whose ``errors``
 name the members it refused; members it reports as existing are upserted one by one, so
 ``status_if_new`` keeps meaning "only if new" (see :mod:`connectors.mailchimp.members_batch`).
+
+Before anything is sent, a member is dead-lettered when Mailchimp would refuse it or lose part of
+it: an ADDRESS with only some of its parts (:mod:`connectors.mailchimp.addresses`; one with none
+is left out, so Mailchimp keeps what it holds), or a merge tag the audience does not have
+(:mod:`connectors.mailchimp.audience_fields`, read once per run; ``check_merge_fields: false``
+turns that off).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from connectors.mailchimp.addresses import address_parts, missing_parts
+from connectors.mailchimp.audience_fields import lacking, lacking_reason, merge_tags
 from connectors.mailchimp.members_batch import subscribe_all
 from connectors.mailchimp.service import (
     MAX_CONNECTIONS,
@@ -110,6 +117,10 @@ class MembersSinkSettings(MailchimpSettings):
         ge=0,
         description="batches larger than this use the batch subscribe endpoint",
     )
+    check_merge_fields: bool = Field(
+        default=True,
+        description="dead-letter a member whose merge tags the audience lacks (read once a run)",
+    )
 
 
 class MembersSink(Sink):
@@ -128,15 +139,39 @@ class MembersSink(Sink):
         self.pool = ThreadPoolExecutor(MAX_CONNECTIONS, thread_name_prefix="mailchimp")
         self._fatal: ConnectorError | None = None
         self._lock = threading.Lock()
+        self._tags: list[str] | None = None  # the audience's, read at the first write
 
     def close(self) -> None:
         if hasattr(self, "pool"):
             self.pool.shutdown(wait=True, cancel_futures=True)
 
     def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
+        batch, refused = self._with_known_tags(batch)
         if len(batch) > self.settings.batch_threshold:
-            return self._write_in_bulk(batch)
-        return self._each(batch, self._upsert)
+            return refused + self._write_in_bulk(batch)
+        return refused + self._each(batch, self._upsert)
+
+    def _with_known_tags(
+        self, batch: Sequence[WriteItem]
+    ) -> tuple[list[WriteItem], list[WriteResult]]:
+        """The items whose merge tags the audience has, and a dead letter for each other one."""
+        if not self.settings.check_merge_fields or not any(
+            item.payload.get("merge_fields") for item in batch
+        ):
+            return list(batch), []
+        if self._tags is None:
+            self._tags = merge_tags(self.api, self.settings.list_id)
+        kept: list[WriteItem] = []
+        refused: list[WriteResult] = []
+        for item in batch:
+            missing = lacking(item.payload, self._tags)
+            if missing:
+                reason = lacking_reason(missing, self._tags)
+                field = f"merge_fields.{missing[0]}"
+                refused.append(WriteResult(item.key, Outcome.INVALID, reason=reason, field=field))
+            else:
+                kept.append(item)
+        return kept, refused
 
     # --- one member at a time -----------------------------------------------------------------
 

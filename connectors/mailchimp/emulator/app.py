@@ -205,7 +205,7 @@ async def list_merge_fields(request: Request) -> Response:
         (merge_id, f)
         for merge_id, f in enumerate(fields, start=1)
         if query.get("type") in (None, "", f.type)
-        and query.get("required") in (None, "", str(f.required).lower())
+        and (query.get("required") or str(f.required)).lower() == str(f.required).lower()
     ]
     count = min(_int(request, "count", 10), state.settings.count_max)
     offset = _int(request, "offset", 0)

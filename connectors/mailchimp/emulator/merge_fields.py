@@ -15,8 +15,8 @@ is checked against its field's type wherever members are written (PUT, PATCH, ba
 * a required field must hold a value once the write is done, unless the request says
   ``skip_merge_validation=true``.
 
-Tags the audience does not define are kept as they are sent (what Mailchimp does with them is not
-documented; the connector only sends the tags a recipe names).
+What Mailchimp does with a tag the audience does not define is not documented either: the
+``unknown_merge_fields`` setting either ignores it (the value is not kept) or refuses it.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ ADDRESS_PARTS = ("addr1", "city", "state", "zip")
 #: Mailchimp's number for the United States, the default country of a new address field.
 US = 164
 INVALID = "Your merge fields were invalid."
+#: What the emulator does with a tag the audience does not define (undocumented: a switch).
+UnknownTags = Literal["ignored", "refused"]
 
 
 class MergeField(BaseModel):
@@ -117,6 +119,7 @@ def check(
     *,
     skip_required: bool,
     country_required: bool,
+    unknown: UnknownTags = "ignored",
 ) -> list[dict[str, str]]:
     """Every ``{field, message}`` Mailchimp would refuse ``given`` for (``held``: the member's
     values before the write)."""
@@ -124,7 +127,10 @@ def check(
     errors = []
     for tag, value in given.items():
         field = by_tag.get(tag)
-        message = _wrong(field, value, country_required) if field is not None else None
+        if field is None:
+            message = "This merge field does not exist" if unknown == "refused" else None
+        else:
+            message = _wrong(field, value, country_required)
         if message is not None:
             errors.append({"field": tag, "message": message})
     if not skip_required:
@@ -136,12 +142,13 @@ def check(
 
 
 def stored(fields: Sequence[MergeField], given: Mapping[str, Any]) -> dict[str, Any]:
-    """``given`` as Mailchimp keeps it: an address with all six parts and its country."""
+    """``given`` as Mailchimp keeps it: only the audience's tags, an address with all six parts
+    and its country."""
     by_tag = {field.tag: field for field in fields}
-    kept = dict(given)
-    for tag, value in given.items():
-        field = by_tag.get(tag)
-        if field is not None and field.type == "address" and isinstance(value, dict):
+    kept = {tag: value for tag, value in given.items() if tag in by_tag}
+    for tag, value in kept.items():
+        field = by_tag[tag]
+        if field.type == "address" and isinstance(value, dict):
             address = {k: str(value.get(k) or "") for k in ("addr1", "addr2", "city", "state")}
             address["zip"] = str(value.get("zip") or "")
             address["country"] = str(value.get("country") or "") or _country(field)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from connectors.mailchimp.emulator.merge_fields import (
     INVALID,
     MergeField,
+    UnknownTags,
     check,
     default_fields,
     stored,
@@ -54,6 +55,10 @@ class EmulatorSettings(BaseModel):
     address_country_required: bool = Field(
         default=False,
         description="refuse an ADDRESS without a country (unsettled: see merge_fields.py)",
+    )
+    unknown_merge_fields: UnknownTags = Field(
+        default="ignored",
+        description="what a tag the audience does not define gets (undocumented: a switch)",
     )
     faults: Faults = Field(default_factory=Faults)
 
@@ -217,6 +222,7 @@ class EmulatorState:
             held,
             skip_required=skip_required,
             country_required=self.settings.address_country_required,
+            unknown=self.settings.unknown_merge_fields,
         )
         if errors:
             raise Refusal(400, "Invalid Resource", INVALID, errors)

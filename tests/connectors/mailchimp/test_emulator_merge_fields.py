@@ -212,3 +212,24 @@ def test_the_control_plane_seeds_an_audiences_fields(mailchimp) -> None:
         json={"merge_fields": {"L2": [{"tag": "X", "type": "colour"}]}},
     )
     assert refused.status_code == 400
+
+
+@pytest.mark.parametrize("unknown", ["ignored", "refused"])
+def test_a_tag_the_audience_lacks_is_ignored_or_refused(unknown) -> None:
+    """Not documented: the switch gives both answers, and the sink is tested under both."""
+    settings = EmulatorSettings(
+        api_keys=[API_KEY], lists={LIST_ID: "Donors"}, unknown_merge_fields=unknown
+    )
+    app = create_app(settings)
+    with (
+        EmulatorServer(app) as server,
+        httpx.Client(base_url=f"{server.url}/3.0", auth=("u", API_KEY), timeout=5) as api,
+    ):
+        answer = put(api, "a@donors.org", {"FNAME": "Ada", "SHIRT": "M"})
+        if unknown == "refused":
+            (error,) = invalid(answer)
+            assert error["field"] == "SHIRT"
+        else:
+            assert answer.status_code == 200
+            assert answer.json()["merge_fields"]["FNAME"] == "Ada"
+            assert "SHIRT" not in answer.json()["merge_fields"]

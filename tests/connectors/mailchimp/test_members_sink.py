@@ -221,7 +221,9 @@ def test_a_429_storm_is_waited_out_and_counted(mailchimp, run, rows) -> None:
 
 
 def test_5xx_answers_are_retried_until_mailchimp_answers(mailchimp, run) -> None:
-    mailchimp.state.faults.update(error_rate=0.3, error_statuses=[500, 502, 503], seed=3)
+    # Rare enough that no request meets five in a row (the retry policy's tries).
+    mailchimp.state.faults.update(error_rate=0.15, error_statuses=[500, 502, 503], seed=3)
     outcome = report(run(donors(20), batch_threshold=1000))
     assert outcome["outcomes"]["written"] == 20
-    assert len(mailchimp.requests("PUT")) > 20  # some were answered 5xx and sent again
+    retried = len(mailchimp.requests("PUT")) + len(mailchimp.requests("POST", "/tags")) - 40
+    assert retried > 0  # some were answered 5xx and sent again
