@@ -212,7 +212,8 @@ class StripeStore:
         """A charge from ``spec``: ``amount``, ``currency``, ``created``, ``status``,
         ``captured`` (false: only authorized, see :meth:`capture`), ``customer`` (an id, or a
         dict that creates one), ``billing_details``, ``metadata``, ``description``, ``fee``
-        (minor units), ``refunds`` (a list of refund specs)."""
+        (minor units), ``refunds`` (a list of refund specs), ``disputed`` (the donor's bank
+        disputes it: only the charge's flag, no dispute object)."""
         with self.lock:
             customer = spec.get("customer")
             if isinstance(customer, dict):
@@ -266,7 +267,7 @@ class StripeStore:
             "currency": str(spec.get("currency", "usd")).lower(),
             "customer": customer["id"] if customer else None,
             "description": spec.get("description"),
-            "disputed": False,
+            "disputed": bool(spec.get("disputed", False)),
             "failure_balance_transaction": None,
             "failure_code": "card_declined" if failed else None,
             "failure_message": "Your card was declined." if failed else None,
