@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -227,12 +228,15 @@ def test_a_storm_of_429s_is_waited_out_and_every_gift_lands_once(
 
 
 def test_the_waits_are_shown_in_the_run_summary(
-    emulator_env: Emulator, virtuous: Virtuous, invoke: Any, tmp_path: Path, monkeypatch: Any
+    emulator_env: Emulator, virtuous: Virtuous, invoke: Any, tmp_path: Path
 ) -> None:
-    fast = dataclasses.replace(service._RETRY, base_delay=0.001, max_delay=0.002)
-    monkeypatch.setattr(service, "_RETRY", fast)
+    """Whether Stripe sends Retry-After with a 429 is not documented: here it does (the storm
+    above sends none worth waiting for), and the run waits as long as it says."""
     seed_donations(emulator_env)
-    emulator_env.app.state.settings.faults.update(rate_limit_storm=3, storm_retry_after=0)
+    emulator_env.app.state.settings.faults.update(rate_limit_storm=2, storm_retry_after=1)
+    started = time.monotonic()
     result = invoke("run", CHARGES, "--state", tmp_path / "state.db")
     assert result.exit_code == 0, result.output
+    assert time.monotonic() - started >= 2  # the server's word, twice
     assert "rate-limit waits" in result.output
+    assert virtuous.import_now()["giftsCreated"] == 3
