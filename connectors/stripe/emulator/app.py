@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connectors.stripe.emulator.params import refuse_undeclared
+from connectors.stripe.emulator.params import DECLARED, DECLARED_FORM, refuse_undeclared
 from connectors.stripe.emulator.store import (
     API_VERSION,
     Obj,
@@ -163,6 +163,8 @@ def created_filter(value: Any) -> Callable[[int], bool]:
 def expansions(params: Obj, *, listing: bool) -> list[str]:
     """``expand[]`` paths; on a list each must start with ``data.``, which is stripped."""
     raw = params.get("expand") or []
+    if isinstance(raw, str):  # expand=x, not expand[]=x
+        raise StoreError(400, "Invalid array", code="parameter_invalid", param="expand")
     paths = list(raw.values()) if isinstance(raw, dict) else list(raw)
     if not listing:
         return [str(p) for p in paths]
@@ -221,7 +223,7 @@ def _store(request: Request) -> StripeStore:
 def _query(request: Request, route: str) -> Obj:
     """The query of a GET to ``route``, refused as Stripe does if it holds an undeclared name."""
     params = parse_params(parse_qsl(request.url.query, keep_blank_values=True))
-    refuse_undeclared(params, route)
+    refuse_undeclared(params, DECLARED[route])
     return params
 
 
@@ -269,15 +271,18 @@ def _retrieve(table: str, kind: str) -> Callable[[Request], Any]:
     return retrieve
 
 
-async def _idempotent_post(request: Request, act: Callable[[Obj], Obj]) -> Response:
+async def _idempotent_post(request: Request, route: str, act: Callable[[Obj], Obj]) -> Response:
     """A POST as Stripe answers it: ``act(params)`` once per ``Idempotency-Key``, the same answer
-    replayed for a retry, refusals in Stripe's envelope."""
+    replayed for a retry, refusals in Stripe's envelope. A parameter ``route`` does not declare
+    is refused before anything runs, so that refusal is not saved for the key (as Stripe does
+    not save results of requests that fail validation)."""
     store = _store(request)
     key = request.headers.get("Idempotency-Key")
     if key and key in store.idempotent:
         status, body = store.idempotent[key]
         return json_response(body, status, {"Idempotent-Replayed": "true"})
     params = parse_params(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+    refuse_undeclared(params, DECLARED_FORM[route])
     try:
         status, body = 200, store.view(act(params), expansions(params, listing=False))
     except StoreError as error:
@@ -289,11 +294,13 @@ async def _idempotent_post(request: Request, act: Callable[[Obj], Obj]) -> Respo
 
 async def capture_charge(request: Request) -> Response:
     charge_id = request.path_params["id"]
-    return await _idempotent_post(request, lambda params: _store(request).capture(charge_id))
+    return await _idempotent_post(
+        request, "/v1/charges/{id}/capture", lambda params: _store(request).capture(charge_id)
+    )
 
 
 async def create_refund(request: Request) -> Response:
-    return await _idempotent_post(request, _store(request).create_refund)
+    return await _idempotent_post(request, "/v1/refunds", _store(request).create_refund)
 
 
 ROUTES = [

@@ -1,9 +1,11 @@
-"""The query parameters Stripe declares for each GET the emulator serves, and the refusal of any
+"""The parameters Stripe declares for each request the emulator serves, and the refusal of any
 other one, as real Stripe refuses it (HTTP 400 ``Received unknown parameter: <name>``).
 
-The names are those of Stripe's OpenAPI (``paths./v1/...get.parameters``, API 2023-08-16; the same
-as stripe-python 16's ``ChargeListParams`` / ``RefundListParams``); the contract test checks them
-against ``tests/contracts/schemas/stripe/params.json``.
+The query names are those of Stripe's OpenAPI (``paths./v1/...get.parameters``, API 2023-08-16;
+the same as stripe-python 16's ``ChargeListParams`` / ``RefundListParams``); the contract test
+checks them against ``tests/contracts/schemas/stripe/params.json``. The form names of the two
+POSTs are those of stripe-python 16's ``RefundCreateParams`` / ``ChargeCaptureParams`` (the
+stored spec subset has no request bodies).
 """
 
 from __future__ import annotations
@@ -29,10 +31,44 @@ DECLARED: dict[str, frozenset[str]] = {
 }
 
 
-def refuse_undeclared(params: dict[str, Any], route: str) -> None:
-    """Raise Stripe's 400 for the first parameter (in sorted order) ``route`` does not declare.
-    An unknown top-level name is reported as itself, even with brackets after it."""
-    unknown = sorted(set(params) - DECLARED[route])
+#: Declared form parameters per POST route.
+DECLARED_FORM: dict[str, frozenset[str]] = {
+    "/v1/refunds": frozenset(
+        {
+            "amount",
+            "charge",
+            "currency",
+            "customer",
+            "expand",
+            "instructions_email",
+            "metadata",
+            "origin",
+            "payment_intent",
+            "reason",
+            "refund_application_fee",
+            "reverse_transfer",
+        }
+    ),
+    "/v1/charges/{id}/capture": frozenset(
+        {
+            "amount",
+            "application_fee",
+            "application_fee_amount",
+            "expand",
+            "receipt_email",
+            "statement_descriptor",
+            "statement_descriptor_suffix",
+            "transfer_data",
+            "transfer_group",
+        }
+    ),
+}
+
+
+def refuse_undeclared(params: dict[str, Any], declared: frozenset[str]) -> None:
+    """Raise Stripe's 400 for the first parameter (in sorted order) not in ``declared``. An
+    unknown top-level name is reported as itself, even with brackets after it."""
+    unknown = sorted(set(params) - declared)
     if unknown:
         raise StoreError(
             400,

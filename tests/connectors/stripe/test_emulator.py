@@ -327,3 +327,30 @@ def test_faults_answer_in_stripes_envelope_so_the_sdk_raises_its_own_error(
         client.v1.charges.list()
     assert caught.value.http_status == status
     assert "Invalid response object" not in str(caught.value)
+
+
+def test_an_undeclared_form_parameter_is_refused_and_not_saved_for_the_key(
+    emulator: Emulator,
+) -> None:
+    (charge,) = seed_charges(emulator.store, 1, amount=5000)
+    headers = {**AUTH, "Idempotency-Key": "typo-1"}
+    url = f"{emulator.url}/v1/refunds"
+    typo = httpx.post(url, data={"charge": charge["id"], "amout": "100"}, headers=headers)
+    assert typo.status_code == 400
+    assert typo.json()["error"]["message"] == "Received unknown parameter: amout"
+    assert emulator.store.refunds == {}
+    fixed = httpx.post(url, data={"charge": charge["id"], "amount": "100"}, headers=headers)
+    assert (fixed.status_code, fixed.json()["amount"]) == (200, 100)
+    held = emulator.store.seed_charge({"amount": 4000, "captured": False})
+    capture = f"{emulator.url}/v1/charges/{held['id']}/capture"
+    refused = httpx.post(capture, data={"amount_to_capture": "4000"}, headers=AUTH)
+    assert refused.json()["error"]["param"] == "amount_to_capture"
+    assert emulator.store.charges[held["id"]]["captured"] is False
+
+
+def test_expand_must_be_an_array(emulator: Emulator) -> None:
+    seed_charges(emulator.store, 1)
+    response = get(emulator, "/v1/charges", expand="data.customer")
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "expand"
+    assert response.json()["error"]["message"] == "Invalid array"
