@@ -29,6 +29,7 @@ from connectors.virtuous.queries import QuerySettings, _Query
 from connectors.virtuous.service import VirtuousSettings
 from core.context import Context
 from core.errors import FatalError, InvalidRecord, RetriableError, SkippableError
+from core.http.redact import redact_url
 from core.http.service import fingerprint
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,8 @@ def cache_key(settings: VirtuousSettings) -> str:
         who = f"key:{fingerprint(settings.api_key.get_secret_value())}"
     else:
         who = f"user:{fingerprint(settings.username or '')}"
-    return f"{settings.base_url.rstrip('/')} {who}"
+    # Never a password from the URL's userinfo: the key is stored in the state database.
+    return f"{redact_url(settings.base_url.rstrip('/'))} {who}"
 
 
 class DesignationCheck:
