@@ -155,7 +155,9 @@ class CreatedWindowSource(Source):
             upper = lower + width if lower + width <= now else None  # the last one is open
             if bounds and (upper is None or (bounds[-1] is not None and upper >= bounds[-1])):
                 upper = bounds.pop()
-            window = self._read_window(client, lower, upper, check)
+            # A window of one second cannot be split, nor can the last one if it starts now.
+            splittable = (upper if upper is not None else now) - lower > 1
+            window = self._read_window(client, lower, upper, check, capped=splittable)
             if window.overflowed:
                 bounds.extend(reversed(split(window, lower, upper, size)))
                 width = width_for(window, (upper or now) - lower, size)
@@ -195,15 +197,20 @@ class CreatedWindowSource(Source):
         return lower
 
     def _read_window(
-        self, client: stripe.StripeClient, lower: int, upper: int | None, check: ContractCheck
+        self,
+        client: stripe.StripeClient,
+        lower: int,
+        upper: int | None,
+        check: ContractCheck,
+        *,
+        capped: bool,
     ) -> WindowRead:
-        """The records created in ``[lower, upper)``; the read stops past the cap, unless the
-        window is a single second, which cannot be split."""
+        """The records created in ``[lower, upper)``; when ``capped``, the read stops past the
+        cap."""
         created = {"gte": lower} if upper is None else {"gte": lower, "lt": upper}
         params: dict[str, Any] = {"created": created, "limit": self.settings.page_size}
         if expand := self.expand():
             params["expand"] = expand
-        capped = upper is None or upper - lower > 1
         window = WindowRead()
         with stripe_errors():
             for obj in self.list_page(client, params).auto_paging_iter():

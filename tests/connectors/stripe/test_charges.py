@@ -4,6 +4,7 @@ emulator: paging, order, incremental runs, expansion, statuses, errors and retri
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -346,3 +347,13 @@ def test_narrowed_windows_keep_order_and_lose_nothing(emulator, tmp_path) -> Non
     records = read_all(source(emulator, tmp_path, max_window_records=25, page_size=10))
     assert [r["id"] for r in records] == [c["id"] for c in made]
     assert len(emulator.lists()) < 70  # a burst costs a re-read, a lull a few doublings
+
+
+def test_more_charges_than_a_window_holds_in_the_very_last_second_are_read_whole(
+    emulator, tmp_path
+) -> None:
+    """The open-ended last window cannot be split below the present second."""
+    now = int(time.time())
+    made = seed_charges(emulator.store, 12, start=now + 60, spacing=0)
+    records = read_all(source(emulator, tmp_path, start=now - 3, max_window_records=5))
+    assert sorted(r["id"] for r in records) == sorted(c["id"] for c in made)
