@@ -4,9 +4,10 @@ Endpoints: ``GET /v1/charges`` (and ``/{id}``; ``POST /{id}/capture``), ``/v1/cu
 (and ``/{id}``), ``/v1/refunds`` (and ``/{id}``; ``POST`` creates a refund),
 ``/v1/balance_transactions/{id}`` and ``/v1/events``. Lists are newest first in Stripe's
 envelope, with ``limit``, ``starting_after``, ``ending_before``, ``created[gt|gte|lt|lte]`` and
-``expand[]``, and any query parameter Stripe does not declare is refused with a 400 naming it
-(:mod:`.params`); errors use Stripe's envelope and statuses; keys are checked like Stripe does
-(Bearer, or Basic with the key as the user)::
+``expand[]``, and any parameter Stripe does not declare is refused with a 400 naming it
+(:mod:`.params`); errors, and the faults a test switches on (429 storms, 5xx, timeouts), use
+Stripe's envelope and statuses, so the SDK raises its own exception for each; keys are checked
+like Stripe does (Bearer, or Basic with the key as the user), before any fault::
 
     app = create_app(EmulatorSettings(api_keys=["sk_test_123"]))
     seed_charges(app.state.store, 30, currency="jpy")
