@@ -49,7 +49,13 @@ def lock_directory() -> Path:
     chosen = os.environ.get(LOCK_DIR_VARIABLE)
     if chosen:
         return Path(chosen).expanduser()
-    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    state_home = os.environ.get("XDG_STATE_HOME")
+    if not state_home:
+        try:
+            state_home = str(Path.home() / ".local" / "state")
+        except RuntimeError:  # no HOME, no passwd entry: a bare container
+            msg = f"no home directory for the recipes' locks: set {LOCK_DIR_VARIABLE}"
+            raise FatalError(msg) from None
     return Path(state_home) / "connector" / "locks"
 
 
