@@ -336,6 +336,8 @@ def main() -> None:
         session = Session()
         group = with_plugin_commands(session)
         group(prog_name="connector", obj=session)
+    except RecipeError as error:  # a plugin's command that does not report its own errors
+        _fail(str(error), ExitCode.USAGE)
     except ConnectorError as error:
         _fail(str(error), ExitCode.FATAL)
     except Exception as error:  # outside any command (a plugin's command, loading plugins)
