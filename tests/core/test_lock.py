@@ -13,7 +13,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,10 +44,25 @@ tests:
 ROWS = [{"id": f"r{n}", "email": f"donor{n}@example.org"} for n in range(200)]
 
 
-def _connector(*args: str | Path) -> subprocess.Popen[str]:
-    command = [sys.executable, "-c", "from core.cli import main; main()", *map(str, args)]
-    pipe = subprocess.PIPE
-    return subprocess.Popen(command, cwd=ROOT, stdout=pipe, stderr=pipe, text=True)
+Start = Callable[..., "subprocess.Popen[str]"]
+
+
+@pytest.fixture
+def connector() -> Iterator[Start]:
+    """Start ``connector ARGS`` as its own process; any still running at the end is stopped."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str | Path) -> subprocess.Popen[str]:
+        command = [sys.executable, "-c", "from core.cli import main; main()", *map(str, args)]
+        pipe = subprocess.PIPE
+        started.append(subprocess.Popen(command, cwd=ROOT, stdout=pipe, stderr=pipe, text=True))
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def _open_writer_when_read(fifo: Path, timeout: float = 30) -> int:
@@ -70,16 +85,16 @@ def lock_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_second_run_with_its_state_elsewhere_exits_3_naming_the_first(
-    write_recipe, tmp_path, lock_dir, monkeypatch
+    write_recipe, tmp_path, lock_dir, monkeypatch, connector
 ) -> None:
     recipe = write_recipe(RECIPE)
     os.mkfifo(tmp_path / "in.jsonl")
-    first = _connector("run", recipe, "--json")
+    first = connector("run", recipe, "--json")
     writer = _open_writer_when_read(tmp_path / "in.jsonl")
     try:
         # The same recipe, its state moved: a different database, the same recipe.
         monkeypatch.setenv("CONNECTOR_STATE_URL", f"sqlite:///{tmp_path / 'elsewhere.db'}")
-        second = _connector("run", recipe, "--json")
+        second = connector("run", recipe, "--json")
         # Left running, it went on alongside the first: the assertions below say so.
         with contextlib.suppress(subprocess.TimeoutExpired):
             second.wait(timeout=20)
