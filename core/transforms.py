@@ -5,7 +5,9 @@ and ``upper(record.name)`` are the same call. Every one lets ``None`` through as
 field stays missing) and raises ``ValueError`` or ``TypeError`` with a short message when a value
 cannot be converted; the mapping compiler turns those into a ``MappingError`` naming the field.
 
-Money is ``decimal.Decimal``, never ``float``. Plugins add transforms through the
+Money is ``decimal.Decimal``, never ``float``, and exact: no digit is rounded away, however many
+there are. Every number a transform builds is bounded by :mod:`core.limits` (``1e999999`` is
+refused at once, never converted for half a minute). Plugins add transforms through the
 ``connector_register_transforms`` hook; :func:`builtin_transforms` is what core registers itself.
 """
 
@@ -14,9 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
+
+from core import limits
 
 Transform = Callable[..., Any]
 """A transform: its first positional argument is the piped (or explicitly passed) value."""
@@ -56,6 +60,10 @@ def _show(value: Any) -> str:
 
 # --- money -----------------------------------------------------------------------------------
 
+# Arithmetic that never rounds: the default context keeps 28 digits and would round a larger
+# amount silently. Sizes are bounded by core.limits, so exactness costs nothing more.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
 # Stripe's list, which is also what most payment platforms mean by "minor units". ISO 4217 gives ISK
 # exponent 0, but Stripe (the main source of minor-unit amounts) still sends ISK with two decimals
 # (100 = 1 króna; reference/sources.md §1.7), so ISK stays on the default of 2. MGA is the reverse:
@@ -94,7 +102,13 @@ def currency_exponent(currency: str) -> int:
     exponent = _EXPONENTS.get(currency)
     if exponent is not None:
         return exponent
-    if currency.__class__ is not str or len(currency) != 3 or not currency.isalpha():
+    # ASCII only: a code is three Latin letters, and the cache below must stay small.
+    if (
+        currency.__class__ is not str
+        or len(currency) != 3
+        or not currency.isascii()
+        or not currency.isalpha()
+    ):
         msg = f"{_show(currency)} is not a three-letter currency code"
         raise ValueError(msg)
     exponent = _EXPONENTS.get(currency.upper(), 2)
@@ -106,6 +120,7 @@ def currency_exponent(currency: str) -> int:
 def _whole_number(value: Any, what: str) -> int:
     """``value`` as an ``int`` if it is a whole number of any numeric type or numeric text."""
     if value.__class__ is int:
+        limits.check_number(value, _show(value))
         return int(value)
     if isinstance(value, bool):
         msg = f"{what} must be a whole number, got {_show(value)}"
@@ -127,15 +142,19 @@ def minor_to_major(value: Any, currency: str) -> Decimal | None:
     """
     exponent = _EXPONENTS.get(currency)
     # scaleb keeps every digit and sets the exponent, so 2500 -> 25.00 exactly, with no rounding.
-    if exponent is not None and value.__class__ is int:  # the hot path: Stripe's int + "usd"
-        return Decimal(value).scaleb(-exponent)
+    if (
+        exponent is not None
+        and value.__class__ is int  # the hot path: Stripe's int + "usd"
+        and -limits.LARGEST < value < limits.LARGEST
+    ):
+        return Decimal(value).scaleb(-exponent, _EXACT)
     if value is None:
         return None
     if currency is None:
         msg = "a currency is needed to convert minor units, got None"
         raise ValueError(msg)
     minor = _whole_number(value, "minor units")
-    return Decimal(minor).scaleb(-currency_exponent(currency))
+    return Decimal(minor).scaleb(-currency_exponent(currency), _EXACT)
 
 
 def major_to_minor(value: Any, currency: str) -> int | None:
@@ -154,7 +173,8 @@ def major_to_minor(value: Any, currency: str) -> int | None:
     amount = to_decimal(value)
     if amount is None:
         return None
-    minor = amount.scaleb(exponent)
+    minor = amount.scaleb(exponent, _EXACT)
+    limits.check_number(minor, _show(value))
     if minor != minor.to_integral_value():
         msg = f"{_show(value)} has more decimal places than {currency.upper()} allows ({exponent})"
         raise ValueError(msg)
@@ -165,7 +185,8 @@ def to_decimal(value: Any) -> Decimal | None:
     """``value`` as a ``Decimal``: from ``Decimal``, ``int``, numeric text, or ``float``.
 
     A float goes through ``str()`` first so ``0.1`` becomes ``Decimal("0.1")``, not the binary
-    expansion. Empty text gives ``None``; NaN, infinities and non-numeric text raise ``ValueError``.
+    expansion. Empty text gives ``None``; NaN, infinities, non-numeric text and numbers over
+    :mod:`core.limits` raise ``ValueError``.
     """
     if value is None:
         return None
@@ -175,6 +196,7 @@ def to_decimal(value: Any) -> Decimal | None:
         msg = f"expected a number, got {_show(value)}"
         raise TypeError(msg)
     elif isinstance(value, int):
+        limits.check_number(value, _show(value))
         return Decimal(value)
     elif isinstance(value, float):
         number = Decimal(str(value))
@@ -193,6 +215,7 @@ def to_decimal(value: Any) -> Decimal | None:
     if not number.is_finite():
         msg = f"{_show(value)} is not a finite number"
         raise ValueError(msg)
+    limits.check_number(number, _show(value))
     return number
 
 
@@ -212,6 +235,7 @@ def to_str(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
+        limits.check_number(value, _show(value))  # written out, 1e999999 is a million digits
         return format(value, "f")
     if isinstance(value, date):
         return value.isoformat()
@@ -229,7 +253,15 @@ def round_money(value: Any, places: int | str = 2) -> Decimal | None:
         return None
     if isinstance(places, str):
         places = currency_exponent(places)
-    return number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    most = limits.current().digits
+    if places.__class__ is not int or not -most <= places <= most:
+        msg = (
+            f"places must be a currency code or a whole number from -{most} to {most},"
+            f" got {_show(places)}"
+        )
+        raise ValueError(msg)
+    step = Decimal(1).scaleb(-places)
+    return number.quantize(step, rounding=ROUND_HALF_UP, context=_EXACT)
 
 
 # --- dates -----------------------------------------------------------------------------------
@@ -412,9 +444,19 @@ _PARTICLES = frozenset(
 )
 
 
-@lru_cache(maxsize=8192)
+# Names up to this long are cached (first_name and last_name both ask); a longer one is split
+# each time, so the cache's 8192 names stay small whatever the input holds.
+_CACHED_NAME = 200
+
+
 def _split_name(full: str) -> tuple[str | None, str | None]:
-    """``(first, last)`` of a person's name; cached because first_name and last_name both ask."""
+    """``(first, last)`` of a person's name."""
+    if len(full) <= _CACHED_NAME:
+        return _split_short_name(full)
+    return _split_any_name(full)
+
+
+def _split_any_name(full: str) -> tuple[str | None, str | None]:
     if "," not in full:
         words = full.split()
         # Most names are two plain words; settle those without the general rules.
@@ -436,6 +478,9 @@ def _split_name(full: str) -> tuple[str | None, str | None]:
     while len(family) > 1 and _bare(family[-1]) in _SUFFIXES:
         family.pop()
     return given[0] if given else None, " ".join(family)
+
+
+_split_short_name = lru_cache(maxsize=8192)(_split_any_name)
 
 
 def _split_words(words: list[str]) -> tuple[str | None, str | None]:
@@ -471,8 +516,8 @@ def first_name(full: Any) -> str | None:
     unless a title says it is a family name (``"Mr. Smith"`` gives ``None``). ``None`` and blank
     text give ``None``.
     """
-    if full.__class__ is str:
-        return _split_name(full)[0]
+    if full.__class__ is str and len(full) <= _CACHED_NAME:
+        return _split_short_name(full)[0]
     return None if full is None else _split_name(_text(full, "first_name"))[0]
 
 
@@ -485,8 +530,8 @@ def last_name(full: Any) -> str | None:
     say so (or the recipe can write ``record.name | last_name | default('Unknown')``); after a
     title it is the family name (``"Mr. Smith"`` -> ``"Smith"``).
     """
-    if full.__class__ is str:
-        return _split_name(full)[1]
+    if full.__class__ is str and len(full) <= _CACHED_NAME:
+        return _split_short_name(full)[1]
     return None if full is None else _split_name(_text(full, "last_name"))[1]
 
 

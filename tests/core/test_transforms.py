@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import inspect
+import json
+import time
+from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core import limits
 from core import transforms as t
 from core.transforms import builtin_transforms
 
@@ -399,6 +404,130 @@ def test_lookup() -> None:
     assert t.lookup("general", table) == "GEN"
     assert t.lookup("missing", table) is None
     assert t.lookup("missing", table, "OTHER") == "OTHER"
+
+
+# --- bounded values (core.limits) -------------------------------------------------------------
+
+
+@pytest.fixture
+def limits_of() -> Iterator[Callable[..., None]]:
+    """Put other limits in force for one test; the defaults come back after it."""
+    yield lambda **values: limits.configure(limits.Limits(**values))
+    limits.configure(limits.Limits())
+
+
+HUGE = {
+    "1e999999": "1e999999",
+    "1e9999999": "1e9999999",
+    "Decimal 1e999999": Decimal("1e999999"),
+    "int of 5000 digits": 10**5000,
+    "text of 5000 digits": "9" * 5000,
+    "1e-999999": "1e-999999",
+}
+
+
+@pytest.mark.parametrize("value", HUGE.values(), ids=HUGE.keys())
+@pytest.mark.parametrize(
+    "convert",
+    [
+        t.to_int,
+        t.to_decimal,
+        t.to_str,
+        lambda v: t.minor_to_major(v, "usd"),
+        lambda v: t.major_to_minor(v, "usd"),
+        lambda v: t.round_money(v, "usd"),
+        t.unix_to_date,
+        t.unix_to_datetime,
+    ],
+    ids=[
+        "to_int", "to_decimal", "to_str", "minor_to_major", "major_to_minor", "round_money",
+        "unix_to_date", "unix_to_datetime",
+    ],
+)  # fmt: skip
+def test_a_huge_number_is_refused_at_once(convert: Callable[[Any], Any], value: Any) -> None:
+    started = time.monotonic()
+    if convert is t.to_str and isinstance(value, str | int):
+        return  # to_str of text or of an int builds nothing new
+    with pytest.raises(ValueError, match=r"too (large|small)|out of range|Exceeds the limit"):
+        convert(value)
+    assert time.monotonic() - started < 0.5
+
+
+def test_the_reason_names_the_limit_and_how_to_raise_it() -> None:
+    with pytest.raises(ValueError, match="too large") as refused:
+        t.to_int("1e999999")
+    assert str(refused.value) == (
+        "'1e999999' is too large: a number may have at most 40 digits before its decimal point"
+        " (CONNECTOR_MAX_DIGITS)"
+    )
+
+
+def test_the_digit_limit_is_configurable(limits_of: Callable[..., None]) -> None:
+    limits_of(digits=5)
+    assert t.to_int("99999") == 99999
+    with pytest.raises(ValueError, match="at most 5 digits"):
+        t.to_int("100000")
+    with pytest.raises(ValueError, match="at most 5 digits"):
+        t.minor_to_major(10**7, "usd")
+    limits_of(digits=60)
+    assert t.to_int("1" + "0" * 50) == 10**50
+
+
+def test_money_keeps_every_digit_beyond_28(limits_of: Callable[..., None]) -> None:
+    # The default decimal context keeps 28 digits and would round these silently.
+    assert str(t.minor_to_major(10**35 + 1, "usd")) == "1" + "0" * 33 + ".01"
+    assert t.major_to_minor("1" + "0" * 32 + ".01", "usd") == 10**34 + 1
+    assert str(t.round_money("1" + "0" * 32 + ".005")) == "1" + "0" * 32 + ".01"
+
+
+def test_round_money_refuses_absurd_places() -> None:
+    with pytest.raises(ValueError, match="places must be a currency code or a whole number"):
+        t.round_money("1.5", 1_000_000)
+
+
+def test_only_ascii_letters_make_a_currency_code() -> None:
+    # Any three letters used to be remembered: millions of spellings, each kept forever.
+    with pytest.raises(ValueError, match="is not a three-letter currency code"):
+        t.currency_exponent("ÄÖÜ")
+    assert "ÄÖÜ" not in t._EXPONENTS
+
+
+def test_a_long_name_is_split_but_not_remembered() -> None:
+    name = "Ada " + "x" * 100_000 + " Lovelace"
+    assert t.first_name(name) == "Ada"
+    assert t.last_name(name) == "Lovelace"
+    assert t._split_short_name.cache_info().currsize <= 8192
+    t._split_short_name.cache_clear()
+    t.first_name(name)
+    assert t._split_short_name.cache_info().currsize == 0
+
+
+def test_a_huge_amount_in_a_csv_is_dead_lettered_and_the_run_goes_on(
+    write_recipe: Callable[..., Path], invoke: Callable[..., Any], tmp_path: Path
+) -> None:
+    (tmp_path / "in.csv").write_text("id,amount\na,100\nb,1e999999\nc,1e9999999\nd,250\n")
+    path = write_recipe(
+        """
+        version: 1
+        name: amounts
+        source: {use: file.csv, with: {path: in.csv, key: id}}
+        map:
+          id: record.id
+          amount: record.amount | to_int | minor_to_major('usd')
+        sink: {use: file.jsonl, with: {path: out.jsonl}}
+        """
+    )
+    started = time.monotonic()
+    result = invoke("run", path, "--json")
+    assert time.monotonic() - started < 10
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["outcomes"]["written"] == 2
+    assert [(p["key"], p["field"]) for p in report["problems"]] == [
+        ("b", "amount"),
+        ("c", "amount"),
+    ]
+    assert "CONNECTOR_MAX_DIGITS" in report["problems"][0]["reason"]
 
 
 # --- the registry ----------------------------------------------------------------------------
