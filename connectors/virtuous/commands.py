@@ -104,6 +104,7 @@ def _follow(
     }
     found = []
     holding: Held | None = None
+    looked = False  # the holding area is read once, at the first gift not found
     for entry in store.ledger_entries(recipe):
         if entry.sink_key and entry.sink_key.startswith("gift/"):
             report["imported"].append({"key": entry.key, "gift_id": entry.sink_key[5:]})
@@ -119,7 +120,8 @@ def _follow(
             "submitted_at": entry.updated_at,
         }
         if response.status_code == 404:
-            holding = read_holding_area(client) if holding is None else holding
+            if not looked:
+                holding, looked = read_holding_area(client), True
             held = (holding or {}).get((row["transactionSource"], row["transactionId"]))
             if held is not None and held.get("state") == "needs update":
                 report["needs_update"].append({**row, "reason": str(held.get("reason") or "")})

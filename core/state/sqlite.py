@@ -182,7 +182,7 @@ class SqliteStateStore:
                 " payload_hash = excluded.payload_hash, sink_ref = excluded.sink_ref,"
                 " payload = excluded.payload, record = excluded.record",
                 [
-                    (recipe, i.key, i.digest, i.sink_ref, _dumps(i.payload), _dumps(i.record), now)
+                    (recipe, i.key, i.digest, i.sink_ref, _ascii(i.payload), _ascii(i.record), now)
                     for i in items
                 ],
             )
@@ -258,3 +258,9 @@ class _Transaction:
 def _dumps(value: Any) -> str:
     # Exact numbers stay numbers, so a dead-lettered record replays as it was read.
     return to_json(value, sort_keys=True)
+
+
+def _ascii(value: Any) -> str:
+    """JSON with every non-ASCII character escaped: a lone surrogate a source let through
+    (valid in JSON text, not in UTF-8) is kept as ``\\udc80`` instead of failing the commit."""
+    return to_json(value, sort_keys=True, ensure_ascii=True)

@@ -17,7 +17,7 @@ from core.recipe import load_recipe
 from core.registry import Registry
 from core.runner import Runner
 from core.source import Source
-from core.state import SqliteStateStore
+from core.state import InFlight, SqliteStateStore
 from tests.conftest import read_jsonl, write_jsonl
 
 RECIPE = """
@@ -532,3 +532,14 @@ def test_a_record_whose_fate_cannot_be_known_is_never_sent_twice(tmp_path, looki
     replayed, _ = run(replay=True)
     assert replayed.counts[Outcome.NEEDS_REVIEW] == 2
     assert [key for key, _ in service.sent] == ["d1", "d2", "d3"]  # not even by `dlq retry`
+
+
+def test_a_record_in_flight_keeps_a_lone_surrogate_it_holds(tmp_path) -> None:
+    # Valid in JSON text, not in UTF-8: marking the record in flight must not fail the run.
+    state = SqliteStateStore(tmp_path / "state.db")
+    try:
+        mark = InFlight("d1", "digest", None, {"note": "\udc80 é"}, {"note": "\udc80"})
+        state.mark_in_flight("gifts", [mark])
+        assert state.in_flight("gifts")[0].payload == {"note": "\udc80 é"}
+    finally:
+        state.close()
