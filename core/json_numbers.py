@@ -12,6 +12,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from core import limits
+
 
 class JsonNumber(Decimal):
     """A number with a fraction or an exponent, read from a JSON file.
@@ -93,3 +95,30 @@ def _compose(value: Any, sort_keys: bool, ensure_ascii: bool) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_compose(v, sort_keys, ensure_ascii) for v in value) + "]"
     return json.dumps(value, default=plain_text, ensure_ascii=ensure_ascii)
+
+
+def parse_bounded_json(text: str) -> Any:
+    """:func:`parse_json` for input from outside: a number over the digit limit of
+    :mod:`core.limits` raises ``ValueError`` naming it, before it is built (Python would take
+    seconds to build an integer of a million digits, and refuses one of over 4,300)."""
+    return json.loads(text, parse_float=_bounded_fraction, parse_int=_bounded_integer)
+
+
+def _bounded_integer(text: str) -> int:
+    digits = len(text) - text.startswith("-")
+    if digits > limits.current().digits:
+        raise limits.too_large(_quoted(text))
+    return int(text)
+
+
+def _bounded_fraction(text: str) -> JsonNumber:
+    number = JsonNumber(text)
+    limits.check_number(number, _quoted(text))
+    return number
+
+
+def _quoted(text: str) -> str:
+    """A number as a message quotes it: whole when short, else its start and its length."""
+    if len(text) <= 24:
+        return f"the number {text}"
+    return f"the number {text[:12]}… ({len(text):,} characters)"

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
 
-__all__ = ["Limits", "check_length", "check_number", "configure", "current"]
+__all__ = ["Limits", "check_length", "check_number", "configure", "current", "too_large"]
 
 _VARIABLES = {
     "digits": "CONNECTOR_MAX_DIGITS",
@@ -87,23 +87,27 @@ def check_number(number: Decimal | int, shown: str) -> None:
     if isinstance(number, int):
         if -LARGEST < number < LARGEST:
             return
-        msg = f"{shown} is too large: a number may have at most {digits} digits ({_DIGITS})"
-        raise ValueError(msg)
+        raise too_large(shown)
     if not number.is_finite():
         return
     place = number.adjusted()  # the power of ten of the first digit
     if place >= digits:
-        msg = (
-            f"{shown} is too large: a number may have at most {digits} digits before its"
-            f" decimal point ({_DIGITS})"
-        )
-        raise ValueError(msg)
+        raise too_large(shown)
     if place < -digits:
         msg = (
             f"{shown} is too small: a number's first digit may stand at most {digits} places"
             f" after its decimal point ({_DIGITS})"
         )
         raise ValueError(msg)
+
+
+def too_large(shown: str) -> ValueError:
+    """The error for a number with more digits before its decimal point than the limit."""
+    msg = (
+        f"{shown} is too large: a number may have at most {_current.digits} digits before its"
+        f" decimal point ({_DIGITS})"
+    )
+    return ValueError(msg)
 
 
 def check_length(length: int, what: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core import limits
 from core.env import WithPlaceholders, environment, interpolate
 from core.errors import RecipeError, RecipeValidationError
 from core.mapping import FILTERED, CompiledMapping, compile_mapping
@@ -107,6 +108,8 @@ class Recipe:
 
 def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = None) -> Recipe:
     """Read, interpolate, validate and compile the recipe at ``path``."""
+    env = env if env is not None else environment(path.parent)
+    _configure_limits(env, str(path))
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -119,12 +122,7 @@ def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = 
     from core.http.redact import register_secret
 
     tests = located.data.pop("tests", None)
-    data = interpolate(
-        located.data,
-        env if env is not None else environment(path.parent),
-        located.where,
-        register_secret,
-    )
+    data = interpolate(located.data, env, located.where, register_secret)
     if tests is not None:
         data["tests"] = tests
     model = validate_model(RecipeModel, data, located, ())
@@ -155,6 +153,14 @@ def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = 
         sink_settings=_settings(sink_class.Settings, model.sink.with_, located, "sink", env),
         mapping=mapping,
     )
+
+
+def _configure_limits(env: Mapping[str, str], where: str) -> None:
+    """Put the value limits the recipe's environment sets in force (see :mod:`core.limits`)."""
+    try:
+        limits.configure(limits.Limits.from_environment(env))
+    except ValueError as error:
+        raise RecipeValidationError(str(error), where=where) from None
 
 
 def _settings(

@@ -1,4 +1,4 @@
-"""What the CSV and JSON Lines connectors share: settings, keys, numbers, crash-safe appending."""
+"""What the CSV and JSON Lines connectors share: settings, keys, bounded lines, safe appending."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import codecs
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from core import limits
 from core.errors import InputError
+from core.outcomes import Outcome, WriteResult
 
 
 def _known_encoding(name: str) -> str:
@@ -97,6 +99,43 @@ def undecodable(path: Path, encoding: str, error: UnicodeDecodeError) -> InputEr
         " set the source's encoding to the file's (cp1252 and latin-1 are common)"
     )
     return InputError(msg)
+
+
+_ENDINGS = ("\n", "\r")
+
+
+def bounded_lines(handle: IO[str]) -> Iterator[tuple[int, str | None]]:
+    """``(number, text)`` for each line of ``handle``; ``text`` is None for a line over the length
+    limit (:mod:`core.limits`), which is skipped unread, so one 2 GB line costs no memory."""
+    longest = limits.current().length
+    number = 0
+    while line := handle.readline(longest + 1):
+        number += 1
+        if len(line) <= longest or line.endswith(_ENDINGS):
+            yield number, line
+            continue
+        while (rest := handle.readline(65536)) and not rest.endswith(_ENDINGS):
+            pass
+        yield number, None
+
+
+def too_long(number: int) -> str:
+    """The reason a record of ``number`` lines' length was refused."""
+    longest = limits.current()
+    return (
+        f"line {number} is longer than {longest.length:,} characters, the most one record may"
+        f" have ({longest.variable('length')})"
+    )
+
+
+def unwritable(key: str, error: UnicodeEncodeError, encoding: str) -> WriteResult:
+    """The outcome of a payload that holds text the output's ``encoding`` cannot write."""
+    bad = error.object[error.start : error.end]
+    if any("\ud800" <= char <= "\udfff" for char in bad):
+        reason = f"holds {ascii(bad)}, half of a surrogate pair, which is not text"
+    else:
+        reason = f"holds {ascii(bad)}, which {encoding} cannot write; set the sink's encoding"
+    return WriteResult(key, Outcome.INVALID, reason=reason)
 
 
 # A lone surrogate: no codec decoding valid input gives one, so it marks the bytes that failed.

@@ -16,7 +16,9 @@ from connectors.files.common import (
     open_input,
     record_key,
     undecodable,
+    unwritable,
 )
+from connectors.files.csv_rows import Row, read_rows
 from core.errors import InputError
 from core.json_numbers import plain_text, to_json
 from core.outcomes import Outcome, WriteItem, WriteResult
@@ -55,27 +57,31 @@ class CsvSource(Source):
     def read(self, cursor: Any | None) -> Iterator[Record | Unreadable]:
         path = self.context.path(self.settings.path)
         with open_input(path, self.settings.encoding, newline="") as handle:
-            rows = csv.reader(handle, delimiter=self.settings.delimiter)
+            rows = read_rows(handle, self.settings.delimiter)
             try:
                 columns = self._columns(rows) if self.settings.header else self.settings.columns
                 if not columns:
                     return
                 for row in rows:
-                    if not any(cell.strip() for cell in row):
-                        continue
-                    yield self._record(columns, row, rows.line_num)
+                    if row.cells is None:
+                        yield Unreadable(f"line:{row.line}", row.problem or "unreadable")
+                    elif any(cell.strip() for cell in row.cells):
+                        yield self._record(columns, row.cells, row.line)
             except UnicodeDecodeError as error:
                 raise undecodable(path, self.settings.encoding, error) from None
-            except csv.Error as error:
-                msg = f"cannot read {path} near line {max(rows.line_num, 1)}: {error}"
-                raise InputError(msg) from None
 
-    def _columns(self, rows: Any) -> list[str] | None:
+    def _columns(self, rows: Iterator[Row]) -> list[str] | None:
         """The header row; the key column must be in it, or no row could be told apart."""
-        header: list[str] | None = next(rows, None)
+        path = self.context.path(self.settings.path)
+        first = next(rows, None)
+        if first is None:
+            return None
+        if first.cells is None:
+            msg = f"cannot read the header of {path}: {first.problem}"
+            raise InputError(msg)
+        header = first.cells
         key = self.settings.key
         if header and key is not None and key not in header:
-            path = self.context.path(self.settings.path)
             msg = (
                 f"{path} has no column {key!r}, the source's key; its columns: {', '.join(header)}"
             )
@@ -134,10 +140,14 @@ class CsvSink(Sink):
                     WriteResult(item.key, Outcome.INVALID, reason=reason, field=unknown[0])
                 )
                 continue
-            if self.log.fresh:
-                writer.writerow(self.columns)
-                self.log.fresh = False
-            writer.writerow([_cell(item.payload.get(c)) for c in self.columns])
+            try:
+                if self.log.fresh:
+                    writer.writerow(self.columns)
+                    self.log.fresh = False
+                writer.writerow([_cell(item.payload.get(c)) for c in self.columns])
+            except UnicodeEncodeError as error:  # nothing of the row was written
+                results.append(unwritable(item.key, error, self.settings.encoding))
+                continue
             outcome = Outcome.UPDATED if item.is_update else Outcome.WRITTEN
             results.append(WriteResult(item.key, outcome))
         self.log.sync()

@@ -140,7 +140,7 @@ class SqliteStateStore:
                 " reason = excluded.reason, field = excluded.field, record = excluded.record,"
                 " attempts = dead_letters.attempts + 1, updated_at = excluded.updated_at",
                 [
-                    (recipe, d.key, str(d.outcome), d.reason, d.field, _dumps(d.record), now)
+                    (recipe, d.key, str(d.outcome), d.reason, d.field, _ascii(d.record), now)
                     for d in batch.dead_letters
                 ],
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import pytest
 from click.testing import Result
 
 from connectors.files.csv_file import CsvSink
+from core import limits
 
 Invoke = Callable[..., Result]
 
@@ -106,6 +107,54 @@ def test_a_row_of_the_wrong_width_is_dead_lettered(write_recipe, invoke, tmp_pat
     assert [(r["key"], r["reason"]) for r in letters] == [
         ("line:3", "line 3 has 3 cells; the header has 2")
     ]
+
+
+@pytest.fixture
+def length_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
+    """Set CONNECTOR_MAX_LENGTH for the recipe runs of one test; the default comes back after."""
+    yield lambda length: monkeypatch.setenv("CONNECTOR_MAX_LENGTH", str(length))
+    limits.configure(limits.Limits())
+
+
+def test_a_cell_longer_than_the_csv_modules_limit_is_read(write_recipe, invoke, tmp_path) -> None:
+    notes = "x" * 150_000  # over csv.field_size_limit()'s default of 131,072
+    (tmp_path / "in.csv").write_text(f"id,notes\nd1,a\nd2,{notes}\nd3,c\n", encoding="utf-8")
+    sink = "use: file.jsonl\n  with: {path: out.jsonl}"
+    path = write_recipe(recipe("path: in.csv, key: id", sink))
+    assert outcomes(invoke("run", path, "--json")) == {"written": 3}
+    assert len(lines(tmp_path / "out.jsonl")[1]) > 150_000
+
+
+def test_a_row_over_the_length_limit_is_dead_lettered_and_the_rows_after_it_are_read(
+    write_recipe, invoke, tmp_path, length_limit
+) -> None:
+    length_limit(1000)
+    (tmp_path / "in.csv").write_text(f"id,notes\nd1,a\nd2,{'x' * 5000}\nd3,c\n", encoding="utf-8")
+    path = write_recipe(recipe("path: in.csv, key: id"))
+    assert outcomes(invoke("run", path, "--json")) == {"written": 2, "invalid": 1}
+    assert lines(tmp_path / "out.csv") == ["id,notes", "d1,a", "d3,c"]
+    letters = json.loads(invoke("dlq", "list", path, "--json").stdout)
+    assert [(r["key"], r["reason"]) for r in letters] == [
+        (
+            "line:3",
+            "line 3 is longer than 1,000 characters, the most one record may have"
+            " (CONNECTOR_MAX_LENGTH)",
+        )
+    ]
+
+
+def test_a_quote_that_never_closes_blocks_no_row_after_it(
+    write_recipe, invoke, tmp_path, length_limit
+) -> None:
+    length_limit(1000)
+    rows = "".join(f"d{i},note {i}\n" for i in range(3, 300))
+    (tmp_path / "in.csv").write_text(f'id,notes\nd1,a\nd2,"oops\n{rows}', encoding="utf-8")
+    path = write_recipe(recipe("path: in.csv, key: id"))
+    assert outcomes(invoke("run", path, "--json")) == {"written": 298, "invalid": 1}
+    (letter,) = json.loads(invoke("dlq", "list", path, "--json").stdout)
+    assert letter["key"] == "line:3"
+    assert "is a closing quote missing?" in letter["reason"]
+    assert lines(tmp_path / "out.csv")[-1] == "d299,note 299"
 
 
 # --- keys -------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import pytest
 from click.testing import Result
 
 from connectors.files.jsonl_file import JsonlSink
+from core import limits
 from tests.conftest import read_jsonl
 
 Invoke = Callable[..., Result]
@@ -142,6 +143,102 @@ def test_a_line_that_is_no_record_is_dead_lettered(
     (letter,) = json.loads(invoke("dlq", "list", path, "--json").stdout)
     assert letter["key"] == "line:2"
     assert letter["reason"].startswith(reason)
+
+
+# --- hostile lines ------------------------------------------------------------------------------
+
+HOSTILE_LINES = {
+    "a lone surrogate in a value": (
+        '{"id": "g2", "note": "\\udc80"}',
+        "line 2 holds text that is not valid Unicode",
+    ),
+    "a lone surrogate in a field name": (
+        '{"id": "g2", "\\ud800": 1}',
+        "line 2 holds text that is not valid Unicode",
+    ),
+    "a lone surrogate in the key": (
+        '{"id": "\\udfff"}',
+        "line 2 holds text that is not valid Unicode",
+    ),
+    "5,000 nested brackets": ("[" * 5000, "line 2 is nested more than 100 deep"),
+    "an object nested 500 deep": (
+        '{"id": "g2", "x": ' + '{"a": ' * 500 + "1" + "}" * 501,
+        "line 2 is nested more than 100 deep",
+    ),
+    "an integer of 4,400 digits": (
+        '{"id": "g2", "amount": ' + "9" * 4400 + "}",
+        "line 2 cannot be read: the number 999999999999… (4,400 characters) is too large",
+    ),
+    "an exponent of a million": (
+        '{"id": "g2", "amount": 1e999999}',
+        "line 2 cannot be read: the number 1e999999 is too large",
+    ),
+}
+
+
+@pytest.mark.parametrize(("line", "reason"), HOSTILE_LINES.values(), ids=HOSTILE_LINES.keys())
+def test_a_hostile_line_is_dead_lettered_and_never_blocks_the_lines_after_it(
+    write_recipe, invoke, tmp_path, line, reason
+) -> None:
+    write_lines(tmp_path / "in.jsonl", '{"id": "g1"}', line, '{"id": "g3"}')
+    path = write_recipe(
+        recipe("path: in.jsonl, key: id", "map:\n  id: record.id\n  amount: record.amount | to_int")
+    )
+    assert outcomes(invoke("run", path, "--json")) == {"written": 2, "invalid": 1}
+    (letter,) = json.loads(invoke("dlq", "list", path, "--json").stdout)
+    assert (letter["key"], letter["reason"][: len(reason)]) == ("line:2", reason)
+    assert [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")] == ["g1", "g3"]
+
+    write_lines(tmp_path / "in.jsonl", '{"id": "g1"}', line, '{"id": "g3"}', '{"id": "g4"}')
+    assert outcomes(invoke("run", path, "--json")) == {"unchanged": 2, "invalid": 1, "written": 1}
+
+
+@pytest.fixture
+def length_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
+    """Set CONNECTOR_MAX_LENGTH for the recipe runs of one test; the default comes back after."""
+    yield lambda length: monkeypatch.setenv("CONNECTOR_MAX_LENGTH", str(length))
+    limits.configure(limits.Limits())
+
+
+def test_a_line_over_the_length_limit_is_dead_lettered_unread(
+    write_recipe, invoke, tmp_path, length_limit
+) -> None:
+    length_limit(1000)
+    long_line = json.dumps({"id": "g2", "note": "x" * 5000})
+    write_lines(tmp_path / "in.jsonl", '{"id": "g1"}', long_line, '{"id": "g3"}')
+    path = write_recipe(recipe("path: in.jsonl, key: id"))
+    assert outcomes(invoke("run", path, "--json")) == {"written": 2, "invalid": 1}
+    (letter,) = json.loads(invoke("dlq", "list", path, "--json").stdout)
+    assert letter["reason"] == (
+        "line 2 is longer than 1,000 characters, the most one record may have"
+        " (CONNECTOR_MAX_LENGTH)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "sink", "reason"),
+    [
+        ("'\\\\udc80'", "path: out.jsonl", "holds '\\udc80', half of a surrogate pair"),
+        ("'€' + record.id", "path: out.jsonl, encoding: latin-1", "holds '\\u20ac', which latin-1"),
+    ],
+)
+@pytest.mark.parametrize("sink_use", ["file.jsonl", "file.csv"])
+def test_a_payload_the_output_cannot_encode_is_dead_lettered(
+    write_recipe, invoke, tmp_path, value, sink, reason, sink_use
+) -> None:
+    write_lines(
+        tmp_path / "in.jsonl", '{"id": "g1", "n": 1}', '{"id": "g2"}', '{"id": "g3", "n": 3}'
+    )
+    map_ = f'map:\n  id: record.id\n  x: "{value} if record.n is None else record.id"'
+    text = recipe("path: in.jsonl, key: id", map_, sink).replace(
+        "use: file.jsonl\n  with: {path: out", f"use: {sink_use}\n  with: {{path: out"
+    )
+    path = write_recipe(text)
+    assert outcomes(invoke("run", path, "--json")) == {"written": 2, "invalid": 1}
+    (letter,) = json.loads(invoke("dlq", "list", path, "--json").stdout)
+    assert letter["key"] == "g2"
+    assert letter["reason"].startswith(reason)
+    assert outcomes(invoke("run", path, "--json")) == {"unchanged": 2, "invalid": 1}
 
 
 # --- encodings ----------------------------------------------------------------------------------
