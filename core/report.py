@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Any
 
 from core.outcomes import Outcome
@@ -14,6 +14,11 @@ from core.transforms import currency_exponent
 
 # The report lists this many problem records; the rest are in the dead-letter queue.
 _PROBLEMS_SHOWN = 20
+
+# Money is summed and shown exactly: the default context keeps 28 digits and would round a
+# larger total (then fail to show it to its currency's places). An exact sum needs no more
+# digits than the amounts it adds span.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 @dataclass
@@ -46,7 +51,7 @@ class RunReport:
         self.counts[outcome] += 1
 
     def add_money(self, currency: str, amount: Decimal) -> None:
-        self.money[currency] = self.money.get(currency, Decimal(0)) + amount
+        self.money[currency] = _EXACT.add(self.money.get(currency, Decimal(0)), amount)
 
     def totals(self) -> dict[str, Decimal]:
         """The money totals by currency, each to its currency's decimal places (JPY 0, KWD 3)."""
@@ -101,5 +106,5 @@ def _to_places(currency: str, total: Decimal) -> Decimal:
         step = Decimal(1).scaleb(-currency_exponent(currency))
     except ValueError:  # no currency, or not a code: shown as summed
         return total
-    rounded = total.quantize(step)
+    rounded = total.quantize(step, context=_EXACT)
     return rounded if rounded == total else total

@@ -19,3 +19,17 @@ def test_money_totals_show_each_currency_to_its_decimal_places() -> None:
         "KWD": "1.500",
         "USD": "9545.00",
     }
+
+
+def test_money_totals_of_more_than_28_digits_are_exact() -> None:
+    # The default decimal context keeps 28 digits: a sum past them was rounded, then crashed
+    # the report (after the commit) when shown to its currency's places.
+    report = RunReport(recipe="r")
+    report.add_money("USD", Decimal("12345678901234567890123456789.01"))
+    report.add_money("USD", Decimal("0.01"))
+    report.add_money("JPY", Decimal("99999999999999999999999999999"))
+    report.add_money("JPY", Decimal("1"))
+    assert report.to_dict()["money"] == {
+        "JPY": "100000000000000000000000000000",
+        "USD": "12345678901234567890123456789.02",
+    }
