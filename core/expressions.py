@@ -22,6 +22,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from core import limits
+
 __all__ = ["ExpressionError", "Scope", "emit_constant", "emit_expression", "safe_get"]
 
 
@@ -185,8 +187,10 @@ def emit_expression(text: str, scope: Scope) -> str:
     if not text.strip():
         msg = "empty expression; write \"''\" for empty text or null for no value"
         raise ExpressionError(msg)
-    tree = _parse(text)
+    tree, source = _parse(text)
     for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            _check_literal(node, node.value, source)
         name = (
             getattr(node, "id", None) or getattr(node, "attr", None) or getattr(node, "arg", None)
         )
@@ -204,20 +208,35 @@ def emit_expression(text: str, scope: Scope) -> str:
         raise ExpressionError(msg) from None
 
 
-def _parse(text: str) -> ast.Expression:
+def _check_literal(node: ast.Constant, value: int, source: str) -> None:
+    """Refuse an integer literal over the digit limit (``0xfff...`` of 4,000 digits), which
+    nothing could write back out: Python refuses to print an integer of over 4,300 digits."""
+    try:
+        limits.check_number(value, "")
+    except ValueError:
+        written = ast.get_source_segment(source, node) or "an integer"
+        raise ExpressionError(str(limits.too_large(limits.quote_number(written)))) from None
+
+
+def _parse(text: str) -> tuple[ast.Expression, str]:
+    """The expression's tree, and the source its positions refer to."""
     source = text.strip()
+    if not _is_text(source):
+        msg = f"{text!r} holds text that is not Unicode (half of a surrogate pair)"
+        raise ExpressionError(msg)
     try:
         try:
-            return ast.parse(source, mode="eval")
+            return ast.parse(source, mode="eval"), source
         except SyntaxError:
             if "\n" not in source:
                 raise
         # A YAML block scalar spreads a long expression over lines; inside brackets that is
         # valid Python, and the whitelist below judges the result the same either way.
         try:
-            return ast.parse(f"(\n{source}\n)", mode="eval")
+            wrapped = f"(\n{source}\n)"
+            return ast.parse(wrapped, mode="eval"), wrapped
         except SyntaxError:
-            return ast.parse(source, mode="eval")  # report the error as the recipe spells it
+            return ast.parse(source, mode="eval"), source  # report the error as the recipe has it
     except SyntaxError as error:
         hint = " (imports are not allowed)" if source.split()[0] in ("import", "from") else ""
         # Python gives offset 0 when the expression stops short ("record.a +").
@@ -226,9 +245,20 @@ def _parse(text: str) -> ast.Expression:
             where = f"line {error.lineno} {where}"
         msg = f"{text!r} is not a valid expression: {error.msg} at {where}{hint}"
         raise ExpressionError(msg) from None
-    except (RecursionError, MemoryError, ValueError):
-        msg = f"{text!r} is too deeply nested or contains a null character"
+    except (RecursionError, MemoryError):
+        msg = f"{text!r} is too deeply nested"
         raise ExpressionError(msg) from None
+    except ValueError:
+        msg = f"{text!r} contains a null character"
+        raise ExpressionError(msg) from None
+
+
+def _is_text(source: str) -> bool:
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _Emitter:

@@ -107,18 +107,11 @@ def parse_bounded_json(text: str) -> Any:
 def _bounded_integer(text: str) -> int:
     digits = len(text) - text.startswith("-")
     if digits > limits.current().digits:
-        raise limits.too_large(_quoted(text))
+        raise limits.too_large(limits.quote_number(text))
     return int(text)
 
 
 def _bounded_fraction(text: str) -> JsonNumber:
     number = JsonNumber(text)
-    limits.check_number(number, _quoted(text))
+    limits.check_number(number, limits.quote_number(text))
     return number
-
-
-def _quoted(text: str) -> str:
-    """A number as a message quotes it: whole when short, else its start and its length."""
-    if len(text) <= 24:
-        return f"the number {text}"
-    return f"the number {text[:12]}… ({len(text):,} characters)"

@@ -25,7 +25,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
 
-__all__ = ["Limits", "check_length", "check_number", "configure", "current", "too_large"]
+__all__ = [
+    "Limits",
+    "check_length",
+    "check_number",
+    "configure",
+    "current",
+    "quote_number",
+    "too_large",
+]
 
 _VARIABLES = {
     "digits": "CONNECTOR_MAX_DIGITS",
@@ -108,6 +116,13 @@ def too_large(shown: str) -> ValueError:
         f" decimal point ({_DIGITS})"
     )
     return ValueError(msg)
+
+
+def quote_number(text: str) -> str:
+    """A number as a message quotes it: whole when short, else its start and its length."""
+    if len(text) <= 24:
+        return f"the number {text}"
+    return f"the number {text[:12]}… ({len(text):,} characters)"
 
 
 def check_length(length: int, what: str) -> None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core import limits
 from core.env import WithPlaceholders, environment, interpolate
-from core.errors import RecipeError, RecipeValidationError
+from core.errors import RecipeError, RecipeSyntaxError, RecipeValidationError
 from core.mapping import FILTERED, CompiledMapping, compile_mapping
 from core.registry import Registry
 from core.sink import Sink
@@ -111,11 +111,11 @@ def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = 
     env = env if env is not None else environment(path.parent)
     _configure_limits(env, str(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as error:
         msg = f"cannot read recipe {path}: {error.strerror or error}"
         raise RecipeError(msg) from None
-    located = load_located(text, str(path))
+    located = load_located(_text(data, path), str(path))
     if not isinstance(located.data, dict):
         msg = "a recipe is a mapping with at least name, source, sink"
         raise RecipeValidationError(msg, where=located.where(()))
@@ -153,6 +153,18 @@ def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = 
         sink_settings=_settings(sink_class.Settings, model.sink.with_, located, "sink", env),
         mapping=mapping,
     )
+
+
+def _text(data: bytes, path: Path) -> str:
+    """The recipe's bytes as text; a byte that is not UTF-8 is named with its line and column."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[: error.start]
+        line = before.count(b"\n") + 1
+        column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        msg = f"the recipe is not UTF-8 text (byte 0x{data[error.start]:02x}); save it as UTF-8"
+        raise RecipeSyntaxError(msg, where=f"{path}:{line}:{column}") from None
 
 
 def _configure_limits(env: Mapping[str, str], where: str) -> None:

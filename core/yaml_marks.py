@@ -3,6 +3,8 @@
 Anchors and aliases work, including ``<<`` merge keys, but an alias may not contain itself and
 aliases may not expand to more than :data:`ALIAS_EXPANSION_LIMIT` values: a few hundred bytes
 of nested aliases (a "billion laughs") would otherwise take minutes and gigabytes to load.
+Whatever the text holds (a NUL, a date that is no date, a number of 4,000 digits, lists nested
+thousands deep), the error is a :class:`~core.errors.RecipeError` naming its line and column.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from core import limits
 from core.errors import RecipeSyntaxError, RecipeValidationError
 
 Path_ = tuple[str | int, ...]
@@ -42,8 +45,11 @@ class Located:
 
 def load_located(text: str, file: str) -> Located:
     """Parse ``text`` with the safe loader, recording a mark for every mapping key and item."""
-    loader = _Loader(text)
     located = Located(file, None)
+    try:
+        loader = _Loader(text)  # the reader refuses a NUL or a control character here
+    except yaml.reader.ReaderError as error:
+        raise _unreadable(error, text, file) from None
     try:
         node = loader.get_single_node()
         if node is not None:
@@ -51,8 +57,7 @@ def load_located(text: str, file: str) -> Located:
     except yaml.YAMLError as error:
         raise _syntax_error(error, file) from None
     except RecursionError:
-        msg = "the YAML is nested too deeply"
-        raise RecipeSyntaxError(msg, where=file) from None
+        raise _too_deep(file) from None
     finally:
         loader.dispose()
     return located
@@ -98,6 +103,8 @@ class _Builder:
         self, node: yaml.Node, path: Path_, alias: tuple[str, yaml.Mark] | None = None
     ) -> Any:
         self.marks[path] = _position(alias[1] if alias else node.start_mark)
+        if len(path) > limits.current().depth:
+            raise _too_deep(self._where(node.start_mark))
         outer = self.alias
         self.alias = outer or alias
         try:
@@ -109,7 +116,7 @@ class _Builder:
                     self.build(item, (*path, i), self._alias_at(node, i))
                     for i, item in enumerate(node.value)
                 ]
-            return self.loader.construct_object(node, deep=True)
+            return self._scalar(node)
         finally:
             self.alias = outer
             self.building.discard(id(node))
@@ -176,7 +183,32 @@ class _Builder:
         if not isinstance(key_node, yaml.ScalarNode):
             msg = "a key must be text or a number, not a list or a mapping"
             raise RecipeValidationError(msg, where=self._where(key_node.start_mark))
-        return self.loader.construct_object(key_node, deep=True)
+        return self._scalar(key_node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        """A scalar's value; one its tag cannot read (``2025-13-45``) is refused where it is."""
+        text = str(node.value)
+        if node.tag == _INT_TAG and len(text) > limits.current().digits + 2:
+            # Python takes seconds over, or refuses, an integer of thousands of digits.
+            raise RecipeValidationError(
+                str(limits.too_large(limits.quote_number(text))), where=self._where(node.start_mark)
+            )
+        try:
+            value = self.loader.construct_object(node, deep=True)
+            if value.__class__ is int:
+                limits.check_number(value, limits.quote_number(text))
+        except (ValueError, OverflowError) as error:
+            if str(error).startswith(limits.quote_number(text)):
+                raise RecipeValidationError(
+                    str(error), where=self._where(node.start_mark)
+                ) from None
+            kind = _KINDS.get(node.tag, node.tag)
+            shown = text if len(text) <= 40 else f"{text[:37]}..."
+            msg = f"cannot read {shown!r} as {kind}: {error}"
+            if kind == "a date":
+                msg = f"cannot read {shown} as a date: {error}"
+            raise RecipeValidationError(msg, where=self._where(node.start_mark)) from None
+        return value
 
     def _alias_at(self, parent: yaml.Node, index: Any) -> tuple[str, yaml.Mark] | None:
         return self.loader.aliases.get(_slot(parent, index))
@@ -188,6 +220,32 @@ class _Builder:
 
 def _position(mark: yaml.Mark) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
+
+
+_INT_TAG = "tag:yaml.org,2002:int"
+_KINDS = {
+    _INT_TAG: "an integer",
+    "tag:yaml.org,2002:float": "a float",
+    "tag:yaml.org,2002:timestamp": "a date",
+    "tag:yaml.org,2002:bool": "true or false",
+    "tag:yaml.org,2002:binary": "base64 bytes",
+}
+
+
+def _too_deep(where: str) -> RecipeValidationError:
+    depth = limits.current()
+    msg = f"the recipe is nested more than {depth.depth} deep ({depth.variable('depth')})"
+    return RecipeValidationError(msg, where=where)
+
+
+def _unreadable(error: yaml.reader.ReaderError, text: str, file: str) -> RecipeSyntaxError:
+    """A character YAML does not allow in a document (NUL, most control characters)."""
+    position = error.position
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    character = chr(error.character) if isinstance(error.character, int) else error.character
+    msg = f"invalid YAML: the character {character!r} is not allowed ({error.reason})"
+    return RecipeSyntaxError(msg, where=f"{file}:{line}:{column}")
 
 
 def _syntax_error(error: yaml.YAMLError, file: str) -> RecipeSyntaxError:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
 from core.errors import MissingSecretError, RecipeError, UnknownComponentError
 from core.recipe import load_recipe
@@ -189,3 +190,64 @@ def test_a_key_that_is_a_list_is_refused_with_its_place(write_recipe, registry) 
     assert (
         str(caught.value) == f"{path}:7:5: a key must be text or a number, not a list or a mapping"
     )
+
+
+# --- hostile recipe files: exit 2 with one line naming the file, the line and the cause ---------
+
+BROKEN_RECIPES = {
+    "a byte that is not UTF-8": (
+        GOOD.encode().replace(b"name: demo", b"name: d\xffmo"),
+        ":3:8: the recipe is not UTF-8 text (byte 0xff)",
+    ),
+    "a NUL": (GOOD.encode().replace(b"name: demo", b"name: d\x00mo"), ":3:8: invalid YAML"),
+    "a control character": (
+        GOOD.encode().replace(b"name: demo", b"name: d\x07mo"),
+        ":3:8: invalid YAML: the character '\\x07' is not allowed",
+    ),
+    "a hex literal of 4,000 digits": (
+        GOOD.replace("id: record.id", "id: 0x" + "f" * 4000).encode(),
+        ":8:7: the number 0xffffffffff… (4,002 characters) is too large",
+    ),
+    "an integer of 4,400 digits": (
+        GOOD.replace("id: record.id", "id: " + "9" * 4400).encode(),
+        ":8:7: the number 999999999999… (4,400 characters) is too large",
+    ),
+    "a hex literal of 4,000 digits in an expression": (
+        GOOD.replace("id: record.id", 'id: "record.id + 0x' + "f" * 4000 + '"').encode(),
+        ":8:3: map.id: the number 0xffffffffff… (4,002 characters) is too large",
+    ),
+    "an index of 4,000 hex digits": (
+        GOOD.replace("id: record.id", 'id: "record.id[0x' + "f" * 4000 + ']"').encode(),
+        ":8:3: map.id: the number 0xffffffffff… (4,002 characters) is too large",
+    ),
+    "a date that is no date": (
+        GOOD.replace("id: record.id", "id: 2025-13-45").encode(),
+        ":8:7: cannot read 2025-13-45 as a date: month must be in 1..12",
+    ),
+    "a float that is no float": (
+        GOOD.replace("id: record.id", 'id: !!float "x"').encode(),
+        ":8:7: cannot read 'x' as a float: could not convert string to float: 'x'",
+    ),
+    "text that is not Unicode in an expression": (
+        GOOD.replace("id: record.id", "id: \"record.id + '\\udc80'\"").encode(),
+        ":8:3: map.id: \"record.id + '\\udc80'\" holds text that is not Unicode",
+    ),
+    "lists nested 150 deep": (
+        GOOD.replace("id: record.id", "id: " + "[" * 150 + "]" * 150).encode(),
+        ": the recipe is nested more than 100 deep (CONNECTOR_MAX_DEPTH)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("content", "said"), BROKEN_RECIPES.values(), ids=BROKEN_RECIPES.keys())
+def test_a_broken_recipe_file_exits_2_with_one_line(
+    invoke: Callable[..., Result], tmp_path: Path, content: bytes, said: str
+) -> None:
+    path = tmp_path / "recipe.yaml"
+    path.write_bytes(content)
+    result = invoke("run", path)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.replace("\n ", " ").splitlines()
+    assert line.startswith(f"error: {path}"), line
+    assert said in line
+    assert invoke("validate", path).exit_code == 2
