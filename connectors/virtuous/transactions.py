@@ -93,33 +93,45 @@ def write_batch(
 
 
 def write_gifts(
-    items: Sequence[WriteItem], send: Send, service: Service, sink_key: Callable[[WriteItem], str]
+    items: Sequence[WriteItem],
+    send: Send,
+    service: Service,
+    sink_key: Callable[[WriteItem], str],
+    sleep: Sleep = time.sleep,
 ) -> list[WriteResult]:
     """Gift transactions, tried as the service's retry policy allows; then, before a batch is
     declared failed, Virtuous is asked once more: sent again with every record flagged, one it
     holds is refused naming its id (so it counts as written) and one it lacks is taken. Only
-    when that fails too is the batch failed; the records stay in flight for the next run."""
+    when that fails too are the records failed; they stay in flight for the next run."""
+    delivery = Delivery(attempts=service.retry.attempts, policy=service.retry, sleep=sleep)
     by_source: dict[str, list[WriteItem]] = {}
     for item in items:  # one request per transactionSource, named at the top of the body
         by_source.setdefault(str(item.payload.get("transactionSource")), []).append(item)
     results: list[WriteResult] = []
     for group in by_source.values():
-        results.extend(_write_or_ask_again(group, send, service, sink_key))
+        results.extend(_write_or_ask_again(group, send, service, sink_key, delivery))
     return results
 
 
 def _write_or_ask_again(
-    items: Sequence[WriteItem], send: Send, service: Service, sink_key: Callable[[WriteItem], str]
+    items: Sequence[WriteItem],
+    send: Send,
+    service: Service,
+    sink_key: Callable[[WriteItem], str],
+    delivery: Delivery,
 ) -> list[WriteResult]:
-    delivery = Delivery(attempts=service.retry.attempts, policy=service.retry)
     try:
         return write_batch(items, send, service, sink_key, delivery=delivery)
     except RetriableError as error:
         logger.info(
             "asking Virtuous again before declaring %d gift(s) failed: %s", len(items), error
         )
-        flagged = [replace(item, resent=True) for item in items]
+    flagged = [replace(item, resent=True) for item in items]
+    try:
         return write_batch(flagged, send, service, sink_key, delivery=delivery)
+    except RetriableError as error:
+        reason = f"Virtuous kept failing after retries, and when asked again: {error}"
+        return [WriteResult(item.key, Outcome.FAILED, reason=reason) for item in items]
 
 
 def _deliver(items: Sequence[WriteItem], send: Send, how: Delivery) -> tuple[httpx.Response, bool]:

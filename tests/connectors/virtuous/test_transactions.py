@@ -10,7 +10,8 @@ import httpx
 
 from connectors.virtuous.gift_transactions import transaction_ref
 from connectors.virtuous.service import VirtuousSettings, service_for
-from connectors.virtuous.transactions import write_batch
+from connectors.virtuous.transactions import write_batch, write_gifts
+from core.errors import RetriableError
 from core.outcomes import Outcome, WriteItem
 
 SERVICE = service_for(VirtuousSettings(api_key="k"))
@@ -77,3 +78,58 @@ def test_a_refusal_naming_another_items_id_is_not_this_items_duplicate() -> None
 def test_an_id_inside_a_longer_id_is_not_named() -> None:
     said = {"message": "Transaction 'w-10' has already been submitted."}
     assert _outcomes(_items("w-1"), said) == {"w-1": Outcome.INVALID}
+
+
+def _scripted(*answers: int | str) -> tuple[Any, list[list[str]]]:
+    """A send answering each request in turn: a status, "lost" (processed, no answer), or
+    "dup" (a refusal naming every id it was sent); it records what each request held."""
+    queue, sent, held = list(answers), [], set()
+
+    def send(items: Sequence[WriteItem]) -> httpx.Response:
+        answer = queue.pop(0)
+        ids = [str(i.payload["transactionId"]) for i in items]
+        sent.append(ids)
+        request = httpx.Request("POST", "https://api.example.org/api/v2/Gift/Transactions")
+        if answer == "lost":
+            held.update(ids)
+            raise RetriableError("Virtuous: the connection closed before the answer")
+        if answer == "dup":
+            state = {
+                f"transactions[{n}].transactionId": [f"Transaction '{i}' was already submitted."]
+                for n, i in enumerate(ids)
+            }
+            body = {"message": "The request is invalid.", "modelState": state}
+            return httpx.Response(400, json=body, request=request)
+        return httpx.Response(int(answer), json={"message": "busy"}, request=request)
+
+    return send, sent
+
+
+def _gifts(send: Any, *ids: str) -> dict[str, Outcome]:
+    results = write_gifts(
+        _items(*ids), send, SERVICE, lambda i: transaction_ref(i.payload), sleep=lambda s: None
+    )
+    return {r.key: r.outcome for r in results}
+
+
+def test_a_repeat_refused_after_a_lost_answer_counts_as_written() -> None:
+    send, sent = _scripted("lost", "dup")
+    assert _gifts(send, "w-1", "w-2") == {"w-1": Outcome.WRITTEN, "w-2": Outcome.WRITTEN}
+    assert len(sent) == 2
+
+
+def test_virtuous_is_asked_again_before_gifts_it_holds_are_declared_failed() -> None:
+    # A lost answer, then 503s until the tries run out: the gifts are there all the same.
+    send, sent = _scripted("lost", 503, 503, 503, 503, "dup")
+    assert _gifts(send, "w-1") == {"w-1": Outcome.WRITTEN}
+    assert len(sent) == 6  # five tries, then one asking again
+
+
+def test_gifts_are_failed_only_when_asking_again_fails_too() -> None:
+    send, _ = _scripted(*([503] * 10))
+    assert _gifts(send, "w-1") == {"w-1": Outcome.FAILED}
+
+
+def test_a_refusal_of_a_first_try_is_someone_elses_gift() -> None:
+    send, _ = _scripted("dup")
+    assert _gifts(send, "w-1") == {"w-1": Outcome.UNCHANGED}  # not ours: no money counted
