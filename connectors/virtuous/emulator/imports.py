@@ -4,7 +4,8 @@ Contact matching, in order: the transaction's ``contact.id``; an external refere
 ``transactionSource`` or the contact's ``referenceSource``, plus ``referenceId``); an email
 address. No match creates a contact; a match is merged (new names overwrite, new emails, phones
 and addresses are added). A gift that cannot be placed (unknown contact id, gift type or project)
-goes to ``needs_update`` instead, as in the real import, and never shows up in reads.
+goes to ``needs_update`` instead, as in the real import, and never shows up in reads; so does one
+accepted with missing or bad values (lenient validation), with those problems as its reason.
 """
 
 from __future__ import annotations
