@@ -7,7 +7,10 @@ registered transforms and use operators on values, so there is nothing to escape
 
 Record access (``record.a.b``, ``record["a"]``, ``record.items[0]``) is key and index access, never
 Python attribute access, and a missing key, a ``None`` parent or an index out of range gives
-``None``. Static paths are hoisted into locals that every expression of the mapping shares, so
+``None``. ``*`` and ``%`` go through :func:`multiply` and :func:`remainder`, which refuse, before
+building it, a value over the limits of :mod:`core.limits` (``'x' * 10000000000``,
+``'%2000000000d' % 1``): one record's expression costs at most a bounded value, never minutes or
+gigabytes. Static paths are hoisted into locals that every expression of the mapping shares, so
 ``record.billing_details.name`` is looked up once per record however often the recipe uses it.
 """
 
@@ -17,6 +20,7 @@ import ast
 import difflib
 import inspect
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
@@ -24,7 +28,16 @@ from typing import Any
 
 from core import limits
 
-__all__ = ["ExpressionError", "Scope", "emit_constant", "emit_expression", "safe_get"]
+__all__ = [
+    "ExpressionError",
+    "Scope",
+    "emit_constant",
+    "emit_expression",
+    "multiply",
+    "plain_object",
+    "remainder",
+    "safe_get",
+]
 
 
 class ExpressionError(Exception):
@@ -49,14 +62,89 @@ def safe_get(parent: Any, key: Any) -> Any:
     return None
 
 
+def multiply(left: Any, right: Any) -> Any:
+    """``left * right``; a repetition or a product over the limits is refused before it is built."""
+    if left.__class__ in _SEQUENCES and isinstance(right, int):
+        limits.check_length(len(left) * right, f"{_shown(left)} * {right}")
+    elif right.__class__ in _SEQUENCES and isinstance(left, int):
+        limits.check_length(len(right) * left, f"{left} * {_shown(right)}")
+    product = left * right
+    # Numbers in a record have at most a few thousand digits (Python reads no more), so their
+    # product is cheap to build; checked after, so that it goes no further.
+    if isinstance(product, int | Decimal):
+        limits.check_number(product, "the product")
+    return product
+
+
+def remainder(left: Any, right: Any) -> Any:
+    """``left % right``; text formatting over the length limit is refused before it is built."""
+    if left.__class__ is str:
+        _check_format(left, right)
+    return left % right
+
+
+def plain_object(value: Any) -> Any:
+    """``value``, if every object in it has text keys, as JSON and the sinks need.
+
+    A dict display or a table can build ``{(): 1}`` or ``{1: 'a', 'b': 2}``, which JSON cannot
+    hold (nor the payload's digest sort). Only the map values that can build an object are
+    checked, so a plain mapping pays nothing.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            for key in item:
+                if key.__class__ is not str:
+                    msg = f"the keys of an object must be text, not {type(key).__name__} {key!r}"
+                    raise TypeError(msg)
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return value
+
+
+_SEQUENCES = frozenset({str, list, tuple})
+# printf-style conversions: %[(key)][flags][width][.precision][length]type
+_CONVERSION = re.compile(
+    r"%(?:\([^)]*\))?[-#0 +]*(?P<width>\*|\d+)?(?:\.(?P<precision>\*|\d*))?[hlL]?(?P<type>.?)",
+    re.DOTALL,
+)
+
+
+def _check_format(text: str, args: Any) -> None:
+    """Refuse a format whose widths and precisions (written, or taken by ``*``) would build
+    text over the length limit: ``'%2000000000d' % 1`` takes seconds and gigabytes."""
+    taken = list(args) if isinstance(args, tuple) else [args]
+    index = 0
+    total = len(text)
+    for match in _CONVERSION.finditer(text):
+        for part in ("width", "precision"):
+            written = match.group(part)
+            if written == "*":
+                star = taken[index] if index < len(taken) else 0
+                index += 1
+                total += abs(star) if isinstance(star, int) else 0
+            elif written:
+                total += int(written[:19])  # 19 digits are over any limit already
+        if match.group("type") != "%":
+            index += 1
+    limits.check_length(total, f"the text {_shown(text)} formats")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 30 else f"{text[:27]}..."
+
+
 _BINARY = {
     ast.Add: "+",
     ast.Sub: "-",
-    ast.Mult: "*",
     ast.Div: "/",
     ast.FloorDiv: "//",
-    ast.Mod: "%",
 }
+# Operators that can build a value far larger than their operands, checked by a helper first.
+_CHECKED = {ast.Mult: "_mul", ast.Mod: "_mod"}
 _UNARY = {ast.Not: "not ", ast.USub: "-", ast.UAdd: "+"}
 _COMPARE = {
     ast.Eq: "==",
@@ -124,6 +212,9 @@ class Scope:
         self.used: dict[str, Callable[..., Any]] = {}
         self._paths: dict[tuple[str | int, ...], str] = {}
         self._pending: list[str] = []
+        #: Set when an expression holds a dict display or looks up a table of objects: its
+        #: value may hold an object whose keys are not text (see :func:`plain_object`).
+        self.builds_objects = False
 
     def transform(self, name: str) -> str:
         ref = f"_t_{name}"
@@ -288,6 +379,8 @@ class _Emitter:
                 return self._pipe(left, right)
             case ast.BinOp(left=left, op=op, right=right) if type(op) in _BINARY:
                 return f"({self.emit(left)} {_BINARY[type(op)]} {self.emit(right)})"
+            case ast.BinOp(left=left, op=op, right=right) if type(op) in _CHECKED:
+                return f"{_CHECKED[type(op)]}({self.emit(left)}, {self.emit(right)})"
             case ast.UnaryOp(op=op, operand=operand) if type(op) in _UNARY:
                 return f"({_UNARY[type(op)]}{self.emit(operand)})"
             case ast.BoolOp(op=op, values=values):
@@ -304,6 +397,7 @@ class _Emitter:
             case ast.Dict(keys=keys, values=values):
                 if any(key is None for key in keys):
                     raise self.fail("** inside a dict display is not allowed")
+                self.scope.builds_objects = True
                 pairs = (
                     f"{self.emit(k)}: {self.emit(v)}"
                     for k, v in zip(keys, values, strict=True)
@@ -424,9 +518,12 @@ class _Emitter:
         if node.value not in self.scope.tables:
             msg = f"unknown table {node.value!r}; known tables: {known}"
             raise self.fail(msg)
-        if not isinstance(self.scope.tables[node.value], Mapping):
+        table = self.scope.tables[node.value]
+        if not isinstance(table, Mapping):
             msg = f"table {node.value!r} must map keys to values"
             raise self.fail(msg)
+        if any(isinstance(value, Mapping | list) for value in table.values()):
+            self.scope.builds_objects = True
         return self.scope.table(node.value)
 
     def _check_arity(self, name: str, positional: int, keywords: list[str]) -> None:

@@ -31,7 +31,16 @@ from types import CodeType
 from typing import Any, Final, Literal
 
 from core.errors import MappingError, RecipeValidationError
-from core.expressions import ExpressionError, Scope, emit_constant, emit_expression, safe_get
+from core.expressions import (
+    ExpressionError,
+    Scope,
+    emit_constant,
+    emit_expression,
+    multiply,
+    plain_object,
+    remainder,
+    safe_get,
+)
 from core.transforms import Transform
 
 __all__ = ["FILTERED", "CompiledMapping", "compile_mapping"]
@@ -60,6 +69,7 @@ _VALUE_ERRORS: Final = (
     LookupError,
     AttributeError,
     MappingError,
+    MemoryError,  # a last resort: every operator and transform bounds what it builds
 )
 _names = itertools.count()
 
@@ -137,6 +147,9 @@ def compile_mapping(
         "__builtins__": {},
         "_dict": dict,
         "_get": safe_get,
+        "_mul": multiply,
+        "_mod": remainder,
+        "_plain": plain_object,
         "_FILTERED": FILTERED,
         "_VALUE_ERRORS": _VALUE_ERRORS,
         **scope.namespace,
@@ -182,6 +195,12 @@ class _Writer:
         except ExpressionError as error:
             raise self._error(str(error), path) from None
 
+    def output(self, value: str, path: tuple[str | int, ...]) -> str:
+        """Source for a map leaf: :meth:`leaf`, checked to be JSON when it may build an object."""
+        self.scope.builds_objects = False
+        code = self.leaf(value, path)
+        return f"_plain({code})" if self.scope.builds_objects else code
+
     def value(
         self, value: Any, path: tuple[str | int, ...]
     ) -> list[tuple[str, tuple[str | None, str] | None]]:
@@ -189,7 +208,7 @@ class _Writer:
         field = ".".join(str(part) for part in path[1:])
         if isinstance(value, str):
             comment = _comment(f"{_label(path)}: {value}")
-            return [(f"{self.leaf(value, path)},  # {comment}", (field, value))]
+            return [(f"{self.output(value, path)},  # {comment}", (field, value))]
         if isinstance(value, Mapping):
             lines: list[tuple[str, tuple[str | None, str] | None]] = [("{", None)]
             for key, item in value.items():

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -527,3 +530,93 @@ def test_constants_without_a_literal_spelling_still_work() -> None:
     assert map_one(Level.HIGH) is Level.HIGH
     assert math.isnan(map_one(float("nan")))
     assert map_one(date(2025, 1, 31)) == date(2025, 1, 31)
+
+
+# --- bounded values: one record's expression never costs minutes or gigabytes ------------------
+
+OVERSIZED = [
+    "'x' * 10000000000",
+    "10000000000 * 'x'",
+    "[1] * 3000000000",
+    "(1,) * 3000000000",
+    "record.id * record.amount * record.amount",
+    "'%*d' % (2000000000, 1)",
+    "'%2000000000d' % 1",
+    "'%.2000000000f' % 1.5",
+    "'%-*.*f' % (5, 2000000000, 1.5)",
+    "'%(a)2000000000s' % {'a': 1}",
+    "('%' + '9' * 30 + 'd') % 1",
+    " * ".join(["record.amount"] * 12),  # 2500 ** 12 has 41 digits
+]
+
+
+@pytest.mark.parametrize("expression", OVERSIZED)
+def test_a_value_over_the_limits_is_refused_before_it_is_built(expression: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(MappingError) as refused:
+        map_one(expression)
+    assert time.monotonic() - started < 0.5
+    assert refused.value.field == "out"
+    assert "CONNECTOR_MAX_LENGTH" in str(refused.value) or "CONNECTOR_MAX_DIGITS" in str(
+        refused.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("'ab' * 3", "ababab"),
+        ("[0] * 2", [0, 0]),
+        ("'%05.1f' % 2.25", "002.2"),
+        ("'%*d|%-4s|' % (4, 7, 'a')", "   7|a   |"),
+        ("'%d%%' % 50", "50%"),
+        ("record.amount * 2", 5000),
+        ("record.amount % 7", 2500 % 7),
+        ("{'a': [1, {'b': 2}]}", {"a": [1, {"b": 2}]}),
+        ("{1: 'Jan', 2: 'Feb'}[record.month]", "Feb"),
+    ],
+)
+def test_values_inside_the_limits_are_built_as_python_builds_them(
+    expression: str, expected: Any
+) -> None:
+    assert map_one(expression, {**CHARGE, "month": 2}) == expected
+
+
+@pytest.mark.parametrize(
+    "expression", ["{(): 1}", "{1: 'a', 'b': 2}", "[{'a': {None: 1}}]", "record.x | lookup('t')"]
+)
+def test_an_object_whose_keys_are_not_text_is_refused(expression: str) -> None:
+    # JSON holds text keys only, and the payload's digest sorts them: `()` broke the run.
+    with pytest.raises(MappingError, match="the keys of an object must be text"):
+        map_one(expression, {"x": "k"}, tables={"t": {"k": {1: "a"}}})
+
+
+def test_an_expression_over_the_limits_is_a_dead_letter_in_a_run(
+    write_recipe: Any, invoke: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "in.jsonl").write_text(
+        '{"id": "a", "n": 2}\n{"id": "b", "n": 3000000000}\n{"id": "c", "n": 1}\n'
+    )
+    path = write_recipe(
+        """
+        version: 1
+        name: sandbox
+        source: {use: file.jsonl, with: {path: in.jsonl, key: id}}
+        map:
+          id: record.id
+          stars: "'*' * record.n"
+          keyed: "{record.id: 1} if record.n == 1 else {(): 1}"
+        sink: {use: file.jsonl, with: {path: out.jsonl}}
+        """
+    )
+    started = time.monotonic()
+    result = invoke("run", path, "--json")
+    assert time.monotonic() - started < 10
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["outcomes"]["written"] == 1
+    assert [(p["key"], p["field"]) for p in report["problems"]] == [
+        ("a", "keyed"),
+        ("b", "stars"),
+    ]
+    assert "would have 3,000,000,000 characters or items" in report["problems"][1]["reason"]
