@@ -4,8 +4,13 @@ The budget is a *sliding-window log*: a request is granted only if fewer than ``
 in the last ``window`` seconds (each counted from when its answer came, once it has). Unlike a
 token bucket (which lets up to twice the limit through in one window: a full bucket plus its
 refill), this never sends more than the limit in any window, whatever window the server counts in.
-On top of that the server's own report (requests remaining until a reset time, and "retry after")
-caps it further.
+
+On top of that ceiling of our own, the server's report caps it further: the requests remaining
+until its reset time, "retry after", and its own limit. The server's limit belongs to the server's
+window, which its reset times tell (the longest time to a reset it ever reported, a fixed window
+being reported whole by the first request in it): a server allowing 6 requests per 2 seconds is
+paced at 6 per 2 seconds, not 6 per our configured hour. That window is never taken longer than
+ours, so a daily quota is not spread over our hour: its remaining count still applies.
 
 * :class:`SqliteBudgetStore` shares one file between every process on a host. Its tables are
   prefixed ``http_``, so the file can be the recipe's state database (``.connector/state.db``).
@@ -68,11 +73,15 @@ CREATE TABLE IF NOT EXISTS http_budget (
     blocked_until REAL NOT NULL DEFAULT 0,
     server_remaining INTEGER,
     server_reset REAL,
-    server_limit INTEGER
+    server_limit INTEGER,
+    server_window REAL
 );
 CREATE TABLE IF NOT EXISTS http_budget_log (key TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS http_budget_log_key_at ON http_budget_log (key, at);
 """
+
+# Columns added since the first release, created in an existing state file on opening.
+_BUDGET_COLUMNS = {"server_window": "REAL"}
 
 # A reset this close to the one already recorded is the same server window (clocks and rounding
 # differ by a second or so between responses).
@@ -86,6 +95,7 @@ class _Server(NamedTuple):
     remaining: int | None = None
     reset: float | None = None
     limit: int | None = None
+    window: float | None = None
 
     def capped(self, now: float) -> bool:
         """Whether a server-reported "remaining until reset" still applies."""
@@ -99,17 +109,51 @@ class _Server(NamedTuple):
             return self.reset - now if self.remaining < 1 else 0.0
         return 0.0
 
-    def effective_limit(self, limit: int) -> int:
-        return min(limit, self.limit) if self.limit is not None else limit
+    def budgets(self, limit: int, window: float) -> list[tuple[int, float]]:
+        """Every (requests, per seconds) that applies: ours, and the server's in its own window
+        (never longer than ours) once it has reported both."""
+        ours = [(limit, window)]
+        if self.limit is None or not self.window:
+            return ours
+        return [*ours, (self.limit, min(self.window, window))]
 
 
 def _server(db: sqlite3.Connection, key: str) -> _Server:
     row = db.execute(
-        "SELECT blocked_until, server_remaining, server_reset, server_limit FROM http_budget"
-        " WHERE key = ?",
+        "SELECT blocked_until, server_remaining, server_reset, server_limit, server_window"
+        " FROM http_budget WHERE key = ?",
         (key,),
     ).fetchone()
     return _Server(*row) if row else _Server()
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Bring a state file created by an earlier version up to the current budget table."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(http_budget)")}
+    for name, kind in _BUDGET_COLUMNS.items():
+        if name not in have:
+            db.execute(f"ALTER TABLE http_budget ADD COLUMN {name} {kind}")
+
+
+def _count(db: sqlite3.Connection, key: str, window: float, now: float) -> int:
+    """Requests on ``key`` counted in the ``window`` seconds up to ``now``."""
+    (count,) = db.execute(
+        "SELECT COUNT(*) FROM http_budget_log WHERE key = ? AND at > ?", (key, now - window)
+    ).fetchone()
+    return int(count)
+
+
+def _room(db: sqlite3.Connection, key: str, limit: int, window: float, now: float) -> float:
+    """0 when one more request fits ``limit`` per ``window``, else the seconds until one does."""
+    count = _count(db, key, window, now)
+    if count < limit:
+        return 0.0
+    # The request that must leave the window before one more fits in it.
+    (oldest,) = db.execute(
+        "SELECT at FROM http_budget_log WHERE key = ? AND at > ? ORDER BY at LIMIT 1 OFFSET ?",
+        (key, now - window, count - limit),
+    ).fetchone()
+    return max(float(oldest + window - now), 1e-3)
 
 
 class _SqliteBudget:
@@ -117,24 +161,19 @@ class _SqliteBudget:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._db = Sqlite(path, _BUDGET_SCHEMA)
+        with self._db.transaction() as db:
+            _add_columns(db)
 
     def take(self, key: str, limit: int, window: float, now: float) -> float:
         with self._db.transaction() as db:
             server = _server(db, key)
             if (wait := server.wait(now)) > 0:
                 return wait
-            limit = server.effective_limit(limit)
+            # The server's window is never longer than ours: nothing older than ours counts.
             db.execute("DELETE FROM http_budget_log WHERE key = ? AND at <= ?", (key, now - window))
-            (count,) = db.execute(
-                "SELECT COUNT(*) FROM http_budget_log WHERE key = ?", (key,)
-            ).fetchone()
-            if count >= limit:
-                # The request that must leave the window before one more fits in it.
-                (oldest,) = db.execute(
-                    "SELECT at FROM http_budget_log WHERE key = ? ORDER BY at LIMIT 1 OFFSET ?",
-                    (key, count - limit),
-                ).fetchone()
-                return max(float(oldest + window - now), 1e-3)
+            wait = max(_room(db, key, n, per, now) for n, per in server.budgets(limit, window))
+            if wait > 0:
+                return wait
             db.execute("INSERT INTO http_budget_log (key, at) VALUES (?, ?)", (key, now))
             if server.capped(now):
                 db.execute(
@@ -168,6 +207,8 @@ class _SqliteBudget:
             return  # a report about a window that is already over
         with self._db.transaction() as db:
             old = _server(db, key)
+            # The server's window is at least as long as the longest time to a reset it reported.
+            window = max(reset_at - now, old.window or 0.0)
             if (
                 old.capped(now)
                 and old.remaining is not None
@@ -179,24 +220,26 @@ class _SqliteBudget:
                 remaining = min(remaining, old.remaining)
                 reset_at = max(reset_at, old.reset)
             db.execute(
-                "INSERT INTO http_budget (key, server_remaining, server_reset, server_limit)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+                "INSERT INTO http_budget"
+                " (key, server_remaining, server_reset, server_limit, server_window)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
                 " server_remaining = excluded.server_remaining,"
-                " server_reset = excluded.server_reset, server_limit = excluded.server_limit",
-                (key, remaining, reset_at, limit if limit is not None else old.limit),
+                " server_reset = excluded.server_reset, server_limit = excluded.server_limit,"
+                " server_window = excluded.server_window",
+                (key, remaining, reset_at, limit if limit is not None else old.limit, window),
             )
 
     def usage(self, key: str, limit: int, window: float, now: float) -> Usage:
         with self._db.transaction() as db:
             server = _server(db, key)
-            (count,) = db.execute(
-                "SELECT COUNT(*) FROM http_budget_log WHERE key = ? AND at > ?", (key, now - window)
-            ).fetchone()
-        limit = server.effective_limit(limit)
-        used = int(count)
+            spent = [(_count(db, key, per, now), n) for n, per in server.budgets(limit, window)]
         if server.capped(now) and server.remaining is not None:
-            used = max(used, limit - server.remaining)
-        return Usage(used=used, limit=limit, blocked_until=server.blocked_until)
+            # The server's count of its window, which includes other integrations' requests.
+            reported = server.limit if server.limit is not None else limit
+            spent.append((reported - server.remaining, reported))
+        # The budget with the least room left is the one a wait is for.
+        used, most = min(spent, key=lambda pair: (pair[1] - pair[0], pair[1]))
+        return Usage(used=used, limit=most, blocked_until=server.blocked_until)
 
 
 class SqliteBudgetStore(_SqliteBudget):
