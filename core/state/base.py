@@ -21,6 +21,9 @@ class DeadLetter:
     record: dict[str, Any]
     attempts: int = 1
     updated_at: str = ""
+    #: The digest of the payload the sink refused; a plain run sends the record again only
+    #: when its payload changed (``dlq retry`` sends it regardless). None: not sent.
+    digest: str | None = None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     record TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 1,
     updated_at TEXT NOT NULL,
+    payload_hash TEXT,
     PRIMARY KEY (recipe, source_key)
 );
 CREATE TABLE IF NOT EXISTS in_flight (
@@ -85,6 +86,7 @@ class SqliteStateStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
             self._db.executescript(_SCHEMA)
+            _add_refused_digest(self._db)
         except (OSError, sqlite3.Error) as error:
             msg = f"cannot open the state store {path}: {error}"
             raise FatalError(msg) from error
@@ -135,12 +137,23 @@ class SqliteStateStore:
                 [(recipe, key, h, sink_key, str(o), now) for key, h, sink_key, o in batch.ledger],
             )
             self._db.executemany(
-                "INSERT INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, 1, ?)"
+                "INSERT INTO dead_letters (recipe, source_key, outcome, reason, field, record,"
+                " attempts, updated_at, payload_hash) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"
                 " ON CONFLICT (recipe, source_key) DO UPDATE SET outcome = excluded.outcome,"
                 " reason = excluded.reason, field = excluded.field, record = excluded.record,"
-                " attempts = dead_letters.attempts + 1, updated_at = excluded.updated_at",
+                " attempts = dead_letters.attempts + 1, updated_at = excluded.updated_at,"
+                " payload_hash = excluded.payload_hash",
                 [
-                    (recipe, d.key, str(d.outcome), d.reason, d.field, _ascii(d.record), now)
+                    (
+                        recipe,
+                        d.key,
+                        str(d.outcome),
+                        d.reason,
+                        d.field,
+                        _ascii(d.record),
+                        now,
+                        d.digest,
+                    )
                     for d in batch.dead_letters
                 ],
             )
@@ -197,12 +210,13 @@ class SqliteStateStore:
 
     def dead_letters(self, recipe: str) -> list[DeadLetter]:
         rows = self._db.execute(
-            "SELECT source_key, outcome, reason, field, record, attempts, updated_at"
-            " FROM dead_letters WHERE recipe = ? ORDER BY updated_at, source_key",
+            "SELECT source_key, outcome, reason, field, record, attempts, updated_at,"
+            " payload_hash FROM dead_letters WHERE recipe = ? ORDER BY updated_at, source_key",
             (recipe,),
         )
         return [
-            DeadLetter(r[0], Outcome(r[1]), r[2], r[3], parse_json(r[4]), r[5], r[6]) for r in rows
+            DeadLetter(r[0], Outcome(r[1]), r[2], r[3], parse_json(r[4]), r[5], r[6], r[7])
+            for r in rows
         ]
 
     def reset(self, recipe: str) -> None:
@@ -253,6 +267,14 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _add_refused_digest(db: sqlite3.Connection) -> None:
+    """A state file from before dead letters kept the refused payload's digest gains the column;
+    its dead letters have none, so a plain run sends them again once, as it did."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(dead_letters)")}
+    if "payload_hash" not in columns:
+        db.execute("ALTER TABLE dead_letters ADD COLUMN payload_hash TEXT")
 
 
 def _dumps(value: Any) -> str:
