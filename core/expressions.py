@@ -116,6 +116,9 @@ def _check_format(text: str, args: Any) -> None:
     """Refuse a format whose widths and precisions (written, or taken by ``*``) would build
     text over the length limit: ``'%2000000000d' % 1`` takes seconds and gigabytes."""
     taken = list(args) if isinstance(args, tuple) else [args]
+    for arg in taken:
+        if isinstance(arg, Decimal):  # '%d' turns it into an int: 1e999999 would take minutes
+            limits.check_number(arg, _shown(arg))
     index = 0
     total = len(text)
     for match in _CONVERSION.finditer(text):

@@ -9,7 +9,7 @@ record survives a trip through the dead-letter queue unchanged.
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core import limits
@@ -65,8 +65,17 @@ def to_json(value: Any, *, sort_keys: bool = False, ensure_ascii: bool = False) 
 
 
 def plain_text(value: Any) -> str:
-    """``str(value)``, except that a ``Decimal`` is written without an exponent."""
-    return format(value, "f") if isinstance(value, Decimal) else str(value)
+    """``str(value)``, except that a ``Decimal`` is written without an exponent, unless it is
+    beyond any limit (``1E+999999999`` written out would be a gigabyte)."""
+    if not isinstance(value, Decimal):
+        return str(value)
+    if value.is_finite() and -_WRITTEN_OUT < value.adjusted() < _WRITTEN_OUT:
+        return format(value, "f")
+    return str(value)
+
+
+#: The most digits before or after the point :func:`plain_text` writes out in full.
+_WRITTEN_OUT = 10_000
 
 
 class _HasJsonNumber(Exception):
@@ -112,6 +121,9 @@ def _bounded_integer(text: str) -> int:
 
 
 def _bounded_fraction(text: str) -> JsonNumber:
-    number = JsonNumber(text)
+    try:
+        number = JsonNumber(text)
+    except InvalidOperation:  # an exponent beyond what Decimal holds: 1e99999999999999999999
+        raise limits.too_large(limits.quote_number(text)) from None
     limits.check_number(number, limits.quote_number(text))
     return number

@@ -197,16 +197,20 @@ class _Builder:
             value = self.loader.construct_object(node, deep=True)
             if value.__class__ is int:
                 limits.check_number(value, limits.quote_number(text))
-        except (ValueError, OverflowError) as error:
+        except yaml.YAMLError:
+            raise
+        # An explicit tag skips the resolver that vouches for the text: `!!timestamp x` fails
+        # inside PyYAML with whatever its parsing code meets (AttributeError, ValueError, ...).
+        except Exception as error:  # noqa: BLE001
             if str(error).startswith(limits.quote_number(text)):
                 raise RecipeValidationError(
                     str(error), where=self._where(node.start_mark)
                 ) from None
             kind = _KINDS.get(node.tag, node.tag)
             shown = text if len(text) <= 40 else f"{text[:37]}..."
-            msg = f"cannot read {shown!r} as {kind}: {error}"
-            if kind == "a date":
-                msg = f"cannot read {shown} as a date: {error}"
+            msg = f"cannot read {shown if kind == 'a date' else repr(shown)} as {kind}"
+            if isinstance(error, ValueError | OverflowError):  # else PyYAML's own trouble
+                msg = f"{msg}: {error}"
             raise RecipeValidationError(msg, where=self._where(node.start_mark)) from None
         return value
 
