@@ -1,4 +1,11 @@
-"""The ``connector`` command line; the only place errors become messages and exit codes."""
+"""The ``connector`` command line; the only place errors become messages and exit codes.
+
+Start-up is paid on every command, so this module imports little at the top: the arguments are
+parsed before any plugin is loaded (``--version`` loads none), plugins' commands are added only
+when a name is not a built-in one (or ``--help`` lists them all), the registry of sources and sinks
+is built only by a command that reads a recipe, and rich, the runner and the state store are
+imported by the commands that use them.
+"""
 
 from __future__ import annotations
 
@@ -11,27 +18,39 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
-from core import output
-from core.env import WithPlaceholders, environment
 from core.errors import ConnectorError, RecipeError
-from core.http.redact import redact_text
-from core.plugins import load_plugins
-from core.recipe import Recipe, load_recipe
-from core.report import RunReport
-from core.runner import Runner
-from core.state import StateStore, open_state
-from core.state.lock import run_lock
+
+if TYPE_CHECKING:
+    import pluggy
+    from rich.console import Console
+
+    from core.plugins import Plugins
+    from core.recipe import Recipe
+    from core.registry import Registry
+    from core.report import RunReport
+    from core.state import StateStore
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-stderr = Console(stderr=True, highlight=False)
+
+@functools.cache
+def _stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def redact_text(text: str) -> str:
+    """:func:`core.http.redact.redact_text`, imported when there is something to mask."""
+    from core.http.redact import redact_text
+
+    return redact_text(text)
+
 
 # -v count of this command: at -vv an unforeseen exception shows its traceback.
 _verbosity = 0
@@ -76,12 +95,16 @@ def _unexpected(error: BaseException) -> str:
 
 
 def _fail(message: str, code: int) -> NoReturn:
+    from rich.markup import escape
+
     for line in redact_text(message).splitlines():
-        stderr.print(f"[bold red]error:[/] {escape(line)}", markup=True, soft_wrap=True)
+        _stderr().print(f"[bold red]error:[/] {escape(line)}", markup=True, soft_wrap=True)
     sys.exit(code)
 
 
 def _exit_with(report: RunReport, as_json: bool) -> NoReturn:
+    from core import output
+
     if as_json:
         # Reasons are masked when they are recorded; masking the whole text also covers a
         # secret registered later in the run (a token refreshed after a record failed).
@@ -92,20 +115,54 @@ def _exit_with(report: RunReport, as_json: bool) -> NoReturn:
 
 
 class Session:
-    """Plugins and the registry, loaded once per command."""
+    """Plugins and the registry, each loaded once per command, when a command first needs it."""
 
     def __init__(self) -> None:
-        self.pm, self.registry = load_plugins()
+        self._loaded: Plugins | None = None
+        self._registry: Registry | None = None
+        self._commands_added = False
+
+    def _plugins(self) -> Plugins:
+        if self._loaded is None:
+            from core.plugins import load_plugin_manager
+
+            self._loaded = load_plugin_manager()
+        return self._loaded
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        return self._plugins().pm
+
+    @property
+    def registry(self) -> Registry:
+        """Every source, sink and transform: built by the first command that reads a recipe."""
+        if self._registry is None:
+            from core.registry import Registry
+
+            loaded = self._plugins()
+            self._registry = Registry.build(loaded.pm, loaded.failures)
+        return self._registry
+
+    def add_commands(self, group: click.Group) -> None:
+        """Let plugins add their commands to ``group`` (once)."""
+        if not self._commands_added:
+            self._commands_added = True
+            self.pm.hook.connector_register_commands(cli=group)
 
     def recipe(self, path: Path, *, placeholders: bool = False) -> Recipe:
         """Load the recipe at ``path``. With ``placeholders``, for commands that reach no service
         (tests, state, the DLQ), unset variables read as ``<NAME>``, so no secret is needed."""
+        from core.env import WithPlaceholders, environment
+        from core.recipe import load_recipe
+
         env = WithPlaceholders(environment(path.parent)) if placeholders else None
         return load_recipe(path, self.registry, env=env)
 
     @contextmanager
     def state(self, recipe: Recipe, override: str | None) -> Iterator[StateStore]:
         """RECIPE's state store (``--state``, ``CONNECTOR_STATE_URL``, or beside the recipe)."""
+        from core.state import open_state
+
         location = override or os.environ.get("CONNECTOR_STATE_URL")
         store = open_state(location or recipe.base_dir / ".connector" / "state.db")
         try:
@@ -117,6 +174,8 @@ class Session:
 def _exclusive(recipe: Recipe, *, dry_run: bool = False) -> AbstractContextManager[None]:
     """The recipe's own lock, wherever its state lives (the runner also locks its name in the
     state database); a dry run writes nothing, so it may look alongside a real run."""
+    from core.state.lock import run_lock
+
     return nullcontext() if dry_run else run_lock(recipe.path, recipe.name)
 
 
@@ -132,7 +191,24 @@ recipe_argument = click.argument(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class CommandGroup(click.Group):
+    """The root group: built-in commands at once, plugins' commands when first needed.
+
+    A built-in name never loads a plugin; an unknown name, or ``--help`` listing every command,
+    lets the plugins add theirs first.
+    """
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            ctx.ensure_object(Session).add_commands(self)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        ctx.ensure_object(Session).add_commands(self)
+        return super().list_commands(ctx)
+
+
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="connector")
 @click.option("-v", "--verbose", count=True, help="log more: -v for each run, -vv for each request")
 def cli(verbose: int) -> None:
@@ -144,14 +220,30 @@ def cli(verbose: int) -> None:
 
 def _configure_logging(verbose: int) -> None:
     """Log to stderr through the secret filter, so no key reaches a terminal or a log file."""
-    from rich.logging import RichHandler
-
-    from core.http.redact import SecretFilter
-
-    handler = RichHandler(console=stderr, show_path=False, markup=False)
-    handler.addFilter(SecretFilter())
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    logging.basicConfig(level=level, handlers=[_LogHandler()], format="%(message)s", force=True)
+
+
+class _LogHandler(logging.Handler):
+    """Rich's handler behind the secret filter, built at the first record: most commands log
+    nothing, and rich is not worth importing for them."""
+
+    @functools.cached_property
+    def _rich(self) -> logging.Handler:
+        from rich.logging import RichHandler
+
+        from core.http.redact import SecretFilter
+
+        handler = RichHandler(console=_stderr(), show_path=False, markup=False)
+        handler.addFilter(SecretFilter())
+        handler.setLevel(self.level)
+        return handler
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        return bool(self._rich.handle(record))
+
+    def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - handle() delegates
+        self._rich.emit(record)
 
 
 @cli.command()
@@ -171,6 +263,9 @@ def run(
     state_path: str | None,
 ) -> None:
     """Sync the records of RECIPE's source into its sink."""
+    from core import output
+    from core.runner import Runner
+
     recipe = session.recipe(recipe_path)
     with _exclusive(recipe, dry_run=dry_run), session.state(recipe, state_path) as state:
         runner = Runner(recipe, state, dry_run=dry_run, limit=limit, pm=session.pm)
@@ -197,9 +292,9 @@ def validate(session: Session, recipe_paths: tuple[Path, ...]) -> None:
             recipe = session.recipe(path)
         except RecipeError as error:
             failed = True
-            stderr.print(f"[red]✗[/] {path}", markup=True)
+            _stderr().print(f"[red]✗[/] {path}", markup=True)
             for line in redact_text(str(error)).splitlines():
-                stderr.print(f"  {line}", markup=False, soft_wrap=True)
+                _stderr().print(f"  {line}", markup=False, soft_wrap=True)
         else:
             click.echo(f"✓ {path}: {recipe.source_class.name} → {recipe.sink_class.name}")
     sys.exit(ExitCode.USAGE if failed else ExitCode.OK)
@@ -211,6 +306,7 @@ def validate(session: Session, recipe_paths: tuple[Path, ...]) -> None:
 @reports_errors
 def test_recipe(session: Session, recipe_path: Path) -> None:
     """Run RECIPE's inline tests: each input must map to its expected output."""
+    from core import output
     from core.recipe_tests import run_recipe_tests
 
     recipe = session.recipe(recipe_path, placeholders=True)
@@ -224,6 +320,8 @@ def test_recipe(session: Session, recipe_path: Path) -> None:
 @reports_errors
 def plugins(session: Session) -> None:
     """List every source, sink and transform, with the plugin that provides it."""
+    from core import output
+
     output.print_plugins(session.registry)
 
 
@@ -249,6 +347,8 @@ def state() -> None:
 @reports_errors
 def state_show(session: Session, recipe_path: Path, state_path: str | None) -> None:
     """Show RECIPE's cursor, ledger counts and dead letters."""
+    from core import output
+
     recipe = session.recipe(recipe_path, placeholders=True)
     with session.state(recipe, state_path) as store:
         output.print_state(recipe.name, store)
@@ -287,6 +387,8 @@ def dlq() -> None:
 @reports_errors
 def dlq_list(session: Session, recipe_path: Path, state_path: str | None, as_json: bool) -> None:
     """List RECIPE's dead letters."""
+    from core import output
+
     recipe = session.recipe(recipe_path, placeholders=True)
     with session.state(recipe, state_path) as store:
         letters = store.dead_letters(recipe.name)
@@ -301,6 +403,8 @@ def dlq_list(session: Session, recipe_path: Path, state_path: str | None, as_jso
 @reports_errors
 def dlq_show(session: Session, recipe_path: Path, key: str, state_path: str | None) -> None:
     """Show one dead letter, with the source record."""
+    from core import output
+
     recipe = session.recipe(recipe_path, placeholders=True)
     with session.state(recipe, state_path) as store:
         letters = [d for d in store.dead_letters(recipe.name) if d.key == key]
@@ -317,6 +421,8 @@ def dlq_show(session: Session, recipe_path: Path, key: str, state_path: str | No
 @reports_errors
 def dlq_retry(session: Session, recipe_path: Path, state_path: str | None, as_json: bool) -> None:
     """Send RECIPE's dead letters through the current recipe again."""
+    from core.runner import Runner
+
     recipe = session.recipe(recipe_path)
     with _exclusive(recipe), session.state(recipe, state_path) as store:
         runner = Runner(recipe, store, pm=session.pm)
@@ -326,16 +432,14 @@ def dlq_retry(session: Session, recipe_path: Path, state_path: str | None, as_js
 
 def with_plugin_commands(session: Session) -> click.Group:
     """The command group with the commands plugins add (``connector status``, ...)."""
-    session.pm.hook.connector_register_commands(cli=cli)
+    session.add_commands(cli)
     return cli
 
 
 def main() -> None:
-    """The console script: load plugins once, let them add commands, run."""
+    """The console script: parse the arguments, then load only what the command needs."""
     try:
-        session = Session()
-        group = with_plugin_commands(session)
-        group(prog_name="connector", obj=session)
+        cli(prog_name="connector", obj=Session())
     except RecipeError as error:  # a plugin's command that does not report its own errors
         _fail(str(error), ExitCode.USAGE)
     except ConnectorError as error:

@@ -13,6 +13,11 @@ and is installed through the ``connector`` entry-point group::
     [project.entry-points.connector]
     myplatform = "connector_myplatform"
 
+Every command loads every plugin's module, so a plugin's module should import little: a source or
+sink may be registered as a :class:`~core.registry.Lazy` reference (its name, and where to import
+it from), which is imported only when a recipe uses it, and a service's SDK belongs inside the
+functions that call the service, not at the top of a module.
+
 Implementations may accept any subset of a hook's arguments, so hooks only ever gain arguments; none
 is renamed or removed.
 """
@@ -27,6 +32,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from core.registry import Lazy
     from core.sink import Sink
     from core.source import Source
     from core.transforms import Transform
@@ -41,29 +47,33 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def connector_register_sources() -> Iterable[type[Source]]:
+def connector_register_sources() -> Iterable[type[Source] | Lazy]:
     """Return the source classes this plugin provides.
 
     Each class has a unique ``name`` such as ``"stripe.charges"`` and a ``Settings`` model for its
-    ``with:`` block. Two plugins registering the same name is an error that names both.
+    ``with:`` block. Two plugins registering the same name is an error that names both. A
+    ``Lazy("stripe.charges", "connectors.stripe.charges:ChargesSource")`` in place of a class is
+    imported only when a recipe uses that name.
     """
     raise NotImplementedError
 
 
 @hookspec
-def connector_register_sinks() -> Iterable[type[Sink]]:
-    """Return the sink classes this plugin provides, e.g. ``"virtuous.gift_transactions"``."""
+def connector_register_sinks() -> Iterable[type[Sink] | Lazy]:
+    """Return the sink classes this plugin provides, e.g. ``"virtuous.gift_transactions"``; a
+    :class:`~core.registry.Lazy` reference may stand for a class, as for sources."""
     raise NotImplementedError
 
 
 @hookspec
-def connector_register_transforms() -> Mapping[str, Transform]:
+def connector_register_transforms() -> Mapping[str, Transform | Lazy]:
     """Return named value transforms usable in a recipe's ``map:`` and ``filter:``.
 
     A transform is a plain function whose first argument is the value piped into it:
     ``record.amount | minor_to_major(record.currency)`` calls ``minor_to_major(amount, currency)``.
     It raises ``ValueError`` or ``TypeError`` for a value it cannot handle; the runner turns that
-    into a dead letter naming the field.
+    into a dead letter naming the field. A ``Lazy(name, "module:function")`` value is imported
+    when a recipe first uses the name.
     """
     raise NotImplementedError
 

@@ -8,6 +8,11 @@ Built-ins register through the same hooks a third party uses. Loading order: bui
 - ``CONNECTOR_TRACE_PLUGINS=1`` prints every hook call to stderr.
 
 A plugin that fails to import is recorded in ``Registry.failures`` and reported, never fatal.
+
+Loading a plugin imports its module and nothing more: a plugin's module imports its sources,
+sinks and service SDKs inside its hooks (``connectors/stripe/__init__.py``), so a command that
+builds no registry (``--version``, ``--help``) pays for none of them, and one that does
+(``validate``) loads the SDKs of none: those are imported by the code that calls the service.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import importlib
 import importlib.metadata
 import os
 import sys
+from typing import NamedTuple
 
 import pluggy
 
@@ -36,8 +42,21 @@ DEFAULT_PLUGINS = (
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 
 
+class Plugins(NamedTuple):
+    """The plugin manager, and the plugins that could not be loaded."""
+
+    pm: pluggy.PluginManager
+    failures: list[PluginFailure]
+
+
 def load_plugins(*, load_entrypoints: bool = True) -> tuple[pluggy.PluginManager, Registry]:
     """Build the plugin manager and the registry of components it provides."""
+    pm, failures = load_plugin_manager(load_entrypoints=load_entrypoints)
+    return pm, Registry.build(pm, failures)
+
+
+def load_plugin_manager(*, load_entrypoints: bool = True) -> Plugins:
+    """Import and register every plugin, without asking any for its components."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     blocked = {n.strip() for n in os.environ.get("CONNECTOR_DISABLE_PLUGINS", "").split(",")}
@@ -65,7 +84,7 @@ def load_plugins(*, load_entrypoints: bool = True) -> tuple[pluggy.PluginManager
     if os.environ.get("CONNECTOR_TRACE_PLUGINS", "") not in ("", "0"):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
-    return pm, Registry.build(pm, failures)
+    return Plugins(pm, failures)
 
 
 def _load_entry_points(pm: pluggy.PluginManager, blocked: set[str]) -> list[PluginFailure]:

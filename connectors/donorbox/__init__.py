@@ -1,14 +1,16 @@
-"""Donorbox: donations from its REST API, and a local emulator of it."""
+"""Donorbox: donations from its REST API, and a local emulator of it.
+
+The source is registered by name and imported when a recipe uses it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from connectors.donorbox.donations import Donations
 from core.hookspecs import hookimpl
-from core.source import Source
+from core.registry import Lazy
 
 
 @hookimpl
-def connector_register_sources() -> Iterable[type[Source]]:
-    return [Donations]
+def connector_register_sources() -> Iterable[Lazy]:
+    return [Lazy("donorbox.donations", "connectors.donorbox.donations:Donations")]

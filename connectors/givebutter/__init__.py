@@ -1,14 +1,16 @@
-"""Givebutter: transactions from its REST API, and a local emulator of it."""
+"""Givebutter: transactions from its REST API, and a local emulator of it.
+
+The source is registered by name and imported when a recipe uses it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from connectors.givebutter.transactions import Transactions
 from core.hookspecs import hookimpl
-from core.source import Source
+from core.registry import Lazy
 
 
 @hookimpl
-def connector_register_sources() -> Iterable[type[Source]]:
-    return [Transactions]
+def connector_register_sources() -> Iterable[Lazy]:
+    return [Lazy("givebutter.transactions", "connectors.givebutter.transactions:Transactions")]

@@ -1,32 +1,29 @@
-"""Mailchimp: audience members as a source and a sink, through the mailchimp-marketing SDK."""
+"""Mailchimp: audience members as a source and a sink, through the mailchimp-marketing SDK.
+
+The source, sink and transforms are registered by name and imported when a recipe uses them; the
+source and sink import the SDK only when they reach Mailchimp
+(:func:`connectors.mailchimp.service.lists_api`), so ``validate`` never loads it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from connectors.mailchimp.members_sink import MembersSink
-from connectors.mailchimp.members_source import MembersSource
-from connectors.mailchimp.transforms import email_owner, mailchimp_tag_names, primary_email
 from core.hookspecs import hookimpl
-from core.sink import Sink
-from core.source import Source
-from core.transforms import Transform
+from core.registry import Lazy
 
 
 @hookimpl
-def connector_register_sources() -> Iterable[type[Source]]:
-    return [MembersSource]
+def connector_register_sources() -> Iterable[Lazy]:
+    return [Lazy("mailchimp.members", "connectors.mailchimp.members_source:MembersSource")]
 
 
 @hookimpl
-def connector_register_sinks() -> Iterable[type[Sink]]:
-    return [MembersSink]
+def connector_register_sinks() -> Iterable[Lazy]:
+    return [Lazy("mailchimp.members", "connectors.mailchimp.members_sink:MembersSink")]
 
 
 @hookimpl
-def connector_register_transforms() -> Mapping[str, Transform]:
-    return {
-        "mailchimp_tag_names": mailchimp_tag_names,
-        "primary_email": primary_email,
-        "email_owner": email_owner,
-    }
+def connector_register_transforms() -> Mapping[str, Lazy]:
+    names = ("mailchimp_tag_names", "primary_email", "email_owner")
+    return {name: Lazy(name, f"connectors.mailchimp.transforms:{name}") for name in names}

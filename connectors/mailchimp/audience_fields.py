@@ -9,11 +9,13 @@ per run (``GET /lists/{id}/merge-fields``) and dead-letters a member that names 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from mailchimp_marketing.api.lists_api import ListsApi
+from typing import TYPE_CHECKING, Any
 
 from connectors.mailchimp.service import call_on_list
+
+if TYPE_CHECKING:
+    from mailchimp_marketing.api.lists_api import ListsApi
+
 
 #: Merge fields per request: Mailchimp's maximum ``count`` (an audience has far fewer).
 PAGE = 1000

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from mailchimp_marketing.api.lists_api import ListsApi
+from typing import TYPE_CHECKING, Any
 
 from connectors.mailchimp.service import call_on_list
 from core.errors import RetriableError, SkippableError
 from core.outcomes import Outcome, WriteItem, WriteResult
+
+if TYPE_CHECKING:
+    from mailchimp_marketing.api.lists_api import ListsApi
+
 
 #: Members per call of the batch subscribe endpoint, Mailchimp's maximum.
 BATCH_MAX = 500

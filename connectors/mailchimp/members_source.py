@@ -20,9 +20,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from mailchimp_marketing.api.lists_api import ListsApi
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.mailchimp.service import (
@@ -34,6 +33,10 @@ from connectors.mailchimp.service import (
 )
 from core.contract import ContractCheck
 from core.source import Record, Source, Unreadable
+
+if TYPE_CHECKING:
+    from mailchimp_marketing.api.lists_api import ListsApi
+
 
 # Members re-read at the start of each page to find where the last one ended.
 _REREAD = 20

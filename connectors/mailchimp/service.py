@@ -17,17 +17,14 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from typing import Any, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import httpx
-from mailchimp_marketing.api.lists_api import ListsApi
-from mailchimp_marketing.api_client import ApiClient, ApiClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from core.context import Context
 from core.errors import ConnectorError, FatalError, InvalidRecord
 from core.http import (
-    IDEMPOTENT,
     Basic,
     RateLimit,
     Service,
@@ -35,6 +32,10 @@ from core.http import (
     raise_for_status,
     redact_text,
 )
+
+if TYPE_CHECKING:
+    from mailchimp_marketing.api.lists_api import ListsApi
+    from mailchimp_marketing.api_client import ApiClientError
 
 #: Every member status Mailchimp reports; ``archived`` can be read but not written.
 Status = Literal["subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived"]
@@ -133,10 +134,6 @@ def subscriber_hash(email: str) -> str:
 
 # --- the SDK on the central client ------------------------------------------------------------
 
-# POSTs that cannot create anything twice: Mailchimp keys members by address, so a repeated batch
-# upsert or tag change ends in the same state. Other POSTs (campaigns, notes) are not retried.
-_IDEMPOTENT_POSTS = re.compile(r"/lists/[^/]+(/members/[^/]+/tags)?$")
-
 
 class SdkResponse:
     """The part of a ``requests.Response`` the SDK reads, over an ``httpx.Response``.
@@ -171,55 +168,17 @@ class SdkResponse:
         return self.raw.json()
 
 
-class CentralApiClient(ApiClient):  # type: ignore[misc]  # the SDK is untyped
-    """The SDK's ``ApiClient`` with its HTTP going through the central client.
-
-    ``call_api`` (the SDK's) still builds the URL, query and headers, parses JSON answers into
-    dicts, returns the response itself for an empty answer and raises ``ApiClientError(text,
-    status_code)`` for a non-2xx one. Auth is the central client's, so the SDK never sees the key.
-    """
-
-    def __init__(self, client: httpx.Client, host: str) -> None:
-        super().__init__({})
-        self.host = host.rstrip("/")
-        # call_api replaces the substring "server" anywhere in the URL with this; the host is
-        # already resolved, so the replacement is switched off.
-        self.server = ""
-        self._client = client
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        query_params: list[tuple[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
-        body: Any = None,
-    ) -> SdkResponse:
-        # The central client's User-Agent stays; the SDK's own headers (JSON content type) pass.
-        sent = {k: v for k, v in (headers or {}).items() if k.lower() != "user-agent"}
-        content = None
-        if body is not None and method in {"POST", "PUT", "PATCH"}:
-            content = json.dumps(body)
-        extensions: dict[str, Any] = {}
-        if method == "POST" and _IDEMPOTENT_POSTS.search(httpx.URL(url).path):
-            extensions[IDEMPOTENT] = True
-        response = self._client.request(
-            method,
-            url,
-            params=query_params or None,
-            headers=sent,
-            content=content,
-            extensions=extensions,
-        )
-        return SdkResponse(response)
-
-
 def service_for(settings: MailchimpSettings) -> Service:
     return dataclasses.replace(MAILCHIMP, base_url=settings.resolved_base_url())
 
 
 def lists_api(settings: MailchimpSettings, context: Context) -> ListsApi:
     """The SDK's lists (audiences) API for ``settings``, on the central client."""
+    # The SDK is imported here, not at the top: commands that reach no service never load it.
+    from mailchimp_marketing.api.lists_api import ListsApi
+
+    from connectors.mailchimp.sdk_client import CentralApiClient
+
     service = service_for(settings)
     # Mailchimp ignores the user name of its basic auth; the key is the password.
     auth = Basic("user", settings.api_key.get_secret_value())
@@ -298,6 +257,8 @@ def call_on_list(list_id: str, operation: Callable[..., T], *args: Any, **kwargs
 
 def call(operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run one SDK operation and raise a :mod:`core.errors` error if it failed."""
+    from mailchimp_marketing.api_client import ApiClientError
+
     try:
         result = operation(*args, **kwargs)
     except ApiClientError as error:

@@ -15,9 +15,8 @@ succeeded, with ``captured`` false) is not money received: it is left out, unles
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import stripe
 from pydantic import BaseModel, Field
 
 from connectors.stripe.listing import (
@@ -28,6 +27,10 @@ from connectors.stripe.listing import (
 )
 from connectors.stripe.models import Charge
 from core.source import Record
+
+if TYPE_CHECKING:
+    import stripe
+
 
 #: Every status a charge can have.
 ChargeStatus = Literal["succeeded", "pending", "failed"]

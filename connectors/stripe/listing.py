@@ -33,7 +33,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import stripe
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.stripe.service import DEFAULT_BASE_URL, NAME, stripe_client, stripe_errors
@@ -42,6 +41,8 @@ from core.contract import ContractCheck
 from core.source import Record, Source, Unreadable
 
 if TYPE_CHECKING:
+    import stripe
+
     from core.context import Context
 
 _DAY = 86_400

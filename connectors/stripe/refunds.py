@@ -9,9 +9,8 @@ full one. ``charge_id`` is there whether or not the charge could be expanded.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import stripe
 from pydantic import BaseModel, Field
 
 from connectors.stripe.listing import (
@@ -22,6 +21,10 @@ from connectors.stripe.listing import (
 )
 from connectors.stripe.models import Refund
 from core.source import Record
+
+if TYPE_CHECKING:
+    import stripe
+
 
 #: Every status a refund can have.
 RefundStatus = Literal["pending", "requires_action", "succeeded", "failed", "canceled"]

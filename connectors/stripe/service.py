@@ -1,7 +1,8 @@
 """Stripe as the central client sees it, and the stripe SDK wired to that client.
 
 The SDK builds every request (URL, form encoding, ``Stripe-Version``, idempotency keys) and turns
-every response into objects and errors; :class:`CentralHTTPClient` only carries the bytes, through
+every response into objects and errors;
+:class:`~connectors.stripe.central_http.CentralHTTPClient` only carries the bytes, through
 ``context.http_client``, so the shared rate budget, retries with jitter, timeouts, redaction and
 the plain-HTTP check apply to Stripe like to every other service::
 
@@ -12,20 +13,19 @@ the plain-HTTP check apply to Stripe like to every other service::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import stripe
 from pydantic import SecretStr
 
 from core.errors import AuthError, FatalError, RetriableError
-from core.http import IDEMPOTENT, BearerToken, RateLimit, RetryPolicy, Service
+from core.http import BearerToken, RateLimit, RetryPolicy, Service
 from core.http.redact import redact_text
 from core.http.service import RETRY_STATUSES
 
 if TYPE_CHECKING:
-    import httpx
+    import stripe
 
     from core.context import Context
 
@@ -54,86 +54,12 @@ def stripe_service(base_url: str, api_key: str) -> Service:
     )
 
 
-class CentralHTTPClient(stripe.HTTPClient):
-    """A ``stripe.HTTPClient`` that sends every request through the project's central client.
-
-    The SDK's own retry loop is bypassed (:meth:`request_with_retries` makes exactly one call):
-    the central client has already retried whatever was worth retrying, with the shared budget.
-    The SDK's ``Authorization`` header is dropped because the central client's auth layer sets it,
-    so a request can only succeed if it went through that layer.
-    """
-
-    name = "connector"
-
-    def __init__(self, client: httpx.Client) -> None:
-        super().__init__()
-        self._client = client
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str] | None,
-        post_data: Any = None,
-        *,
-        _usage: list[str] | None = None,
-    ) -> tuple[Any, int, Mapping[str, str]]:
-        sent = {k: v for k, v in (headers or {}).items() if k.lower() != "authorization"}
-        # Stripe replays a POST carrying an Idempotency-Key instead of acting twice, which is
-        # exactly what makes it safe for the central client to retry.
-        safe = any(k.lower() == "idempotency-key" for k in sent)
-        response = self._client.request(
-            method.upper(),
-            url,
-            headers=sent,
-            content=post_data if post_data else None,
-            extensions={IDEMPOTENT: True} if safe else {},
-        )
-        return response.content, response.status_code, response.headers
-
-    def request_with_retries(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        post_data: Any = None,
-        max_network_retries: int | None = None,
-        *,
-        _usage: list[str] | None = None,
-    ) -> tuple[Any, int, Mapping[str, str]]:
-        return self.request(method, url, headers, post_data)
-
-    def request_stream(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str] | None,
-        post_data: Any = None,
-        *,
-        _usage: list[str] | None = None,
-    ) -> tuple[Any, int, Mapping[str, str]]:
-        # Only file downloads stream; a buffered body read as one chunk serves them the same way.
-        content, status, response_headers = self.request(method, url, headers, post_data)
-        return iter([content]), status, response_headers
-
-    def request_stream_with_retries(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        post_data: Any = None,
-        max_network_retries: int | None = None,
-        *,
-        _usage: list[str] | None = None,
-    ) -> tuple[Any, int, Mapping[str, str]]:
-        return self.request_stream(method, url, headers, post_data)
-
-    def close(self) -> None:
-        """Nothing to do: the run's context closes the central client."""
-
-
 def stripe_client(api_key: SecretStr, base_url: str, context: Context) -> stripe.StripeClient:
     """A ``StripeClient`` whose every request goes through ``context.http_client``."""
+    import stripe  # here, not at the top: commands that reach no service never load the SDK
+
+    from connectors.stripe.central_http import CentralHTTPClient
+
     key = api_key.get_secret_value().strip()
     service = stripe_service(base_url, key)
     central = context.http_client(service, BearerToken(key))
@@ -155,6 +81,8 @@ def stripe_errors() -> Iterator[None]:
     """Turn the SDK's errors into the project's: a refused key stops the run naming Stripe,
     throttling and server faults (already retried by the central client) are retriable, and a
     request Stripe calls invalid would fail the same way next time, so it is fatal."""
+    import stripe
+
     try:
         yield
     except stripe.AuthenticationError as error:

@@ -1,36 +1,48 @@
-"""Virtuous CRM+: sources, sinks, the `connector status` command and a local emulator."""
+"""Virtuous CRM+: sources, sinks, the `connector status` command and a local emulator.
+
+Sources, sinks and transforms are registered by name and imported when a recipe uses them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-import click
-
-from connectors.virtuous.contact_transactions import ContactTransactions
-from connectors.virtuous.contacts import Contacts
-from connectors.virtuous.gift_reversals import GiftReversals
-from connectors.virtuous.gift_transactions import GiftTransactions
-from connectors.virtuous.queries import VirtuousContacts, VirtuousGifts
-from connectors.virtuous.transforms import custom_field, designations_text
 from core.hookspecs import hookimpl
-from core.sink import Sink
-from core.source import Source
-from core.transforms import Transform
+from core.registry import Lazy
+
+if TYPE_CHECKING:
+    import click
 
 
 @hookimpl
-def connector_register_sources() -> Iterable[type[Source]]:
-    return [VirtuousGifts, VirtuousContacts]
+def connector_register_sources() -> Iterable[Lazy]:
+    return [
+        Lazy("virtuous.gifts", "connectors.virtuous.queries:VirtuousGifts"),
+        Lazy("virtuous.contacts", "connectors.virtuous.queries:VirtuousContacts"),
+    ]
 
 
 @hookimpl
-def connector_register_sinks() -> Iterable[type[Sink]]:
-    return [GiftTransactions, GiftReversals, ContactTransactions, Contacts]
+def connector_register_sinks() -> Iterable[Lazy]:
+    return [
+        Lazy(
+            "virtuous.gift_transactions",
+            "connectors.virtuous.gift_transactions:GiftTransactions",
+        ),
+        Lazy("virtuous.gift_reversals", "connectors.virtuous.gift_reversals:GiftReversals"),
+        Lazy(
+            "virtuous.contact_transactions",
+            "connectors.virtuous.contact_transactions:ContactTransactions",
+        ),
+        Lazy("virtuous.contacts", "connectors.virtuous.contacts:Contacts"),
+    ]
 
 
 @hookimpl
-def connector_register_transforms() -> Mapping[str, Transform]:
-    return {"custom_field": custom_field, "designations_text": designations_text}
+def connector_register_transforms() -> Mapping[str, Lazy]:
+    names = ("custom_field", "designations_text")
+    return {name: Lazy(name, f"connectors.virtuous.transforms:{name}") for name in names}
 
 
 @hookimpl

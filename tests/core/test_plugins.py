@@ -16,7 +16,7 @@ from core import Source, hookimpl
 from core.errors import PluginError
 from core.hookspecs import PROJECT
 from core.plugins import load_plugins
-from core.registry import Registry
+from core.registry import Lazy, Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "connector-example"
@@ -140,3 +140,51 @@ def test_blocking_a_plugin_by_name_hides_it(installed_example, tmp_path) -> None
     assert blocked.returncode == 0, blocked.stderr
     assert "file.csv" in blocked.stdout
     assert "example.pledges" not in blocked.stdout
+
+
+class _LazyPlugin:
+    """Registers one good source by reference, one whose module is missing, one misnamed."""
+
+    @hookimpl
+    def connector_register_sources(self) -> Iterable[Lazy]:
+        return [
+            Lazy("lazy.csv", "connectors.files.csv_file:CsvSource"),  # named file.csv
+            Lazy("lazy.missing", "connector_not_installed.sources:Missing"),
+        ]
+
+    @hookimpl
+    def connector_register_transforms(self) -> dict[str, Lazy]:
+        return {"lazy_upper": Lazy("lazy_upper", "core.transforms:upper")}
+
+
+def test_a_lazy_component_is_imported_only_when_used_and_a_broken_one_names_its_plugin() -> None:
+    pm, _ = load_plugins(load_entrypoints=False)
+    pm.register(_LazyPlugin(), "lazy")
+    registry = Registry.build(pm)  # nothing imported yet, so nothing fails yet
+    assert "lazy.missing" in registry.sources
+    assert registry.transforms.get("lazy_upper")("abc") == "ABC"
+    with pytest.raises(PluginError, match=r"'lazy.missing' of plugin 'lazy'.*connector_not_in"):
+        registry.sources.get("lazy.missing")
+    with pytest.raises(PluginError, match=r"registered 'lazy.csv' as .*CsvSource.*'file.csv'"):
+        registry.sources.get("lazy.csv")
+    assert registry.sources.get("file.csv").name == "file.csv"
+
+
+def test_a_recipe_naming_a_broken_lazy_source_exits_3_naming_the_plugin(
+    write_recipe, tmp_path
+) -> None:
+    from click.testing import CliRunner
+
+    from core.cli import Session, with_plugin_commands
+
+    session = Session()
+    session.pm.register(_LazyPlugin(), "lazy")
+    recipe = write_recipe(
+        "version: 1\nname: broken\nsource: {use: lazy.missing}\n"
+        "map: {id: record.id}\nsink: {use: file.jsonl, with: {path: out.jsonl}}\n"
+    )
+    group = with_plugin_commands(session)
+    result = CliRunner().invoke(group, ["validate", str(recipe)], obj=session)
+    assert result.exit_code == 3
+    assert "plugin 'lazy'" in result.output
+    assert "connector_not_installed" in result.output

@@ -9,9 +9,9 @@ import pytest
 from mailchimp_marketing.api.ping_api import PingApi
 from mailchimp_marketing.api_client import ApiClientError
 
+from connectors.mailchimp.sdk_client import CentralApiClient
 from connectors.mailchimp.service import (
     MAX_CONNECTIONS,
-    CentralApiClient,
     MailchimpRejected,
     MailchimpSettings,
     SdkResponse,

@@ -1,0 +1,115 @@
+"""Start-up: commands that reach no service load no service SDK, and ``--version`` loads nothing.
+
+Each command runs in a fresh interpreter that writes the names of the modules it imported when it
+exits; what a module costs is measured by ``bench/startup.py``, not here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPES = ROOT / "recipes"
+
+# Run the CLI, then list every module the process imported, whatever way the command ended.
+PROBE = """
+import os, sys
+try:
+    from core.cli import main
+    main()
+finally:
+    with open(os.environ["PROBE_MODULES"], "w", encoding="utf-8") as out:
+        out.write("\\n".join(sorted(sys.modules)))
+"""
+
+#: The services' SDKs (``requests`` comes with the Mailchimp one).
+SERVICE_SDKS = ("stripe", "mailchimp_marketing", "requests")
+#: What ``--version`` has no use for: terminal output, models, HTTP, the emulators' server.
+HEAVY = ("rich", "pydantic", "httpx", "starlette", "uvicorn", "yaml", "sqlite3", "connectors")
+
+PLACEHOLDERS = {
+    "STRIPE_API_KEY": "sk_test_placeholder",
+    "VIRTUOUS_API_KEY": "placeholder-virtuous-key",
+    "MAILCHIMP_API_KEY": "placeholder0mailchimp-us21",
+    "MAILCHIMP_LIST_ID": "list-placeholder",
+}
+
+SERVICE_RECIPES = (
+    "stripe-charges-to-virtuous-gifts.yaml",
+    "mailchimp-members-to-virtuous-contacts.yaml",
+    "virtuous-contacts-to-mailchimp.yaml",
+)
+
+
+def imported_by(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``connector ARGS`` in a fresh interpreter; its result and every module it imported."""
+    modules = cwd / "modules.txt"
+    env = {
+        **os.environ,
+        **PLACEHOLDERS,
+        "PYTHONPATH": str(ROOT),
+        "PROBE_MODULES": str(modules),
+        "CONNECTOR_DISABLE_PLUGIN_AUTOLOAD": "1",  # an installed plugin is not ours to judge
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done, set(modules.read_text(encoding="utf-8").splitlines())
+
+
+def loaded(modules: set[str], packages: tuple[str, ...]) -> list[str]:
+    """The top packages of ``packages`` that appear in ``modules`` (submodules included)."""
+    return sorted({p for p in packages for m in modules if m == p or m.startswith(p + ".")})
+
+
+def test_version_loads_no_plugin_and_no_heavy_library(tmp_path: Path) -> None:
+    done, modules = imported_by("--version", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "version" in done.stdout
+    assert loaded(modules, SERVICE_SDKS + HEAVY) == []
+
+
+def test_help_lists_plugin_commands_without_any_service_sdk(tmp_path: Path) -> None:
+    done, modules = imported_by("--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "status" in done.stdout  # a command the Virtuous plugin adds
+    assert loaded(modules, SERVICE_SDKS) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", *(str(RECIPES / name) for name in SERVICE_RECIPES)],
+        *(["test", str(RECIPES / name)] for name in SERVICE_RECIPES),
+        ["plugins"],
+    ],
+    ids=["validate", *(f"test-{name.split('-')[0]}" for name in SERVICE_RECIPES), "plugins"],
+)
+def test_commands_that_reach_no_service_load_no_service_sdk(
+    args: list[str], tmp_path: Path
+) -> None:
+    done, modules = imported_by(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert loaded(modules, SERVICE_SDKS) == []
+
+
+def test_validate_imports_only_the_connectors_its_recipe_uses(tmp_path: Path) -> None:
+    done, modules = imported_by(
+        "validate", str(RECIPES / "csv-donations-to-jsonl.yaml"), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "connectors.files.csv_file" in modules
+    others = ("connectors.stripe", "connectors.mailchimp", "connectors.givebutter")
+    # A plugin's package is imported to register its names; none of its modules is.
+    assert [m for m in modules if m.startswith(others) and m not in others] == []
