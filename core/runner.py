@@ -13,9 +13,7 @@ anything, so a record the service already holds is recorded, not sent a second t
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -27,6 +25,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from core.context import Context
+from core.digest import payload_digest
 from core.errors import InvalidRecord, RetriableError, SkippableError
 from core.http.redact import redact_text
 from core.mapping import FILTERED
@@ -451,12 +450,6 @@ def _explain(
     given = f"'{expression}' gave null" if expression else "the mapped value is null"
     # The usual cause: the source record lacks the field the expression reads.
     return f"a value is required, but {given} (is the source field missing?)"
-
-
-def payload_digest(payload: Any) -> str:
-    """A stable hash of a payload: key order and number formatting do not change it."""
-    text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _sink_ref(entry: LedgerEntry) -> str:

@@ -11,58 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.digest import exact_json_encoder
 from core.errors import FatalError
-from core.json_numbers import parse_json, to_json
+from core.json_numbers import parse_json
 from core.outcomes import LedgerEntry, Outcome
+from core.state import schema
 from core.state.base import Batch, DeadLetter, InFlight
 from core.state.lock import busy_timeout, database_locked, is_busy, private_file, recipe_lock
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS recipe_state (
-    recipe TEXT PRIMARY KEY,
-    cursor TEXT,
-    sink_checkpoint TEXT,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ledger (
-    recipe TEXT NOT NULL,
-    source_key TEXT NOT NULL,
-    payload_hash TEXT NOT NULL,
-    sink_key TEXT,
-    outcome TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (recipe, source_key)
-);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    recipe TEXT NOT NULL,
-    source_key TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    field TEXT,
-    record TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 1,
-    updated_at TEXT NOT NULL,
-    payload_hash TEXT,
-    PRIMARY KEY (recipe, source_key)
-);
-CREATE TABLE IF NOT EXISTS in_flight (
-    recipe TEXT NOT NULL,
-    source_key TEXT NOT NULL,
-    payload_hash TEXT NOT NULL,
-    sink_ref TEXT,
-    payload TEXT NOT NULL,
-    record TEXT NOT NULL,
-    since TEXT NOT NULL,
-    PRIMARY KEY (recipe, source_key)
-);
-CREATE TABLE IF NOT EXISTS cache (
-    namespace TEXT NOT NULL,
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    stored_at REAL NOT NULL,
-    PRIMARY KEY (namespace, key)
-);
-"""
 
 # How many keys go into one `IN (...)` lookup; SQLite's default limit on variables is 32766.
 _CHUNK = 500
@@ -77,6 +32,7 @@ class SqliteStateStore:
 
     def __init__(self, path: Path) -> None:
         self.location = str(path)
+        self._recipe_ids: dict[str, int] = {}
         self._path = path
         # Waiting for another process's write lock ends in a clear stop, not a traceback.
         self._busy_timeout = busy_timeout()
@@ -85,8 +41,12 @@ class SqliteStateStore:
             self._db = sqlite3.connect(path, timeout=self._busy_timeout, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
-            self._db.executescript(_SCHEMA)
-            _add_refused_digest(self._db)
+            # In WAL mode NORMAL keeps the file consistent and syncs at checkpoints: a power cut
+            # may undo the last commits, never half of one. What must survive one is made
+            # durable on its own: the in-flight marks (see mark_in_flight), whose sync carries
+            # every commit before them to the disk too.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            schema.prepare(self._db)
         except (OSError, sqlite3.Error) as error:
             msg = f"cannot open the state store {path}: {error}"
             raise FatalError(msg) from error
@@ -104,6 +64,9 @@ class SqliteStateStore:
         return json.loads(row[0]) if row and row[0] is not None else None
 
     def ledger(self, recipe: str, keys: Iterable[str]) -> dict[str, LedgerEntry]:
+        number = self._recipe_id(recipe)
+        if number is None:
+            return {}  # nothing was ever written for this recipe
         wanted = list(keys)
         found: dict[str, LedgerEntry] = {}
         for start in range(0, len(wanted), _CHUNK):
@@ -112,30 +75,36 @@ class SqliteStateStore:
             rows = self._db.execute(
                 "SELECT source_key, payload_hash, sink_key, outcome, updated_at FROM ledger"
                 f" WHERE recipe = ? AND source_key IN ({marks})",
-                (recipe, *chunk),
+                (number, *chunk),
             )
             for row in rows:
-                found[row[0]] = LedgerEntry(row[0], row[1], row[2], Outcome(row[3]), row[4])
+                found[row[0]] = _entry(row)
         return found
 
     def ledger_entries(self, recipe: str) -> list[LedgerEntry]:
+        number = self._recipe_id(recipe)
+        if number is None:
+            return []
         rows = self._db.execute(
             "SELECT source_key, payload_hash, sink_key, outcome, updated_at FROM ledger"
             " WHERE recipe = ? ORDER BY updated_at, source_key",
-            (recipe,),
+            (number,),
         )
-        return [LedgerEntry(r[0], r[1], r[2], Outcome(r[3]), r[4]) for r in rows]
+        return [_entry(row) for row in rows]
 
     def commit(self, recipe: str, batch: Batch) -> None:
-        now = _now()
+        moment = datetime.now(UTC)
+        now = moment.isoformat(timespec="seconds")
+        try:
+            self._commit(recipe, batch, now, schema.seconds(moment))
+        except BaseException:
+            self._recipe_ids.pop(recipe, None)  # its number may have been rolled back with it
+            raise
+
+    def _commit(self, recipe: str, batch: Batch, now: str, seconds: int) -> None:
         with self._transaction():
-            self._db.executemany(
-                "INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (recipe, source_key)"
-                " DO UPDATE SET payload_hash = excluded.payload_hash,"
-                " sink_key = COALESCE(excluded.sink_key, ledger.sink_key),"
-                " outcome = excluded.outcome, updated_at = excluded.updated_at",
-                [(recipe, key, h, sink_key, str(o), now) for key, h, sink_key, o in batch.ledger],
-            )
+            if batch.ledger:
+                self._write_ledger(recipe, batch, seconds)
             self._db.executemany(
                 "INSERT INTO dead_letters (recipe, source_key, outcome, reason, field, record,"
                 " attempts, updated_at, payload_hash) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"
@@ -157,10 +126,11 @@ class SqliteStateStore:
                     for d in batch.dead_letters
                 ],
             )
-            self._db.executemany(
-                "DELETE FROM dead_letters WHERE recipe = ? AND source_key = ?",
-                [(recipe, key) for key in batch.resolved],
-            )
+            if batch.resolved and self._has_dead_letters(recipe):
+                self._db.executemany(
+                    "DELETE FROM dead_letters WHERE recipe = ? AND source_key = ?",
+                    [(recipe, key) for key in batch.resolved],
+                )
             self._db.executemany(
                 "DELETE FROM in_flight WHERE recipe = ? AND source_key = ?",
                 [(recipe, key) for key in batch.settled],
@@ -179,15 +149,57 @@ class SqliteStateStore:
                     ),
                 )
 
+    def _write_ledger(self, recipe: str, batch: Batch, now: int) -> None:
+        number = self._recipe_id(recipe, create=True)
+        codes, pack = schema.OUTCOME_CODES, schema.pack_digest
+        self._db.executemany(
+            "INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (recipe, source_key)"
+            " DO UPDATE SET payload_hash = excluded.payload_hash,"
+            " sink_key = COALESCE(excluded.sink_key, ledger.sink_key),"
+            " outcome = excluded.outcome, updated_at = excluded.updated_at",
+            [(number, k, pack(h), sink, codes[o], now) for k, h, sink, o in batch.ledger],
+        )
+
+    def _has_dead_letters(self, recipe: str) -> bool:
+        """One look instead of a delete per resolved record, when (as usual) there are none."""
+        found = self._db.execute(
+            "SELECT 1 FROM dead_letters WHERE recipe = ? LIMIT 1", (recipe,)
+        ).fetchone()
+        return found is not None
+
+    def _recipe_id(self, recipe: str, *, create: bool = False) -> int | None:
+        """The number the ledger knows ``recipe`` by (made when ``create``); None: no rows."""
+        number = self._recipe_ids.get(recipe)
+        if number is None:
+            if create:
+                self._db.execute("INSERT OR IGNORE INTO recipes (name) VALUES (?)", (recipe,))
+            row = self._db.execute("SELECT id FROM recipes WHERE name = ?", (recipe,)).fetchone()
+            if row is None:
+                return None
+            number = self._recipe_ids[recipe] = int(row[0])
+        return number
+
     def set_sink_key(self, recipe: str, updates: Sequence[tuple[str, str]]) -> None:
         with self._transaction():
+            number = self._recipe_id(recipe)
+            if number is None:
+                return
             self._db.executemany(
                 "UPDATE ledger SET sink_key = ? WHERE recipe = ? AND source_key = ?",
-                [(sink_key, recipe, key) for key, sink_key in updates],
+                [(sink_key, number, key) for key, sink_key in updates],
             )
 
     def mark_in_flight(self, recipe: str, items: Sequence[InFlight]) -> None:
         now = _now()
+        # Durable before the request leaves, even across a power cut: a lost mark would let
+        # the next run send again what the service may already hold.
+        self._db.execute("PRAGMA synchronous=FULL")
+        try:
+            self._mark(recipe, items, now)
+        finally:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def _mark(self, recipe: str, items: Sequence[InFlight], now: str) -> None:
         with self._transaction():
             self._db.executemany(
                 "INSERT INTO in_flight VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -221,8 +233,11 @@ class SqliteStateStore:
 
     def reset(self, recipe: str) -> None:
         with self._transaction():
-            for table in ("recipe_state", "ledger", "dead_letters", "in_flight"):
+            for table in ("recipe_state", "dead_letters", "in_flight"):
                 self._db.execute(f"DELETE FROM {table} WHERE recipe = ?", (recipe,))
+            number = self._recipe_id(recipe)
+            if number is not None:
+                self._db.execute("DELETE FROM ledger WHERE recipe = ?", (number,))
 
     def cache_get(self, namespace: str, key: str, max_age_seconds: float) -> Any | None:
         row = self._db.execute(
@@ -269,20 +284,33 @@ class _Transaction:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-def _add_refused_digest(db: sqlite3.Connection) -> None:
-    """A state file from before dead letters kept the refused payload's digest gains the column;
-    its dead letters have none, so a plain run sends them again once, as it did."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(dead_letters)")}
-    if "payload_hash" not in columns:
-        db.execute("ALTER TABLE dead_letters ADD COLUMN payload_hash TEXT")
+# Built once: json.dumps would build an encoder for every record.
+_sorted_json = exact_json_encoder(sort_keys=True)
+_ascii_json = exact_json_encoder(sort_keys=True, ensure_ascii=True)
+
+_new = object.__new__
+
+
+def _entry(row: tuple[Any, ...]) -> LedgerEntry:
+    """A ledger row as a :class:`LedgerEntry`, one per record read: filled in directly, at half
+    the cost of the frozen dataclass's ``__init__``, which sets each field through a call."""
+    entry: LedgerEntry = _new(LedgerEntry)
+    entry.__dict__.update(
+        key=row[0],
+        payload_hash=schema.unpack_digest(row[1]),
+        sink_key=row[2],
+        outcome=schema.OUTCOMES[row[3]],
+        updated_at=schema.iso_time(row[4]),
+    )
+    return entry
 
 
 def _dumps(value: Any) -> str:
     # Exact numbers stay numbers, so a dead-lettered record replays as it was read.
-    return to_json(value, sort_keys=True)
+    return _sorted_json(value)
 
 
 def _ascii(value: Any) -> str:
     """JSON with every non-ASCII character escaped: a lone surrogate a source let through
     (valid in JSON text, not in UTF-8) is kept as ``\\udc80`` instead of failing the commit."""
-    return to_json(value, sort_keys=True, ensure_ascii=True)
+    return _ascii_json(value)
