@@ -4,9 +4,10 @@
 shared budget (a :class:`~core.http.store.BudgetStore`), waiting (and saying so through
 ``on_wait``) while there is none; once the answer is in, the request counts from then (a server
 counts it on arrival, which a slow network can push into its next window). After each response it
-reads the server's own account of the budget (``X-RateLimit-*``) and, on a 429, the
-``Retry-After`` delay, and writes both back to the store so every client and process sharing the
-budget slows down together. A per-process semaphore caps concurrent connections when the service
+reads the server's own account of the budget (``X-RateLimit-*``: its limit, what remains, and when
+its window resets, which also tells how long its window is) and, on a 429, the ``Retry-After``
+delay, and writes both back to the store so every client and process sharing the budget slows
+down together. A per-process semaphore caps concurrent connections when the service
 limits them.
 """
 

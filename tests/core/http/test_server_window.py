@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -62,7 +63,13 @@ class FixedWindowServer:
         return max(self.counted.values())
 
 
-def _send(server: FixedWindowServer, clock: FakeClock, limit: RateLimit, requests: int) -> float:
+def _send(
+    server: FixedWindowServer,
+    clock: FakeClock,
+    limit: RateLimit,
+    requests: int,
+    waits: list[str] | None = None,
+) -> float:
     """Send ``requests`` POSTs through the central client; the simulated seconds they took."""
     service = Service(
         "Fake",
@@ -74,6 +81,7 @@ def _send(server: FixedWindowServer, clock: FakeClock, limit: RateLimit, request
     with build_client(
         service,
         store=MemoryBudgetStore(),
+        on_wait=waits.append if waits is not None else None,
         transport=httpx.MockTransport(server),
         clock=clock.time,
         sleep=clock.sleep,
@@ -95,9 +103,14 @@ def test_the_server_limit_applies_to_the_server_window(
 ) -> None:
     clock = FakeClock(now=1_700_000_040.0)  # on a window boundary of both servers
     server = FixedWindowServer(clock, limit, window, latency=0.001)
-    elapsed = _send(server, clock, HOUR, requests)
+    waits: list[str] = []
+    elapsed = _send(server, clock, HOUR, requests, waits)
     assert server.statuses == [200] * requests
     assert server.most_in_a_window() == limit
+    # Each wait is announced once, against the server's limit (not our 5,000).
+    until = time.strftime("%H:%M:%S", time.localtime(1_700_000_040.0 + window))
+    assert waits[0] == f"waiting for the Fake rate limit until {until} ({limit}/{limit} used)"
+    assert len(waits) == math.ceil(requests / limit) - 1
     # The least the windows allow: every window but the last one waited out, plus the requests.
     least = (math.ceil(requests / limit) - 1) * window
     assert least <= elapsed <= least + requests * 0.001 + 0.01
