@@ -21,7 +21,8 @@ from connectors.files.common import (
     unwritable,
 )
 from core import limits
-from core.json_numbers import parse_bounded_json, to_json
+from core.digest import exact_json_encoder
+from core.json_numbers import parse_bounded_json
 from core.outcomes import Outcome, WriteItem, WriteResult
 from core.sink import Sink
 from core.source import Record, Source, Unreadable
@@ -98,7 +99,7 @@ class JsonlSink(Sink):
         results = []
         for item in batch:
             try:
-                self.log.handle.write(to_json(item.payload) + "\n")
+                self.log.handle.write(_line(item.payload) + "\n")
             except UnicodeEncodeError as error:  # nothing of the line was written
                 results.append(unwritable(item.key, error, self.settings.encoding))
                 continue
@@ -113,6 +114,10 @@ class JsonlSink(Sink):
     def close(self) -> None:
         if hasattr(self, "log"):
             self.log.close()
+
+
+#: ``to_json`` of a payload, with one encoder for every line instead of one per line.
+_line = exact_json_encoder()
 
 
 def _flaw(value: Any, line: str) -> str | None:
