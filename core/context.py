@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,10 @@ class Context:
     base_dir: Path
     state: StateStore
     on_wait: Callable[[str], None] = _ignore
+    #: Requests this context's clients sent (retries included): the budget the run spent.
+    requests_sent: int = 0
     _clients: list[httpx.Client] = field(default_factory=list, repr=False)
+    _counting: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def path(self, value: str | Path) -> Path:
         """Resolve a path from the recipe against the recipe's directory."""
@@ -49,11 +53,24 @@ class Context:
         Its rate budget and tokens are kept in this run's state store, so every process that
         uses the same credential on this host shares one budget.
         """
-        from core.http import build_client, store_for
+        import httpx
 
-        client = build_client(service, auth, store=store_for(self.state), on_wait=self.on_wait)
+        from core.http import build_client, store_for
+        from core.http.counted import CountedTransport
+
+        client = build_client(
+            service,
+            auth,
+            store=store_for(self.state),
+            on_wait=self.on_wait,
+            transport=CountedTransport(httpx.HTTPTransport(), self._count_request),
+        )
         self._clients.append(client)
         return client
+
+    def _count_request(self) -> None:
+        with self._counting:  # batches may be written from more than one thread
+            self.requests_sent += 1
 
     def close(self) -> None:
         for client in self._clients:

@@ -42,6 +42,12 @@ class RunReport:
     problems: list[Problem] = field(default_factory=list)
     waiting: str | None = None
     waits: int = 0  # how often a rate limit (the service's or our budget's) made the run wait
+    #: requests the sink sent (retries and look-ups included), and the fewest that could have
+    #: carried the records it had to send (one per full batch)
+    requests_sent: int = 0
+    requests_minimum: int = 0
+    #: dead letters read again with the payload the sink refused: not sent; `dlq retry` sends
+    dead_letters_waiting: int = 0
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished_at: str | None = None
     _start: float = field(default_factory=time.monotonic, repr=False)
@@ -93,6 +99,8 @@ class RunReport:
                 for p in self.problems
             ],
             "rate_limit_waits": self.waits,
+            "requests": {"sent": self.requests_sent, "minimum": self.requests_minimum},
+            "dead_letters_waiting": self.dead_letters_waiting,
             "state": self.state,
             "started_at": self.started_at,
             "finished_at": self.finished_at,

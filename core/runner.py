@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from core.errors import InvalidRecord, RetriableError, SkippableError
 from core.http.redact import redact_text
 from core.mapping import FILTERED
 from core.outcomes import LedgerEntry, Outcome, WriteItem, WriteResult
+from core.pipeline import Flight, WriteQueue
 from core.recipe import Recipe
 from core.report import RunReport
 from core.sink import Sink
@@ -41,6 +43,14 @@ logger = logging.getLogger(__name__)
 # Dead letters held before they are committed, with whatever records are pending.
 _DEAD_LETTERS_HELD = 1000
 
+# Records read, mapped and validated before their ledger rows are looked up at once.
+_LOOKAHEAD = 500
+
+# Progress over records that need no write (unchanged, filtered, dead-lettered) commits at least
+# this often, so a long stretch of them is not read again after a crash.
+_PROGRESS_RECORDS = 5000
+_PROGRESS_SECONDS = 120.0
+
 #: The field that holds an input the source could not parse, in its dead letter.
 UNREADABLE = "raw"
 
@@ -51,6 +61,50 @@ class _Candidate:
     record: Record
     payload: dict[str, Any]
     digest: str
+
+
+@dataclass(slots=True)
+class _Read:
+    """One record read and prepared: what to send (``candidate``), its dead letter, or neither
+    (filtered); ``cursor`` is the run's cursor once it is settled."""
+
+    cursor: Any
+    candidate: _Candidate | None = None
+    letter: DeadLetter | None = None
+
+
+@dataclass
+class _Cut:
+    """Records read since the last cut, to commit with the batch that ends it.
+
+    ``head`` is what precedes the first record to send: progress that may commit alone (the
+    cursor passes no unsent record). ``tail`` is the rest; it commits with ``items``.
+    """
+
+    head: Batch
+    tail: Batch
+    items: list[WriteItem]
+    by_key: dict[str, _Candidate]
+    since: float  # when the first of ``items`` joined (monotonic)
+
+    @classmethod
+    def empty(cls) -> _Cut:
+        return cls(Batch(), Batch(), [], {}, 0.0)
+
+    @property
+    def open(self) -> Batch:
+        """Where what is read now goes."""
+        return self.tail if self.items else self.head
+
+    def whole(self) -> Batch:
+        merged = Batch(
+            ledger=self.head.ledger + self.tail.ledger,
+            dead_letters=self.head.dead_letters + self.tail.dead_letters,
+            resolved=self.head.resolved + self.tail.resolved,
+            settled=self.head.settled + self.tail.settled,
+        )
+        merged.cursor = self.tail.cursor if self.tail.cursor is not None else self.head.cursor
+        return merged
 
 
 @dataclass(frozen=True)
@@ -91,9 +145,21 @@ class Runner:
         self._resent: set[str] = set()
         self._held: dict[str, str] = {}
         self._recovered: set[str] = set()
-        self.context = Context(
-            recipe.name, recipe.base_dir, state, on_wait=on_wait or self.report.note_wait
-        )
+        # Keys that hold a dead letter, and the digests of payloads the sink refused.
+        self._lettered: set[str] = set()
+        self._refused: dict[str, str] = {}
+        self._replaying = False
+        # Keys sent (or about to be) whose answer is not committed yet, with their digests.
+        self._open_keys: dict[str, str] = {}
+        self._sent = 0  # records handed to the sink
+        self._cut = _Cut.empty()
+        self._planned = 0
+        self._committed_at = (0, time.monotonic())
+        waiting = on_wait or self.report.note_wait
+        self.context = Context(recipe.name, recipe.base_dir, state, on_wait=waiting)
+        # The sink's own, so that the requests it sends (the run's spending of the service's
+        # budget) are counted apart from the source's.
+        self._sink_context = Context(recipe.name, recipe.base_dir, state, on_wait=waiting)
 
     def run(self) -> RunReport:
         """Read the source from the committed cursor and sync every record."""
@@ -116,7 +182,8 @@ class Runner:
         """Send the dead-lettered records through the current recipe again (``dlq retry``)."""
         with self._exclusive():
             letters = self.state.dead_letters(self.recipe.name)
-            self._sync((_replayed(d) for d in letters), None, advance_cursor=False)
+            records = (_replayed(d) for d in letters)
+            self._sync(records, None, advance_cursor=False, letters=letters)
         return self.report
 
     def _forget_fixed_inputs(self) -> None:
@@ -134,12 +201,23 @@ class Runner:
         """The recipe's lock; a dry run writes nothing, so it may look alongside a real run."""
         return nullcontext() if self.dry_run else self.state.lock(self.recipe.name)
 
-    def _sync(self, records: Iterator[Incoming], cursor: Any, *, advance_cursor: bool) -> bool:
+    def _sync(
+        self,
+        records: Iterator[Incoming],
+        cursor: Any,
+        *,
+        advance_cursor: bool,
+        letters: list[DeadLetter] | None = None,
+    ) -> bool:
         """Sync ``records``; True when the source was read to its end (no ``--limit`` cut)."""
-        sink = self.recipe.sink_class(self.recipe.sink_settings, self.context)
+        sink = self.recipe.sink_class(self.recipe.sink_settings, self._sink_context)
         self._sink = sink
+        self._replaying = not advance_cursor
         try:
             records = _started(records)
+            if letters is None:
+                letters = self.state.dead_letters(self.recipe.name)
+            self._know_dead_letters(letters)
             if not self.dry_run:
                 self._open(sink)
             return self._loop(sink, records, cursor, advance_cursor)
@@ -147,12 +225,24 @@ class Runner:
             try:
                 sink.close()
             finally:
+                self._sink_context.close()
                 self.context.close()
+                self.report.requests_sent = self._sink_context.requests_sent
+                self.report.requests_minimum = sink.minimum_requests(self._sent)
                 self.report.finish()
                 if self.pm is not None:
                     self.pm.hook.connector_after_run(
                         recipe=self.recipe.name, report=self.report.to_dict()
                     )
+
+    def _know_dead_letters(self, letters: Iterable[DeadLetter]) -> None:
+        """Which keys hold a dead letter (only they need one cleared), and the payloads the sink
+        refused: sent again unchanged they would be refused again, so a plain run waits for
+        ``dlq retry`` or a changed payload."""
+        for letter in letters:
+            self._lettered.add(letter.key)
+            if letter.digest is not None:
+                self._refused[letter.key] = letter.digest
 
     def _open(self, sink: Sink) -> None:
         checkpoint = self.state.sink_checkpoint(self.recipe.name)
@@ -185,7 +275,7 @@ class Runner:
                 continue
             if result.outcome.succeeded:
                 batch.ledger.append((item.key, item.digest, result.sink_key, Outcome.WRITTEN))
-                batch.resolved.append(item.key)
+                self._resolve(batch, item.key)
                 batch.settled.append(item.key)
                 self._recovered.add(item.key)
                 self._count_write(Outcome.WRITTEN, WriteItem(item.key, item.payload))
@@ -200,101 +290,191 @@ class Runner:
     def _loop(
         self, sink: Sink, records: Iterator[Incoming], cursor: Any, advance_cursor: bool
     ) -> bool:
-        pending: dict[str, _Candidate] = {}
-        batch = Batch()
+        self._writes = WriteQueue(sink.batches_in_flight, self._settle)
         finished = True
-        for incoming in records:
-            if self.limit is not None and self.report.records_read >= self.limit:
-                finished = False
-                break
-            self.report.records_read += 1
-            candidate = self._prepare(incoming, sink, batch)
-            if candidate is not None:
-                earlier = pending.get(candidate.key)
-                if earlier is not None and earlier.digest == candidate.digest:
-                    self.report.count(Outcome.UNCHANGED)  # the input holds the record twice
-                elif earlier is not None:
-                    self._flush(sink, pending, batch, cursor if advance_cursor else None)
-                    batch = Batch()
-                pending[candidate.key] = candidate
-            # Only now, so that the flush above commits a cursor short of this record.
-            if advance_cursor and incoming.cursor is not None:
-                cursor = incoming.cursor if cursor is None else max(cursor, incoming.cursor)
-            # Dead letters count too: a run where most records fail must not hold them all.
-            if len(pending) >= sink.batch_size or len(batch.dead_letters) >= _DEAD_LETTERS_HELD:
-                self._flush(sink, pending, batch, cursor if advance_cursor else None)
-                batch = Batch()
-            self.on_progress(self.report)
-        self._flush(sink, pending, batch, cursor if advance_cursor else None)
+        reads: list[_Read] = []
+        try:
+            for incoming in records:
+                if self.limit is not None and self.report.records_read >= self.limit:
+                    finished = False
+                    break
+                self.report.records_read += 1
+                if advance_cursor and incoming.cursor is not None:
+                    cursor = incoming.cursor if cursor is None else max(cursor, incoming.cursor)
+                reads.append(self._prepare(incoming, sink, cursor if advance_cursor else None))
+                if len(reads) >= _LOOKAHEAD:
+                    self._plan(sink, reads)
+                    reads = []
+                self.on_progress(self.report)
+            self._plan(sink, reads)
+            self._send_cut(sink)
+            self._writes.drain()
+        except Exception:
+            self._keep_what_was_answered()
+            raise
+        except BaseException:  # interrupted: what is in flight stays marked for the next run
+            self._writes.abandon()
+            raise
         self.on_progress(self.report)
         return finished
 
-    def _prepare(self, incoming: Incoming, sink: Sink, batch: Batch) -> _Candidate | None:
+    def _keep_what_was_answered(self) -> None:
+        """After a failure, commit the batches the service answered, in order, up to the first
+        that failed; the rest stay marked in flight."""
+        try:
+            self._writes.drain()
+        except Exception as error:  # the failure being raised, or one of its kind
+            logger.debug("%s: a batch in flight failed too: %s", self.recipe.name, error)
+            self._writes.abandon()
+
+    def _prepare(self, incoming: Incoming, sink: Sink, cursor: Any) -> _Read:
         """Filter, map and validate one record; dead-letter it when that fails."""
+        read = _Read(cursor)
         if incoming.unreadable is not None:
             self._unreadable_seen.add(incoming.key)
-            self._dead_letter(
-                batch, incoming.key, incoming.record, Outcome.INVALID, incoming.unreadable
+            read.letter = self._letter(
+                incoming.key, incoming.record, Outcome.INVALID, incoming.unreadable
             )
-            return None
+            return read
         try:
             mapped = self.recipe.apply(incoming.record)
             if mapped is FILTERED:
                 self.report.count(Outcome.FILTERED)
-                return None
+                return read
             assert isinstance(mapped, dict)
             payload = validate_payload(
                 sink, sink.prepare(incoming.key, mapped), self.recipe.expression_at
             )
         except SkippableError as error:
-            self._dead_letter(batch, incoming.key, incoming.record, error.outcome, error)
-            return None
-        return _Candidate(incoming.key, incoming.record, payload, payload_digest(payload))
+            read.letter = self._letter(incoming.key, incoming.record, error.outcome, error)
+            return read
+        read.candidate = _Candidate(incoming.key, incoming.record, payload, payload_digest(payload))
+        return read
 
-    def _flush(self, sink: Sink, pending: dict[str, _Candidate], batch: Batch, cursor: Any) -> None:
-        candidates = list(pending.values())
-        pending.clear()
-        known = self.state.ledger(self.recipe.name, [c.key for c in candidates])
-        items: list[WriteItem] = []
-        by_key: dict[str, _Candidate] = {}
-        for candidate in candidates:
-            previous = known.get(candidate.key)
-            if candidate.key in self._held:
-                continue  # dead-lettered (and counted) when recovered: never sent again
-            if previous is not None and previous.payload_hash == candidate.digest:
-                if candidate.key not in self._recovered:  # else counted as written already
-                    self.report.count(Outcome.UNCHANGED)
-                batch.resolved.append(candidate.key)
-            elif previous is not None and not sink.supports_update:
-                reason = (
-                    f"changed since it was written ({_sink_ref(previous)}); {sink.name}"
-                    " cannot update, so a person must apply the change"
-                )
-                self._dead_letter(
-                    batch, candidate.key, candidate.record, Outcome.NEEDS_REVIEW, reason
-                )
-            else:
-                resent = candidate.key in self._resent
-                items.append(WriteItem(candidate.key, candidate.payload, previous, resent))
-                by_key[candidate.key] = candidate
-        if items and not self.dry_run:
-            self._mark_in_flight(sink, items, by_key)
-            self._record_results(batch, by_key, self._write(sink, items))
-            self.report.waiting = None
-        elif items:
-            for item in items:
-                self._count_write(Outcome.UPDATED if item.is_update else Outcome.WRITTEN, item)
-        batch.cursor = cursor
-        if not self.dry_run and batch:
-            batch.sink_checkpoint = sink.checkpoint()
-            self.state.commit(self.recipe.name, batch)
-            logger.info(
-                "%s: committed %d written, %d dead-lettered, cursor %s",
-                self.recipe.name,
-                len(batch.ledger),
-                len(batch.dead_letters),
-                batch.cursor,
+    def _plan(self, sink: Sink, reads: list[_Read]) -> None:
+        """Look up the ledger rows of ``reads`` at once, then take each in order: what must be
+        sent joins the cut, which is sent when it holds ``batch_size`` such records."""
+        keys = [read.candidate.key for read in reads if read.candidate is not None]
+        known = self.state.ledger(self.recipe.name, keys) if keys else {}
+        # Rows that may change before their record is taken: records of these keys are sent.
+        stale = {key for key in keys if key in self._open_keys}
+        for read in reads:
+            if read.letter is not None:
+                self._cut.open.dead_letters.append(read.letter)
+            elif read.candidate is not None:
+                self._classify(sink, read.candidate, known, stale)
+            self._cut.open.cursor = read.cursor
+            self._planned += 1
+            self._cut_when_due(sink)
+
+    def _classify(
+        self, sink: Sink, candidate: _Candidate, known: dict[str, LedgerEntry], stale: set[str]
+    ) -> None:
+        key = candidate.key
+        earlier = self._open_keys.get(key)
+        if earlier == candidate.digest:
+            self.report.count(Outcome.UNCHANGED)  # the input holds the record twice
+            return
+        if key in stale:
+            # Read again after it was sent in this run: wait for that answer to be recorded
+            # (sending what is cut so far), then read its ledger row again, so that this one
+            # is unchanged or an update of it.
+            if earlier is not None:
+                self._send_cut(sink)
+                self._writes.drain()
+            known.pop(key, None)
+            known.update(self.state.ledger(self.recipe.name, [key]))
+            stale.discard(key)
+        if key in self._held:
+            return  # dead-lettered (and counted) when recovered: never sent again
+        previous = known.get(key)
+        if previous is not None and previous.payload_hash == candidate.digest:
+            if key not in self._recovered:  # else counted as written already
+                self.report.count(Outcome.UNCHANGED)
+            self._resolve(self._cut.open, key)
+        elif not self._replaying and self._refused.get(key) == candidate.digest:
+            self.report.dead_letters_waiting += 1  # refused as it is: `dlq retry` sends it
+        elif previous is not None and not sink.supports_update:
+            reason = (
+                f"changed since it was written ({_sink_ref(previous)}); {sink.name}"
+                " cannot update, so a person must apply the change"
             )
+            self._dead_letter(self._cut.open, key, candidate.record, Outcome.NEEDS_REVIEW, reason)
+        else:
+            self._join(candidate, previous)
+            stale.add(key)
+
+    def _join(self, candidate: _Candidate, previous: LedgerEntry | None) -> None:
+        cut = self._cut
+        if not cut.items:
+            cut.since = time.monotonic()
+        resent = candidate.key in self._resent
+        cut.items.append(WriteItem(candidate.key, candidate.payload, previous, resent))
+        cut.by_key[candidate.key] = candidate
+        self._open_keys[candidate.key] = candidate.digest
+
+    def _cut_when_due(self, sink: Sink) -> None:
+        """Send the cut once it holds a full batch (or too many dead letters, or has waited
+        too long for a slow source); commit the progress before its first record to send
+        every few thousand records read or minutes."""
+        cut = self._cut
+        if (
+            len(cut.items) >= sink.batch_size
+            or len(cut.tail.dead_letters) >= _DEAD_LETTERS_HELD
+            or (bool(cut.items) and time.monotonic() - cut.since >= _PROGRESS_SECONDS)
+        ):
+            self._send_cut(sink)
+            return
+        records, at = self._committed_at
+        if (
+            len(cut.head.dead_letters) >= _DEAD_LETTERS_HELD
+            or self._planned - records >= _PROGRESS_RECORDS
+            or time.monotonic() - at >= _PROGRESS_SECONDS
+        ):
+            head, cut.head = cut.head, Batch()
+            self._committed_at = (self._planned, time.monotonic())
+            if head:
+                self._writes.progress(head, {})
+
+    def _send_cut(self, sink: Sink) -> None:
+        """Send the records of the cut as one batch; what it settled commits with its answer."""
+        cut, self._cut = self._cut, _Cut.empty()
+        batch = cut.whole()
+        self._committed_at = (self._planned, time.monotonic())
+        if not cut.items:
+            if batch:
+                self._writes.progress(batch, {})
+            return
+        self._sent += len(cut.items)
+        if self.dry_run:
+            for item in cut.items:
+                self._count_write(Outcome.UPDATED if item.is_update else Outcome.WRITTEN, item)
+                self._open_keys.pop(item.key, None)
+            return
+        self._writes.make_room()  # marked in flight only when its request may leave
+        self._mark_in_flight(sink, cut.items, cut.by_key)
+        items = cut.items
+        self._writes.send(batch, cut.by_key, lambda: self._write(sink, items))
+
+    def _settle(self, flight: Flight[dict[str, _Candidate]], results: list[WriteResult]) -> None:
+        """Record a batch's answer and commit it (its cursor, ledger rows and dead letters)."""
+        batch, by_key = flight.batch, flight.sent
+        for key in by_key:
+            self._open_keys.pop(key, None)
+        if flight.answer is not None:
+            self._record_results(batch, by_key, results)
+            self.report.waiting = None
+        if self.dry_run or not batch:
+            return
+        batch.sink_checkpoint = self._sink.checkpoint()
+        self.state.commit(self.recipe.name, batch)
+        logger.info(
+            "%s: committed %d written, %d dead-lettered, cursor %s",
+            self.recipe.name,
+            len(batch.ledger),
+            len(batch.dead_letters),
+            batch.cursor,
+        )
 
     def _mark_in_flight(
         self, sink: Sink, items: list[WriteItem], by_key: dict[str, _Candidate]
@@ -334,12 +514,20 @@ class Runner:
             if result.outcome.succeeded:
                 outcome = Outcome.WRITTEN if result.outcome is Outcome.UNCHANGED else result.outcome
                 batch.ledger.append((result.key, candidate.digest, result.sink_key, outcome))
-                batch.resolved.append(result.key)
+                self._resolve(batch, result.key)
                 self._count_write(result.outcome, WriteItem(result.key, candidate.payload))
             else:
                 reason = result.reason or f"{self.recipe.sink_class.name} rejected it"
+                # Refused as invalid, the same payload would be refused again: remember it.
+                refused = candidate.digest if result.outcome is Outcome.INVALID else None
                 self._dead_letter(
-                    batch, result.key, candidate.record, result.outcome, reason, result.field
+                    batch,
+                    result.key,
+                    candidate.record,
+                    result.outcome,
+                    reason,
+                    result.field,
+                    refused,
                 )
         for key, candidate in by_key.items():
             reason = f"{self.recipe.sink_class.name} reported no outcome for this record"
@@ -353,6 +541,13 @@ class Runner:
         if money is not None:
             self.report.add_money(*money)
 
+    def _resolve(self, batch: Batch, key: str) -> None:
+        """Clear the dead letter of a record that went through (only when it has one)."""
+        if key in self._lettered:
+            batch.resolved.append(key)
+            self._lettered.discard(key)
+            self._refused.pop(key, None)
+
     def _dead_letter(
         self,
         batch: Batch,
@@ -361,7 +556,20 @@ class Runner:
         outcome: Outcome | str,
         reason: SkippableError | str,
         field: str | None = None,
+        digest: str | None = None,
     ) -> None:
+        batch.dead_letters.append(self._letter(key, record, outcome, reason, field, digest))
+
+    def _letter(
+        self,
+        key: str,
+        record: Record,
+        outcome: Outcome | str,
+        reason: SkippableError | str,
+        field: str | None = None,
+        digest: str | None = None,
+    ) -> DeadLetter:
+        """A dead letter, counted, reported and announced; ``digest`` is the refused payload's."""
         if isinstance(reason, SkippableError):
             field, reason = reason.field, reason.message
         # A reason may quote an expression or a server's answer that holds a ${VAR} secret.
@@ -369,11 +577,16 @@ class Runner:
         outcome = Outcome(outcome)
         self.report.count(outcome)
         self.report.add_problem(key, outcome, reason, field)
-        batch.dead_letters.append(DeadLetter(key, outcome, reason, field, record))
+        self._lettered.add(key)
+        if digest is None:
+            self._refused.pop(key, None)
+        else:
+            self._refused[key] = digest
         if self.pm is not None and not self.dry_run:
             self.pm.hook.connector_record_dead_lettered(
                 recipe=self.recipe.name, key=key, reason=reason, field=field
             )
+        return DeadLetter(key, outcome, reason, field, record, digest=digest)
 
 
 def _incoming(source: Source, records: Iterable[Record | Unreadable]) -> Iterator[Incoming]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -40,6 +41,21 @@ class Sink(ABC):
     def batch_size(self) -> int:
         size = getattr(self.settings, "batch_size", None)
         return int(size) if size else 100
+
+    @property
+    def batches_in_flight(self) -> int:
+        """How many batches may wait for the service's answer at once (``batches_in_flight``
+        setting; default 1: the next batch is read, mapped and validated meanwhile).
+
+        More than one means :meth:`write` runs in several threads at once, so a sink allows it
+        only when the service takes concurrent requests and :meth:`checkpoint` is None.
+        """
+        depth = getattr(self.settings, "batches_in_flight", None)
+        return int(depth) if depth else 1
+
+    def minimum_requests(self, records: int) -> int:
+        """The fewest requests that could carry ``records`` writes: one per full batch."""
+        return math.ceil(records / self.batch_size)
 
     def prepare(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Complete a mapped payload before validation (fill defaults such as dedup keys)."""
