@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+import types
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -126,6 +127,7 @@ class Session:
         if self._loaded is None:
             from core.plugins import load_plugin_manager
 
+            _without_httpx_command_line()  # before any plugin can import httpx
             self._loaded = load_plugin_manager()
         return self._loaded
 
@@ -434,6 +436,23 @@ def with_plugin_commands(session: Session) -> click.Group:
     """The command group with the commands plugins add (``connector status``, ...)."""
     session.add_commands(cli)
     return cli
+
+
+def _without_httpx_command_line() -> None:
+    """Keep httpx from importing its own command-line client (``httpx._main``: rich's progress
+    bars and syntax colouring, pygments' lexers), about a quarter of ``connector validate``'s
+    start-up: httpx imports it whenever click and rich are installed, as they are here, and
+    nothing in this process runs httpx's command line. Like httpx without them, ``httpx.main``
+    then only says that the client cannot run."""
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        return
+    stand_in = types.ModuleType("httpx._main")
+
+    def unavailable() -> None:
+        raise SystemExit("connector does not include httpx's command-line client")
+
+    stand_in.main = unavailable  # type: ignore[attr-defined]
+    sys.modules["httpx._main"] = stand_in
 
 
 def main() -> None:

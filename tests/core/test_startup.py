@@ -113,3 +113,5 @@ def test_validate_imports_only_the_connectors_its_recipe_uses(tmp_path: Path) ->
     others = ("connectors.stripe", "connectors.mailchimp", "connectors.givebutter")
     # A plugin's package is imported to register its names; none of its modules is.
     assert [m for m in modules if m.startswith(others) and m not in others] == []
+    # A recipe that reaches no service needs neither the HTTP client nor the token store.
+    assert {"httpx", "sqlite3", "rich"} & modules == set()
