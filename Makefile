@@ -28,9 +28,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check core connectors tests bench examples
 	$(BIN)/mypy
 
+# Every benchmark, one after the other (each also runs on its own: bench/<name>.py --help); the
+# figures, their baselines, the goals and the machine go to bench/RESULTS.md. About 5 minutes on
+# 2 cores; BENCH_ARGS=--quick skips the rate windows of a minute.
 bench: $(STAMP)
-	$(BIN)/python bench/mapping.py
-	$(BIN)/python bench/budget.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .connector .pytest_cache .mypy_cache .ruff_cache
