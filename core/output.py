@@ -76,6 +76,8 @@ def print_report(report: RunReport) -> None:
             table.add_row(Text(str(outcome), style=_STYLE[outcome]), f"{report.counts[outcome]:,}")
     for currency, total in report.totals().items():
         table.add_row(f"amount {currency or '(no currency)'}", f"{total:,}")
+    if report.requests_sent or report.requests_minimum:
+        table.add_row("requests", _requests(report))
     if report.waits:
         table.add_row(Text("rate-limit waits", style="yellow"), f"{report.waits:,}")
     table.add_row("time", f"{report.elapsed_seconds:.2f} s")
@@ -90,6 +92,18 @@ def print_report(report: RunReport) -> None:
             " `connector dlq retry` sends them again",
             markup=False,
         )
+    if report.dead_letters_waiting:
+        errors.print(
+            f"{report.dead_letters_waiting:,} dead-lettered record(s) not sent: unchanged since"
+            " the service refused them; change them, or `connector dlq retry` sends them again",
+            markup=False,
+        )
+
+
+def _requests(report: RunReport) -> str:
+    """``12 (minimum 10)``: what the run spent of the service's budget, against the fewest
+    requests that could have carried what it sent."""
+    return f"{report.requests_sent:,} (minimum {report.requests_minimum:,})"
 
 
 def print_test_results(recipe: Recipe, results: Sequence[CaseResult]) -> None:

@@ -21,6 +21,13 @@ from core.state import InFlight
 
 class GiftTransactionSettings(DesignationSettings):
     batch_size: int = Field(default=100, ge=1, le=1000, description="transactions per request")
+    batches_in_flight: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="batches awaiting Virtuous's answer at once; the next is always prepared"
+        " meanwhile (a repeated transactionId is refused, so concurrent batches double no gift)",
+    )
     transaction_source: str | None = Field(
         default=None,
         description="transactionSource when the mapping sets none (else the recipe's name)",
