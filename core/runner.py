@@ -43,7 +43,8 @@ logger = logging.getLogger(__name__)
 # Dead letters held before they are committed, with whatever records are pending.
 _DEAD_LETTERS_HELD = 1000
 
-# Records read, mapped and validated before their ledger rows are looked up at once.
+# Records read, mapped and validated before their ledger rows are looked up at once (at most;
+# a batch's worth when batches are smaller).
 _LOOKAHEAD = 500
 
 # Progress over records that need no write (unchanged, filtered, dead-lettered) commits at least
@@ -291,6 +292,8 @@ class Runner:
         self, sink: Sink, records: Iterator[Incoming], cursor: Any, advance_cursor: bool
     ) -> bool:
         self._writes = WriteQueue(sink.batches_in_flight, self._settle)
+        # Taken a batch at a time, so the next batch is read while one is in flight.
+        lookahead = min(_LOOKAHEAD, sink.batch_size)
         finished = True
         reads: list[_Read] = []
         try:
@@ -302,7 +305,7 @@ class Runner:
                 if advance_cursor and incoming.cursor is not None:
                     cursor = incoming.cursor if cursor is None else max(cursor, incoming.cursor)
                 reads.append(self._prepare(incoming, sink, cursor if advance_cursor else None))
-                if len(reads) >= _LOOKAHEAD:
+                if len(reads) >= lookahead:
                     self._plan(sink, reads)
                     reads = []
                 self.on_progress(self.report)
