@@ -394,7 +394,8 @@ def run_import(
     """Import every parked transaction (of one source, if given); returns a summary."""
     wanted = None if source is None else source.lower()
     todo = [p for p in state.pending if wanted in (None, (p.transaction_source or "").lower())]
-    state.pending = [p for p in state.pending if p not in todo]
+    taken = {id(p) for p in todo}  # by identity: comparing dataclasses made this N²
+    state.pending = [p for p in state.pending if id(p) not in taken]
     tally: Counter[str] = Counter()
     needs_update = []
     for pending in todo:

@@ -221,7 +221,7 @@ async def reversing_transaction(request: Request, who: Principal) -> Response:
         return error(
             state, 400, f"Gift {gift_id} is a reversing transaction and cannot be reversed."
         )
-    already = any(g.reversed_gift_id == gift_id for g in state.gifts.values())
+    already = state.gifts.has("reverses", gift_id)
     if already and state.settings.repeated_reversal == "refuse":  # our inference, a switch
         return error(state, 400, f"Gift {gift_id} has already been reversed.")
     reversal = reverse_gift(state, gift, when, text(body, "notes"))

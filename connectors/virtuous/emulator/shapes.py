@@ -266,7 +266,7 @@ def address_json(address: Address, *, with_contact: bool = False) -> Json:
 
 def _giving(state: EmulatorState, contact: Contact) -> Json:
     gifts = sorted(
-        (g for g in state.gifts.values() if g.contact_id == contact.id),
+        state.gifts_of(contact.id),
         key=lambda g: (g.gift_date, g.id),
     )
     year = state.now().year

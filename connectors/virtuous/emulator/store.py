@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.virtuous.emulator.settings import ApiKey, EmulatorSettings, User
+from connectors.virtuous.emulator.tables import Table
 
 Payload = dict[str, Any]
 """A request body with every key lower-cased (ASP.NET binds keys case-insensitively)."""
@@ -255,11 +256,16 @@ class EmulatorState:
         self.faults.update(**self._initial_faults)
         self.clock_offset = timedelta()
         self.contacts: dict[int, Contact] = {}
-        self.individuals: dict[int, Individual] = {}
-        self.addresses: dict[int, Address] = {}
+        self.individuals: Table[Individual] = Table(contact=_contact_id)
+        self.addresses: Table[Address] = Table(contact=_contact_id)
         self.projects: dict[int, Project] = {}
-        self.gifts: dict[int, Gift] = {}
+        self.gifts: Table[Gift] = Table(
+            contact=_contact_id, transaction=_gift_transaction, reverses=_reversed_gift
+        )
         self.recurring_gifts: dict[int, RecurringGift] = {}
+        # Every gift transaction ever held (pending, imported or set aside): kept as they are
+        # parked, so a batch is checked for repeats without a pass over everything held.
+        self.held_transactions: set[tuple[str, str]] = set()
         self.pending: list[Pending] = []
         self.needs_update: list[Pending] = []
         self.imported: list[Pending] = []
@@ -305,12 +311,12 @@ class EmulatorState:
 
     def individuals_of(self, contact_id: int) -> list[Individual]:
         """The contact's individuals, primary first."""
-        found = [i for i in self.individuals.values() if i.contact_id == contact_id]
+        found = self.individuals.by("contact", contact_id)
         return sorted(found, key=lambda i: (not i.is_primary, i.id))
 
     def addresses_of(self, contact_id: int) -> list[Address]:
         """The contact's addresses, primary first."""
-        found = [a for a in self.addresses.values() if a.contact_id == contact_id]
+        found = self.addresses.by("contact", contact_id)
         return sorted(found, key=lambda a: (not a.is_primary, a.id))
 
     def primary_address(self, contact_id: int) -> Address | None:
@@ -358,29 +364,25 @@ class EmulatorState:
 
     def gift_by_transaction(self, source: str, transaction_id: str) -> Gift | None:
         """The created gift with this (transactionSource, transactionId)."""
-        for gift in self.gifts.values():
-            if same_transaction(
-                gift.transaction_source, gift.transaction_id, source, transaction_id
-            ):
-                return gift
-        return None
+        found = self.gifts.by("transaction", transaction_key(source, transaction_id))
+        return found[0] if found else None
 
-    def submitted_transactions(self) -> set[tuple[str, str]]:
-        """The :func:`transaction_key` of every gift transaction submitted before: pending,
-        imported or needing update, and of every gift that carries one. Built once per request,
-        so checking a batch costs one pass over what is held, not one per transaction."""
-        held = itertools.chain(self.pending, self.needs_update, self.imported)
-        keys = {
-            transaction_key(p.transaction_source, p.transaction_id)
-            for p in held
-            if p.kind == "gift" and p.transaction_id
-        }
-        keys.update(
-            transaction_key(g.transaction_source, g.transaction_id)
-            for g in self.gifts.values()
-            if g.transaction_id
-        )
-        return keys
+    def gifts_of(self, contact_id: int) -> list[Gift]:
+        """The contact's gifts, in the order they were created."""
+        return self.gifts.by("contact", contact_id)
+
+    def hold(self, pending: Pending) -> None:
+        """Park an accepted transaction in the holding area until the next import."""
+        self.pending.append(pending)
+        if pending.kind == "gift" and pending.transaction_id:
+            self.held_transactions.add(
+                transaction_key(pending.transaction_source, pending.transaction_id)
+            )
+
+    def submitted(self, key: tuple[str, str]) -> bool:
+        """Whether a gift transaction with this :func:`transaction_key` was submitted before:
+        pending, imported or needing update, or a gift that carries it."""
+        return key in self.held_transactions or self.gifts.has("transaction", key)
 
     # --- counts for /_emulator/state ---------------------------------------------------------
 
@@ -398,6 +400,20 @@ class EmulatorState:
             "outbox": len(self.outbox),
             "requests": len(self.requests),
         }
+
+
+def _contact_id(record: Individual | Address | Gift) -> int:
+    return record.contact_id
+
+
+def _gift_transaction(gift: Gift) -> tuple[str, str] | None:
+    if not gift.transaction_id:
+        return None
+    return transaction_key(gift.transaction_source, gift.transaction_id)
+
+
+def _reversed_gift(gift: Gift) -> int | None:
+    return gift.reversed_gift_id
 
 
 def transaction_key(source: str | None, transaction_id: str | None) -> tuple[str, str]:

@@ -198,7 +198,7 @@ def accept_gifts(
     problems = Rejection()
     duplicates: list[str] = []
     set_aside: dict[int, str] = {}  # lenient: the problems the import will report
-    seen = state.submitted_transactions()  # and, as the loop goes, the batch's own
+    seen: set[tuple[str, str]] = set()  # the batch's own, as the loop goes
     for i, tx in enumerate(transactions):
         at = f"transactions[{i}]" if batch else "transaction"
         if not isinstance(tx, dict):
@@ -214,11 +214,12 @@ def accept_gifts(
         source, tid = text(tx, "transactionsource"), text(tx, "transactionid")
         if tid is None:
             continue
-        if transaction_key(source, tid) in seen:
+        key = transaction_key(source, tid)
+        if key in seen or state.submitted(key):
             note = f"Transaction '{tid}' from source '{source}' has already been submitted."
             duplicates.append(note)
             problems.add(f"{at}.transactionId", note)
-        seen.add(transaction_key(source, tid))
+        seen.add(key)
     if problems.model_state:
         if duplicates and len(duplicates) == len(problems.model_state):
             problems.message, problems.duplicate = duplicates[0], True
@@ -259,7 +260,7 @@ def _park(
 ) -> None:
     """Hold one accepted transaction in the holding area until the next import; one with a
     ``problem`` the import will set aside as "needs update"."""
-    state.pending.append(
+    state.hold(
         Pending(
             id=state.next_id("pending"),
             kind=kind,
