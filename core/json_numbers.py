@@ -9,7 +9,9 @@ record survives a trip through the dead-letter queue unchanged.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from core import limits
@@ -52,7 +54,7 @@ for _name in (
 
 def parse_json(text: str) -> Any:
     """``json.loads``, with fractional numbers read as :class:`JsonNumber`, never float."""
-    return json.loads(text, parse_float=JsonNumber)
+    return _EXACT.decode(text)
 
 
 def to_json(value: Any, *, sort_keys: bool = False, ensure_ascii: bool = False) -> str:
@@ -109,8 +111,19 @@ def _compose(value: Any, sort_keys: bool, ensure_ascii: bool) -> str:
 def parse_bounded_json(text: str) -> Any:
     """:func:`parse_json` for input from outside: a number over the digit limit of
     :mod:`core.limits` raises ``ValueError`` naming it, before it is built (Python would take
-    seconds to build an integer of a million digits, and refuses one of over 4,300)."""
-    return json.loads(text, parse_float=_bounded_fraction, parse_int=_bounded_integer)
+    seconds to build an integer of a million digits, and refuses one of over 4,300).
+
+    Integers are checked only in text that holds a run of digits longer than the limit, so
+    that the common line pays no Python call per integer.
+    """
+    if _digit_run(limits.current().digits).search(text):
+        return _BOUNDED.decode(text)
+    return _FRACTIONS_BOUNDED.decode(text)
+
+
+@lru_cache(maxsize=4)
+def _digit_run(digits: int) -> re.Pattern[str]:
+    return re.compile(f"[0-9]{{{digits + 1}}}")
 
 
 def _bounded_integer(text: str) -> int:
@@ -127,3 +140,9 @@ def _bounded_fraction(text: str) -> JsonNumber:
         raise limits.too_large(limits.quote_number(text)) from None
     limits.check_number(number, limits.quote_number(text))
     return number
+
+
+# Decoders built once: json.loads with hooks builds a new one for every call.
+_EXACT = json.JSONDecoder(parse_float=JsonNumber)
+_FRACTIONS_BOUNDED = json.JSONDecoder(parse_float=_bounded_fraction)
+_BOUNDED = json.JSONDecoder(parse_float=_bounded_fraction, parse_int=_bounded_integer)

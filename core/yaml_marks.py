@@ -9,6 +9,7 @@ thousands deep), the error is a :class:`~core.errors.RecipeError` naming its lin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ class Located:
 def load_located(text: str, file: str) -> Located:
     """Parse ``text`` with the safe loader, recording a mark for every mapping key and item."""
     located = Located(file, None)
+    _check_flow_depth(text, file)
     try:
         loader = _Loader(text)  # the reader refuses a NUL or a control character here
     except yaml.reader.ReaderError as error:
@@ -234,6 +236,28 @@ _KINDS = {
     "tag:yaml.org,2002:bool": "true or false",
     "tag:yaml.org,2002:binary": "base64 bytes",
 }
+
+
+def _check_flow_depth(text: str, file: str) -> None:
+    """Refuse brackets nested past the depth limit before PyYAML reads them: its scanner takes
+    time that grows with the square of their depth (a second for 1,800 ``[``).
+
+    Brackets inside quoted text count too; a recipe would need a hundred unclosed ones there
+    to be refused by mistake.
+    """
+    deepest = limits.current().depth
+    if text.count("[") + text.count("{") <= deepest:
+        return
+    depth = 0
+    for bracket in _BRACKETS.finditer(text):
+        depth = depth + 1 if bracket.group() in "[{" else max(depth - 1, 0)
+        if depth > deepest:
+            at = bracket.start()
+            where = f"{file}:{text.count(chr(10), 0, at) + 1}:{at - text.rfind(chr(10), 0, at)}"
+            raise _too_deep(where)
+
+
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 def _too_deep(where: str) -> RecipeValidationError:

@@ -43,6 +43,7 @@ from core.state import Batch, DeadLetter, open_state
 from core.transforms import builtin_transforms
 
 SOAK = 20 if os.environ.get("CONNECTOR_SOAK") == "1" else 1
+pytestmark = pytest.mark.timeout(120 * SOAK)
 #: Seconds one example may take on a busy machine; a hang (1e999999 took 34 s) is far over.
 BOUND = 3.0
 

@@ -251,3 +251,33 @@ def test_a_broken_recipe_file_exits_2_with_one_line(
     assert line.startswith(f"error: {path}"), line
     assert said in line
     assert invoke("validate", path).exit_code == 2
+
+
+def test_a_limit_that_is_no_number_exits_2_naming_it(
+    write_recipe, invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONNECTOR_MAX_DIGITS", "lots")
+    try:
+        result = invoke("validate", write_recipe(GOOD))
+    finally:
+        monkeypatch.delenv("CONNECTOR_MAX_DIGITS")
+        invoke("validate", write_recipe(GOOD))  # the defaults again, for the tests after
+    assert result.exit_code == 2
+    assert "CONNECTOR_MAX_DIGITS must be a whole number from 1 to 1,000,000,000, not 'lots'" in (
+        result.stderr
+    )
+
+
+def test_brackets_nested_thousands_deep_are_refused_at_once(
+    invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    # PyYAML's scanner takes time that grows with the square of the depth: 5,000 took seconds.
+    path = tmp_path / "recipe.yaml"
+    path.write_text(GOOD.replace("id: record.id", "id: " + "[" * 5000))
+    started = time.monotonic()
+    result = invoke("validate", path)
+    assert time.monotonic() - started < 1
+    assert result.exit_code == 2
+    assert f"{path}:8:107: the recipe is nested more than 100 deep" in result.stderr.replace(
+        "\n  ", " "
+    )
