@@ -303,12 +303,15 @@ def reported(reports: Iterable[dict[str, Any]], outcome: str) -> int:
     return sum(r["outcomes"][outcome] for r in reports)
 
 
-def assert_held_exactly(
-    held: list[tuple[str, Money]], wanted: dict[str, Money], source: str
-) -> None:
-    """Each wanted gift held once, with its money; nothing else held. Tallies what it finds."""
+def as_held(wanted: dict[str, Money], source: str) -> dict[str, Money]:
+    """The gifts ``wanted`` (by transactionId) as a destination holds them: by source/id."""
+    return {f"{source}/{key}": money for key, money in wanted.items()}
+
+
+def assert_held_exactly(held: list[tuple[str, Money]], expected: dict[str, Money]) -> None:
+    """Each expected gift (by source/id) held once, with its money; nothing else held.
+    Tallies the duplicates and losses it finds."""
     counts = Counter(key for key, _ in held)
-    expected = {f"{source}/{key}": money for key, money in wanted.items()}
     TALLY.gifts_checked += len(expected)
     TALLY.duplicates += sum(n - 1 for n in counts.values() if n > 1)
     TALLY.losses += len(set(expected) - set(counts))

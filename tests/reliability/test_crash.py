@@ -42,6 +42,7 @@ from tests.reliability.support import (
     SOAK,
     TALLY,
     Money,
+    as_held,
     csv_to_jsonl,
     csv_to_virtuous,
     donations_csv,
@@ -236,7 +237,7 @@ def assert_exact(
     reports: list[dict[str, Any]],
     told: list[str],
 ) -> None:
-    held_exactly(held, wanted, case.flow.source)
+    held_exactly(held, as_held(wanted, case.flow.source))
     state = ledger(recipe, case.flow.recipe)
     assert (state.dead_letters, state.in_flight) == ([], [])
     assert sorted(state.keys) == sorted(wanted)

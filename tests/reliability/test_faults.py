@@ -1,0 +1,281 @@
+"""Standing faults suite: each emulator fault switch on for a whole run, then the end state exact.
+
+A scenario switches one kind of fault on (or all of them) with seeded dice for a whole run of a
+shipped recipe: 5xx bursts, timeouts (the server hangs, then answers 504), dropped connections,
+lost responses (the server did the work, the answer never came), 429 storms (many with
+``Retry-After: 0``, a few with a real wait) and latency. Faults hit Virtuous (the sink; CSV ->
+Virtuous, under both of its validation modes) or the source (Stripe, Givebutter, Donorbox ->
+Virtuous). What must hold:
+
+- the faulted run's report counts, with their money, exactly the gifts Virtuous now holds, and
+  no record Virtuous holds is dead-lettered;
+- after ``dlq retry`` and one more run with the faults off, every gift is held once (the same
+  gifts a run without faults sends), nothing is dead-lettered or left in flight, and the reports
+  of all runs add up to what Virtuous holds, money included.
+
+``CONNECTOR_SOAK=1`` runs every scenario on every flow, with more records and other dice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from pydantic import PrivateAttr
+
+from connectors.donorbox.emulator.app import EmulatorSettings as DonorboxSettings
+from connectors.donorbox.emulator.app import create_app as donorbox_app
+from connectors.givebutter.emulator.app import EmulatorSettings as GivebutterSettings
+from connectors.givebutter.emulator.app import create_app as givebutter_app
+from connectors.stripe.emulator.app import EmulatorSettings as StripeSettings
+from connectors.stripe.emulator.app import create_app as stripe_app
+from core.emulation import EmulatorServer, Faults
+from tests.connectors.stripe.conftest import KEY as STRIPE_KEY
+from tests.connectors.virtuous.support import KEY as VIRTUOUS_KEY
+from tests.connectors.virtuous.support import Virtuous, running
+from tests.reliability.support import (
+    PROJECTS,
+    SEED,
+    SOAK,
+    TALLY,
+    Money,
+    as_held,
+    assert_held_exactly,
+    csv_to_virtuous,
+    donations_csv,
+    ledger,
+    money_of,
+    reported,
+    reported_money,
+    run_json,
+    shipped,
+    stripe_charges,
+    stripe_to_virtuous,
+    virtuous_held,
+)
+
+RECORDS = 200 if SOAK else 60
+BATCH = 4  # many requests, so that many are faulted
+PAGE = 5
+
+#: Each scenario's switches (:class:`core.emulation.Faults`), on for the whole faulted run.
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "5xx": {"error_rate": 0.3, "error_statuses": [500, 502, 503]},
+    "timeouts": {"timeout_rate": 0.25, "hang_seconds": 0.2},
+    "drops": {"drop_rate": 0.25},
+    "lost-responses": {"lost_response_rate": 0.3},
+    "429-storm": {"rate_limit_storm": 3, "storm_retry_after": 1},
+    # Retry-After: 0 is read as "not said": the client backs off exponentially instead.
+    "429-no-wait": {"rate_limit_storm": 3, "storm_retry_after": 0},
+    "latency": {"latency_seconds": 0.03},
+    "mixed": {
+        "error_rate": 0.15,
+        "timeout_rate": 0.1,
+        "hang_seconds": 0.2,
+        "drop_rate": 0.1,
+        "lost_response_rate": 0.15,
+        "rate_limit_storm": 2,
+        "storm_retry_after": 1,
+        "latency_seconds": 0.01,
+    },
+}
+if SOAK:  # more than 10 throttles in a row (a 429 must never fail a record while time is left)
+    SCENARIOS["429-long-storm"] = {"rate_limit_storm": 12, "storm_retry_after": 1}
+#: The scenarios each source's reads go through by default, to stay inside CI's budget (a lost
+#: answer to a read is a failed read, which 5xx and drops already are); all of them under
+#: CONNECTOR_SOAK=1.
+STRIPE_SCENARIOS = list(SCENARIOS) if SOAK else ["5xx", "timeouts", "429-storm"]
+PLATFORM_SCENARIOS = list(SCENARIOS) if SOAK else ["5xx", "drops"]
+
+
+class CountingFaults(Faults):
+    """The emulator's fault switches, counting each request a fault hit (latency aside)."""
+
+    _hits: list[int] = PrivateAttr(default_factory=lambda: [0])
+
+    @property
+    def hits(self) -> int:
+        return self._hits[0]
+
+    def chance(self, rate: float) -> bool:
+        hit = super().chance(rate)
+        self._hits[0] += hit
+        return hit
+
+    def take_storm(self) -> bool:
+        hit = super().take_storm()
+        self._hits[0] += hit
+        return hit
+
+
+@contextmanager
+def virtuous_serving(
+    monkeypatch: pytest.MonkeyPatch, validation: str = "lenient", faults: Faults | None = None
+) -> Iterator[Virtuous]:
+    with running(transaction_validation=validation, faults=faults or Faults()) as virtuous:
+        virtuous.control("POST", "seed", json={"projects": PROJECTS})
+        monkeypatch.setenv("VIRTUOUS_BASE_URL", virtuous.url)
+        monkeypatch.setenv("VIRTUOUS_API_KEY", VIRTUOUS_KEY)
+        yield virtuous
+
+
+def dlq_retry(invoke: Callable[..., Result], recipe: Path) -> dict[str, Any]:
+    result = invoke("dlq", "retry", recipe, "--json")
+    assert result.exit_code in (0, 1), result.output
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+def through_faults(
+    invoke: Callable[..., Result],
+    recipe: Path,
+    name: str,
+    virtuous: Virtuous,
+    faults: CountingFaults,
+    scenario: str,
+) -> list[dict[str, Any]]:
+    """Run ``recipe`` once with ``scenario`` on, check its report against what Virtuous holds,
+    then settle what it left (``dlq retry``, a run) with the faults off. Returns the reports."""
+    faults.update(**SCENARIOS[scenario], seed=SEED)
+    try:
+        first = run_json(invoke, recipe)
+    finally:
+        faulted = faults.hits
+        faults.clear()
+    TALLY.faulted[scenario] += faulted
+    held = virtuous_held(virtuous.app)
+    assert first["outcomes"]["written"] == len(held), first["outcomes"]
+    assert reported_money([first]) == money_of(money for _, money in held)
+    state = ledger(recipe, name)
+    held_ids = {key.split("/", 1)[1] for key, _ in held}
+    assert not held_ids & {letter.key for letter in state.dead_letters}  # held, yet "failed"
+    reports = [first]
+    if state.dead_letters or state.in_flight:
+        reports.append(dlq_retry(invoke, recipe))
+    reports.append(run_json(invoke, recipe))
+    return reports
+
+
+def assert_settled(
+    reports: list[dict[str, Any]], recipe: Path, name: str, virtuous: Virtuous
+) -> list[tuple[str, Money]]:
+    """Nothing dead-lettered or in flight; the reports add up to what Virtuous holds."""
+    state = ledger(recipe, name)
+    assert (state.dead_letters, state.in_flight) == ([], [])
+    held = virtuous_held(virtuous.app)
+    assert reported(reports, "written") == len(held)
+    assert reported_money(reports) == money_of(money for _, money in held)
+    return held
+
+
+# --- faults at the sink: CSV -> Virtuous, under both validation modes -------------------------
+
+CSV_RECIPE = "csv-donations-to-virtuous-gifts"
+
+
+@pytest.mark.parametrize("validation", ["lenient", "strict"])
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_csv_into_a_faulty_virtuous_ends_exact(
+    scenario: str, validation: str, monkeypatch, invoke, tmp_path
+) -> None:
+    faults = CountingFaults()
+    with virtuous_serving(monkeypatch, validation, faults) as virtuous:
+        wanted = donations_csv(tmp_path / "donations.csv", RECORDS, f"faults-{scenario}")
+        recipe = csv_to_virtuous(tmp_path, BATCH)
+        reports = through_faults(invoke, recipe, CSV_RECIPE, virtuous, faults, scenario)
+        held = assert_settled(reports, recipe, CSV_RECIPE, virtuous)
+    assert_held_exactly(held, as_held(wanted, "CSV Import"))
+    assert faults.hits or scenario == "latency"
+
+
+# --- faults at the source: Stripe, Givebutter, Donorbox -> Virtuous ---------------------------
+
+
+@pytest.mark.parametrize("scenario", STRIPE_SCENARIOS)
+def test_stripe_through_faults_into_virtuous_ends_exact(
+    scenario: str, monkeypatch, invoke, tmp_path
+) -> None:
+    faults = CountingFaults()
+    app = stripe_app(StripeSettings(api_keys=[STRIPE_KEY], faults=faults))
+    with EmulatorServer(app) as stripe, virtuous_serving(monkeypatch) as virtuous:
+        monkeypatch.setenv("STRIPE_BASE_URL", stripe.url)
+        monkeypatch.setenv("STRIPE_API_KEY", STRIPE_KEY)
+        wanted = stripe_charges(app.state.store, RECORDS, f"faults-{scenario}")
+        recipe = stripe_to_virtuous(tmp_path, BATCH, page=5)
+        name = "stripe-charges-to-virtuous-gifts"
+        reports = through_faults(invoke, recipe, name, virtuous, faults, scenario)
+        held = assert_settled(reports, recipe, name, virtuous)
+    assert_held_exactly(held, as_held(wanted, "Stripe"))
+    assert faults.hits or scenario == "latency"
+
+
+GIVEBUTTER_KEY, DONORBOX_EMAIL, DONORBOX_KEY = "gb-faults-key", "ops@example.org", "dbx-faults-key"
+
+
+def _givebutter(faults: Faults) -> tuple[Any, dict[str, str]]:
+    app = givebutter_app(GivebutterSettings(api_keys=[GIVEBUTTER_KEY], faults=faults))
+    app.state.emulator.seed(count=RECORDS, seed=SEED)
+    return app, {"GIVEBUTTER_API_KEY": GIVEBUTTER_KEY}
+
+
+def _donorbox(faults: Faults) -> tuple[Any, dict[str, str]]:
+    app = donorbox_app(DonorboxSettings(credentials={DONORBOX_EMAIL: DONORBOX_KEY}, faults=faults))
+    app.state.emulator.seed(count=RECORDS, seed=SEED)
+    return app, {"DONORBOX_EMAIL": DONORBOX_EMAIL, "DONORBOX_API_KEY": DONORBOX_KEY}
+
+
+PLATFORMS = {
+    "givebutter": (_givebutter, "givebutter-to-virtuous-gifts", "GIVEBUTTER_BASE_URL"),
+    "donorbox": (_donorbox, "donorbox-to-virtuous-gifts", "DONORBOX_BASE_URL"),
+}
+
+
+def platform_recipe(name: str, url: str, folder: Path) -> Path:
+    """The shipped recipe, reading small pages (so that a run makes requests to fault)."""
+    address = f'base_url: "${{{url}:-'  # the source's address, the line to put per_page before
+    return shipped(name, folder, **{address: f"per_page: {PAGE}\n    {address}"})
+
+
+@pytest.mark.parametrize("scenario", PLATFORM_SCENARIOS)
+@pytest.mark.parametrize("platform", list(PLATFORMS))
+def test_a_platform_through_faults_into_virtuous_ends_as_without_them(
+    platform: str, scenario: str, monkeypatch, invoke, tmp_path
+) -> None:
+    """The gifts Virtuous ends with are those a run without faults sends (the oracle: a run of
+    the same recipe over the same platform data into a second Virtuous, with no fault on)."""
+    make, name, url = PLATFORMS[platform]
+    faults = CountingFaults()
+    app, env = make(faults)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    with EmulatorServer(app) as source:
+        monkeypatch.setenv(url, source.url)
+        (tmp_path / "clean").mkdir()
+        (tmp_path / "faulted").mkdir()
+        with virtuous_serving(monkeypatch) as virtuous:
+            baseline = run_json(invoke, platform_recipe(name, url, tmp_path / "clean"))
+            assert baseline["ok"], baseline["problems"]
+            expected = dict(virtuous_held(virtuous.app))
+        with virtuous_serving(monkeypatch) as virtuous:
+            recipe = platform_recipe(name, url, tmp_path / "faulted")
+            reports = through_faults(invoke, recipe, name, virtuous, faults, scenario)
+            held = assert_settled(reports, recipe, name, virtuous)
+    assert len(expected) >= RECORDS // 2  # most of the platform's records are gifts
+    assert_held_exactly(held, expected)
+    assert faults.hits or scenario == "latency"
+
+
+def test_the_scenarios_switch_every_fault_the_emulators_have() -> None:
+    """A new switch in core.emulation.Faults must join a scenario here."""
+    switched = Counter(name for switches in SCENARIOS.values() for name in switches)
+    rates = {"error_rate", "timeout_rate", "drop_rate", "lost_response_rate"}
+    kinds = rates | {"rate_limit_storm", "latency_seconds"}
+    companions = {"error_statuses", "hang_seconds", "storm_retry_after", "seed"}
+    assert set(Faults.model_fields) <= kinds | companions
+    assert kinds <= set(switched)
