@@ -68,6 +68,7 @@ def major(minor: int, currency: str) -> Decimal:
 # --- inputs ---------------------------------------------------------------------------------
 
 Money = tuple[str, Decimal]  # (currency code, amount)
+NO_MONEY: Money = ("", Decimal(0))  # what a contact carries
 
 
 def donations_csv(path: Path, count: int, seed: object) -> dict[str, Money]:
@@ -198,6 +199,18 @@ def virtuous_held(app: Any) -> list[tuple[str, Money]]:
     return held
 
 
+def contacts_held(app: Any) -> list[tuple[str, Money]]:
+    """Every contact transaction the Virtuous emulator accepted, as (referenceSource/
+    referenceId, no money)."""
+    state = app.state.emulator
+    items = [*state.pending, *state.needs_update, *state.imported]
+    return [
+        (f"{p.payload.get('referencesource')}/{p.payload.get('referenceid')}", NO_MONEY)
+        for p in items
+        if p.kind == "contact"
+    ]
+
+
 def jsonl_held(path: Path) -> list[tuple[str, Money]]:
     """Every line of the output file, as (transactionSource/transactionId, money)."""
     if not path.exists():
@@ -288,6 +301,8 @@ def ledger(recipe: Path, name: str) -> Ledger:
 def money_of(gifts: Iterable[Money]) -> dict[str, Decimal]:
     totals: dict[str, Decimal] = {}
     for currency, amount in gifts:
+        if not currency:
+            continue  # no money (a contact)
         totals[currency] = totals.get(currency, Decimal(0)) + amount
     return totals
 

@@ -22,6 +22,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from connectors.donorbox.emulator.app import EmulatorSettings as DonorboxSetting
 from connectors.donorbox.emulator.app import create_app as donorbox_app
 from connectors.givebutter.emulator.app import EmulatorSettings as GivebutterSettings
 from connectors.givebutter.emulator.app import create_app as givebutter_app
+from connectors.mailchimp.emulator.app import create_app as mailchimp_app
+from connectors.mailchimp.emulator.store import EmulatorSettings as MailchimpSettings
 from connectors.stripe.emulator.app import EmulatorSettings as StripeSettings
 from connectors.stripe.emulator.app import create_app as stripe_app
 from core.emulation import EmulatorServer, Faults
@@ -47,6 +50,7 @@ from tests.reliability.support import (
     Money,
     as_held,
     assert_held_exactly,
+    contacts_held,
     csv_to_virtuous,
     donations_csv,
     ledger,
@@ -132,6 +136,9 @@ def dlq_retry(invoke: Callable[..., Result], recipe: Path) -> dict[str, Any]:
     return report
 
 
+Held = Callable[[Any], list[tuple[str, Money]]]
+
+
 def through_faults(
     invoke: Callable[..., Result],
     recipe: Path,
@@ -139,6 +146,7 @@ def through_faults(
     virtuous: Virtuous,
     faults: CountingFaults,
     scenario: str,
+    holds: Held = virtuous_held,
 ) -> list[dict[str, Any]]:
     """Run ``recipe`` once with ``scenario`` on, check its report against what Virtuous holds,
     then settle what it left (``dlq retry``, a run) with the faults off. Returns the reports."""
@@ -149,7 +157,7 @@ def through_faults(
         faulted = faults.hits
         faults.clear()
     TALLY.faulted[scenario] += faulted
-    held = virtuous_held(virtuous.app)
+    held = holds(virtuous.app)
     assert first["outcomes"]["written"] == len(held), first["outcomes"]
     assert reported_money([first]) == money_of(money for _, money in held)
     state = ledger(recipe, name)
@@ -163,12 +171,16 @@ def through_faults(
 
 
 def assert_settled(
-    reports: list[dict[str, Any]], recipe: Path, name: str, virtuous: Virtuous
+    reports: list[dict[str, Any]],
+    recipe: Path,
+    name: str,
+    virtuous: Virtuous,
+    holds: Held = virtuous_held,
 ) -> list[tuple[str, Money]]:
     """Nothing dead-lettered or in flight; the reports add up to what Virtuous holds."""
     state = ledger(recipe, name)
     assert (state.dead_letters, state.in_flight) == ([], [])
-    held = virtuous_held(virtuous.app)
+    held = holds(virtuous.app)
     assert reported(reports, "written") == len(held)
     assert reported_money(reports) == money_of(money for _, money in held)
     return held
@@ -267,6 +279,52 @@ def test_a_platform_through_faults_into_virtuous_ends_as_without_them(
             reports = through_faults(invoke, recipe, name, virtuous, faults, scenario)
             held = assert_settled(reports, recipe, name, virtuous)
     assert len(expected) >= RECORDS // 2  # most of the platform's records are gifts
+    assert_held_exactly(held, expected)
+    assert faults.hits or scenario == "latency"
+
+
+MAILCHIMP_KEY, MAILCHIMP_LIST = "mcfaultskey0c1e2d9a0b-us1", "L1"
+MAILCHIMP_RECIPE = "mailchimp-members-to-virtuous-contacts"
+
+
+def _mailchimp_members(state: Any) -> None:
+    """Members changed over the past days; one in seven without a last name (not a contact)."""
+    for n in range(RECORDS):
+        names = {"FNAME": f"First{n}", "LNAME": f"Last{n}" if n % 7 else ""}
+        changed = datetime.now(UTC) - timedelta(hours=RECORDS - n)
+        state.create(MAILCHIMP_LIST, f"member{n}@donors.org", "subscribed", names, None, changed)
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS) if SOAK else ["5xx"])
+def test_mailchimp_through_faults_into_virtuous_contacts_ends_as_without_them(
+    scenario: str, monkeypatch, invoke, tmp_path
+) -> None:
+    """Members become contact transactions: each once, as a run without faults makes them."""
+    settings = MailchimpSettings(
+        api_keys=[MAILCHIMP_KEY], lists={MAILCHIMP_LIST: "Donors"}, faults=CountingFaults()
+    )
+    app = mailchimp_app(settings)
+    faults = app.state.emulator.faults  # the emulator's own copy of the switches
+    _mailchimp_members(app.state.emulator)
+    monkeypatch.setenv("MAILCHIMP_API_KEY", MAILCHIMP_KEY)
+    monkeypatch.setenv("MAILCHIMP_LIST_ID", MAILCHIMP_LIST)
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "faulted").mkdir()
+    address = 'base_url: "${MAILCHIMP_BASE_URL:-}"'
+    page = {address: f"page_size: {PAGE}\n    {address}"}
+    with EmulatorServer(app) as mailchimp:
+        monkeypatch.setenv("MAILCHIMP_BASE_URL", f"{mailchimp.url}/3.0")
+        with virtuous_serving(monkeypatch) as virtuous:
+            baseline = run_json(invoke, shipped(MAILCHIMP_RECIPE, tmp_path / "clean", **page))
+            assert baseline["ok"], baseline["problems"]
+            expected = dict(contacts_held(virtuous.app))
+        with virtuous_serving(monkeypatch) as virtuous:
+            recipe = shipped(MAILCHIMP_RECIPE, tmp_path / "faulted", **page)
+            reports = through_faults(
+                invoke, recipe, MAILCHIMP_RECIPE, virtuous, faults, scenario, contacts_held
+            )
+            held = assert_settled(reports, recipe, MAILCHIMP_RECIPE, virtuous, contacts_held)
+    assert len(expected) == RECORDS - len(range(0, RECORDS, 7))
     assert_held_exactly(held, expected)
     assert faults.hits or scenario == "latency"
 
