@@ -73,7 +73,8 @@ NO_MONEY: Money = ("", Decimal(0))  # what a contact carries
 
 def donations_csv(path: Path, count: int, seed: object) -> dict[str, Money]:
     """A platform's CSV export in the shipped recipes' layout: ``count`` donations in several
-    currencies, about one in eight failed (no gift). Returns the gifts it must become."""
+    currencies, about one in eight failed (no gift), one in twenty listed twice. Returns the
+    gifts it must become."""
     dice = rng("csv", seed)
     rows, gifts = [], {}
     for n in range(1, count + 1):
@@ -93,6 +94,8 @@ def donations_csv(path: Path, count: int, seed: object) -> dict[str, Money]:
         rows.append(row)
         if status == "succeeded":
             gifts[row["donation_id"]] = (currency.upper(), major(cents, currency))
+    # An export repeats a few rows unchanged (a donation listed twice): still one gift each.
+    rows += [dict(row) for row in dice.sample(rows, max(1, count // 20))]
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -349,6 +352,7 @@ def tally_line() -> str:
     faults = sum(t.faulted.values())
     return (
         f"reliability: SIGKILLs survived: {sum(t.kills.values())} ({kills}); requests faulted:"
-        f" {faults} over {len(t.faulted)} scenario(s); gifts checked: {t.gifts_checked};"
+        f" {faults} over {len(t.faulted)} scenario(s); gifts and contacts checked:"
+        f" {t.gifts_checked};"
         f" duplicates: {t.duplicates}; losses: {t.losses}"
     )

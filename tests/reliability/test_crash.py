@@ -64,6 +64,9 @@ from tests.reliability.support import assert_held_exactly as held_exactly
 CASES = 80 if SOAK else 22  # per flow
 RECORDS = 150 if SOAK else 40
 BATCH = 7  # not a divisor of RECORDS: the last batch is short
+#: What Virtuous does to the first run of a "faulty" case: it loses answers to requests it
+#: processed, and fails others, so the kill meets records whose fate the run could not know.
+FAULTS = {"lost_response_rate": 0.3, "error_rate": 0.2}
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Flow:
     source: str  # the transactionSource its gifts carry
     points: tuple[str, ...]  # where the first run is killed
     again: tuple[str, ...]  # where the next run may be killed too
+    faults: bool = False  # whether the first run may meet Virtuous's faults too
 
 
 VIRTUOUS_POINTS = ("read", "mark", "sent", "answered", "commit", "committed")
@@ -85,6 +89,7 @@ FLOWS = {
             "CSV Import",
             VIRTUOUS_POINTS,
             ("recover", "mark", "sent", "commit"),
+            faults=True,
         ),
         Flow(
             "stripe-virtuous",
@@ -92,6 +97,7 @@ FLOWS = {
             "Stripe",
             ("window", *VIRTUOUS_POINTS),
             ("recover", "window", "sent", "commit"),
+            faults=True,
         ),
         Flow(
             "csv-jsonl",
@@ -113,11 +119,12 @@ class Case:
     number: int
     point: str
     again: tuple[str, int] | None
+    faulty: bool  # Virtuous loses answers and fails requests while the first run goes
 
     @property
     def id(self) -> str:
         second = f"+{self.again[0]}#{self.again[1]}" if self.again else ""
-        return f"{self.number:03d}-{self.point}{second}"
+        return f"{self.number:03d}-{self.point}{second}{'-faulty' if self.faulty else ''}"
 
 
 def plan(flow: Flow) -> list[Case]:
@@ -130,7 +137,8 @@ def plan(flow: Flow) -> list[Case]:
         again = None
         if dice.random() < 1 / 3:
             again = (dice.choice(flow.again), dice.randint(1, 3))
-        cases.append(Case(flow, number, order[number % len(order)], again))
+        faulty = flow.faults and dice.random() < 1 / 6
+        cases.append(Case(flow, number, order[number % len(order)], again, faulty))
     return cases
 
 
@@ -200,11 +208,17 @@ def survive(
     recipe: Path,
     hits: Counter[str],
     invoke: Callable[..., Result],
+    virtuous: Virtuous | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Kill the run at the case's point(s), then run to completion and once more. Returns the
     completed runs' reports and the ledger keys the killed runs committed."""
     nth = rng("nth", case.flow.name, case.number).randint(1, hits[case.point])
+    if case.faulty:
+        assert virtuous is not None
+        virtuous.control("POST", "faults", json={**FAULTS, "seed": case.number})
     killed = killed_run(recipe, [(case.point, nth)])
+    if case.faulty:
+        virtuous.control("POST", "faults", json=dict.fromkeys(FAULTS, 0))
     assert killed.returncode == -signal.SIGKILL, (case.point, nth, killed.stderr[-2000:])
     TALLY.kills[case.flow.name] += 1
     reports, told = [], ledger(recipe, case.flow.recipe).keys
@@ -268,7 +282,7 @@ def test_csv_to_virtuous_killed_anywhere_ends_exact(
 
     hits = hits_of(case.flow, prepare, fresh, tmp_path_factory.mktemp("census"), invoke)
     recipe = prepare(tmp_path)
-    reports, told = survive(case, recipe, hits, invoke)
+    reports, told = survive(case, recipe, hits, invoke, virtuous)
     assert_exact(case, recipe, virtuous_held(virtuous.app), wanted, reports, told)
 
 
@@ -290,7 +304,7 @@ def test_stripe_to_virtuous_killed_anywhere_ends_exact(
 
     hits = hits_of(case.flow, prepare, fresh, tmp_path_factory.mktemp("census"), invoke)
     recipe = prepare(tmp_path)
-    reports, told = survive(case, recipe, hits, invoke)
+    reports, told = survive(case, recipe, hits, invoke, virtuous)
     assert_exact(case, recipe, virtuous_held(virtuous.app), wanted, reports, told)
 
 
