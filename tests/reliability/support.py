@@ -8,6 +8,7 @@ Every figure a suite reports is tallied in :data:`TALLY` and printed at the end 
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import json
 import multiprocessing
@@ -103,9 +104,10 @@ def donations_csv(path: Path, count: int, seed: object) -> dict[str, Money]:
     return gifts
 
 
+@functools.cache
 def stripe_start() -> int:
-    """Where the Stripe inputs start: midnight UTC three days ago (so a run lists a few windows
-    of charges, not years of empty ones)."""
+    """Where the Stripe inputs start: midnight UTC three days before the session began (so a
+    run lists a few windows of charges, not years of empty ones)."""
     return (int(time.time()) // 86_400 - 3) * 86_400
 
 
@@ -188,29 +190,31 @@ def stripe_to_virtuous(folder: Path, batch: int, page: int = 10) -> Path:
 # --- what the destinations hold ---------------------------------------------------------------
 
 
-def virtuous_held(app: Any) -> list[tuple[str, Money]]:
-    """Every gift transaction the Virtuous emulator accepted (in its holding area, set aside
-    for an update, or imported), as (transactionSource/transactionId, money)."""
-    state = app.state.emulator
+def _holding(virtuous: Any) -> list[dict[str, Any]]:
+    """The transactions the Virtuous emulator accepted and holds (pending an import, or set
+    aside as needing an update), from its control plane. The suites never run an import."""
+    state = virtuous.state()
+    return [*state["pending"], *state["needsUpdate"]]
+
+
+def virtuous_held(virtuous: Any) -> list[tuple[str, Money]]:
+    """Every gift transaction Virtuous holds, as (transactionSource/transactionId, money)."""
     held = []
-    for item in [*state.pending, *state.needs_update, *state.imported]:
-        if item.kind != "gift":
+    for item in _holding(virtuous):
+        if item["kind"] != "gift":
             continue
-        payload = item.payload  # keys lowercased, as Virtuous binds them
+        payload = item["payload"]  # keys lowercased, as Virtuous binds them
         money = (str(payload["currencycode"]), Decimal(str(payload["amount"])))
-        held.append((f"{item.transaction_source}/{item.transaction_id}", money))
+        held.append((f"{item['transactionSource']}/{item['transactionId']}", money))
     return held
 
 
-def contacts_held(app: Any) -> list[tuple[str, Money]]:
-    """Every contact transaction the Virtuous emulator accepted, as (referenceSource/
-    referenceId, no money)."""
-    state = app.state.emulator
-    items = [*state.pending, *state.needs_update, *state.imported]
+def contacts_held(virtuous: Any) -> list[tuple[str, Money]]:
+    """Every contact transaction Virtuous holds, as (referenceSource/referenceId, no money)."""
     return [
-        (f"{p.payload.get('referencesource')}/{p.payload.get('referenceid')}", NO_MONEY)
-        for p in items
-        if p.kind == "contact"
+        (f"{p['payload'].get('referencesource')}/{p['payload'].get('referenceid')}", NO_MONEY)
+        for p in _holding(virtuous)
+        if p["kind"] == "contact"
     ]
 
 

@@ -283,7 +283,7 @@ def test_csv_to_virtuous_killed_anywhere_ends_exact(
     hits = hits_of(case.flow, prepare, fresh, tmp_path_factory.mktemp("census"), invoke)
     recipe = prepare(tmp_path)
     reports, told = survive(case, recipe, hits, invoke, virtuous)
-    assert_exact(case, recipe, virtuous_held(virtuous.app), wanted, reports, told)
+    assert_exact(case, recipe, virtuous_held(virtuous), wanted, reports, told)
 
 
 @cases_of("stripe-virtuous")
@@ -305,7 +305,7 @@ def test_stripe_to_virtuous_killed_anywhere_ends_exact(
     hits = hits_of(case.flow, prepare, fresh, tmp_path_factory.mktemp("census"), invoke)
     recipe = prepare(tmp_path)
     reports, told = survive(case, recipe, hits, invoke, virtuous)
-    assert_exact(case, recipe, virtuous_held(virtuous.app), wanted, reports, told)
+    assert_exact(case, recipe, virtuous_held(virtuous), wanted, reports, told)
 
 
 @cases_of("csv-jsonl")

@@ -157,7 +157,7 @@ def through_faults(
         faulted = faults.hits
         faults.clear()
     TALLY.faulted[scenario] += faulted
-    held = holds(virtuous.app)
+    held = holds(virtuous)
     assert first["outcomes"]["written"] == len(held), first["outcomes"]
     assert reported_money([first]) == money_of(money for _, money in held)
     state = ledger(recipe, name)
@@ -180,7 +180,7 @@ def assert_settled(
     """Nothing dead-lettered or in flight; the reports add up to what Virtuous holds."""
     state = ledger(recipe, name)
     assert (state.dead_letters, state.in_flight) == ([], [])
-    held = holds(virtuous.app)
+    held = holds(virtuous)
     assert reported(reports, "written") == len(held)
     assert reported_money(reports) == money_of(money for _, money in held)
     return held
@@ -273,7 +273,7 @@ def test_a_platform_through_faults_into_virtuous_ends_as_without_them(
         with virtuous_serving(monkeypatch) as virtuous:
             baseline = run_json(invoke, platform_recipe(name, url, tmp_path / "clean"))
             assert baseline["ok"], baseline["problems"]
-            expected = dict(virtuous_held(virtuous.app))
+            expected = dict(virtuous_held(virtuous))
         with virtuous_serving(monkeypatch) as virtuous:
             recipe = platform_recipe(name, url, tmp_path / "faulted")
             reports = through_faults(invoke, recipe, name, virtuous, faults, scenario)
@@ -317,7 +317,7 @@ def test_mailchimp_through_faults_into_virtuous_contacts_ends_as_without_them(
         with virtuous_serving(monkeypatch) as virtuous:
             baseline = run_json(invoke, shipped(MAILCHIMP_RECIPE, tmp_path / "clean", **page))
             assert baseline["ok"], baseline["problems"]
-            expected = dict(contacts_held(virtuous.app))
+            expected = dict(contacts_held(virtuous))
         with virtuous_serving(monkeypatch) as virtuous:
             recipe = shipped(MAILCHIMP_RECIPE, tmp_path / "faulted", **page)
             reports = through_faults(
