@@ -240,6 +240,7 @@ async def create_individual(request: Request, who: Principal) -> Response:
         return problem or not_found(state)
     individual = Individual(id=state.next_id("individual"), contact_id=contact.id, **state.stamp())
     individual.methods = _methods(state, body.get("contactmethods"))
+    state.note_emails(individual)
     individual.custom_fields = custom_fields(body.get("customfields")) or {}
     individual.is_secondary = body.get("setassecondary") is True
     siblings = state.individuals_of(contact.id)
@@ -267,6 +268,7 @@ async def put_individual(request: Request, who: Principal) -> Response:
         return problem
     if "contactmethods" in body:
         individual.methods = _methods(state, body["contactmethods"])
+        state.note_emails(individual)
     siblings = state.individuals_of(individual.contact_id)
     _replace_part(state, individual, body, _INDIVIDUAL_FIELDS, siblings)
     return json_response(individual_json(individual))

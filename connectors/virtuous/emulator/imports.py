@@ -113,6 +113,7 @@ def _add_method(state: EmulatorState, individual: Individual, kind: str, value: 
         id=state.next_id("method"), type=kind, value=value, is_primary=primary, **state.stamp()
     )
     individual.methods.append(method)
+    state.note_emails(individual)
     return True
 
 
@@ -151,7 +152,7 @@ def _merge_into(state: EmulatorState, contact: Contact, flat: Payload, source: s
     changed = _merge_person(state, contact, flat)
     reference = text(flat, "referenceid")
     if reference and source and state.contact_by_reference(source, reference) is None:
-        contact.references.append((source, reference))
+        state.add_reference(contact, source, reference)
         changed = True
     changed |= _merge_address(state, contact, flat)
     for tag in (text(flat, "tags") or "").split(";"):

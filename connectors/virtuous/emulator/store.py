@@ -263,6 +263,8 @@ class EmulatorState:
             contact=_contact_id, transaction=_gift_transaction, reverses=_reversed_gift
         )
         self.recurring_gifts: dict[int, RecurringGift] = {}
+        self._contact_by_reference: dict[tuple[str, str], int] = {}
+        self._contacts_by_email: dict[str, set[int]] = {}
         # Every gift transaction ever held (pending, imported or set aside): kept as they are
         # parked, so a batch is checked for repeats without a pass over everything held.
         self.held_transactions: set[tuple[str, str]] = set()
@@ -334,19 +336,36 @@ class EmulatorState:
 
     def contact_by_reference(self, source: str, reference_id: str) -> Contact | None:
         """Match on an external reference; the source is compared case-insensitively."""
-        for contact in self.contacts.values():
-            for ref_source, ref_id in contact.references:
-                if ref_source.lower() == source.lower() and ref_id == reference_id:
-                    return contact
-        return None
+        contact = self.contacts.get(
+            self._contact_by_reference.get(_reference(source, reference_id), 0)
+        )
+        if contact is None:
+            return None
+        wanted = _reference(source, reference_id)
+        held = any(_reference(s, r) == wanted for s, r in contact.references)
+        return contact if held else None  # (it cannot have lost it: nothing removes one)
+
+    def add_reference(self, contact: Contact, source: str, reference_id: str) -> None:
+        """Give ``contact`` an external reference, findable by :meth:`contact_by_reference`."""
+        contact.references.append((source, reference_id))
+        self._contact_by_reference.setdefault(_reference(source, reference_id), contact.id)
 
     def contact_by_email(self, email: str) -> Contact | None:
         """The oldest contact with this email address (case-insensitive)."""
         wanted = email.strip().lower()
-        for contact in sorted(self.contacts.values(), key=lambda c: c.id):
-            if any(value.lower() == wanted for value in self.emails_of(contact.id)):
+        for contact_id in sorted(self._contacts_by_email.get(wanted, ())):
+            contact = self.contacts.get(contact_id)
+            if contact and any(value.lower() == wanted for value in self.emails_of(contact_id)):
                 return contact
         return None
+
+    def note_emails(self, individual: Individual) -> None:
+        """Make the email addresses among ``individual``'s methods findable by
+        :meth:`contact_by_email`: called whenever its methods are set or added to."""
+        for method in individual.methods:
+            if "email" in method.type.lower():
+                found = self._contacts_by_email.setdefault(method.value.lower(), set())
+                found.add(individual.contact_id)
 
     def project_by(
         self, *, project_id: int | None, code: str | None, name: str | None
@@ -400,6 +419,10 @@ class EmulatorState:
             "outbox": len(self.outbox),
             "requests": len(self.requests),
         }
+
+
+def _reference(source: str, reference_id: str) -> tuple[str, str]:
+    return source.lower(), reference_id
 
 
 def _contact_id(record: Individual | Address | Gift) -> int:

@@ -39,7 +39,7 @@ def count_passes(state: EmulatorState) -> None:
     """Make the holding area's lists and the record tables count passes over them."""
     for name in ("pending", "needs_update", "imported"):
         setattr(state, name, CountedList(getattr(state, name)))
-    for name in ("gifts", "individuals", "addresses"):
+    for name in ("gifts", "individuals", "addresses", "contacts"):
         setattr(state, name, _counted(getattr(state, name)))
 
 
@@ -121,3 +121,27 @@ def test_an_import_and_lookups_by_transaction_and_contact_do_not_pass_over_every
     assert reversal.status_code == 200, reversal.text
     assert people.status_code == 200
     assert Passes.count == 0
+
+
+def _import_passes(gifts: int) -> int:
+    """Passes an import of ``gifts`` gifts makes, over 300 contacts already there: half of the
+    gifts name a contact by reference, half by email only (new ones too)."""
+    app = create_app(EmulatorSettings(**SETTINGS))
+    client, state = TestClient(app, headers=AUTH), app.state.emulator
+    for first in (0, 100, 200):
+        assert client.post("/api/v2/Gift/Transactions", json=batch(first, 100)).status_code == 200
+    client.post("/_emulator/import")
+    txs = [gift(f"n-{n}", f"cus_{n}") for n in range(0, gifts, 2)]
+    for n in range(1, gifts, 2):
+        txs.append(gift(f"n-{n}") | {"contact": {"email": f"d{n % 400}@example.org"}})
+    for first in range(0, gifts, 100):
+        body = {"transactionSource": "CSV", "transactions": txs[first : first + 100]}
+        assert client.post("/api/v2/Gift/Transactions", json=body).status_code == 200
+    count_passes(state)
+    Passes.count = 0
+    assert client.post("/_emulator/import").json()["giftsCreated"] == gifts
+    return Passes.count
+
+
+def test_an_import_makes_as_many_passes_for_ten_gifts_as_for_two_hundred() -> None:
+    assert _import_passes(200) == _import_passes(10)
