@@ -22,7 +22,7 @@ from core.state import InFlight
 class GiftTransactionSettings(DesignationSettings):
     batch_size: int = Field(default=100, ge=1, le=1000, description="transactions per request")
     batches_in_flight: int = Field(
-        default=1,
+        default=2,
         ge=1,
         le=8,
         description="batches awaiting Virtuous's answer at once; the next is always prepared"
