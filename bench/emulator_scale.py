@@ -174,8 +174,8 @@ def main() -> int:
     )
     met_memory = growth <= GOAL_MEMORY
     print(
-        f"  peak memory {largest:,}: {large.peak_mib:.0f} MiB vs {args.small:,}:"
-        f" {small.peak_mib:.0f} MiB = {growth:.2f}x (goal <= {GOAL_MEMORY}x)"
+        f"  peak memory {largest:,} ({large.seconds:.0f} s): {large.peak_mib:.0f} MiB"
+        f" vs {args.small:,}: {small.peak_mib:.0f} MiB = {growth:.2f}x (goal <= {GOAL_MEMORY}x)"
         f" {'met' if met_memory else 'NOT met'}"
     )
     return 0 if met and met_memory else 1
