@@ -78,12 +78,15 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     # Retry-After: 0 is read as "not said": the client backs off exponentially instead.
     "429-no-wait": {"rate_limit_storm": 3, "storm_retry_after": 0},
     "latency": {"latency_seconds": 0.03},
+    # Every kind at once, each attempt faulted about one time in four: a request fails for
+    # good (five attempts) about once in a thousand, so that seeded runs end. (What a run that
+    # stops on a source's failure reports: test_a_run_stopped_by_a_source_outage_...)
     "mixed": {
-        "error_rate": 0.15,
-        "timeout_rate": 0.1,
+        "error_rate": 0.1,
+        "timeout_rate": 0.05,
         "hang_seconds": 0.2,
-        "drop_rate": 0.1,
-        "lost_response_rate": 0.15,
+        "drop_rate": 0.05,
+        "lost_response_rate": 0.1,
         "rate_limit_storm": 2,
         "storm_retry_after": 1,
         "latency_seconds": 0.01,
@@ -327,6 +330,62 @@ def test_mailchimp_through_faults_into_virtuous_contacts_ends_as_without_them(
     assert len(expected) == RECORDS - len(range(0, RECORDS, 7))
     assert_held_exactly(held, expected)
     assert faults.hits or scenario == "latency"
+
+
+class OutageAfter(Faults):
+    """Answers the first ``requests`` API requests, then a 503 to every one: a service that
+    goes down in the middle of a run."""
+
+    _seen: list[int] = PrivateAttr(default_factory=lambda: [0])
+    _up_for: list[int] = PrivateAttr(default_factory=lambda: [0])
+
+    def down_after(self, requests: int) -> None:
+        self._up_for[0] = requests
+
+    def take_storm(self) -> bool:
+        self._seen[0] += 1
+        if self._seen[0] > self._up_for[0] and self.error_rate < 1:
+            self.update(error_rate=1.0, error_statuses=[503])
+        return super().take_storm()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a run stopped by a fatal error (exit 3) prints no report, with or without"
+    " --json, so the gifts it sent before it stopped are counted by no report (the next run"
+    " finds them in the ledger: unchanged); core/cli.py prints the report only when"
+    " Runner.run() returns",
+)
+def test_a_run_stopped_by_a_source_outage_reports_what_it_wrote(
+    monkeypatch, invoke, tmp_path
+) -> None:
+    """Stripe goes down after a few pages: the run stops (exit 3, one line), but the gifts it
+    had sent by then are in Virtuous, and its --json report must count them; else no report
+    ever does (the next run finds them in the ledger: unchanged)."""
+    outage = OutageAfter()
+    app = stripe_app(StripeSettings(api_keys=[STRIPE_KEY], faults=outage))
+    with EmulatorServer(app) as stripe, virtuous_serving(monkeypatch) as virtuous:
+        monkeypatch.setenv("STRIPE_BASE_URL", stripe.url)
+        monkeypatch.setenv("STRIPE_API_KEY", STRIPE_KEY)
+        wanted = stripe_charges(app.state.store, 60, "outage")
+        recipe = stripe_to_virtuous(tmp_path, 10, page=5)
+        outage.down_after(12)
+        stopped = invoke("run", recipe, "--json")
+        held_then = virtuous_held(virtuous)
+        outage.clear()
+        outage.down_after(10**9)
+        rest = run_json(invoke, recipe)
+        held = virtuous_held(virtuous)
+    assert stopped.exit_code == 3
+    assert stopped.stderr.count("\n") == 1  # one line, no traceback
+    assert "Stripe" in stopped.stderr
+    assert held_then  # gifts were sent before the outage
+    assert_held_exactly(held, as_held(wanted, "Stripe"))
+    report = json.loads(stopped.stdout or "null")
+    assert report is not None, "the stopped run printed no report of the gifts it had sent"
+    assert report["outcomes"]["written"] == len(held_then)
+    assert reported([report, rest], "written") == len(held)
+    assert reported_money([report, rest]) == money_of(money for _, money in held)
 
 
 def test_the_scenarios_switch_every_fault_the_emulators_have() -> None:
