@@ -5,6 +5,13 @@ write, an update and nothing at all, so re-running a recipe never writes a recor
 the sink confirms a batch, its ledger rows, dead letters, cursor and sink checkpoint commit in
 one transaction: a crash at any point loses nothing and doubles nothing.
 
+A batch holds ``batch_size`` records that will really be sent: records that need no write
+(unchanged, filtered, dead-lettered, or refused before and unchanged since: those wait for
+``dlq retry``) commit with the batch that follows them, or alone every few thousand records read
+or minutes, as far as the first record still to send, so the cursor never passes an unsent
+record. While a batch is in flight the next is read, mapped and validated (see
+:mod:`core.pipeline`); commits keep the order the batches were cut in.
+
 Before a batch is sent its records are marked in flight (committed before the request leaves);
 the marks clear in the commit that records the sink's answer. A run that finds marks left by a
 stopped run asks the sink to :meth:`~core.sink.Sink.recover` those records before sending
