@@ -46,6 +46,9 @@ class OneByOne(VirtuousSink):
                 results.append(WriteResult(item.key, Outcome.FAILED, reason=str(error)))
         return results
 
+    def minimum_requests(self, records: int) -> int:
+        return records  # at least one request each
+
     @abstractmethod
     def write_one(self, item: WriteItem) -> WriteResult:
         """Write one record; raise :class:`~core.errors.SkippableError` to give up on it alone."""
