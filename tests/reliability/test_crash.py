@@ -219,6 +219,8 @@ def survive(
     killed = killed_run(recipe, [(case.point, nth)])
     if case.faulty:
         virtuous.control("POST", "faults", json=dict.fromkeys(FAULTS, 0))
+        failed = [r for r in virtuous.requests() if r["status"] is None or r["status"] >= 500]
+        TALLY.faulted["during kills"] += len(failed)
     assert killed.returncode == -signal.SIGKILL, (case.point, nth, killed.stderr[-2000:])
     TALLY.kills[case.flow.name] += 1
     reports, told = [], ledger(recipe, case.flow.recipe).keys
