@@ -28,9 +28,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check core connectors tests bench examples
 	$(BIN)/mypy
 
-# Every benchmark, one after the other (each also runs on its own: bench/<name>.py --help); the
-# figures, their baselines, the goals and the machine go to bench/RESULTS.md. About 5 minutes on
-# 2 cores; BENCH_ARGS=--quick skips the rate windows of a minute.
+# Every benchmark in bench/, one after the other (each also runs on its own: bench/<name>.py
+# --help); the figures, their baselines, the goals and the machine go to bench/RESULTS.md. About
+# 5 minutes on 2 quiet cores with the long scenarios cut down; BENCH_ARGS=--full runs them all
+# (the one-minute rate windows, a million gifts through the emulator).
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
