@@ -121,7 +121,13 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     known.update(value for value in secrets if value)
     # Longest first, so a secret that contains another is masked whole.
     for value in sorted(known, key=len, reverse=True):
-        if value in text:
+        if value not in text:
+            continue
+        if value.isdigit():
+            # A numeric secret (a two-factor code such as 000000) is masked where it stands
+            # alone, never inside a longer number: a money total of 1000000.00 stays readable.
+            text = re.sub(rf"(?<!\d){value}(?!\d)", MASK, text)
+        else:
             text = text.replace(value, MASK)
     text = _USERINFO_IN_TEXT.sub(_mask_userinfo, text)
     return _PARAM_IN_TEXT.sub(rf"\1{MASK}", text)

@@ -169,3 +169,9 @@ def test_no_secret_in_logs_or_errors_end_to_end(caplog: pytest.LogCaptureFixture
     assert any("api.example.test" in line for line in lines)  # the requests were logged...
     assert all(FAKE_KEY not in line for line in lines)  # ...without the key
     assert all("Bearer" not in line for line in lines)
+
+
+def test_a_numeric_secret_is_masked_alone_never_inside_a_longer_number() -> None:
+    register_secret("000000")  # a two-factor code
+    assert redact_text("code 000000 sent") == "code *** sent"
+    assert redact_text("USD 10000000000000000.01") == "USD 10000000000000000.01"
