@@ -104,6 +104,11 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def _exit_with(report: RunReport, as_json: bool) -> NoReturn:
+    _show_report(report, as_json)
+    sys.exit(ExitCode.OK if report.ok else ExitCode.RECORDS_FAILED)
+
+
+def _show_report(report: RunReport, as_json: bool) -> None:
     from core import output
 
     if as_json:
@@ -112,7 +117,6 @@ def _exit_with(report: RunReport, as_json: bool) -> NoReturn:
         click.echo(redact_text(json.dumps(report.to_dict(), indent=2)))
     else:
         output.print_report(report)
-    sys.exit(ExitCode.OK if report.ok else ExitCode.RECORDS_FAILED)
 
 
 class Session:
@@ -269,11 +273,26 @@ def run(
     from core.runner import Runner
 
     recipe = session.recipe(recipe_path)
-    with _exclusive(recipe, dry_run=dry_run), session.state(recipe, state_path) as state:
-        runner = Runner(recipe, state, dry_run=dry_run, limit=limit, pm=session.pm)
-        with output.progress(runner, enabled=not as_json and sys.stderr.isatty()):
-            report = runner.run()
+    runner: Runner | None = None
+    try:
+        with _exclusive(recipe, dry_run=dry_run), session.state(recipe, state_path) as state:
+            runner = Runner(recipe, state, dry_run=dry_run, limit=limit, pm=session.pm)
+            with output.progress(runner, enabled=not as_json and sys.stderr.isatty()):
+                report = runner.run()
+    except (Exception, KeyboardInterrupt) as error:
+        # What the run wrote before it stopped is in the service: its report must still count it,
+        # or no report ever will (the next run finds those records unchanged).
+        if runner is not None and runner.report.finished_at is not None:
+            runner.report.stopped = _stop_reason(error)
+            _show_report(runner.report, as_json)
+        raise
     _exit_with(report, as_json)
+
+
+def _stop_reason(error: BaseException) -> str:
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    return redact_text(str(error)) if isinstance(error, ConnectorError) else _unexpected(error)
 
 
 @cli.command()

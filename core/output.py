@@ -68,6 +68,8 @@ def _progress_line(report: RunReport) -> Text:
 
 def print_report(report: RunReport) -> None:
     title = f"{report.recipe}{' (dry run: nothing written)' if report.dry_run else ''}"
+    if report.stopped:
+        title += " (stopped before the end: what it wrote is counted below)"
     console.print(title, style="bold", markup=False)
     table = Table(show_header=False)
     table.add_row("records read", f"{report.records_read:,}")
@@ -86,7 +88,7 @@ def print_report(report: RunReport) -> None:
         where = f" [{problem.field}]" if problem.field else ""
         reason = redact_text(problem.reason)
         errors.print(f"  {problem.outcome} {problem.key}{where}: {reason}", markup=False)
-    if not report.ok:
+    if report.failed:
         errors.print(
             f"{report.failed:,} record(s) need attention: `connector dlq list` shows them,"
             " `connector dlq retry` sends them again",

@@ -50,6 +50,8 @@ class RunReport:
     dead_letters_waiting: int = 0
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished_at: str | None = None
+    #: why the run stopped before the end (a fatal error, an interrupt); what it wrote still counts
+    stopped: str | None = None
     _start: float = field(default_factory=time.monotonic, repr=False)
     elapsed_seconds: float = 0.0
 
@@ -84,13 +86,14 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0
+        return self.failed == 0 and self.stopped is None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "recipe": self.recipe,
             "dry_run": self.dry_run,
             "ok": self.ok,
+            "stopped": self.stopped,
             "records_read": self.records_read,
             "outcomes": {str(o): self.counts.get(o, 0) for o in Outcome},
             "money": {currency: str(total) for currency, total in self.totals().items()},
