@@ -111,9 +111,23 @@ def _seed(app: Starlette) -> None:
             state.create(LIST, f"{status}{copy}@donors.org", status, VALUES, ["Donor"], _day(n))
 
 
-@pytest.fixture(scope="module")
-def traffic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traffic]:
-    settings = EmulatorSettings(api_keys=[KEY], lists={LIST: "Donors"}, merge_fields={LIST: FIELDS})
+# Mailchimp does not say whether an address needs its country, nor what it does with a merge tag
+# the audience lacks: the contract must hold under each possibility the emulator can play.
+SWITCHES = [
+    {"address_country_required": False, "unknown_merge_fields": "ignored"},
+    {"address_country_required": True, "unknown_merge_fields": "refused"},
+]
+
+
+@pytest.fixture(
+    scope="module", params=SWITCHES, ids=["country-optional,tags-ignored", "country,tags-refused"]
+)
+def traffic(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Traffic]:
+    settings = EmulatorSettings(
+        api_keys=[KEY], lists={LIST: "Donors"}, merge_fields={LIST: FIELDS}, **request.param
+    )
     app = create_app(settings)
     recorder = Recorder(app)
     _seed(app)
