@@ -9,6 +9,7 @@ SDKs where there are any), then checks every request and every response body it 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -19,7 +20,7 @@ from jsonschema import Draft202012Validator
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.emulation import CONTROL_PREFIX
+from core.emulation import CONTROL_PREFIX, Faults
 
 SCHEMAS = Path(__file__).parent / "schemas"
 
@@ -131,3 +132,23 @@ def exercised(recorder: Recorder, app: Any) -> set[tuple[str, str]]:
                 if match.name == "FULL":
                     hit.add((exchange.method, route.path))
     return hit
+
+
+#: One request's worth of each fault the emulators inject, each to be answered in the service's
+#: own dialect: a 429 storm, 5xx, and a hang that ends in a 504.
+EVERY_FAULT: tuple[dict[str, Any], ...] = (
+    {"rate_limit_storm": 1},
+    {"error_rate": 1, "error_statuses": [500]},
+    {"error_rate": 1, "error_statuses": [502]},
+    {"error_rate": 1, "error_statuses": [503]},
+    {"timeout_rate": 1, "hang_seconds": 0.01},
+)
+
+
+def provoke_every_fault(send: Callable[[], int], faults: Faults) -> None:
+    """Switch each of :data:`EVERY_FAULT` on for one request (``send`` gives its status)."""
+    for switches in EVERY_FAULT:
+        faults.update(**switches)
+        status = send()
+        faults.clear()
+        assert status >= 429, f"{switches} was answered {status}"

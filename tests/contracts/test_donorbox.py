@@ -34,7 +34,15 @@ from core.emulation import EmulatorServer
 from core.http.client import USER_AGENT
 from core.source import Unreadable
 from core.state import SqliteStateStore
-from tests.contracts.support import SCHEMAS, Exchange, Recorder, api_routes, exercised, violations
+from tests.contracts.support import (
+    SCHEMAS,
+    Exchange,
+    Recorder,
+    api_routes,
+    exercised,
+    provoke_every_fault,
+    violations,
+)
 
 EMAIL, KEY = "ops@example.org", "dbx-contract-key-0123"
 DONATION = "donorbox/donation.json"
@@ -177,16 +185,7 @@ def _faults(api: httpx.Client, state: DonorboxState) -> None:
     faults = state.settings.faults
     for dialect in ("json", "html"):
         state.settings.errors = dialect  # type: ignore[assignment]
-        for switches in (
-            {"rate_limit_storm": 1},
-            {"error_rate": 1, "error_statuses": [500]},
-            {"error_rate": 1, "error_statuses": [502]},
-            {"error_rate": 1, "error_statuses": [503]},
-            {"timeout_rate": 1, "hang_seconds": 0.01},
-        ):
-            faults.update(**switches)
-            assert api.get(LIST).status_code >= 429
-            faults.clear()
+        provoke_every_fault(lambda: api.get(LIST).status_code, faults)
         state.fail_next.append(500)
         assert api.get(LIST).status_code == 500
     state.settings.errors = "json"

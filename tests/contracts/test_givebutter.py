@@ -34,7 +34,15 @@ from connectors.givebutter.emulator.shapes import KINDS, PARTIAL_REFUNDS
 from core.cli import Session, with_plugin_commands
 from core.emulation import EmulatorServer
 from core.http.client import USER_AGENT
-from tests.contracts.support import SCHEMAS, Exchange, Recorder, api_routes, exercised, violations
+from tests.contracts.support import (
+    SCHEMAS,
+    Exchange,
+    Recorder,
+    api_routes,
+    exercised,
+    provoke_every_fault,
+    violations,
+)
 
 KEY = "gb-contract-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -183,16 +191,7 @@ def _errors(api: httpx.Client) -> None:
 
 def _faults(api: httpx.Client, state: GivebutterState) -> None:
     faults = state.settings.faults
-    for switches in (
-        {"rate_limit_storm": 1},
-        {"error_rate": 1, "error_statuses": [500]},
-        {"error_rate": 1, "error_statuses": [502]},
-        {"error_rate": 1, "error_statuses": [503]},
-        {"timeout_rate": 1, "hang_seconds": 0.01},
-    ):
-        faults.update(**switches)
-        assert api.get(LIST).status_code >= 429
-        faults.clear()
+    provoke_every_fault(lambda: api.get(LIST).status_code, faults)
     state.fail_next.append(500)
     assert api.get(LIST).status_code == 500
     # Past the per-minute limit: Laravel's throttle answer.
