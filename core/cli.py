@@ -205,13 +205,32 @@ class CommandGroup(click.Group):
     """
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            self.add_command(_import_command(LAZY_COMMANDS[cmd_name]), cmd_name)
         if cmd_name not in self.commands:
             ctx.ensure_object(Session).add_commands(self)
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        for name, target in LAZY_COMMANDS.items():
+            if name not in self.commands:
+                self.add_command(_import_command(target), name)
         ctx.ensure_object(Session).add_commands(self)
         return super().list_commands(ctx)
+
+
+#: Built-in commands that live in their own modules, imported only when named (or listed by
+#: ``--help``): ``name -> "module:attribute"``, the attribute a click command or group.
+LAZY_COMMANDS: dict[str, str] = {}
+
+
+def _import_command(target: str) -> click.Command:
+    import importlib
+
+    module, _, attribute = target.partition(":")
+    command = getattr(importlib.import_module(module), attribute)
+    assert isinstance(command, click.Command), target
+    return command
 
 
 @click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})

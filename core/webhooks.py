@@ -1,0 +1,151 @@
+"""The contract every webhook source implements: verify a delivery, turn it into events.
+
+A webhook source is a :class:`~core.source.Source` that a recipe names under ``source: use:``
+like any other (``virtuous.webhook``, ``stripe.webhook``...). ``connector serve`` hands it each
+HTTP request to the recipe's route as a :class:`Delivery`; the source checks the signature
+(:meth:`WebhookSource.verify`) before anything else, then splits the body into :class:`Event`
+objects that the server writes to the durable inbox before it answers 2xx. Draining the inbox
+runs the recipe's filter, map and sink over each event's ``record``, through the same ledger as
+a polling recipe, so a redelivered event, or one a reconciling poll also read, is never written
+twice.
+
+A service with a subscription API also implements :meth:`subscribe`, :meth:`subscriptions` and
+:meth:`unsubscribe`, which ``connector webhooks register|list|remove`` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from core.errors import ConnectorError
+from core.source import Record, Source, Unreadable
+
+
+class WebhookSettings(BaseModel):
+    """The ``with:`` keys every webhook source accepts; a service's settings extend these."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: SecretStr | None = Field(
+        default=None, description="the subscription's signing secret (or the URL's secret)"
+    )
+    events: list[str] | None = Field(
+        default=None, description="event types to process; others are acknowledged and ignored"
+    )
+    refetch: bool = Field(
+        default=False,
+        description="read the event's object again from the API before writing it"
+        " (for services that may deliver out of order)",
+    )
+    max_body_bytes: int = Field(
+        default=1_000_000, gt=0, description="larger deliveries are refused with 413"
+    )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One HTTP request as it reached ``connector serve``: nothing parsed, nothing trusted."""
+
+    method: str
+    #: header names in lower case
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+    #: seconds since the epoch when it arrived (signature timestamps are checked against it)
+    received_at: float
+
+
+@dataclass(frozen=True)
+class Event:
+    """One verified event, as the inbox keeps it.
+
+    ``key`` is the record's key in the ledger (the same key a polling source of the same objects
+    gives, so both paths share it); ``id`` is the service's event id where it has one.
+    """
+
+    type: str
+    key: str
+    record: Record
+    id: str | None = None
+    occurred_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A webhook subscription on the service: where it delivers, and the secret to store."""
+
+    id: str
+    url: str
+    events: list[str]
+    secret: str | None = None
+
+
+class WebhookRejected(ConnectorError):
+    """The delivery's signature, secret or timestamp does not check out: answer 401."""
+
+
+class MalformedDelivery(ConnectorError):
+    """The delivery is signed correctly but cannot be read: answer 400."""
+
+
+class WebhookSource(Source):
+    """A source fed by a service's deliveries rather than by polling.
+
+    Subclasses set ``name``, ``Settings`` (a :class:`WebhookSettings` subclass) and implement
+    :meth:`verify` and :meth:`events`. ``validation_methods`` lists the HTTP methods (other
+    than POST) the service uses to check a URL before it delivers (Mailchimp's GET).
+    """
+
+    Settings: ClassVar[type[BaseModel]] = WebhookSettings
+    validation_methods: ClassVar[frozenset[str]] = frozenset()
+
+    def read(self, cursor: Any | None) -> Iterator[Record | Unreadable]:
+        """A webhook source is read through ``connector serve``'s inbox, not polled."""
+        return iter(())
+
+    def verify(self, delivery: Delivery) -> None:
+        """Raise :class:`WebhookRejected` unless ``delivery`` comes from the service."""
+        raise NotImplementedError
+
+    def events(self, delivery: Delivery) -> list[Event]:
+        """The events in a verified delivery; :class:`MalformedDelivery` if it cannot be read.
+
+        Events of types the recipe's ``events:`` does not select are still returned: the server
+        acknowledges and counts them, and :meth:`selects` decides what is processed.
+        """
+        raise NotImplementedError
+
+    def selects(self, event: Event) -> bool:
+        """Whether the recipe processes ``event`` (its ``events:`` setting, when given)."""
+        wanted = getattr(self.settings, "events", None)
+        return wanted is None or event.type in wanted
+
+    def answer_validation(self, delivery: Delivery) -> tuple[int, str]:
+        """The answer to a URL check (a ``validation_methods`` request): status and body."""
+        return 200, ""
+
+    def refetch(self, event: Event) -> Record | None:
+        """The event's object as the API has it now (``refetch: true``, or a service whose
+        deliveries are unsigned); None when the object no longer exists."""
+        return event.record
+
+    # --- subscriptions (services with an API for them) ----------------------------------------
+
+    def subscribe(self, url: str) -> Subscription:
+        """Create a subscription delivering this recipe's events to ``url``."""
+        msg = f"{self.name} has no API to create webhook subscriptions; add {url} in its dashboard"
+        raise ConnectorError(msg)
+
+    def subscriptions(self) -> list[Subscription]:
+        """The subscriptions the service has for this credential."""
+        msg = f"{self.name} has no API to list webhook subscriptions"
+        raise ConnectorError(msg)
+
+    def unsubscribe(self, subscription_id: str) -> None:
+        msg = f"{self.name} has no API to remove webhook subscriptions"
+        raise ConnectorError(msg)
