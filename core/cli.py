@@ -177,12 +177,15 @@ class Session:
             store.close()
 
 
-def _exclusive(recipe: Recipe, *, dry_run: bool = False) -> AbstractContextManager[None]:
+def _exclusive(
+    recipe: Recipe, *, dry_run: bool = False, wait: bool = False
+) -> AbstractContextManager[None]:
     """The recipe's own lock, wherever its state lives (the runner also locks its name in the
-    state database); a dry run writes nothing, so it may look alongside a real run."""
+    state database, or leases it in a shared one); a dry run writes nothing, so it may look
+    alongside a real run."""
     from core.state.lock import run_lock
 
-    return nullcontext() if dry_run else run_lock(recipe.path, recipe.name)
+    return nullcontext() if dry_run else run_lock(recipe.path, recipe.name, wait=wait)
 
 
 pass_session = click.make_pass_decorator(Session, ensure=True)
@@ -190,7 +193,10 @@ state_option = click.option(
     "--state",
     "state_path",
     metavar="PATH",
-    help="state database (default: .connector/state.db beside the recipe; or CONNECTOR_STATE_URL)",
+    help=(
+        "state database: a path, or postgresql://USER@HOST:PORT/DB for many machines"
+        " (default: .connector/state.db beside the recipe; or CONNECTOR_STATE_URL)"
+    ),
 )
 recipe_argument = click.argument(
     "recipe_path", metavar="RECIPE", type=click.Path(path_type=Path, dir_okay=False)
@@ -276,6 +282,9 @@ class _LogHandler(logging.Handler):
 @click.option("--dry-run", is_flag=True, help="read, map and validate; write nothing")
 @click.option("--limit", type=click.IntRange(min=1), help="stop after N source records")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON run report on stdout")
+@click.option(
+    "--wait", is_flag=True, help="when another run of RECIPE is in progress, wait for it to end"
+)
 @state_option
 @pass_session
 @reports_errors
@@ -285,6 +294,7 @@ def run(
     dry_run: bool,
     limit: int | None,
     as_json: bool,
+    wait: bool,
     state_path: str | None,
 ) -> None:
     """Sync the records of RECIPE's source into its sink."""
@@ -294,8 +304,11 @@ def run(
     recipe = session.recipe(recipe_path)
     runner: Runner | None = None
     try:
-        with _exclusive(recipe, dry_run=dry_run), session.state(recipe, state_path) as state:
-            runner = Runner(recipe, state, dry_run=dry_run, limit=limit, pm=session.pm)
+        exclusive = _exclusive(recipe, dry_run=dry_run, wait=wait)
+        with exclusive, session.state(recipe, state_path) as state:
+            runner = Runner(
+                recipe, state, dry_run=dry_run, limit=limit, pm=session.pm, wait_for_lock=wait
+            )
             with output.progress(runner, enabled=not as_json and sys.stderr.isatty()):
                 report = runner.run()
     except (Exception, KeyboardInterrupt) as error:

@@ -138,8 +138,10 @@ class Runner:
         pm: pluggy.PluginManager | None = None,
         on_progress: Callable[[RunReport], None] | None = None,
         on_wait: Callable[[str], None] | None = None,
+        wait_for_lock: bool = False,
     ) -> None:
         self.recipe = recipe
+        self.wait_for_lock = wait_for_lock
         self.state = state
         self.dry_run = dry_run
         self.limit = limit
@@ -207,7 +209,11 @@ class Runner:
 
     def _exclusive(self) -> AbstractContextManager[None]:
         """The recipe's lock; a dry run writes nothing, so it may look alongside a real run."""
-        return nullcontext() if self.dry_run else self.state.lock(self.recipe.name)
+        if self.dry_run:
+            return nullcontext()
+        if self.wait_for_lock:  # asked only then: a store may implement lock(recipe) alone
+            return self.state.lock(self.recipe.name, wait=True)
+        return self.state.lock(self.recipe.name)
 
     def _sync(
         self,

@@ -16,7 +16,8 @@ ours, so a daily quota is not spread over our hour: its remaining count still ap
   prefixed ``http_``, so the file can be the recipe's state database (``.connector/state.db``).
 * :class:`MemoryBudgetStore` lives and dies with the process.
 
-:class:`BudgetStore` is small on purpose, so a Redis store (many hosts) can implement it later.
+:class:`BudgetStore` is small on purpose, so other engines implement it: a Postgres state store
+holds its budgets in its database (:mod:`core.http.pg_store`), shared by every machine using it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from core.http.store import Located, Sqlite, sqlite_file
 
@@ -88,7 +89,7 @@ _BUDGET_COLUMNS = {"server_window": "REAL"}
 _SAME_WINDOW = 1.0
 
 
-class _Server(NamedTuple):
+class ServerReport(NamedTuple):
     """What the server last said about a budget (one ``http_budget`` row)."""
 
     blocked_until: float = 0.0
@@ -117,14 +118,43 @@ class _Server(NamedTuple):
             return ours
         return [*ours, (self.limit, min(self.window, window))]
 
+    def merged(
+        self, remaining: int, reset_at: float, limit: int | None, now: float
+    ) -> ServerReport:
+        """This report updated by a new response's ``remaining`` until ``reset_at``."""
+        # The server's window is at least as long as the longest time to a reset it reported.
+        window = max(reset_at - now, self.window or 0.0)
+        if (
+            self.capped(now)
+            and self.remaining is not None
+            and self.reset is not None
+            and (reset_at <= self.reset + _SAME_WINDOW)
+        ):
+            # Same window: the lower count wins. The server has not yet counted our requests
+            # in flight; we have not counted other integrations' requests.
+            remaining = min(remaining, self.remaining)
+            reset_at = max(reset_at, self.reset)
+        chosen = limit if limit is not None else self.limit
+        return ServerReport(self.blocked_until, remaining, reset_at, chosen, window)
 
-def _server(db: sqlite3.Connection, key: str) -> _Server:
+    def usage(self, spent: list[tuple[int, int]], limit: int, now: float) -> Usage:
+        """The budget with the least room left, from ``spent`` (used, of) of each of
+        :meth:`budgets` and the server's own count."""
+        if self.capped(now) and self.remaining is not None:
+            # The server's count of its window, which includes other integrations' requests.
+            reported = self.limit if self.limit is not None else limit
+            spent = [*spent, (reported - self.remaining, reported)]
+        used, most = min(spent, key=lambda pair: (pair[1] - pair[0], pair[1]))
+        return Usage(used=used, limit=most, blocked_until=self.blocked_until)
+
+
+def _server(db: sqlite3.Connection, key: str) -> ServerReport:
     row = db.execute(
         "SELECT blocked_until, server_remaining, server_reset, server_limit, server_window"
         " FROM http_budget WHERE key = ?",
         (key,),
     ).fetchone()
-    return _Server(*row) if row else _Server()
+    return ServerReport(*row) if row else ServerReport()
 
 
 def _add_columns(db: sqlite3.Connection) -> None:
@@ -206,19 +236,7 @@ class _SqliteBudget:
         if reset_at <= now:
             return  # a report about a window that is already over
         with self._db.transaction() as db:
-            old = _server(db, key)
-            # The server's window is at least as long as the longest time to a reset it reported.
-            window = max(reset_at - now, old.window or 0.0)
-            if (
-                old.capped(now)
-                and old.remaining is not None
-                and old.reset is not None
-                and (reset_at <= old.reset + _SAME_WINDOW)
-            ):
-                # Same window: the lower count wins. The server has not yet counted our requests
-                # in flight; we have not counted other integrations' requests.
-                remaining = min(remaining, old.remaining)
-                reset_at = max(reset_at, old.reset)
+            new = _server(db, key).merged(remaining, reset_at, limit, now)
             db.execute(
                 "INSERT INTO http_budget"
                 " (key, server_remaining, server_reset, server_limit, server_window)"
@@ -226,20 +244,14 @@ class _SqliteBudget:
                 " server_remaining = excluded.server_remaining,"
                 " server_reset = excluded.server_reset, server_limit = excluded.server_limit,"
                 " server_window = excluded.server_window",
-                (key, remaining, reset_at, limit if limit is not None else old.limit, window),
+                (key, new.remaining, new.reset, new.limit, new.window),
             )
 
     def usage(self, key: str, limit: int, window: float, now: float) -> Usage:
         with self._db.transaction() as db:
             server = _server(db, key)
             spent = [(_count(db, key, per, now), n) for n, per in server.budgets(limit, window)]
-        if server.capped(now) and server.remaining is not None:
-            # The server's count of its window, which includes other integrations' requests.
-            reported = server.limit if server.limit is not None else limit
-            spent.append((reported - server.remaining, reported))
-        # The budget with the least room left is the one a wait is for.
-        used, most = min(spent, key=lambda pair: (pair[1] - pair[0], pair[1]))
-        return Usage(used=used, limit=most, blocked_until=server.blocked_until)
+        return server.usage(spent, limit, now)
 
 
 class SqliteBudgetStore(_SqliteBudget):
@@ -268,8 +280,18 @@ def _file_budget_store(path: str) -> BudgetStore:
     return SqliteBudgetStore(path)
 
 
+@runtime_checkable
+class HoldsBudgets(Protocol):
+    """A state store that keeps the rate budgets itself (Postgres: every machine shares them)."""
+
+    def budget_store(self) -> BudgetStore: ...
+
+
 def store_for(state: Located) -> BudgetStore:
-    """The budget store that goes with a state store: its SQLite file, so every process on this
-    host running a recipe with the same state file shares one budget; else this process's."""
+    """The budget store that goes with a state store: the one it holds (Postgres), or its SQLite
+    file, so every process on this host running a recipe with the same state file shares one
+    budget; else this process's."""
+    if isinstance(state, HoldsBudgets):
+        return state.budget_store()
     path = sqlite_file(state.location)
     return _file_budget_store(path) if path else process_budget_store()

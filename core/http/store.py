@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from core.state.lock import busy_timeout, database_locked, is_busy, private_file
 
@@ -190,7 +190,17 @@ def _process_token_store() -> TokenStore:
     return MemoryTokenStore()
 
 
+@runtime_checkable
+class HoldsTokens(Protocol):
+    """A state store that keeps OAuth tokens itself (Postgres: every machine shares them)."""
+
+    def token_store(self) -> TokenStore: ...
+
+
 def token_store_for(state: Located) -> TokenStore:
-    """The token store that goes with a state store: its SQLite file, else process memory."""
+    """The token store that goes with a state store: the one it holds (Postgres), its SQLite
+    file, else process memory."""
+    if isinstance(state, HoldsTokens):
+        return state.token_store()
     path = sqlite_file(state.location)
     return _file_token_store(path) if path else _process_token_store()

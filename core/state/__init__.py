@@ -1,7 +1,8 @@
 """Where a recipe's progress lives: cursors, the ledger of written records, dead letters.
 
-``open_state(location)`` picks the backend from the location: a path (SQLite, the default) or a
-``sqlite:///path`` URL. The protocol is small so other engines can implement it.
+``open_state(location)`` picks the backend from the location: a path (SQLite, the default), a
+``sqlite:///path`` URL, or a ``postgresql://`` URL (many machines sharing one database). The
+protocol is small so other engines can implement it.
 """
 
 from __future__ import annotations
@@ -10,21 +11,26 @@ from pathlib import Path
 
 from core.errors import RecipeError
 from core.state.base import Batch, DeadLetter, InFlight, StateStore
+from core.state.pg_connect import is_postgres
 from core.state.sqlite import SqliteStateStore
 
 __all__ = ["Batch", "DeadLetter", "InFlight", "SqliteStateStore", "StateStore", "open_state"]
 
 
 def open_state(location: str | Path) -> StateStore:
-    """Open the state store at ``location`` (a file path or ``sqlite:///`` URL)."""
+    """Open the state store at ``location`` (a file path, ``sqlite:///`` or ``postgresql://``)."""
     text = str(location)
+    if is_postgres(text):
+        from core.state.postgres import PostgresStateStore  # psycopg only when it is used
+
+        return PostgresStateStore(text)
     if text.startswith("sqlite:///"):
         text = text.removeprefix("sqlite:///")
     elif "://" in text:
         scheme = text.split("://", 1)[0]
         msg = (
             f"unsupported state store {scheme!r} (from --state or CONNECTOR_STATE_URL);"
-            " supported: a file path, sqlite:///PATH"
+            " supported: a file path, sqlite:///PATH, postgresql://USER@HOST:PORT/DATABASE"
         )
         raise RecipeError(msg)
     return SqliteStateStore(Path(text))

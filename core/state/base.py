@@ -85,9 +85,9 @@ class StateStore(Protocol):
 
     def reset(self, recipe: str) -> None: ...
 
-    def lock(self, recipe: str) -> AbstractContextManager[None]:
+    def lock(self, recipe: str, *, wait: bool = False) -> AbstractContextManager[None]:
         """Held while ``recipe`` runs; raises :class:`core.errors.RunInProgressError` when
-        another process is running it."""
+        another process is running it, or with ``wait`` waits for that run to end."""
         ...
 
     def set_sink_key(self, recipe: str, updates: Sequence[tuple[str, str]]) -> None: ...

@@ -9,7 +9,8 @@ recipe locked):
 * :func:`run_lock`, the recipe's own: keyed by the recipe file's resolved path and its name, in a
   per-user directory, so it holds wherever the state lives (``--state``, ``CONNECTOR_STATE_URL``);
 * :func:`recipe_lock`, the state's: keyed by the recipe's name beside its state database, since
-  the ledger rows of every recipe of that name in that database are the same rows.
+  the ledger rows of every recipe of that name in that database are the same rows. A Postgres
+  state database, shared by many machines, holds a lease instead (:mod:`core.state.lease`).
 
 The state database holds donors' names, emails and amounts, and OAuth tokens: :func:`private_file`
 creates it (and the locks) readable by its owner only, whatever the umask.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import math
 import os
 import re
@@ -30,6 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import FatalError, RecipeError, RunInProgressError
+
+logger = logging.getLogger("core.state")
 
 #: Where the recipes' own locks live; default ``$XDG_STATE_HOME/connector/locks``.
 LOCK_DIR_VARIABLE = "CONNECTOR_LOCK_DIR"
@@ -60,9 +64,10 @@ def lock_directory() -> Path:
 
 
 @contextmanager
-def run_lock(recipe_path: Path, recipe: str) -> Iterator[None]:
+def run_lock(recipe_path: Path, recipe: str, *, wait: bool = False) -> Iterator[None]:
     """Hold the lock of the recipe in ``recipe_path`` named ``recipe``, wherever its state lives,
-    or raise :class:`RunInProgressError` at once, naming the process that holds it.
+    or raise :class:`RunInProgressError` at once, naming the process that holds it (with
+    ``wait``, wait for that process to let it go).
 
     The same file run from two checkouts is two recipes (each has its own state and outputs
     beside it); the same file run twice, even through a symlink, is one.
@@ -70,31 +75,35 @@ def run_lock(recipe_path: Path, recipe: str) -> Iterator[None]:
     resolved = recipe_path.resolve()
     digest = hashlib.sha256(f"{resolved}\0{recipe}".encode()).hexdigest()[:16]
     name = f"{_safe(recipe)}-{digest}.lock"
-    with _flock(lock_directory() / name, recipe, f"{recipe} ({resolved})"):
+    with _flock(lock_directory() / name, f"{recipe} ({resolved})", wait=wait):
         yield
 
 
 @contextmanager
-def recipe_lock(directory: Path, recipe: str) -> Iterator[None]:
+def recipe_lock(directory: Path, recipe: str, *, wait: bool = False) -> Iterator[None]:
     """Hold ``recipe``'s lock in ``directory`` (beside its state database) for the block, or
-    raise :class:`RunInProgressError` at once when another process holds it."""
-    with _flock(directory / f"{_safe(recipe)}.lock", recipe, recipe):
+    raise :class:`RunInProgressError` at once when another process holds it (with ``wait``,
+    wait for it)."""
+    with _flock(directory / f"{_safe(recipe)}.lock", recipe, wait=wait):
         yield
 
 
 @contextmanager
-def _flock(path: Path, recipe: str, what: str) -> Iterator[None]:
+def _flock(path: Path, what: str, *, wait: bool = False) -> Iterator[None]:
     fd = _open_lock_file(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
-            msg = (
-                f"another run of {what} is in progress ({holder}); wait for it to finish:"
-                " two runs at once could send the same records twice"
-            )
-            raise RunInProgressError(msg) from None
+            if not wait:
+                msg = (
+                    f"another run of {what} is in progress ({holder}); wait for it to finish"
+                    " (or run with --wait): two runs at once could send the same records twice"
+                )
+                raise RunInProgressError(msg) from None
+            logger.warning("waiting for the run of %s (%s)", what, holder)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         since = datetime.now(UTC).isoformat(timespec="seconds")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()}, since {since}".encode(), 0)

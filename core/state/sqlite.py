@@ -254,8 +254,8 @@ class SqliteStateStore:
             (namespace, key, _dumps(value), time.time()),
         )
 
-    def lock(self, recipe: str) -> AbstractContextManager[None]:
-        return recipe_lock(self._path.parent / "locks", recipe)
+    def lock(self, recipe: str, *, wait: bool = False) -> AbstractContextManager[None]:
+        return recipe_lock(self._path.parent / "locks", recipe, wait=wait)
 
     def close(self) -> None:
         self._db.close()

@@ -1,0 +1,118 @@
+"""Connections to a PostgreSQL state database, and the one-line errors when there is none.
+
+A state URL (``postgresql://user:password@host:port/db?options=-csearch_path%3Dtenant``) holds
+a password: only :func:`display` of it is ever shown (in reports, errors, ``state show``), so
+the password stays out of every log, report and message.
+
+psycopg is imported when a Postgres URL is opened, never at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from core.errors import FatalError, RecipeError
+
+if TYPE_CHECKING:
+    import psycopg
+
+SCHEMES = ("postgresql://", "postgres://")
+#: Seconds to wait for the server to answer a new connection.
+CONNECT_TIMEOUT = 10
+
+
+def is_postgres(location: str) -> bool:
+    return location.startswith(SCHEMES)
+
+
+def display(url: str) -> str:
+    """``url`` without its password: ``postgresql://user@host:port/db``."""
+    parts = _parts(url)
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{parts.get('host') or 'localhost'}{port}/{parts.get('dbname', '')}"
+
+
+def _parts(url: str) -> dict[str, str]:
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        found = conninfo_to_dict(url)
+    except Exception as error:  # psycopg.ProgrammingError; the URL itself is never shown
+        reason = _one_line(str(error)).replace(url, "<url>")
+        msg = f"the state URL (--state or CONNECTOR_STATE_URL) is not a PostgreSQL URL: {reason}"
+        raise RecipeError(msg) from None
+    return {name: str(value) for name, value in found.items() if value is not None}
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    """A connection in autocommit mode (transactions are explicit), or a one-line FatalError
+    naming the server, never the password."""
+    import psycopg
+
+    _parts(url)  # a malformed URL is the user's to fix: exit 2, not 3
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+    except psycopg.Error as error:
+        raise unreachable(url, error) from None
+
+
+def unreachable(url: str, error: BaseException) -> FatalError:
+    secret = _parts(url).get("password")
+    reason = _one_line(str(error))
+    if secret:
+        reason = reason.replace(secret, "***")
+    return FatalError(f"cannot use the state database {display(url)}: {reason}")
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip() or "no reason given"
+
+
+class Connections:
+    """A few connections shared by the threads of one process (the rate budget and the tokens:
+    short statements from the HTTP clients' threads). Idle ones are kept for the next caller;
+    a process forked from this one opens its own, as a connection must not cross a fork."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection inside a transaction, committed on success, rolled back on error."""
+        import psycopg
+
+        db = self._take()
+        try:
+            with db.transaction():
+                yield db
+        except psycopg.OperationalError as error:
+            db.close()  # the server went away, or the connection broke: not kept
+            raise unreachable(self._url, error) from None
+        except BaseException:
+            db.close()
+            raise
+        self._give_back(db)
+
+    def _take(self) -> psycopg.Connection[Any]:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._idle, self._pid = [], os.getpid()  # the parent's: never used here
+            while self._idle:
+                db = self._idle.pop()
+                if not db.closed:
+                    return db
+        return connect(self._url)
+
+    def _give_back(self, db: psycopg.Connection[Any]) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                self._idle.append(db)

@@ -1,0 +1,139 @@
+"""The PostgreSQL state database's tables, its schema version, and the migrations on start.
+
+The tables live in the connection's schema (``search_path``; ``public`` unless the URL sets
+``options=-csearch_path%3DNAME``), so one database can hold several deployments apart. Each
+version's migration is a list of statements run in one transaction, under an advisory lock, so
+many workers starting at once migrate it once. A database of a newer version than this connector
+knows is refused: its tables may mean something this version would get wrong.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core.errors import FatalError
+
+if TYPE_CHECKING:
+    import psycopg
+
+VERSION = 1
+
+_V1 = """
+CREATE TABLE recipe_state (
+    recipe TEXT PRIMARY KEY,
+    cursor TEXT,
+    sink_checkpoint TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE recipes (
+    id SERIAL PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE ledger (
+    recipe INTEGER NOT NULL,
+    source_key TEXT NOT NULL,
+    payload_hash TEXT NOT NULL,
+    sink_key TEXT,
+    outcome SMALLINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (recipe, source_key)
+);
+CREATE TABLE dead_letters (
+    recipe TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    field TEXT,
+    record TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    updated_at TEXT NOT NULL,
+    payload_hash TEXT,
+    PRIMARY KEY (recipe, source_key)
+);
+CREATE TABLE in_flight (
+    recipe TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    payload_hash TEXT NOT NULL,
+    sink_ref TEXT,
+    payload TEXT NOT NULL,
+    record TEXT NOT NULL,
+    since TEXT NOT NULL,
+    PRIMARY KEY (recipe, source_key)
+);
+CREATE TABLE cache (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    stored_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (namespace, key)
+);
+CREATE TABLE leases (
+    recipe TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    since TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE http_budget (
+    key TEXT PRIMARY KEY,
+    blocked_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+    server_remaining INTEGER,
+    server_reset DOUBLE PRECISION,
+    server_limit INTEGER,
+    server_window DOUBLE PRECISION
+);
+CREATE TABLE http_budget_log (
+    id BIGSERIAL PRIMARY KEY,
+    key TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX http_budget_log_key_at ON http_budget_log (key, at);
+CREATE TABLE http_tokens (
+    key TEXT PRIMARY KEY,
+    tokens TEXT NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+)
+"""
+
+#: The statements that bring a database of version N-1 to version N.
+MIGRATIONS: dict[int, str] = {1: _V1}
+
+# Any fixed number: the advisory lock that serializes migrations of one database.
+_MIGRATION_LOCK = 0x636F6E6E  # "conn"
+
+
+def prepare(db: psycopg.Connection[Any], where: str) -> None:
+    """Bring the database's schema to :data:`VERSION`; one already there is only read."""
+    if version(db) == VERSION:
+        return
+    with db.transaction():
+        db.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        found = version(db)  # another process may have migrated it meanwhile
+        if found > VERSION:
+            msg = (
+                f"the state database {where} is of version {found}, newer than this connector"
+                f" knows ({VERSION}); upgrade connector"
+            )
+            raise FatalError(msg)
+        if db.execute("SELECT current_schema()").fetchone() == (None,):
+            msg = (
+                f"the state database {where} has no schema to create its tables in: create"
+                " it, or name one with options=-csearch_path%3DNAME"
+            )
+            raise FatalError(msg)
+        db.execute("CREATE TABLE IF NOT EXISTS state_schema (version INTEGER NOT NULL)")
+        for number in range(found + 1, VERSION + 1):
+            for statement in MIGRATIONS[number].split(";"):
+                db.execute(statement.strip().encode())
+        db.execute("DELETE FROM state_schema")
+        db.execute("INSERT INTO state_schema VALUES (%s)", (VERSION,))
+
+
+def version(db: psycopg.Connection[Any]) -> int:
+    """The schema's version; 0 when it has no state tables yet."""
+    row = db.execute("SELECT to_regclass('state_schema') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return 0
+    found = db.execute("SELECT max(version) FROM state_schema").fetchone()
+    return int(str(found[0])) if found and found[0] is not None else 0

@@ -1,0 +1,52 @@
+"""The state backends every state test runs against: SQLite in the test's folder, and Postgres
+(127.0.0.1:5432, database ``test``) in a schema of the test's own, dropped at its end.
+
+Other suites use the same server at the same time: each test's tables live in a fresh schema
+(``connector_test_<random>``), named in the URL's ``search_path``, so nothing is shared.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+#: The server the suite uses; ``CONNECTOR_TEST_POSTGRES`` points it elsewhere.
+SERVER = os.environ.get("CONNECTOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", "postgres"]
+
+
+@functools.cache
+def _admin() -> Any:
+    """One connection per test session that creates and drops the tests' schemas, or the
+    reason there is none."""
+    import psycopg
+
+    try:
+        return psycopg.connect(SERVER, autocommit=True, connect_timeout=3)
+    except psycopg.Error as error:
+        return f"PostgreSQL is not reachable at {SERVER}: {str(error).strip().splitlines()[0]}"
+
+
+def postgres_or_skip() -> Any:
+    admin = _admin()
+    if isinstance(admin, str):
+        pytest.skip(admin)
+    return admin
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A state URL whose tables live in a fresh schema, dropped (with them) at the end."""
+    admin = postgres_or_skip()
+    name = f"connector_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f"CREATE SCHEMA {name}")
+    try:
+        yield f"{SERVER}?options=-csearch_path%3D{name}"
+    finally:
+        admin.execute(f"DROP SCHEMA {name} CASCADE")
