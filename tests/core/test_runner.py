@@ -17,8 +17,9 @@ from core.recipe import load_recipe
 from core.registry import Registry
 from core.runner import Runner
 from core.source import Source
-from core.state import InFlight, SqliteStateStore
+from core.state import InFlight, open_state
 from tests.conftest import read_jsonl, write_jsonl
+from tests.core.state.backends import store_class as store_class_of
 
 RECIPE = """
 version: 1
@@ -55,12 +56,14 @@ def donations(n: int, **changes: dict[str, object]) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def setup(tmp_path: Path, write_recipe: Callable[..., Path], registry: Registry):
+def setup(
+    tmp_path: Path, write_recipe: Callable[..., Path], registry: Registry, state_location: str
+):
     path = write_recipe(RECIPE)
 
     def run(**kwargs: object):
         recipe = load_recipe(path, registry)
-        state = SqliteStateStore(tmp_path / ".connector" / "state.db")
+        state = open_state(state_location)
         try:
             return Runner(recipe, state, **kwargs).run()  # type: ignore[arg-type]
         finally:
@@ -113,14 +116,14 @@ def test_filtered_records_are_counted_not_written(setup) -> None:
     assert [r["id"] for r in read_jsonl(tmp / "out.jsonl")] == ["d1", "d3"]
 
 
-def test_a_bad_record_is_dead_lettered_and_the_run_goes_on(setup) -> None:
+def test_a_bad_record_is_dead_lettered_and_the_run_goes_on(setup, state_location) -> None:
     tmp, run = setup
     write_jsonl(tmp / "in.jsonl", donations(3, d2={"cents": "lots"}))
     report = run()
     assert report.counts[Outcome.WRITTEN] == 2
     assert report.counts[Outcome.INVALID] == 1
     assert not report.ok
-    state = SqliteStateStore(tmp / ".connector" / "state.db")
+    state = open_state(state_location)
     [letter] = state.dead_letters("gifts")
     assert letter.key == "d2"
     assert letter.field == "amount"
@@ -137,13 +140,13 @@ def test_a_broken_input_line_is_dead_lettered(setup) -> None:
 
 
 def test_a_broken_line_is_not_written_by_a_replay_and_clears_once_fixed(
-    setup, registry, write_recipe
+    setup, registry, write_recipe, state_location
 ) -> None:
     tmp, run = setup
     good = '{"id": "d1", "cents": 1, "currency": "usd"}\n'
     (tmp / "in.jsonl").write_text(good + '{"id": "d2", "cents": \n')
     run()
-    state = SqliteStateStore(tmp / ".connector" / "state.db")
+    state = open_state(state_location)
     try:
         replayed = Runner(load_recipe(write_recipe(RECIPE), registry), state).replay()
         assert replayed.counts[Outcome.INVALID] == 1
@@ -167,27 +170,30 @@ def test_a_record_read_twice_in_one_run_is_counted_twice_and_written_once(setup)
     assert [r["id"] for r in read_jsonl(tmp / "out.jsonl")] == ["d1", "d2"]
 
 
-def test_dead_letters_are_committed_as_the_run_goes(setup, monkeypatch) -> None:
+def test_dead_letters_are_committed_as_the_run_goes(setup, monkeypatch, state_location) -> None:
     """A run where every record fails holds a bounded number of dead letters, not all of them."""
     tmp, run = setup
     write_jsonl(tmp / "in.jsonl", [{"id": f"d{i}", "cents": "many"} for i in range(2500)])
     held = []
-    real_commit = SqliteStateStore.commit
+    store_class = store_class_of(state_location)
+    real_commit = store_class.commit
 
     def watching_commit(self, recipe, batch):
         held.append(len(batch.dead_letters))
         real_commit(self, recipe, batch)
 
-    monkeypatch.setattr(SqliteStateStore, "commit", watching_commit)
+    monkeypatch.setattr(store_class, "commit", watching_commit)
     assert run().counts[Outcome.INVALID] == 2500
     assert max(held) <= 1000
     assert sum(held) == 2500
 
 
-def test_a_second_run_of_the_same_recipe_is_refused_while_the_first_runs(setup) -> None:
+def test_a_second_run_of_the_same_recipe_is_refused_while_the_first_runs(
+    setup, state_location
+) -> None:
     tmp, run = setup
     write_jsonl(tmp / "in.jsonl", donations(2))
-    state = SqliteStateStore(tmp / ".connector" / "state.db")
+    state = open_state(state_location)
     try:
         with state.lock("gifts"), pytest.raises(RunInProgressError, match="in progress"):
             run()
@@ -200,11 +206,12 @@ def test_a_second_run_of_the_same_recipe_is_refused_while_the_first_runs(setup) 
 
 @pytest.mark.parametrize("crash_on_commit", [1, 2, 3])
 def test_a_crash_after_a_batch_then_a_rerun_equals_an_uninterrupted_run(
-    setup, monkeypatch: pytest.MonkeyPatch, crash_on_commit: int
+    setup, monkeypatch: pytest.MonkeyPatch, crash_on_commit: int, state_location
 ) -> None:
     tmp, run = setup
     write_jsonl(tmp / "in.jsonl", donations(7))
-    real_commit = SqliteStateStore.commit
+    store_class = store_class_of(state_location)
+    real_commit = store_class.commit
     calls = {"n": 0}
 
     def crashing_commit(self, recipe, batch):  # the sink wrote the batch; the commit dies
@@ -213,10 +220,10 @@ def test_a_crash_after_a_batch_then_a_rerun_equals_an_uninterrupted_run(
             raise RuntimeError("power cut")
         real_commit(self, recipe, batch)
 
-    monkeypatch.setattr(SqliteStateStore, "commit", crashing_commit)
+    monkeypatch.setattr(store_class, "commit", crashing_commit)
     with pytest.raises(RuntimeError, match="power cut"):
         run()
-    monkeypatch.setattr(SqliteStateStore, "commit", real_commit)
+    monkeypatch.setattr(store_class, "commit", real_commit)
     report = run()
     assert report.ok
     assert [r["id"] for r in read_jsonl(tmp / "out.jsonl")] == [f"d{i}" for i in range(1, 8)]
@@ -240,7 +247,9 @@ def test_limit_stops_after_n_records(setup) -> None:
     assert run().counts[Outcome.WRITTEN] == 3
 
 
-def test_replaying_dead_letters_after_a_recipe_fix(setup, write_recipe, registry) -> None:
+def test_replaying_dead_letters_after_a_recipe_fix(
+    setup, write_recipe, registry, state_location
+) -> None:
     tmp, run = setup
     write_jsonl(tmp / "in.jsonl", donations(2, d2={"cents": "lots"}))
     assert run().counts[Outcome.INVALID] == 1
@@ -251,7 +260,7 @@ def test_replaying_dead_letters_after_a_recipe_fix(setup, write_recipe, registry
             ' else record.cents | minor_to_major(record.currency)"',
         )
     )
-    state = SqliteStateStore(tmp / ".connector" / "state.db")
+    state = open_state(state_location)
     try:
         report = Runner(load_recipe(fixed, registry), state).replay()
         assert report.counts[Outcome.WRITTEN] == 1
@@ -261,7 +270,9 @@ def test_replaying_dead_letters_after_a_recipe_fix(setup, write_recipe, registry
     assert [r["id"] for r in read_jsonl(tmp / "out.jsonl")] == ["d1", "d2"]
 
 
-def test_a_replayed_record_keeps_its_exact_numbers(setup, write_recipe, registry) -> None:
+def test_a_replayed_record_keeps_its_exact_numbers(
+    setup, write_recipe, registry, state_location
+) -> None:
     tmp, run = setup
     (tmp / "in.jsonl").write_text('{"id": "d1", "cents": "many", "currency": "usd", "tip": 0.1}\n')
     assert run().counts[Outcome.INVALID] == 1
@@ -270,7 +281,7 @@ def test_a_replayed_record_keeps_its_exact_numbers(setup, write_recipe, registry
             "amount: record.cents | minor_to_major(record.currency)", "amount: record.tip + 0.2"
         )
     )
-    state = SqliteStateStore(tmp / ".connector" / "state.db")
+    state = open_state(state_location)
     try:
         assert Runner(load_recipe(fixed, registry), state).replay().counts[Outcome.WRITTEN] == 1
     finally:
@@ -288,7 +299,9 @@ class _AlreadyThere(JsonlSink):
         return [WriteResult(item.key, Outcome.UNCHANGED) for item in batch]
 
 
-def test_money_counts_only_what_this_run_wrote(tmp_path, write_recipe, registry) -> None:
+def test_money_counts_only_what_this_run_wrote(
+    tmp_path, write_recipe, registry, state_location
+) -> None:
     registry.sinks.add(_AlreadyThere.name, _AlreadyThere, "tests")
     write_jsonl(tmp_path / "in.jsonl", donations(2))
     recipe = write_recipe(
@@ -296,7 +309,7 @@ def test_money_counts_only_what_this_run_wrote(tmp_path, write_recipe, registry)
             "use: file.jsonl\n  with: {path: out", "use: test.already_there\n  with: {path: out"
         )
     )
-    state = SqliteStateStore(tmp_path / "state.db")
+    state = open_state(state_location)
     try:
         report = Runner(load_recipe(recipe, registry), state).run()
     finally:
@@ -324,7 +337,7 @@ class _Changes(Source):
 
 
 def test_a_crash_after_a_record_changed_twice_in_one_batch_loses_no_change(
-    tmp_path, write_recipe, registry
+    tmp_path, write_recipe, registry, state_location
 ) -> None:
     registry.sources.add(_Changes.name, _Changes, "tests")
     recipe = write_recipe(
@@ -335,7 +348,7 @@ def test_a_crash_after_a_record_changed_twice_in_one_batch_loses_no_change(
         {"seq": 2, "cents": 200},
     )
     _Changes.rows = [first, {**first, **second}, {"id": "d9", "seq": 3, "boom": True}]
-    state = SqliteStateStore(tmp_path / "state.db")
+    state = open_state(state_location)
     try:
         with pytest.raises(RuntimeError, match="power cut"):
             Runner(load_recipe(recipe, registry), state).run()
@@ -346,7 +359,9 @@ def test_a_crash_after_a_record_changed_twice_in_one_batch_loses_no_change(
     assert read_jsonl(tmp_path / "out.jsonl")[-1]["amount"] == "2.00"  # the second change landed
 
 
-def test_hooks_hear_dead_letters_and_the_end_of_the_run(tmp_path, write_recipe, registry) -> None:
+def test_hooks_hear_dead_letters_and_the_end_of_the_run(
+    tmp_path, write_recipe, registry, state_location
+) -> None:
     from core import hookimpl
     from core.plugins import load_plugins
 
@@ -364,7 +379,7 @@ def test_hooks_hear_dead_letters_and_the_end_of_the_run(tmp_path, write_recipe, 
     pm, _ = load_plugins(load_entrypoints=False)
     pm.register(Alerts(), "alerts")
     write_jsonl(tmp_path / "in.jsonl", donations(2, d1={"cents": "lots"}))
-    state = SqliteStateStore(tmp_path / "state.db")
+    state = open_state(state_location)
     try:
         Runner(load_recipe(write_recipe(RECIPE), registry), state, pm=pm).run()
     finally:
@@ -400,7 +415,7 @@ class _PledgeFile(JsonlSink):
     ],
 )
 def test_a_missing_source_field_is_dead_lettered_naming_the_field_and_the_expression(
-    tmp_path, write_recipe, registry, mapped_amount, reason
+    tmp_path, write_recipe, registry, mapped_amount, reason, state_location
 ) -> None:
     registry.sinks.add(_PledgeFile.name, _PledgeFile, "tests")
     recipe_text = RECIPE.replace(
@@ -410,7 +425,7 @@ def test_a_missing_source_field_is_dead_lettered_naming_the_field_and_the_expres
         "  amount: record.cents | minor_to_major(record.currency)\n", f"  {mapped_amount}\n"
     ).replace("  currency: record.currency | upper\n  email: record.email | lower\n", "")
     write_jsonl(tmp_path / "in.jsonl", donations(2, d2={"cents": None}))
-    state = SqliteStateStore(tmp_path / "state.db")
+    state = open_state(state_location)
     try:
         report = Runner(load_recipe(write_recipe(recipe_text), registry), state).run()
         dead = state.dead_letters("gifts")
@@ -467,7 +482,7 @@ class _LookingUp(JsonlSink):
 
 
 @pytest.fixture
-def looking_up(tmp_path, write_recipe, registry):
+def looking_up(tmp_path, write_recipe, registry, state_location):
     registry.sinks.add(_LookingUp.name, _LookingUp, "tests")
     _LookingUp.service = _Service()
     recipe = write_recipe(
@@ -477,7 +492,7 @@ def looking_up(tmp_path, write_recipe, registry):
     )
 
     def run(replay: bool = False):
-        state = SqliteStateStore(tmp_path / "state.db")
+        state = open_state(state_location)
         try:
             runner = Runner(load_recipe(recipe, registry), state)
             return runner.replay() if replay else runner.run(), state.in_flight("gifts")
@@ -534,9 +549,9 @@ def test_a_record_whose_fate_cannot_be_known_is_never_sent_twice(tmp_path, looki
     assert [key for key, _ in service.sent] == ["d1", "d2", "d3"]  # not even by `dlq retry`
 
 
-def test_a_record_in_flight_keeps_a_lone_surrogate_it_holds(tmp_path) -> None:
+def test_a_record_in_flight_keeps_a_lone_surrogate_it_holds(tmp_path, state_location) -> None:
     # Valid in JSON text, not in UTF-8: marking the record in flight must not fail the run.
-    state = SqliteStateStore(tmp_path / "state.db")
+    state = open_state(state_location)
     try:
         mark = InFlight("d1", "digest", None, {"note": "\udc80 é"}, {"note": "\udc80"})
         state.mark_in_flight("gifts", [mark])

@@ -1,10 +1,11 @@
-"""The state store's cache: JSON values kept for a while, shared by every recipe of the database."""
+"""The state store's cache: JSON values kept for a while, shared by every recipe of the database.
+
+Every test runs against each backend (SQLite, Postgres: ``state_location``)."""
 
 from __future__ import annotations
 
 import time
 from decimal import Decimal
-from pathlib import Path
 
 from core.json_numbers import parse_json
 from core.state import open_state
@@ -12,8 +13,8 @@ from core.state import open_state
 PROJECTS = [{"id": 1, "code": "GENERAL", "name": "General Fund", "active": True}]
 
 
-def test_a_value_is_kept_until_it_is_older_than_asked(tmp_path: Path) -> None:
-    store = open_state(tmp_path / "state.db")
+def test_a_value_is_kept_until_it_is_older_than_asked(state_location: str) -> None:
+    store = open_state(state_location)
     assert store.cache_get("virtuous.projects", "org-1", 3600) is None
     store.cache_put("virtuous.projects", "org-1", PROJECTS)
     assert store.cache_get("virtuous.projects", "org-1", 3600) == PROJECTS
@@ -22,8 +23,8 @@ def test_a_value_is_kept_until_it_is_older_than_asked(tmp_path: Path) -> None:
     assert store.cache_get("virtuous.projects", "org-1", 0) is None  # 0: never fresh
 
 
-def test_a_put_replaces_the_value_and_restarts_its_age(tmp_path: Path) -> None:
-    store = open_state(tmp_path / "state.db")
+def test_a_put_replaces_the_value_and_restarts_its_age(state_location: str) -> None:
+    store = open_state(state_location)
     store.cache_put("ns", "k", {"v": 1})
     time.sleep(0.05)
     store.cache_put("ns", "k", {"v": 2})
@@ -31,14 +32,14 @@ def test_a_put_replaces_the_value_and_restarts_its_age(tmp_path: Path) -> None:
 
 
 def test_namespaces_and_keys_are_apart_and_the_cache_outlives_the_process(
-    tmp_path: Path,
+    state_location: str,
 ) -> None:
-    store = open_state(tmp_path / "state.db")
+    store = open_state(state_location)
     store.cache_put("a", "k", [1])
     store.cache_put("b", "k", [2])
     store.cache_put("a", "other", [3])
     store.close()
-    again = open_state(tmp_path / "state.db")
+    again = open_state(state_location)
     assert [again.cache_get(ns, k, 60) for ns, k in (("a", "k"), ("b", "k"), ("a", "other"))] == [
         [1],
         [2],
@@ -46,8 +47,10 @@ def test_namespaces_and_keys_are_apart_and_the_cache_outlives_the_process(
     ]
 
 
-def test_exact_numbers_come_back_exact_and_a_recipe_reset_keeps_the_cache(tmp_path: Path) -> None:
-    store = open_state(tmp_path / "state.db")
+def test_exact_numbers_come_back_exact_and_a_recipe_reset_keeps_the_cache(
+    state_location: str,
+) -> None:
+    store = open_state(state_location)
     store.cache_put("ns", "k", parse_json('{"balance": 0.10}'))
     store.reset("some-recipe")
     cached = store.cache_get("ns", "k", 60)

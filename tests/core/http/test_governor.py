@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -58,21 +59,21 @@ def _most_in_any_window(times: list[float], window: float) -> int:
     return max(sum(1 for t in times if start <= t < start + window) for start in times)
 
 
-def test_never_more_than_the_limit_in_any_window() -> None:
+def test_never_more_than_the_limit_in_any_window(budget_store: BudgetStore) -> None:
     clock = FakeClock()
     start = clock.now
     server = FakeServer(clock=clock)
-    transport = _governed(server, clock, RateLimit(requests=5, per_seconds=10))
+    transport = _governed(server, clock, RateLimit(requests=5, per_seconds=10), store=budget_store)
     for _ in range(12):
         _get(transport)
     assert _most_in_any_window(server.times, 10) == 5
     assert [t - start for t in server.times] == [0] * 5 + [10] * 5 + [20] * 2
 
 
-def test_spread_requests_slide_out_of_the_window() -> None:
+def test_spread_requests_slide_out_of_the_window(budget_store: BudgetStore) -> None:
     clock = FakeClock()
     server = FakeServer(clock=clock)
-    transport = _governed(server, clock, RateLimit(requests=3, per_seconds=10))
+    transport = _governed(server, clock, RateLimit(requests=3, per_seconds=10), store=budget_store)
     for _ in range(9):
         _get(transport)
         clock.now += 4  # a slow caller: the window slides, it never waits a full period
@@ -88,7 +89,9 @@ def _rate_headers(remaining: int, reset: float, limit: int = 5000) -> dict[str, 
     }
 
 
-def test_server_headers_lower_the_budget_and_the_wait_is_announced() -> None:
+def test_server_headers_lower_the_budget_and_the_wait_is_announced(
+    budget_store: BudgetStore,
+) -> None:
     clock = FakeClock()
     start, reset = clock.now, clock.now + 60
     server = FakeServer(
@@ -97,7 +100,7 @@ def test_server_headers_lower_the_budget_and_the_wait_is_announced() -> None:
         clock=clock,
     )
     waits: list[str] = []
-    transport = _governed(server, clock, RateLimit(5000, 3600), waits=waits)
+    transport = _governed(server, clock, RateLimit(5000, 3600), waits=waits, store=budget_store)
     for _ in range(5):
         _get(transport)
     # One request learns that 2 remain; those 2 go; then nothing until the server's reset.
@@ -106,7 +109,7 @@ def test_server_headers_lower_the_budget_and_the_wait_is_announced() -> None:
     assert waits == [f"waiting for the Fake rate limit until {until} (5,000/5,000 used)"]
 
 
-def test_a_lower_limit_header_replaces_the_configured_one() -> None:
+def test_a_lower_limit_header_replaces_the_configured_one(budget_store: BudgetStore) -> None:
     clock = FakeClock()
     server = FakeServer(
         lambda request: httpx.Response(
@@ -114,13 +117,13 @@ def test_a_lower_limit_header_replaces_the_configured_one() -> None:
         ),
         clock=clock,
     )
-    store = MemoryBudgetStore()
+    store = budget_store
     transport = _governed(server, clock, RateLimit(5000, 3600), store=store)
     _get(transport)
     assert store.usage("fake:test", 5000, 3600, clock.now).limit == 1500
 
 
-def test_reset_given_as_seconds_from_now() -> None:
+def test_reset_given_as_seconds_from_now(budget_store: BudgetStore) -> None:
     clock = FakeClock()
     start = clock.now
     server = FakeServer(
@@ -128,24 +131,24 @@ def test_reset_given_as_seconds_from_now() -> None:
         httpx.Response(200),
         clock=clock,
     )
-    transport = _governed(server, clock, RateLimit(100, 60))
+    transport = _governed(server, clock, RateLimit(100, 60), store=budget_store)
     _get(transport)
     _get(transport)
     assert server.times[1] - start == 30
 
 
-def test_headers_are_ignored_when_the_service_names_none() -> None:
+def test_headers_are_ignored_when_the_service_names_none(budget_store: BudgetStore) -> None:
     clock = FakeClock()
     server = FakeServer(httpx.Response(200, headers=_rate_headers(0, clock.now + 60)), clock=clock)
     limit = RateLimit(100, 60, header_limit=None, header_remaining=None, header_reset=None)
-    transport = _governed(server, clock, limit)
+    transport = _governed(server, clock, limit, store=budget_store)
     for _ in range(3):
         _get(transport)
     assert clock.sleeps == []
 
 
-def test_a_429_blocks_everyone_sharing_the_budget() -> None:
-    clock, store, waits = FakeClock(), MemoryBudgetStore(), list[str]()
+def test_a_429_blocks_everyone_sharing_the_budget(budget_store: BudgetStore) -> None:
+    clock, store, waits = FakeClock(), budget_store, list[str]()
     start = clock.now
     throttled = FakeServer(httpx.Response(429, headers={"Retry-After": "7"}), clock=clock)
     other = FakeServer(clock=clock)
@@ -158,9 +161,10 @@ def test_a_429_blocks_everyone_sharing_the_budget() -> None:
     assert "Fake asked to retry later" in waits[0]
 
 
-def test_two_sqlite_stores_on_one_file_share_the_budget(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    one, two = SqliteBudgetStore(path), SqliteBudgetStore(path)
+def test_two_stores_on_one_database_share_the_budget(
+    shared_budgets: Callable[[], BudgetStore],
+) -> None:
+    one, two = shared_budgets(), shared_budgets()
     now = 1_700_000_000.0
     assert [one.take("k", 3, 60, now), two.take("k", 3, 60, now), one.take("k", 3, 60, now)] == [
         0,
@@ -180,8 +184,10 @@ def test_two_sqlite_stores_on_one_file_share_the_budget(tmp_path: Path) -> None:
     assert one.usage("j", 10, 60, now + 1).used == 10
 
 
-def test_observations_within_one_window_only_ever_lower_the_remaining() -> None:
-    store, now = MemoryBudgetStore(), 1_700_000_000.0
+def test_observations_within_one_window_only_ever_lower_the_remaining(
+    budget_store: BudgetStore,
+) -> None:
+    store, now = budget_store, 1_700_000_000.0
     store.observe("k", remaining=2, reset_at=now + 60, limit=None, now=now)
     # A response that left the server before our last two requests were counted.
     store.observe("k", remaining=4, reset_at=now + 60, limit=None, now=now)

@@ -12,12 +12,14 @@ import math
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from core.http import (
+    BudgetStore,
     MemoryBudgetStore,
     RateLimit,
     RetryPolicy,
@@ -124,8 +126,10 @@ def test_our_configured_limit_stays_a_ceiling_under_a_looser_server() -> None:
     assert elapsed >= 20  # 5 per 10 s, ours, although the server would take 100 a second
 
 
-def test_a_reset_far_ahead_never_stretches_the_server_limit_past_our_window() -> None:
-    store, now = MemoryBudgetStore(), 1_700_000_000.0
+def test_a_reset_far_ahead_never_stretches_the_server_limit_past_our_window(
+    budget_store: BudgetStore,
+) -> None:
+    store, now = budget_store, 1_700_000_000.0
     # A daily quota: 10 left of 20,000 until tomorrow. Within that quota, the hourly ceiling of
     # our own still paces the requests (the daily limit is not spread over our hour).
     store.observe("k", remaining=10, reset_at=now + 86_400, limit=20_000, now=now)
@@ -133,9 +137,10 @@ def test_a_reset_far_ahead_never_stretches_the_server_limit_past_our_window() ->
     assert store.take("k", 3, 60, now + 60) == 0
 
 
-def test_the_server_window_is_shared_through_the_state_file(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    one, two = SqliteBudgetStore(path), SqliteBudgetStore(path)
+def test_the_server_window_is_shared_through_the_state_database(
+    shared_budgets: Callable[[], BudgetStore],
+) -> None:
+    one, two = shared_budgets(), shared_budgets()
     now = 1_700_000_000.0
     one.observe("k", remaining=5, reset_at=now + 2, limit=6, now=now)
     grants = [two.take("k", 5000, 3600, now) for _ in range(6)]

@@ -50,3 +50,24 @@ def postgres_schema() -> Iterator[str]:
         yield f"{SERVER}?options=-csearch_path%3D{name}"
     finally:
         admin.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+def store_class(location: str) -> type:
+    """The class of the store ``open_state(location)`` opens, for tests that patch it."""
+    from core.state import SqliteStateStore
+    from core.state.pg_connect import is_postgres
+    from core.state.postgres import PostgresStateStore
+
+    return PostgresStateStore if is_postgres(location) else SqliteStateStore
+
+
+@contextmanager
+def postgres_budgets() -> Iterator[Any]:
+    """Opens budget stores on a fresh Postgres schema (its tables made as a state store makes
+    them), each with connections of its own, as another process's would be."""
+    from core.http.pg_store import PostgresBudgetStore
+    from core.state.postgres import PostgresStateStore
+
+    with postgres_schema() as url:
+        PostgresStateStore(url).close()
+        yield lambda: PostgresBudgetStore(url)
