@@ -107,27 +107,38 @@ def prepare(db: psycopg.Connection[Any], where: str) -> None:
     """Bring the database's schema to :data:`VERSION`; one already there is only read."""
     if version(db) == VERSION:
         return
-    with db.transaction():
-        db.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-        found = version(db)  # another process may have migrated it meanwhile
-        if found > VERSION:
-            msg = (
-                f"the state database {where} is of version {found}, newer than this connector"
-                f" knows ({VERSION}); upgrade connector"
-            )
-            raise FatalError(msg)
-        if db.execute("SELECT current_schema()").fetchone() == (None,):
-            msg = (
-                f"the state database {where} has no schema to create its tables in: create"
-                " it, or name one with options=-csearch_path%3DNAME"
-            )
-            raise FatalError(msg)
-        db.execute("CREATE TABLE IF NOT EXISTS state_schema (version INTEGER NOT NULL)")
-        for number in range(found + 1, VERSION + 1):
-            for statement in MIGRATIONS[number].split(";"):
-                db.execute(statement.strip().encode())
-        db.execute("DELETE FROM state_schema")
-        db.execute("INSERT INTO state_schema VALUES (%s)", (VERSION,))
+    # A session lock taken before the transaction begins: the transaction then sees the tables
+    # of a migration another process committed while this one waited.
+    db.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+    try:
+        with db.transaction():
+            _migrate(db, where)
+    finally:
+        db.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+
+
+def _migrate(db: psycopg.Connection[Any], where: str) -> None:
+    found = version(db)  # another process may have migrated it meanwhile
+    if found == VERSION:
+        return
+    if found > VERSION:
+        msg = (
+            f"the state database {where} is of version {found}, newer than this connector"
+            f" knows ({VERSION}); upgrade connector"
+        )
+        raise FatalError(msg)
+    if db.execute("SELECT current_schema()").fetchone() == (None,):
+        msg = (
+            f"the state database {where} has no schema to create its tables in: create"
+            " it, or name one with options=-csearch_path%3DNAME"
+        )
+        raise FatalError(msg)
+    db.execute("CREATE TABLE IF NOT EXISTS state_schema (version INTEGER NOT NULL)")
+    for number in range(found + 1, VERSION + 1):
+        for statement in MIGRATIONS[number].split(";"):
+            db.execute(statement.strip().encode())
+    db.execute("DELETE FROM state_schema")
+    db.execute("INSERT INTO state_schema VALUES (%s)", (VERSION,))
 
 
 def version(db: psycopg.Connection[Any]) -> int:

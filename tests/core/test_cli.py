@@ -149,10 +149,10 @@ def test_an_unsupported_state_url_exits_2_without_showing_it(
     write_recipe, invoke, tmp_path, monkeypatch
 ) -> None:
     _records(tmp_path)
-    monkeypatch.setenv("CONNECTOR_STATE_URL", "postgres://sync:hunter2@db.example.org/state")
+    monkeypatch.setenv("CONNECTOR_STATE_URL", "mysql://sync:hunter2@db.example.org/state")
     result = invoke("run", write_recipe(RECIPE))
     assert result.exit_code == 2
-    assert "unsupported state store 'postgres'" in result.stderr
+    assert "unsupported state store 'mysql'" in result.stderr
     assert "hunter2" not in result.output
     assert not (tmp_path / "out.csv").exists()
 
