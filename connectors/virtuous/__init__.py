@@ -20,6 +20,7 @@ def connector_register_sources() -> Iterable[Lazy]:
     return [
         Lazy("virtuous.gifts", "connectors.virtuous.queries:VirtuousGifts"),
         Lazy("virtuous.contacts", "connectors.virtuous.queries:VirtuousContacts"),
+        Lazy("virtuous.webhook", "connectors.virtuous.webhook:VirtuousWebhook"),
     ]
 
 

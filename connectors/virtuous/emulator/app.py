@@ -18,7 +18,9 @@ The control plane, never authenticated, rate-limited or faulted:
 - ``GET|POST /_emulator/faults``: read or change the :class:`core.emulation.Faults` switches
 - ``POST /_emulator/reset``: forget everything seeded or received; faults back to the settings'
 - ``GET /_emulator/requests``: the request log (no credentials)
-- ``GET /_emulator/outbox``: the webhooks that would have been delivered
+- ``GET /_emulator/outbox``: every webhook fired, signed with the settings' ``webhook_secret``
+- ``GET /_emulator/deliveries``: each attempt to deliver one to a subscription (see
+  :mod:`.webhooks`), with the status its receiver answered
 - ``POST /_emulator/clock``: ``{"advanceSeconds": n}`` moves the emulator's clock forward
 """
 
@@ -54,6 +56,8 @@ from connectors.virtuous.emulator.shapes import (
 )
 from connectors.virtuous.emulator.store import EmulatorState, Payload, Pending, Project
 from connectors.virtuous.emulator.transactions import custom_fields, lower_keys, parse_int, text
+from connectors.virtuous.emulator.webhooks import ROUTES as WEBHOOK_ROUTES
+from connectors.virtuous.emulator.webhooks import deliveries
 from core.emulation import FaultMiddleware, json_response
 
 __all__ = ["EmulatorSettings", "EmulatorState", "create_app"]
@@ -246,6 +250,7 @@ CONTROL_ROUTES = [
     Route("/_emulator/reset", _reset, methods=["POST"]),
     Route("/_emulator/requests", _requests, methods=["GET"]),
     Route("/_emulator/outbox", _outbox, methods=["GET"]),
+    Route("/_emulator/deliveries", deliveries, methods=["GET"]),
     Route("/_emulator/clock", _clock, methods=["POST"]),
 ]
 
@@ -254,7 +259,12 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     """A fresh emulator; its state is ``app.state.emulator`` (an :class:`EmulatorState`)."""
     state = EmulatorState(settings or EmulatorSettings())
     app = Starlette(
-        routes=[Route("/Token", token, methods=["POST"]), *ROUTES, *CONTROL_ROUTES],
+        routes=[
+            Route("/Token", token, methods=["POST"]),
+            *ROUTES,
+            *WEBHOOK_ROUTES,
+            *CONTROL_ROUTES,
+        ],
         middleware=[
             Middleware(RequestLog, state=state),  # outermost, so injected faults are logged too
             Middleware(FaultMiddleware, faults=state.faults),

@@ -22,7 +22,6 @@ from connectors.virtuous.emulator.gateway import (
     not_found,
     object_body,
 )
-from connectors.virtuous.emulator.imports import record_webhook
 from connectors.virtuous.emulator.shapes import (
     address_json,
     contact_full,
@@ -38,6 +37,7 @@ from connectors.virtuous.emulator.store import (
     Payload,
 )
 from connectors.virtuous.emulator.transactions import custom_fields, parse_int, text
+from connectors.virtuous.emulator.webhooks import record_webhook
 from core.emulation import json_response
 
 _CONTACT_TEXT = {

@@ -10,15 +10,11 @@ accepted with missing or bad values (lenient validation), with those problems as
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 from collections import Counter
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from connectors.virtuous.emulator.shapes import contact_webhook, dotnet_datetime, gift_webhook
+from connectors.virtuous.emulator.shapes import contact_webhook, gift_webhook
 from connectors.virtuous.emulator.store import (
     Address,
     Contact,
@@ -41,8 +37,8 @@ from connectors.virtuous.emulator.transactions import (
     parse_int,
     text,
 )
+from connectors.virtuous.emulator.webhooks import record_webhook
 from connectors.virtuous.vocabulary import GIFT_TYPE_ALIASES, GIFT_TYPE_NAMES
-from core.emulation import json_default
 
 if TYPE_CHECKING:
     from connectors.virtuous.emulator.settings import EmulatorSettings
@@ -63,28 +59,6 @@ _INDIVIDUAL_FIELDS = {
 }
 _INDIVIDUAL_INTS = {"birthmonth": "birth_month", "birthday": "birth_day", "birthyear": "birth_year"}
 _ADDRESS_FIELDS = ("address1", "address2", "city", "state", "postal", "country")
-
-
-def record_webhook(state: EmulatorState, settings: EmulatorSettings, event: str, data: Any) -> None:
-    """Put the payload a webhook would deliver, signed as configured, in ``state.outbox``."""
-    key = "gift" if event.startswith("Gift") else "contact"
-    body = json.dumps({"event": event, key: data}, default=json_default)
-    headers = {"Content-Type": "application/json; charset=utf-8"}
-    if settings.webhook_secret:
-        digest = hmac.new(settings.webhook_secret.encode(), body.encode(), hashlib.sha256).digest()
-        encoded = base64.b64encode(digest).decode()
-        if settings.webhook_signature_encoding == "hex":
-            encoded = digest.hex()
-        headers[settings.webhook_signature_header] = encoded
-    state.outbox.append(
-        {
-            "event": event,
-            "payload": json.loads(body),
-            "body": body,
-            "headers": headers,
-            "created": dotnet_datetime(state.now()),
-        }
-    )
 
 
 # --- contacts --------------------------------------------------------------------------------

@@ -41,7 +41,6 @@ from connectors.virtuous.emulator.gateway import (
     read_body,
     rejected,
 )
-from connectors.virtuous.emulator.imports import record_webhook
 from connectors.virtuous.emulator.query import (
     CONTACT_PARAMS,
     GIFT_PARAMS,
@@ -67,6 +66,7 @@ from connectors.virtuous.emulator.transactions import (
     parse_int,
     text,
 )
+from connectors.virtuous.emulator.webhooks import record_webhook
 from core.emulation import empty_response, json_response
 
 # --- transactions ----------------------------------------------------------------------------

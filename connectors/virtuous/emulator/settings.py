@@ -19,6 +19,7 @@ PERMISSIONS = frozenset(
         "projects:read",
         "projects:write",
         "organization:read",
+        "webhooks:write",
     }
 )
 """The areas a key's permission group can grant; a missing area answers 403."""
@@ -88,6 +89,11 @@ class EmulatorSettings(BaseModel):
     webhook_secret: str | None = None
     webhook_signature_header: str = "X-Virtuous-Signature"
     webhook_signature_encoding: Literal["base64", "hex"] = "base64"
+    # Virtuous retries a delivery "with growing delays and a finite number of attempts" and
+    # publishes neither: five attempts, each wait three times the last (our inference).
+    webhook_retry_delays: tuple[float, ...] = (30.0, 90.0, 270.0, 810.0)
+    webhook_delay_scale: float = Field(default=1.0, ge=0)  # tests run the schedule in ms
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
     token_lifetime_seconds: int = 1295999
     refresh_token_lifetime_seconds: int = 365 * 24 * 3600

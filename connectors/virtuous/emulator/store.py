@@ -13,10 +13,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.virtuous.emulator.settings import ApiKey, EmulatorSettings, User
 from connectors.virtuous.emulator.tables import Table
+from core.emulation import WebhookDeliverer
+
+if TYPE_CHECKING:
+    from connectors.virtuous.emulator.webhooks import Webhook
 
 Payload = dict[str, Any]
 """A request body with every key lower-cased (ASP.NET binds keys case-insensitively)."""
@@ -238,6 +242,7 @@ _ID_BASES = {
     "designation": 300001,
     "recurring": 50001,
     "pending": 1,
+    "webhook": 1,
 }
 
 
@@ -249,6 +254,12 @@ class EmulatorState:
         self.faults = self.settings.faults
         self._initial_faults = self.faults.model_dump()
         self.clock: Callable[[], datetime] = self.settings.clock or utc_now
+        self.deliverer = WebhookDeliverer(
+            "Virtuous",
+            delays=self.settings.webhook_retry_delays,
+            scale=self.settings.webhook_delay_scale,
+            timeout=self.settings.webhook_timeout_seconds,
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -272,6 +283,8 @@ class EmulatorState:
         self.needs_update: list[Pending] = []
         self.imported: list[Pending] = []
         self.outbox: list[dict[str, Any]] = []
+        self.webhooks: dict[int, Webhook] = {}  # subscriptions
+        self.deliverer.clear()
         self.requests: list[RequestLogEntry] = []
         self.request_counts: Counter[str] = Counter()
         self.rate_windows: dict[str, tuple[float, int]] = {}

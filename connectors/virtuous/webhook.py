@@ -1,0 +1,242 @@
+"""``virtuous.webhook``: contacts and gifts as Virtuous delivers them when they change.
+
+A delivery is ``{"event": "GiftCreate", "gift": {...}}`` (or a contact event with ``"contact"``),
+signed with the subscription's secret: the base64 HMAC-SHA256 of the raw body, in the header
+named by ``signature_header`` (``X-Virtuous-Signature`` unless the recipe says otherwise).
+
+Each event's key is the object's id, the key ``virtuous.gifts`` and ``virtuous.contacts`` give
+the same object, and its record is the object as those sources read it, so one recipe map serves
+both paths and a reconciling poll shares the ledger. Where the two differ:
+
+- custom fields come as a map (``{"Receipt Status": "Sent"}``); they are turned into the list
+  reads carry (``[{"name", "value", "displayName"}]``), so the records compare equal;
+- a contact event has ``contactAddresses`` and ``customContactType``, which reads do not;
+- ``GiftDelete`` carries the deleted gift, which no poll returns any more.
+
+Gift and contact ids are separate sequences, so one recipe handles one kind of object: its
+``events:`` names gift events or contact events, never both. Subscriptions go through
+``POST /api/Webhook``. Virtuous has no call that lists them, so the ones created from this state
+database are remembered (the state's cache) and read back one by one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import replace
+from typing import Any, ClassVar, Self
+
+import httpx
+from pydantic import BaseModel, Field, model_validator
+
+from connectors.virtuous.service import VirtuousSettings, virtuous_client
+from core.errors import ConnectorError
+from core.http import Service, fingerprint, raise_for_status
+from core.source import Record
+from core.webhooks import (
+    Delivery,
+    Event,
+    MalformedDelivery,
+    Subscription,
+    WebhookRejected,
+    WebhookSettings,
+    WebhookSource,
+)
+
+#: The object each event type carries, under the key of that name.
+EVENT_OBJECTS = {
+    "ContactCreate": "contact",
+    "ContactUpdate": "contact",
+    "GiftCreate": "gift",
+    "GiftUpdate": "gift",
+    "GiftDelete": "gift",
+}
+_READ_PATHS = {"gift": "/api/Gift/{id}", "contact": "/api/Contact/{id}"}
+#: Where the subscriptions created from one state database are remembered.
+_MEMORY = "virtuous.webhooks"
+
+
+class VirtuousWebhookSettings(WebhookSettings, VirtuousSettings):
+    """The secret and events of a Virtuous webhook, and the credential for refetch and
+    subscriptions (not needed just to receive)."""
+
+    signature_header: str = Field(
+        default="X-Virtuous-Signature", min_length=1, description="the header with the signature"
+    )
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> Self:  # replaces VirtuousSettings': receiving needs no key
+        if self.secret is None or not self.secret.get_secret_value():
+            msg = (
+                "set secret: the webhook's signing secret (`connector webhooks register` makes"
+                " one); unsigned deliveries are refused"
+            )
+            raise ValueError(msg)
+        if self.refetch and not self.has_credential():
+            msg = "refetch: true reads each object from Virtuous: set api_key"
+            raise ValueError(msg)
+        return self
+
+    def has_credential(self) -> bool:
+        return self.api_key is not None or bool(self.username and self.password)
+
+    @model_validator(mode="after")
+    def _one_kind_of_object(self) -> Self:
+        if self.events is None:
+            msg = f"set events: gift events or contact events, from {', '.join(EVENT_OBJECTS)}"
+            raise ValueError(msg)
+        unknown = [e for e in self.events if e not in EVENT_OBJECTS]
+        if unknown:
+            msg = f"unknown event {unknown[0]!r}; choose from {', '.join(EVENT_OBJECTS)}"
+            raise ValueError(msg)
+        if len({EVENT_OBJECTS[e] for e in self.events}) > 1:
+            msg = (
+                "events mixes gift and contact events; gift and contact ids overlap, so use one"
+                " recipe for each"
+            )
+            raise ValueError(msg)
+        return self
+
+
+def signature(secret: str, body: bytes) -> str:
+    """What Virtuous sends: the base64 HMAC-SHA256 of the raw body keyed by the secret."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def as_read(obj: dict[str, Any]) -> Record:
+    """The object of a delivery with its custom fields in the list form reads give."""
+    fields = obj.get("customFields")
+    if isinstance(fields, dict):
+        listed = [{"name": k, "value": v, "displayName": k} for k, v in fields.items()]
+        return {**obj, "customFields": listed}
+    return dict(obj)
+
+
+class VirtuousWebhook(WebhookSource):
+    """Contact and gift events from Virtuous's webhooks."""
+
+    name: ClassVar[str] = "virtuous.webhook"
+    description: ClassVar[str] = "contact or gift events from Virtuous webhooks (connector serve)"
+    Settings: ClassVar[type[BaseModel]] = VirtuousWebhookSettings
+    settings: VirtuousWebhookSettings
+
+    def verify(self, delivery: Delivery) -> None:
+        header = self.settings.signature_header
+        given = delivery.headers.get(header.lower(), "").strip()
+        if not given:
+            msg = f"no {header} header: the delivery is not signed"
+            raise WebhookRejected(msg)
+        assert self.settings.secret is not None  # the settings require one
+        expected = signature(self.settings.secret.get_secret_value(), delivery.body)
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            msg = f"the {header} signature does not match the body and the secret"
+            raise WebhookRejected(msg)
+
+    def events(self, delivery: Delivery) -> list[Event]:
+        try:
+            body = json.loads(delivery.body)
+        except ValueError as error:
+            msg = f"the body is not JSON: {error}"
+            raise MalformedDelivery(msg) from None
+        if not isinstance(body, dict) or not isinstance(body.get("event"), str):
+            msg = 'the body has no "event" name'
+            raise MalformedDelivery(msg)
+        kind = body["event"]
+        name = EVENT_OBJECTS.get(kind) or _object_name(body)
+        obj = body.get(name) if name else None
+        if not isinstance(obj, dict) or obj.get("id") in (None, ""):
+            msg = f"the {kind} delivery has no {name or 'object'} with an id"
+            raise MalformedDelivery(msg)
+        record = as_read(obj)
+        key = str(obj["id"]) if kind in EVENT_OBJECTS else f"{name}:{obj['id']}"
+        modified = obj.get("modifiedDateTimeUtc")
+        return [Event(kind, key, record, occurred_at=str(modified) if modified else None)]
+
+    def refetch(self, event: Event) -> Record | None:
+        name = EVENT_OBJECTS.get(event.type)
+        if name is None:
+            return event.record
+        client, service = self._client()
+        response = client.get(_READ_PATHS[name].format(id=event.key))
+        if response.status_code == 404:
+            return None
+        raise_for_status(response, service)
+        found = response.json()
+        return as_read(found) if isinstance(found, dict) else None
+
+    # --- subscriptions -------------------------------------------------------------------------
+
+    def subscribe(self, url: str) -> Subscription:
+        client, service = self._client()
+        wanted = self.settings.events or list(EVENT_OBJECTS)
+        body: dict[str, Any] = {"payloadUrl": url, "active": True}
+        body |= {_toggle(event): event in wanted for event in EVENT_OBJECTS}
+        if self.settings.secret is not None:
+            body["secret"] = self.settings.secret.get_secret_value()
+        response = client.post("/api/Webhook", json=body)
+        raise_for_status(response, service)
+        created = _subscription(response.json())
+        self._remember([*self._remembered(), created.id])
+        return replace(created, secret=body.get("secret"))
+
+    def subscriptions(self) -> list[Subscription]:
+        client, service = self._client()
+        found, gone = [], []
+        for webhook_id in self._remembered():
+            response = client.get(f"/api/Webhook/{webhook_id}")
+            if response.status_code == 404:
+                gone.append(webhook_id)
+                continue
+            raise_for_status(response, service)
+            found.append(_subscription(response.json()))
+        if gone:
+            self._remember([i for i in self._remembered() if i not in gone])
+        return found
+
+    def unsubscribe(self, subscription_id: str) -> None:
+        client, service = self._client()
+        response = client.delete(f"/api/Webhook/{subscription_id}")
+        if response.status_code == 404:
+            msg = f"Virtuous has no webhook {subscription_id}"
+            raise ConnectorError(msg)
+        raise_for_status(response, service)
+        self._remember([i for i in self._remembered() if i != subscription_id])
+
+    def _client(self) -> tuple[httpx.Client, Service]:
+        if not self.settings.has_credential():
+            msg = f"{self.name}: set api_key (or username and password) to reach Virtuous"
+            raise ConnectorError(msg)
+        return virtuous_client(self.settings, self.context)
+
+    def _memory_key(self) -> str:
+        key = self.settings.api_key
+        credential = key.get_secret_value() if key else self.settings.username or ""
+        return fingerprint(self.settings.base_url.rstrip("/"), credential)
+
+    def _remembered(self) -> list[str]:
+        ids = self.context.state.cache_get(_MEMORY, self._memory_key(), float("inf"))
+        return [str(i) for i in ids] if isinstance(ids, list) else []
+
+    def _remember(self, ids: list[str]) -> None:
+        self.context.state.cache_put(_MEMORY, self._memory_key(), ids)
+
+
+def _toggle(event: str) -> str:
+    """The subscription's switch for ``event``: ``GiftCreate`` -> ``giftCreate``."""
+    return event[0].lower() + event[1:]
+
+
+def _subscription(body: Any) -> Subscription:
+    if not isinstance(body, dict) or body.get("id") in (None, ""):
+        msg = f"Virtuous answered a webhook request without its id: {str(body)[:200]}"
+        raise ConnectorError(msg)
+    events = [e for e in EVENT_OBJECTS if body.get(_toggle(e)) is True]
+    return Subscription(str(body["id"]), str(body.get("payloadUrl") or ""), events)
+
+
+def _object_name(body: dict[str, Any]) -> str | None:
+    """For an event type this source does not know: the key of the object it carries."""
+    return next((k for k, v in body.items() if k != "event" and isinstance(v, dict)), None)
