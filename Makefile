@@ -12,13 +12,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The demo runs a CSV of donations into a local Virtuous emulator, runs Virtuous's nightly
-# import, then runs again to show that nothing is sent twice. Fresh state each time.
+# The demo starts every service's emulator with sample data, runs a CSV of donations and a
+# month of Stripe charges into the local Virtuous, runs Virtuous's nightly import, then runs
+# again to show that nothing is sent twice. Copies, outputs and state go to a fresh temporary
+# folder (named in the output); nothing is written in the checkout.
 demo: $(STAMP)
-	@state_dir=$$(mktemp -d) && \
-	$(BIN)/connector sandbox --seed recipes/data/virtuous-sandbox.json \
-		--run recipes/csv-donations-to-virtuous-gifts.yaml --twice \
-		--state $$state_dir/state.db
+	@$(BIN)/connector sandbox \
+		--run recipes/csv-donations-to-virtuous-gifts.yaml \
+		--run recipes/stripe-charges-to-virtuous-gifts.yaml --twice
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -227,7 +227,9 @@ class CommandGroup(click.Group):
 
 #: Built-in commands that live in their own modules, imported only when named (or listed by
 #: ``--help``): ``name -> "module:attribute"``, the attribute a click command or group.
-LAZY_COMMANDS: dict[str, str] = {}
+LAZY_COMMANDS: dict[str, str] = {
+    "sandbox": "core.sandbox.command:sandbox",
+}
 
 
 def _import_command(target: str) -> click.Command:

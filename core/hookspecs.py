@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import click
 
     from core.registry import Lazy
+    from core.sandbox import SandboxEmulator
     from core.sink import Sink
     from core.source import Source
     from core.transforms import Transform
@@ -74,6 +75,19 @@ def connector_register_transforms() -> Mapping[str, Transform | Lazy]:
     It raises ``ValueError`` or ``TypeError`` for a value it cannot handle; the runner turns that
     into a dead letter naming the field. A ``Lazy(name, "module:function")`` value is imported
     when a recipe first uses the name.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def connector_register_emulators() -> Iterable[type[SandboxEmulator] | Lazy]:
+    """Return the emulators ``connector sandbox`` starts, one per service.
+
+    Each is a :class:`~core.sandbox.SandboxEmulator` subclass whose ``name`` is the service's
+    (``"stripe"``, what ``connector sandbox --service`` takes): it builds the emulator's app, says
+    which environment variables point a recipe at it, and seeds it with sample data. A
+    ``Lazy("stripe", "connectors.stripe.emulator.sandbox:StripeSandbox")`` in place of a class is
+    imported only when the sandbox starts that emulator.
     """
     raise NotImplementedError
 

@@ -14,3 +14,8 @@ from core.registry import Lazy
 @hookimpl
 def connector_register_sources() -> Iterable[Lazy]:
     return [Lazy("donorbox.donations", "connectors.donorbox.donations:Donations")]
+
+
+@hookimpl
+def connector_register_emulators() -> Iterable[Lazy]:
+    return [Lazy("donorbox", "connectors.donorbox.emulator.sandbox:DonorboxSandbox")]

@@ -14,3 +14,8 @@ from core.registry import Lazy
 @hookimpl
 def connector_register_sources() -> Iterable[Lazy]:
     return [Lazy("givebutter.transactions", "connectors.givebutter.transactions:Transactions")]
+
+
+@hookimpl
+def connector_register_emulators() -> Iterable[Lazy]:
+    return [Lazy("givebutter", "connectors.givebutter.emulator.sandbox:GivebutterSandbox")]

@@ -27,3 +27,8 @@ def connector_register_sinks() -> Iterable[Lazy]:
 def connector_register_transforms() -> Mapping[str, Lazy]:
     names = ("mailchimp_tag_names", "primary_email", "email_owner")
     return {name: Lazy(name, f"connectors.mailchimp.transforms:{name}") for name in names}
+
+
+@hookimpl
+def connector_register_emulators() -> Iterable[Lazy]:
+    return [Lazy("mailchimp", "connectors.mailchimp.emulator.sandbox:MailchimpSandbox")]

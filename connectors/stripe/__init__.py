@@ -18,3 +18,8 @@ def connector_register_sources() -> Iterable[Lazy]:
         Lazy("stripe.charges", "connectors.stripe.charges:ChargesSource"),
         Lazy("stripe.refunds", "connectors.stripe.refunds:RefundsSource"),
     ]
+
+
+@hookimpl
+def connector_register_emulators() -> Iterable[Lazy]:
+    return [Lazy("stripe", "connectors.stripe.emulator.sandbox:StripeSandbox")]

@@ -48,7 +48,11 @@ def connector_register_transforms() -> Mapping[str, Lazy]:
 
 @hookimpl
 def connector_register_commands(cli: click.Group) -> None:
-    from connectors.virtuous.commands import sandbox, status
+    from connectors.virtuous.commands import status
 
     cli.add_command(status)
-    cli.add_command(sandbox)
+
+
+@hookimpl
+def connector_register_emulators() -> Iterable[Lazy]:
+    return [Lazy("virtuous", "connectors.virtuous.emulator.sandbox:VirtuousSandbox")]

@@ -1,12 +1,10 @@
-"""``connector status`` (where did my gifts go?) and ``connector sandbox`` (a local Virtuous)."""
+"""``connector status``: where did my gifts go?"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote
@@ -156,98 +154,3 @@ def _print(report: dict[str, list[dict[str, str]]], as_json: bool) -> None:
             " 'needs update' records",
             err=True,
         )
-
-
-@click.command()
-@click.option(
-    "--run",
-    "recipes",
-    multiple=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="a recipe to run against the sandbox (repeatable)",
-)
-@click.option(
-    "--seed",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="JSON of projects, contacts and gifts to start with (see recipes/data/)",
-)
-@click.option("--twice", is_flag=True, help="run the recipes a second time after the import")
-@click.option("--serve", is_flag=True, help="keep the emulator running until Ctrl-C")
-@click.option("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
-@click.option("--state", "state_path", metavar="PATH", help="state database for the runs")
-def sandbox(
-    recipes: tuple[Path, ...],
-    seed: Path | None,
-    twice: bool,
-    serve: bool,
-    port: int,
-    state_path: str | None,
-) -> None:
-    """A local Virtuous emulator, with no account needed.
-
-    Recipes run against it with VIRTUOUS_BASE_URL and VIRTUOUS_API_KEY pointing at the
-    emulator; then its nightly import runs and what Virtuous holds is shown.
-    """
-    from connectors.virtuous.emulator.app import create_app
-    from core.emulation import EmulatorServer
-
-    with EmulatorServer(create_app(), port=port) as server:
-        os.environ["VIRTUOUS_BASE_URL"] = server.url
-        os.environ["VIRTUOUS_API_KEY"] = "emulator-key"
-        click.echo(f"Virtuous emulator on {server.url} (API key: emulator-key)")
-        if seed is not None:
-            _seed(server.url, seed)
-        rounds = 2 if twice else 1
-        for number in range(1, rounds + 1):
-            for recipe in recipes:
-                click.echo(f"\n$ connector run {recipe}" + (" (again)" if number > 1 else ""))
-                _invoke(["run", str(recipe)], state_path)
-            if recipes and number == 1:
-                summary = httpx.post(f"{server.url}/_emulator/import").json()
-                click.echo(
-                    f"\nVirtuous's nightly import ran: {summary.get('giftsCreated', 0)} gift(s)"
-                    f" and {summary.get('contactsCreated', 0)} contact(s) created,"
-                    f" {len(summary.get('needsUpdate') or [])} left for review"
-                )
-                for recipe in recipes:
-                    click.echo(f"\n$ connector status {recipe}")
-                    _invoke(["status", str(recipe)], state_path)
-        if recipes:
-            held = httpx.get(f"{server.url}/_emulator/state").json()
-            click.echo(f"\nVirtuous now holds: {json.dumps(held.get('counts', held))}")
-        if serve:
-            click.echo("serving; Ctrl-C stops")
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
-
-
-def _seed(url: str, seed: Path) -> None:
-    """Load ``seed`` into the emulator; a file it cannot take stops here (exit 2), rather than
-    leaving the user to wonder where their records went."""
-    try:
-        data = json.loads(seed.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
-        msg = f"{seed} is not JSON: {error}"
-        raise click.BadParameter(msg, param_hint="--seed") from None
-    response = httpx.post(f"{url}/_emulator/seed", json=data, timeout=30)
-    if response.status_code >= 400:
-        try:
-            said = str(response.json().get("message") or response.text)
-        except (ValueError, AttributeError):
-            said = response.text
-        msg = f"the emulator refused {seed}: {said}"
-        raise click.BadParameter(msg, param_hint="--seed")
-
-
-def _invoke(args: list[str], state_path: str | None) -> None:
-    from core.cli import cli
-
-    args = args + (["--state", state_path] if state_path else [])
-    try:
-        cli.main(args=args, prog_name="connector", standalone_mode=False)
-    except SystemExit as done:
-        if done.code not in (0, 1, None):
-            raise

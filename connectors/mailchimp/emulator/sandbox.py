@@ -1,0 +1,51 @@
+"""The Mailchimp emulator in ``connector sandbox``: one audience of donors and newsletter
+readers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from core.sandbox import SandboxEmulator
+from core.sandbox.cast import DONORS
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+API_KEY = "emulator-key-us1"
+LIST_ID = "a1b2c3d4e5"
+
+
+class MailchimpSandbox(SandboxEmulator):
+    name = "mailchimp"
+    description = "Mailchimp Marketing: an audience and its members"
+
+    def create_app(self) -> ASGIApp:
+        from connectors.mailchimp.emulator.app import create_app
+
+        return create_app()
+
+    def variables(self, url: str) -> dict[str, str]:
+        return {
+            "MAILCHIMP_BASE_URL": f"{url}/3.0",
+            "MAILCHIMP_API_KEY": API_KEY,
+            "MAILCHIMP_LIST_ID": LIST_ID,
+        }
+
+    def seed_data(self) -> Mapping[str, Any]:
+        members: list[dict[str, Any]] = [
+            {
+                "email_address": d.email,
+                "merge_fields": {"FNAME": d.first, "LNAME": d.last},
+                "tags": ["Donor"],
+            }
+            for d in DONORS[2:]
+        ]
+        members.append({"email_address": "reader@example.org", "merge_fields": {"FNAME": "Sam"}})
+        members.append({"email_address": "gone@example.org", "status": "unsubscribed"})
+        for member in members:
+            member["list_id"] = LIST_ID
+        return {"api_keys": [API_KEY], "lists": {LIST_ID: "Donors"}, "members": members}
+
+    def seeded(self) -> str:
+        return f"audience {LIST_ID} (Donors) with 6 members"

@@ -1,0 +1,206 @@
+"""``connector sandbox``: start the emulators, print how to point recipes at them, run some."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from core.cli import ExitCode, Session, pass_session, reports_errors
+from core.errors import RecipeError
+from core.sandbox import Rounds
+from core.sandbox.fleet import Served, chosen, registered_emulators, serving
+from core.sandbox.workspace import recipe_copies, write_env
+
+ENV_FILE = "sandbox.env"
+
+
+@click.command()
+@click.option(
+    "--service",
+    "services",
+    metavar="NAME",
+    multiple=True,
+    help="start only this service's emulator (repeatable; default: every one)",
+)
+@click.option(
+    "--run",
+    "recipes",
+    metavar="RECIPE",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="run a recipe against the emulators (repeatable)",
+)
+@click.option("--twice", is_flag=True, help="run the recipes again, to show nothing is sent twice")
+@click.option("--serve", is_flag=True, help="keep serving after --run, until Ctrl-C")
+@click.option(
+    "--faults", is_flag=True, help="switch on the emulators' faults (5xx, 429, lost answers)"
+)
+@click.option(
+    "--seed",
+    "seeds",
+    metavar="[NAME=]FILE",
+    multiple=True,
+    help="JSON to start NAME's emulator with, instead of its sample data",
+)
+@click.option("--port", type=int, default=0, help="first port on 127.0.0.1 (default: free ones)")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="the sandbox's folder: copies of the recipes, their outputs, state, sandbox.env"
+    " (default: a new temporary one)",
+)
+@click.option("--state", "state_path", metavar="PATH", help="state database for the runs")
+@pass_session
+@reports_errors
+def sandbox(
+    session: Session,
+    services: tuple[str, ...],
+    recipes: tuple[Path, ...],
+    twice: bool,
+    serve: bool,
+    faults: bool,
+    seeds: tuple[str, ...],
+    port: int,
+    folder: Path | None,
+    state_path: str | None,
+) -> None:
+    """Every service's emulator on this machine, with sample data: no account needed.
+
+    Prints each emulator's URL and the `export` lines that point recipes at them (also written to
+    sandbox.env in the sandbox's folder). With --run, runs recipes against them from copies in
+    that folder, so nothing is written beside the recipes; without --run, or with --serve, serves
+    until Ctrl-C.
+    """
+    emulators = chosen(registered_emulators(session.pm), services)
+    seed_texts = _seed_texts(seeds, [e.name for e in emulators])
+    workspace = _workspace(folder)
+    with serving(emulators, port=port, seeds=seed_texts, faults=faults) as served:
+        variables = _announce(served, workspace, faults)
+        code: int = ExitCode.OK
+        with _environment(variables):
+            if recipes:
+                state = Path(state_path) if state_path else workspace / "state.db"
+                code = _run_rounds(served, recipes, workspace, state, twice)
+            if serve or not recipes:
+                _serve_until_interrupted()
+    sys.exit(code)
+
+
+def _seed_texts(seeds: Sequence[str], names: Sequence[str]) -> dict[str, str]:
+    texts = {}
+    for given in seeds:
+        name, equals, file = given.partition("=")
+        if not equals:
+            if len(names) != 1:
+                started = ", ".join(names)
+                msg = f"name the emulator this seed is for: --seed NAME={given} ({started})"
+                raise RecipeError(msg, where="--seed")
+            name, file = names[0], given
+        if name not in names:
+            msg = f"--seed names {name!r}, which is not started; started: {', '.join(names)}"
+            raise RecipeError(msg, where="--seed")
+        try:
+            texts[name] = Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            msg = f"cannot read {file}: {getattr(error, 'strerror', None) or error}"
+            raise RecipeError(msg, where="--seed") from None
+    return texts
+
+
+def _workspace(folder: Path | None) -> Path:
+    if folder is None:
+        return Path(tempfile.mkdtemp(prefix="connector-sandbox-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder.resolve()
+
+
+def _announce(served: Sequence[Served], workspace: Path, faults: bool) -> dict[str, str]:
+    """Print the emulators and their variables; write them to the sandbox's env file."""
+    variables: dict[str, str] = {}
+    width = max(len(s.name) for s in served) if served else 0
+    for one in served:
+        seeded = one.emulator.seeded()
+        click.echo(f"{one.name:<{width}}  {one.url}  {one.emulator.description}")
+        if seeded:
+            click.echo(f"{'':<{width}}  holds {seeded}")
+        variables.update(one.variables())
+    if faults:
+        click.echo("faults are on: some requests fail (5xx, 429, lost answers) and are retried")
+    env_file = workspace / ENV_FILE
+    write_env(env_file, variables)
+    click.echo("\nTo point recipes at the sandbox, in another shell:\n")
+    for name, value in variables.items():
+        click.echo(f"  export {name}={value}")
+    click.echo(f"\nor: source {env_file}")
+    click.echo(f"Runs' copies, outputs and state: {workspace}")
+    return variables
+
+
+@contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """The sandbox's variables for the runs in this process, put back afterwards."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _run_rounds(
+    served: Sequence[Served], recipes: Sequence[Path], workspace: Path, state: Path, twice: bool
+) -> int:
+    copies = recipe_copies(recipes, workspace)
+    codes: list[int] = []
+
+    def invoke(args: list[str]) -> int:
+        codes.append(_invoke([*args, "--state", str(state)]))
+        return codes[-1]
+
+    rounds = Rounds(copies, state, invoke)
+    for number in (1, 2) if twice else (1,):
+        for original, copy in zip(recipes, copies, strict=True):
+            again = " (again)" if number > 1 else ""
+            click.echo(f"\n$ connector run {original}{again}")
+            invoke(["run", str(copy)])
+        if number == 1:
+            for one in served:
+                for line in one.emulator.after_first_round(one.url, rounds):
+                    click.echo(line)
+    for one in served:
+        held = one.emulator.holdings(one.control("GET", "state"))
+        if held:
+            click.echo(f"\n{one.name} now holds: {held}")
+    return max(codes, default=ExitCode.OK)
+
+
+def _invoke(args: list[str]) -> int:
+    """Run ``connector ARGS`` in this process; its exit code (its errors are already shown)."""
+    from core.cli import cli
+
+    try:
+        cli.main(args=args, prog_name="connector", standalone_mode=False)
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+    return 0
+
+
+def _serve_until_interrupted() -> None:
+    click.echo("\nServing; Ctrl-C stops.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
