@@ -36,6 +36,8 @@ logger = logging.getLogger("core.state")
 #: recipe of a process that died.
 LEASE_SECONDS_VARIABLE = "CONNECTOR_LEASE_SECONDS"
 DEFAULT_LEASE_SECONDS = 30.0
+# How often a waiting run looks again (a run that ends gives its lease back at once).
+_POLL = 0.5
 
 _TAKE = """
 INSERT INTO leases AS l (recipe, holder, host, pid, since, expires_at)
@@ -170,7 +172,7 @@ class Lease:
             if not told:
                 logger.warning("waiting for the run of %s held by %s", self._recipe, holder)
                 told = True
-            time.sleep(min(max(holder.expires_in, 0.1), self._seconds / 3))
+            time.sleep(min(max(holder.expires_in, 0.1), _POLL))
 
     def _holder(self) -> Holder | None:
         assert self._db is not None
