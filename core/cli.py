@@ -229,6 +229,7 @@ class CommandGroup(click.Group):
 #: ``--help``): ``name -> "module:attribute"``, the attribute a click command or group.
 LAZY_COMMANDS: dict[str, str] = {
     "sandbox": "core.sandbox.command:sandbox",
+    "init": "core.init:init",
 }
 
 

@@ -1,0 +1,178 @@
+"""``connector init``: start a recipe from one of the shipped ones.
+
+The templates are the recipes in the checkout's ``recipes/`` folder (``CONNECTOR_RECIPES`` names
+another), so a recipe added there is offered at once. A template is written with the input files
+its ``with:`` settings name (``data/donations.csv``), and an ``.env.example`` naming each
+variable it reads, so ``connector test`` passes at once and ``connector validate`` once the
+variables are set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from core.cli import ExitCode, reports_errors
+from core.errors import RecipeError, UnknownComponentError
+
+RECIPES_VARIABLE = "CONNECTOR_RECIPES"
+ENV_EXAMPLE = ".env.example"
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class Template:
+    """A shipped recipe offered by ``connector init``."""
+
+    name: str
+    path: Path
+    description: str
+
+    def variables(self) -> dict[str, str | None]:
+        """Each ``${VAR}`` the recipe reads, with its default (None: it must be set)."""
+        found: dict[str, str | None] = {}
+        for match in _REFERENCE.finditer(_without_comments(self.path.read_text("utf-8"))):
+            name, default = match.group(1), match.group(2)
+            if found.get(name) is None:
+                found[name] = default
+        return found
+
+    def inputs(self) -> list[Path]:
+        """The files beside the recipe that its ``with:`` settings name (relative paths)."""
+        data = _parsed(self.path)
+        found = []
+        for part in ("source", "sink"):
+            settings = (data.get(part) or {}).get("with") or {}
+            for value in settings.values() if isinstance(settings, dict) else ():
+                if isinstance(value, str) and "$" not in value and not Path(value).is_absolute():
+                    candidate = self.path.parent / value
+                    if candidate.is_file() and self.path.parent in candidate.resolve().parents:
+                        found.append(Path(value))
+        return found
+
+
+def recipes_folder() -> Path:
+    """Where the shipped recipes are: ``CONNECTOR_RECIPES``, or the checkout's ``recipes/``."""
+    chosen = os.environ.get(RECIPES_VARIABLE)
+    return Path(chosen) if chosen else Path(__file__).resolve().parents[1] / "recipes"
+
+
+def templates(folder: Path | None = None) -> dict[str, Template]:
+    """Every shipped recipe by name (its file name without ``.yaml``), sorted."""
+    folder = folder or recipes_folder()
+    found = {}
+    for path in sorted(folder.glob("*.yaml")):
+        description = str(_parsed(path).get("description") or "").strip()
+        found[path.stem] = Template(path.stem, path, description)
+    return found
+
+
+def _parsed(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _without_comments(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+
+
+@click.command()
+@click.argument("template", required=False)
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(),
+    show_default=".",
+    help="where to write the recipe, its inputs and .env.example",
+)
+@click.option("--force", is_flag=True, help="overwrite a recipe or input file already there")
+@reports_errors
+def init(template: str | None, folder: Path, force: bool) -> None:
+    """Start a recipe from a template: without TEMPLATE, list them."""
+    offered = templates()
+    if template is None:
+        _list(offered)
+        return
+    if template.endswith(".yaml"):
+        template = template[: -len(".yaml")]
+    if template not in offered:
+        raise UnknownComponentError("template", template, offered, where="connector init")
+    chosen = offered[template]
+    written = _write(chosen, folder, force)
+    _next_steps(chosen, folder, written)
+
+
+def _list(offered: dict[str, Template]) -> None:
+    if not offered:
+        click.echo(f"no templates in {recipes_folder()} (set {RECIPES_VARIABLE})")
+        sys.exit(ExitCode.USAGE)
+    click.echo("Templates (connector init NAME [--dir D]):\n")
+    for template in offered.values():
+        click.echo(template.name)
+        if template.description:
+            click.echo(f"  {template.description}")
+
+
+def _write(template: Template, folder: Path, force: bool) -> list[Path]:
+    recipe = folder / template.path.name
+    files = [(template.path, recipe)] + [
+        (template.path.parent / p, folder / p) for p in template.inputs()
+    ]
+    existing = [str(target) for _, target in files if target.exists()]
+    if existing and not force:
+        msg = f"{', '.join(existing)} already exists; choose another --dir, or add --force"
+        raise RecipeError(msg, where="connector init")
+    for source, target in files:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    _write_env_example(folder / ENV_EXAMPLE, template)
+    return [target for _, target in files] + [folder / ENV_EXAMPLE]
+
+
+def _write_env_example(path: Path, template: Template) -> None:
+    """Add the template's variables that ``path`` does not name yet (it may serve others)."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    named = set(re.findall(r"^#? ?([A-Za-z_][A-Za-z0-9_]*)=", text, re.M))
+    lines = [
+        f"{name}=" if default is None else f"# {name}={default}"
+        for name, default in template.variables().items()
+        if name not in named
+    ]
+    if not lines and text:
+        return
+    header = (
+        ""
+        if text
+        else (
+            "# Copy to .env beside the recipe and fill in; never commit .env.\n"
+            "# `connector sandbox` prints values that point at local emulators.\n"
+            "# A commented line has a default (shown); uncomment it to change it.\n"
+        )
+    )
+    intro = f"\n# {template.path.name}" + ("\n" if lines else ": reads no variable\n")
+    path.write_text(text + header + intro + "".join(f"{line}\n" for line in lines), "utf-8")
+
+
+def _next_steps(template: Template, folder: Path, written: list[Path]) -> None:
+    recipe = folder / template.path.name
+    click.echo("wrote " + ", ".join(str(p) for p in written))
+    click.echo(
+        "\nNext: its inline tests (no secrets needed), a run against local emulators, then\n"
+        "your own keys in .env and a real run:\n\n"
+        f"  connector test {recipe}\n"
+        f"  connector sandbox --run {recipe}\n"
+        f"  cp {folder / ENV_EXAMPLE} {folder / '.env'}\n"
+        f"  connector run {recipe}"
+    )
