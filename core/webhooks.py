@@ -15,6 +15,7 @@ A service with a subscription API also implements :meth:`subscribe`, :meth:`subs
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -149,3 +150,27 @@ class WebhookSource(Source):
     def unsubscribe(self, subscription_id: str) -> None:
         msg = f"{self.name} has no API to remove webhook subscriptions"
         raise ConnectorError(msg)
+
+
+# --- helpers for the sources -----------------------------------------------------------------
+
+
+def json_body(delivery: Delivery, service: str) -> Any:
+    """The delivery's body as JSON; :class:`MalformedDelivery` (400) if it is not JSON."""
+    try:
+        return json.loads(delivery.body)
+    except (UnicodeDecodeError, ValueError) as error:
+        msg = f"{service} delivery is not JSON ({error.__class__.__name__}: {error})"
+        raise MalformedDelivery(msg) from None
+
+
+def check_age(signed_at: float, delivery: Delivery, tolerance: float, service: str) -> None:
+    """Refuse a correctly signed delivery whose signature is older than ``tolerance`` seconds
+    when it arrived: a replay of a captured request (0 turns the check off)."""
+    age = delivery.received_at - signed_at
+    if tolerance and age > tolerance:
+        msg = (
+            f"{service} signature is {age:.0f} s old, over the tolerance of {tolerance:g} s:"
+            " a replay of an old delivery is refused"
+        )
+        raise WebhookRejected(msg)

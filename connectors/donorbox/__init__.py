@@ -13,7 +13,10 @@ from core.registry import Lazy
 
 @hookimpl
 def connector_register_sources() -> Iterable[Lazy]:
-    return [Lazy("donorbox.donations", "connectors.donorbox.donations:Donations")]
+    return [
+        Lazy("donorbox.donations", "connectors.donorbox.donations:Donations"),
+        Lazy("donorbox.webhook", "connectors.donorbox.webhook:DonorboxWebhook"),
+    ]
 
 
 @hookimpl

@@ -13,7 +13,10 @@ from core.registry import Lazy
 
 @hookimpl
 def connector_register_sources() -> Iterable[Lazy]:
-    return [Lazy("givebutter.transactions", "connectors.givebutter.transactions:Transactions")]
+    return [
+        Lazy("givebutter.transactions", "connectors.givebutter.transactions:Transactions"),
+        Lazy("givebutter.webhook", "connectors.givebutter.webhook:GivebutterWebhook"),
+    ]
 
 
 @hookimpl

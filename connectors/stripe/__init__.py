@@ -17,6 +17,7 @@ def connector_register_sources() -> Iterable[Lazy]:
     return [
         Lazy("stripe.charges", "connectors.stripe.charges:ChargesSource"),
         Lazy("stripe.refunds", "connectors.stripe.refunds:RefundsSource"),
+        Lazy("stripe.webhook", "connectors.stripe.webhook:StripeWebhook"),
     ]
 
 

@@ -85,18 +85,26 @@ class ChargesSource(CreatedWindowSource):
         return super().in_flux(record) or (_authorized_only(record) and not record.get("refunded"))
 
     def to_record(self, obj: Any) -> Record:
-        record: Record = obj.to_dict()
-        txn = record.get("balance_transaction")
-        txn = txn if isinstance(txn, Mapping) else {}
-        record["fee"] = txn.get("fee")
-        record["net"] = txn.get("net")
-        record["fee_currency"] = txn.get("currency")
-        customer = record.get("customer")
-        record["customer_id"] = unexpanded_id(customer)
-        details = customer if isinstance(customer, Mapping) else {}
-        record["customer_email"] = details.get("email")
-        record["customer_name"] = details.get("name")
-        return record
+        return charge_record(obj.to_dict())
+
+
+def charge_record(charge: Record) -> Record:
+    """A charge as Stripe sends it (``to_dict()`` of the SDK's object, or an event's
+    ``data.object``) with the fields this source adds: ``fee``, ``net`` and ``fee_currency``
+    when the balance transaction is expanded, ``customer_id`` always, ``customer_email`` and
+    ``customer_name`` when the customer is expanded (None otherwise)."""
+    record = dict(charge)
+    txn = record.get("balance_transaction")
+    txn = txn if isinstance(txn, Mapping) else {}
+    record["fee"] = txn.get("fee")
+    record["net"] = txn.get("net")
+    record["fee_currency"] = txn.get("currency")
+    customer = record.get("customer")
+    record["customer_id"] = unexpanded_id(customer)
+    details = customer if isinstance(customer, Mapping) else {}
+    record["customer_email"] = details.get("email")
+    record["customer_name"] = details.get("name")
+    return record
 
 
 def _authorized_only(record: Mapping[str, Any]) -> bool:

@@ -102,10 +102,15 @@ class ListSettings(BaseModel):
     @field_validator("api_key")
     @classmethod
     def _secret_key(cls, value: SecretStr) -> SecretStr:
-        if value.get_secret_value().strip().startswith("pk_"):
-            msg = "a publishable key (pk_) cannot read this; use a secret (sk_) or restricted key"
-            raise ValueError(msg)
-        return value
+        return secret_key(value)
+
+
+def secret_key(value: SecretStr) -> SecretStr:
+    """``value``, unless it is a publishable key, which can read nothing."""
+    if value.get_secret_value().strip().startswith("pk_"):
+        msg = "a publishable key (pk_) cannot read this; use a secret (sk_) or restricted key"
+        raise ValueError(msg)
+    return value
 
 
 class CreatedWindowSource(Source):

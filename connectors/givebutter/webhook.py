@@ -1,0 +1,136 @@
+"""``givebutter.webhook``: transactions Givebutter announces by webhook, read again from its API.
+
+Givebutter publishes no signature for its deliveries, so they prove nothing: the URL carries a
+secret (``?secret=...``, compared in constant time; a delivery without it, or with another, is
+refused with 401), and every event's transaction is read again from the API
+(``GET /v1/transactions/{id}``) before anything is written. ``refetch`` is therefore always on;
+the delivered body only says which transaction to read.
+
+The delivered envelope is not published either: the event name is read from ``type`` (or
+``event``) and the transaction id from ``data.id``. ``transaction.succeeded`` and
+``refund.created`` concern a transaction; the other events Givebutter offers (plans, contacts,
+campaigns, tickets) are acknowledged and ignored. Records are keyed and shaped exactly as
+``givebutter.transactions`` yields them (refund flags on the nested ``transactions[]`` entry), so
+its recipes' ``map:`` and ``filter:`` work unchanged and a reconciling poll shares the ledger.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from connectors.givebutter.models import Transaction
+from connectors.givebutter.service import DEFAULT_BASE_URL, GivebutterSettings, givebutter_client
+from core.contract import ContractCheck
+from core.errors import InvalidRecord
+from core.http import raise_for_status
+from core.source import Record, Unreadable
+from core.webhooks import (
+    Delivery,
+    Event,
+    MalformedDelivery,
+    WebhookRejected,
+    WebhookSettings,
+    WebhookSource,
+    json_body,
+)
+
+NAME = "Givebutter"
+TRANSACTION_EVENTS = ("transaction.succeeded", "refund.created")
+
+
+class GivebutterWebhookSettings(WebhookSettings):
+    secret: SecretStr | None = Field(
+        default=None, description="the secret the webhook's URL carries (?secret=...)"
+    )
+    query_parameter: str = Field(
+        default="secret", min_length=1, description="the URL's query parameter holding it"
+    )
+    refetch: bool = Field(
+        default=True, description="always on: Givebutter's deliveries are unsigned"
+    )
+    api_key: SecretStr = Field(description="to read each transaction again from the API")
+    base_url: str = Field(default=DEFAULT_BASE_URL, description="for an emulator or a proxy")
+
+    @field_validator("refetch")
+    @classmethod
+    def _always(cls, value: bool) -> bool:
+        if not value:
+            msg = (
+                "Givebutter's deliveries are unsigned, so each transaction is read again from"
+                " the API: refetch cannot be turned off"
+            )
+            raise ValueError(msg)
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _transaction_events(cls, value: list[str] | None) -> list[str] | None:
+        unknown = [name for name in value or [] if name not in TRANSACTION_EVENTS]
+        if unknown:
+            choices = list(TRANSACTION_EVENTS)
+            msg = f"givebutter.webhook cannot process {unknown}; choose from {choices}"
+            raise ValueError(msg)
+        return value
+
+
+class GivebutterWebhook(WebhookSource):
+    """Transactions Givebutter's webhooks name, read from its API as
+    ``givebutter.transactions`` records."""
+
+    name: ClassVar[str] = "givebutter.webhook"
+    Settings: ClassVar[type[BaseModel]] = GivebutterWebhookSettings
+    description: ClassVar[str] = "Givebutter transactions (webhooks), read again from the API"
+    settings: GivebutterWebhookSettings
+
+    def verify(self, delivery: Delivery) -> None:
+        expected = self.settings.secret.get_secret_value() if self.settings.secret else ""
+        if not expected.strip():
+            msg = "givebutter.webhook has no secret: set with: secret: (the one in its URL)"
+            raise WebhookRejected(msg)
+        given = delivery.query.get(self.settings.query_parameter)
+        if not given:
+            msg = f"Givebutter delivery without ?{self.settings.query_parameter}= in its URL"
+            raise WebhookRejected(msg)
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise WebhookRejected("Givebutter delivery with a wrong secret in its URL")
+
+    def events(self, delivery: Delivery) -> list[Event]:
+        payload = json_body(delivery, NAME)
+        if not isinstance(payload, dict):
+            raise MalformedDelivery("Givebutter delivery is not a JSON object")
+        kind = payload.get("type") or payload.get("event")
+        data = payload.get("data")
+        if not isinstance(kind, str) or not isinstance(data, dict) or data.get("id") is None:
+            raise MalformedDelivery("Givebutter delivery without an event name and a data.id")
+        return [
+            Event(
+                type=kind,
+                key=str(data["id"]),
+                record=data,  # unverified: only its id is used, to read it again
+                id=str(payload["id"]) if payload.get("id") else None,
+                occurred_at=payload.get("created_at"),
+            )
+        ]
+
+    def selects(self, event: Event) -> bool:
+        return event.type in (self.settings.events or TRANSACTION_EVENTS)
+
+    def refetch(self, event: Event) -> Record | None:
+        """The transaction as Givebutter's API has it now; None if it has none by that id."""
+        api = GivebutterSettings(api_key=self.settings.api_key, base_url=self.settings.base_url)
+        client, service = givebutter_client(api, self.context)
+        response = client.get(f"/v1/transactions/{event.key}")
+        if response.status_code == 404:
+            return None
+        raise_for_status(response, service)
+        body: Any = response.json()
+        # Laravel resources may come wrapped in "data".
+        if isinstance(body, dict) and "id" not in body and isinstance(body.get("data"), dict):
+            body = body["data"]
+        checked = ContractCheck(Transaction, NAME, lambda r: event.key).check(body)
+        if isinstance(checked, Unreadable):
+            raise InvalidRecord(checked.reason)
+        return checked
