@@ -7,12 +7,13 @@ component's own ``Settings`` model. Every error names ``file:line:column`` and t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core import limits
 from core.env import WithPlaceholders, environment, interpolate
@@ -21,6 +22,7 @@ from core.mapping import FILTERED, CompiledMapping, compile_mapping
 from core.registry import Registry
 from core.sink import Sink
 from core.source import Source
+from core.webhooks import WebhookSource
 from core.yaml_marks import Located, load_located
 
 M = TypeVar("M", bound=BaseModel)
@@ -33,6 +35,42 @@ class ComponentRef(BaseModel):
 
     use: str = Field(description="a registered component, e.g. stripe.charges")
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+
+
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def duration_seconds(text: str) -> int:
+    """``1h30m``, ``15m``, ``45s`` as seconds; ValueError for anything else (or zero)."""
+    found = _DURATION.fullmatch(text.strip())
+    if not text.strip() or found is None:
+        msg = f"{text!r} is not a duration; write it like 30s, 15m, 1h or 1h30m"
+        raise ValueError(msg)
+    hours, minutes, secs = (int(part or 0) for part in found.groups())
+    total = hours * 3600 + minutes * 60 + secs
+    if total <= 0:
+        msg = f"{text!r} is no time at all; give how often to poll, e.g. 15m"
+        raise ValueError(msg)
+    return total
+
+
+class ReconcileRef(ComponentRef):
+    """A webhook recipe's reconciling poll: a polling source of the same objects, read every
+    ``every`` by ``connector serve`` through the recipe's ledger, to fill what lost webhooks
+    left out."""
+
+    every: str = Field(default="15m", description="how often to poll: 30s, 15m, 1h, 1h30m")
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _is_duration(cls, value: object) -> object:
+        if isinstance(value, str):
+            duration_seconds(value)
+        return value
+
+    @property
+    def seconds(self) -> int:
+        return duration_seconds(self.every)
 
 
 class RecipeTestCase(BaseModel):
@@ -60,6 +98,9 @@ class RecipeModel(BaseModel):
         default=None, description="output field -> expression; omitted: records pass unchanged"
     )
     sink: ComponentRef
+    reconcile: ReconcileRef | None = Field(
+        default=None, description="webhook recipes: a polling source that fills lost events"
+    )
     tables: dict[str, dict[str, Any]] = Field(default_factory=dict)
     tests: list[RecipeTestCase] = Field(default_factory=list)
 
@@ -76,6 +117,17 @@ class Recipe:
     sink_class: type[Sink]
     sink_settings: BaseModel
     mapping: CompiledMapping
+    reconcile_class: type[Source] | None = None
+    reconcile_settings: BaseModel | None = None
+
+    def reconciling(self) -> Recipe:
+        """This recipe reading its ``reconcile:`` source instead of its webhooks: the same
+        name, so the same ledger, map and sink."""
+        assert self.reconcile_class is not None
+        assert self.reconcile_settings is not None
+        return replace(
+            self, source_class=self.reconcile_class, source_settings=self.reconcile_settings
+        )
 
     def apply(self, record: dict[str, Any]) -> dict[str, Any] | object:
         """Filter and map one record; returns ``FILTERED`` for a record the filter leaves out.
@@ -141,7 +193,7 @@ def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = 
         tables=model.tables,
         locate=located.where,
     )
-    return Recipe(
+    recipe = Recipe(
         path=path,
         model=model,
         located=located,
@@ -153,6 +205,32 @@ def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = 
         sink_settings=_settings(sink_class.Settings, model.sink.with_, located, "sink", env),
         mapping=mapping,
     )
+    if model.reconcile is not None:
+        _add_reconcile(recipe, model.reconcile, registry, env)
+    return recipe
+
+
+def _add_reconcile(
+    recipe: Recipe, ref: ReconcileRef, registry: Registry, env: Mapping[str, str] | None
+) -> None:
+    """Resolve ``reconcile:``: a polling source, only under a webhook source."""
+    located = recipe.located
+    if not issubclass(recipe.source_class, WebhookSource):
+        msg = (
+            f"reconcile: fills the events a webhook source missed, but {recipe.source_class.name}"
+            " is polled already; remove reconcile: or use a webhook source"
+        )
+        raise RecipeValidationError(msg, where=located.where(("reconcile",)))
+    where = located.where(("reconcile", "use"))
+    found = registry.sources.get(ref.use, where=where, hint=registry.failure_hint())
+    if issubclass(found, WebhookSource):
+        msg = (
+            f"reconcile.use: {ref.use} is a webhook source;"
+            " name a polling source of the same objects"
+        )
+        raise RecipeValidationError(msg, where=where)
+    recipe.reconcile_class = found
+    recipe.reconcile_settings = _settings(found.Settings, ref.with_, located, "reconcile", env)
 
 
 def _text(data: bytes, path: Path) -> str:

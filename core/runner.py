@@ -158,6 +158,8 @@ class Runner:
         # Keys that hold a dead letter, and the digests of payloads the sink refused.
         self._lettered: set[str] = set()
         self._refused: dict[str, str] = {}
+        #: The keys dead-lettered by this run, with why (a failed write may be tried again).
+        self.dead_lettered: dict[str, Outcome] = {}
         self._replaying = False
         # Keys sent (or about to be) whose answer is not committed yet, with their digests.
         self._open_keys: dict[str, str] = {}
@@ -196,6 +198,14 @@ class Runner:
             self._sync(records, None, advance_cursor=False, letters=letters)
         return self.report
 
+    def sync(self, records: Iterable[Incoming]) -> RunReport:
+        """Sync records handed over rather than read (the events of ``connector serve``'s
+        inbox): the same filter, map, ledger, dead letters and sink as :meth:`run`, and no
+        cursor. :attr:`dead_lettered` then says which of them did not reach the sink."""
+        with self._exclusive():
+            self._sync(iter(records), None, advance_cursor=False, replaying=False)
+        return self.report
+
     def _forget_fixed_inputs(self) -> None:
         """After a read of the whole source, an unparsable input it no longer yields was fixed
         (its record, now readable, went through under its own key) or removed."""
@@ -222,11 +232,13 @@ class Runner:
         *,
         advance_cursor: bool,
         letters: list[DeadLetter] | None = None,
+        replaying: bool | None = None,
     ) -> bool:
-        """Sync ``records``; True when the source was read to its end (no ``--limit`` cut)."""
+        """Sync ``records``; True when the source was read to its end (no ``--limit`` cut).
+        ``replaying`` (by default: when no cursor advances) sends refused payloads again."""
         sink = self.recipe.sink_class(self.recipe.sink_settings, self._sink_context)
         self._sink = sink
-        self._replaying = not advance_cursor
+        self._replaying = not advance_cursor if replaying is None else replaying
         try:
             records = _started(records)
             if letters is None:
@@ -591,6 +603,7 @@ class Runner:
         # A reason may quote an expression or a server's answer that holds a ${VAR} secret.
         reason = redact_text(reason)
         outcome = Outcome(outcome)
+        self.dead_lettered[key] = outcome
         self.report.count(outcome)
         self.report.add_problem(key, outcome, reason, field)
         self._lettered.add(key)

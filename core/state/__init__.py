@@ -9,12 +9,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.errors import RecipeError
-from core.state.base import Batch, DeadLetter, InFlight, StateStore
+from core.errors import FatalError, RecipeError
+from core.state.base import (
+    Batch,
+    DeadLetter,
+    InboxEvent,
+    InboxStore,
+    InFlight,
+    NewEvent,
+    StateStore,
+)
 from core.state.pg_connect import is_postgres
 from core.state.sqlite import SqliteStateStore
 
-__all__ = ["Batch", "DeadLetter", "InFlight", "SqliteStateStore", "StateStore", "open_state"]
+__all__ = [
+    "Batch",
+    "DeadLetter",
+    "InFlight",
+    "InboxEvent",
+    "InboxStore",
+    "NewEvent",
+    "SqliteStateStore",
+    "StateStore",
+    "inbox_of",
+    "open_state",
+]
 
 
 def open_state(location: str | Path) -> StateStore:
@@ -34,3 +53,11 @@ def open_state(location: str | Path) -> StateStore:
         )
         raise RecipeError(msg)
     return SqliteStateStore(Path(text))
+
+
+def inbox_of(store: StateStore) -> InboxStore:
+    """``store``'s webhook inbox; a backend without one cannot serve webhooks."""
+    if not hasattr(store, "inbox_enqueue"):
+        msg = f"the state store {store.location} has no webhook inbox; use a SQLite state file"
+        raise FatalError(msg)
+    return store  # type: ignore[return-value]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -111,3 +111,96 @@ class StateStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class InboxEvent:
+    """A verified webhook event kept in the inbox until the recipe's sink has it.
+
+    ``seq`` orders the inbox (arrival order); ``status`` is ``pending`` (to drain, perhaps after
+    ``available_at`` when an attempt failed), ``done``, or ``failed`` (gave up after its
+    attempts: ``connector inbox retry`` makes it pending again).
+    """
+
+    seq: int
+    recipe: str
+    type: str
+    key: str
+    record: dict[str, Any]
+    event_id: str | None = None
+    occurred_at: str | None = None
+    received_at: float = 0.0
+    status: str = "pending"
+    attempts: int = 0
+    available_at: float = 0.0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to enqueue for ``recipe``: what :class:`core.webhooks.Event` holds."""
+
+    recipe: str
+    type: str
+    key: str
+    record: dict[str, Any]
+    event_id: str | None = None
+    occurred_at: str | None = None
+
+
+class InboxStore(Protocol):
+    """The durable inbox of ``connector serve``: events are committed here before the service
+    is answered 2xx, and leave only once the recipe's sink has them (or a person gave up).
+
+    Every method commits before it returns. Times are Unix epoch seconds. A backend shared by
+    several processes makes :meth:`inbox_claim` exclusive (a lease that ends at ``until``).
+    """
+
+    def inbox_enqueue(self, events: Sequence[NewEvent], now: float) -> int:
+        """Commit ``events`` in one transaction; an event whose (recipe, event id) the inbox
+        already holds is not added again. Returns how many were added."""
+        ...
+
+    def inbox_claim(self, recipe: str, limit: int, now: float, until: float) -> list[InboxEvent]:
+        """Up to ``limit`` pending events of ``recipe`` due by ``now``, oldest first, leased
+        until ``until``: never an event while an earlier pending one of its key remains, so
+        the events of one key are processed in the order they arrived."""
+        ...
+
+    def inbox_done(self, seqs: Sequence[int], now: float) -> None:
+        """The sink has these events (or they needed no write): they leave the queue."""
+        ...
+
+    def inbox_failed(
+        self,
+        failures: Sequence[tuple[int, str]],
+        now: float,
+        backoff: Callable[[int], float],
+        max_attempts: int,
+    ) -> None:
+        """An attempt at each (seq, reason) failed: retried ``backoff(attempts)`` seconds from
+        ``now``, or ``failed`` for good once it has had ``max_attempts``."""
+        ...
+
+    def inbox_release(self, recipe: str) -> None:
+        """Drop the leases of ``recipe``'s events (a stopped server's claims), so they are
+        claimed again; called when the only server draining ``recipe`` starts."""
+        ...
+
+    def inbox_events(
+        self, recipe: str, statuses: Sequence[str] = ("pending", "failed"), limit: int = 1000
+    ) -> list[InboxEvent]:
+        """``recipe``'s events of these statuses, oldest first."""
+        ...
+
+    def inbox_retry(self, recipe: str, now: float) -> int:
+        """Make ``recipe``'s failed and waiting events due now, attempts reset; how many."""
+        ...
+
+    def inbox_depth(self) -> dict[tuple[str, str], int]:
+        """How many events are waiting, by (recipe, status) for ``pending`` and ``failed``."""
+        ...
+
+    def inbox_prune(self, before: float) -> int:
+        """Forget done events received before ``before``; how many."""
+        ...

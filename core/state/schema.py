@@ -5,6 +5,9 @@ Version 2 keeps the ledger compact (it has a row for every record a recipe ever 
 digest as its 32 bytes instead of 64 hex characters, the outcome as a number and the time as
 Unix seconds. A file of version 1 (before the version was recorded) is migrated when it is
 opened, digests unchanged: every record it holds stays ``unchanged`` on the next run.
+
+Version 3 adds the ``inbox`` of ``connector serve`` (see :class:`core.state.base.InboxStore`):
+an older file gains the empty table when it is opened.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from functools import lru_cache
 
 from core.outcomes import Outcome
 
-VERSION = 2
+VERSION = 3
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS recipe_state (
@@ -66,6 +69,25 @@ CREATE TABLE IF NOT EXISTS cache (
     stored_at REAL NOT NULL,
     PRIMARY KEY (namespace, key)
 );
+CREATE TABLE IF NOT EXISTS inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipe TEXT NOT NULL,
+    event_id TEXT,
+    type TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    record TEXT NOT NULL,
+    occurred_at TEXT,
+    received_at REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    available_at REAL NOT NULL,
+    leased_until REAL,
+    last_error TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS inbox_event_id ON inbox (recipe, event_id)
+    WHERE event_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS inbox_by_status ON inbox (recipe, status, seq);
+CREATE INDEX IF NOT EXISTS inbox_by_key ON inbox (recipe, source_key, status, seq);
 CREATE TABLE IF NOT EXISTS state_schema (version INTEGER NOT NULL);
 """
 

@@ -18,6 +18,7 @@ from core.outcomes import LedgerEntry, Outcome
 from core.state import schema
 from core.state.base import Batch, DeadLetter, InFlight
 from core.state.lock import busy_timeout, database_locked, is_busy, private_file, recipe_lock
+from core.state.sqlite_inbox import SqliteInbox
 
 # How many keys go into one `IN (...)` lookup; SQLite's default limit on variables is 32766.
 _CHUNK = 500
@@ -27,8 +28,9 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class SqliteStateStore:
-    """State in a SQLite file, in WAL mode so a reader never blocks the running recipe."""
+class SqliteStateStore(SqliteInbox):
+    """State in a SQLite file, in WAL mode so a reader never blocks the running recipe; with
+    the inbox of ``connector serve`` (:class:`~core.state.sqlite_inbox.SqliteInbox`)."""
 
     def __init__(self, path: Path) -> None:
         self.location = str(path)
@@ -233,7 +235,7 @@ class SqliteStateStore:
 
     def reset(self, recipe: str) -> None:
         with self._transaction():
-            for table in ("recipe_state", "dead_letters", "in_flight"):
+            for table in ("recipe_state", "dead_letters", "in_flight", "inbox"):
                 self._db.execute(f"DELETE FROM {table} WHERE recipe = ?", (recipe,))
             number = self._recipe_id(recipe)
             if number is not None:

@@ -1,0 +1,164 @@
+"""The inbox of ``connector serve`` in the SQLite state file (:class:`InboxStore`).
+
+A table of events in arrival order (``seq``). An event is claimed with a lease rather than a
+status, so a server killed while it drains leaves nothing stuck: its claims are released when
+the next server starts (see :meth:`SqliteInbox.inbox_release`) or run out.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from core.digest import exact_json_encoder
+from core.json_numbers import parse_json
+from core.state.base import InboxEvent, NewEvent
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+_COLUMNS = (
+    "seq, recipe, type, source_key, record, event_id, occurred_at, received_at, status,"
+    " attempts, available_at, last_error"
+)
+
+# Escaped to ASCII, as the ledger's records are (a lone surrogate is kept, not refused).
+_json = exact_json_encoder(sort_keys=True, ensure_ascii=True)
+
+
+class SqliteInbox:
+    """The :class:`~core.state.base.InboxStore` methods of the SQLite state store."""
+
+    _db: sqlite3.Connection
+
+    def _transaction(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def inbox_enqueue(self, events: Sequence[NewEvent], now: float) -> int:
+        # Acknowledged once this returns, so it must survive a power cut too: a service does
+        # not deliver an acknowledged event again. Callers enqueue many events at once.
+        self._db.execute("PRAGMA synchronous=FULL")
+        try:
+            return self._enqueue(events, now)
+        finally:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def _enqueue(self, events: Sequence[NewEvent], now: float) -> int:
+        with self._transaction():
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO inbox (recipe, event_id, type, source_key, record,"
+                " occurred_at, received_at, available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (e.recipe, e.event_id, e.type, e.key, _json(e.record), e.occurred_at, now, now)
+                    for e in events
+                ],
+            )
+            return self._db.total_changes - before
+
+    def inbox_claim(self, recipe: str, limit: int, now: float, until: float) -> list[InboxEvent]:
+        with self._transaction():
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM inbox AS e WHERE recipe = ? AND status = 'pending'"
+                " AND available_at <= ? AND (leased_until IS NULL OR leased_until <= ?)"
+                " AND NOT EXISTS (SELECT 1 FROM inbox AS p WHERE p.recipe = e.recipe"
+                " AND p.source_key = e.source_key AND p.status = 'pending' AND p.seq < e.seq)"
+                " ORDER BY seq LIMIT ?",
+                (recipe, now, now, limit),
+            ).fetchall()
+            self._db.executemany(
+                "UPDATE inbox SET leased_until = ? WHERE seq = ?", [(until, row[0]) for row in rows]
+            )
+        return [_event(row) for row in rows]
+
+    def inbox_done(self, seqs: Sequence[int], now: float) -> None:
+        # The record leaves with the event: the donor's data is kept by the sink and the
+        # ledger, not twice. The row stays a while so a redelivery of its event id is known.
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE inbox SET status = 'done', record = '{}', leased_until = NULL,"
+                " available_at = ?, last_error = NULL WHERE seq = ?",
+                [(now, seq) for seq in seqs],
+            )
+
+    def inbox_failed(
+        self,
+        failures: Sequence[tuple[int, str]],
+        now: float,
+        backoff: Callable[[int], float],
+        max_attempts: int,
+    ) -> None:
+        with self._transaction():
+            for seq, reason in failures:
+                found = self._db.execute("SELECT attempts FROM inbox WHERE seq = ?", (seq,))
+                row = found.fetchone()
+                if row is None:
+                    continue
+                attempts = int(row[0]) + 1
+                status = "failed" if attempts >= max_attempts else "pending"
+                self._db.execute(
+                    "UPDATE inbox SET attempts = ?, status = ?, available_at = ?,"
+                    " leased_until = NULL, last_error = ? WHERE seq = ?",
+                    (attempts, status, now + backoff(attempts), reason, seq),
+                )
+
+    def inbox_release(self, recipe: str) -> None:
+        with self._transaction():
+            self._db.execute(
+                "UPDATE inbox SET leased_until = NULL"
+                " WHERE recipe = ? AND leased_until IS NOT NULL",
+                (recipe,),
+            )
+
+    def inbox_events(
+        self, recipe: str, statuses: Sequence[str] = ("pending", "failed"), limit: int = 1000
+    ) -> list[InboxEvent]:
+        marks = ",".join("?" * len(statuses))
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM inbox WHERE recipe = ? AND status IN ({marks})"
+            " ORDER BY seq LIMIT ?",
+            (recipe, *statuses, limit),
+        ).fetchall()
+        return [_event(row) for row in rows]
+
+    def inbox_retry(self, recipe: str, now: float) -> int:
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE inbox SET status = 'pending', attempts = 0, available_at = ?"
+                " WHERE recipe = ? AND (status = 'failed' OR (status = 'pending'"
+                " AND available_at > ?))",
+                (now, recipe, now),
+            )
+            return cursor.rowcount
+
+    def inbox_depth(self) -> dict[tuple[str, str], int]:
+        rows = self._db.execute(
+            "SELECT recipe, status, count(*) FROM inbox WHERE status != 'done'"
+            " GROUP BY recipe, status"
+        )
+        return {(row[0], row[1]): int(row[2]) for row in rows}
+
+    def inbox_prune(self, before: float) -> int:
+        with self._transaction():
+            cursor = self._db.execute(
+                "DELETE FROM inbox WHERE status = 'done' AND received_at < ?", (before,)
+            )
+            return cursor.rowcount
+
+
+def _event(row: tuple[Any, ...]) -> InboxEvent:
+    return InboxEvent(
+        seq=row[0],
+        recipe=row[1],
+        type=row[2],
+        key=row[3],
+        record=parse_json(row[4]),
+        event_id=row[5],
+        occurred_at=row[6],
+        received_at=row[7],
+        status=row[8],
+        attempts=row[9],
+        available_at=row[10],
+        last_error=row[11],
+    )
