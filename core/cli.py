@@ -230,6 +230,8 @@ class CommandGroup(click.Group):
 LAZY_COMMANDS: dict[str, str] = {
     "sandbox": "core.sandbox.command:sandbox",
     "init": "core.init:init",
+    "serve": "core.serve.command:serve",
+    "inbox": "core.serve.inbox_command:inbox",
 }
 
 

@@ -253,6 +253,17 @@ class _SqliteBudget:
             spent = [(_count(db, key, per, now), n) for n, per in server.budgets(limit, window)]
         return server.usage(spent, limit, now)
 
+    def reported(self, now: float) -> dict[str, int]:
+        """The requests each budget has left by the server's last word, where that still
+        applies (``connector serve``'s metrics)."""
+        with self._db.transaction() as db:
+            rows = db.execute(
+                "SELECT key, server_remaining FROM http_budget"
+                " WHERE server_remaining IS NOT NULL AND server_reset > ?",
+                (now,),
+            ).fetchall()
+        return {str(key): max(0, int(remaining)) for key, remaining in rows}
+
 
 class SqliteBudgetStore(_SqliteBudget):
     """A :class:`BudgetStore` in a SQLite file, shared by every process that opens the same file."""

@@ -1,0 +1,80 @@
+"""``connector serve RECIPE...``: take webhook deliveries for the recipes and sync them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from core.cli import Session, pass_session, reports_errors, state_option
+from core.errors import RecipeValidationError
+
+
+@click.command()
+@click.argument(
+    "recipe_paths",
+    metavar="RECIPE...",
+    nargs=-1,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="0: any free"
+)
+@state_option
+@pass_session
+@reports_errors
+def serve(
+    session: Session, recipe_paths: tuple[Path, ...], host: str, port: int, state_path: str | None
+) -> None:
+    """Take webhook deliveries for each RECIPE at POST /hooks/<recipe name>.
+
+    Each verified event is committed to the inbox in the state store before it is acknowledged,
+    then synced through the recipe's map and sink with the same ledger as `connector run`.
+    SIGTERM stops it gracefully; the inbox waits for the next start.
+    """
+    from contextlib import ExitStack
+
+    from core.serve.server import WebhookServer, bind
+    from core.state.lock import run_lock
+    from core.webhooks import WebhookSource
+
+    recipes = [session.recipe(path) for path in recipe_paths]
+    names: dict[str, Path] = {}
+    for recipe in recipes:
+        if not issubclass(recipe.source_class, WebhookSource):
+            msg = (
+                f"{recipe.path}: source {recipe.source_class.name} is polled; connector serve"
+                " takes recipes whose source is a webhook source (connector run polls this one)"
+            )
+            raise RecipeValidationError(msg, where=recipe.located.where(("source", "use")))
+        if recipe.name in names:
+            msg = f"two recipes named {recipe.name!r} ({names[recipe.name]}, {recipe.path})"
+            raise RecipeValidationError(msg)
+        names[recipe.name] = recipe.path
+    location = state_path or os.environ.get("CONNECTOR_STATE_URL")
+    server = WebhookServer(
+        recipes,
+        lambda recipe: location or recipe.base_dir / ".connector" / "state.db",
+        pm=session.pm,
+    )
+    with ExitStack() as held:
+        for recipe in recipes:
+            held.enter_context(run_lock(recipe.path, recipe.name))
+        try:
+            sock = bind(host, port)
+        except OSError as error:
+            from core.errors import FatalError
+
+            msg = f"cannot listen on {host}:{port}: {error.strerror or error}"
+            raise FatalError(msg) from None
+        with sock:
+            server.run(sock, _announce)
+
+
+def _announce(message: str) -> None:
+    click.echo(f"connector serve: {message}", err=True)
+    sys.stderr.flush()

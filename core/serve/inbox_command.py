@@ -1,0 +1,79 @@
+"""``connector inbox list|retry RECIPE``: the events ``connector serve`` holds for a recipe."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from core.cli import Session, pass_session, recipe_argument, reports_errors, state_option
+from core.http.redact import redact_text
+from core.state import InboxEvent, inbox_of
+
+
+@click.group()
+def inbox() -> None:
+    """The webhook inbox: events acknowledged by `connector serve`, not yet in the sink."""
+
+
+@inbox.command("list")
+@recipe_argument
+@state_option
+@click.option("--all", "show_all", is_flag=True, help="done events too (kept for 7 days)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@pass_session
+@reports_errors
+def inbox_list(
+    session: Session, recipe_path: Path, state_path: str | None, show_all: bool, as_json: bool
+) -> None:
+    """List RECIPE's events waiting in the inbox, oldest first, with their last error."""
+    recipe = session.recipe(recipe_path, placeholders=True)
+    statuses = ("pending", "failed", "done") if show_all else ("pending", "failed")
+    with session.state(recipe, state_path) as store:
+        events = inbox_of(store).inbox_events(recipe.name, statuses)
+    if as_json:
+        click.echo(json.dumps([_row(event) for event in events], indent=2))
+        return
+    for event in events:
+        row = _row(event)
+        error = f"  last error: {row['last_error']}" if row["last_error"] else ""
+        click.echo(
+            f"{event.seq}  {event.status:<7}  {event.type}  key {event.key}"
+            f"  attempts {event.attempts}  received {row['received_at']}{error}"
+        )
+    click.echo(f"{len(events)} event(s) in the inbox of {recipe.name}")
+
+
+@inbox.command("retry")
+@recipe_argument
+@state_option
+@pass_session
+@reports_errors
+def inbox_retry(session: Session, recipe_path: Path, state_path: str | None) -> None:
+    """Make RECIPE's failed and waiting events due now; a running `connector serve` takes
+    them at once, else the next start does."""
+    recipe = session.recipe(recipe_path, placeholders=True)
+    with session.state(recipe, state_path) as store:
+        count = inbox_of(store).inbox_retry(recipe.name, time.time())
+    click.echo(f"{count} event(s) of {recipe.name} to be tried again")
+
+
+def _row(event: InboxEvent) -> dict[str, object]:
+    return {
+        "seq": event.seq,
+        "status": event.status,
+        "type": event.type,
+        "key": event.key,
+        "event_id": event.event_id,
+        "attempts": event.attempts,
+        "received_at": _when(event.received_at),
+        "next_attempt": _when(event.available_at) if event.status == "pending" else None,
+        "last_error": redact_text(event.last_error) if event.last_error else None,
+    }
+
+
+def _when(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds")

@@ -1,0 +1,172 @@
+"""Serving: the recipes' routes under uvicorn, their inbox workers, and a graceful stop.
+
+On SIGTERM (or Ctrl-C) the server stops accepting connections and answers the requests it has
+(uvicorn's graceful shutdown); every event it acknowledged is already committed. Each worker then
+finishes the batch in hand and stops; the rest of the inbox waits for the next start, which
+drains it before anything else (a killed server's claims are released first).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from types import FrameType
+
+import pluggy
+
+from core.context import Context
+from core.recipe import Recipe
+from core.serve.app import Served, build_app
+from core.serve.drain import Drainer, DrainSettings
+from core.serve.metrics import Metrics
+from core.serve.store_thread import StoreThread
+from core.state import InboxStore, StateStore, open_state
+from core.webhooks import WebhookSource
+
+logger = logging.getLogger(__name__)
+
+# Requests still open this long after SIGTERM are cut; their events were not acknowledged.
+_GRACE_SECONDS = 10
+
+
+class WebhookServer:
+    """Everything ``connector serve`` runs, for recipes whose state lives at ``location(r)``."""
+
+    def __init__(
+        self,
+        recipes: list[Recipe],
+        location: Callable[[Recipe], str | Path],
+        *,
+        pm: pluggy.PluginManager | None = None,
+        drain: DrainSettings | None = None,
+    ) -> None:
+        self.recipes = recipes
+        self.location = location
+        self.pm = pm
+        self.drain = drain or DrainSettings()
+        self.metrics = Metrics()
+
+    def run(self, sock: socket.socket, announce: Callable[[str], None]) -> None:
+        """Serve on ``sock`` until SIGTERM or SIGINT, then stop gracefully."""
+        import uvicorn
+
+        with ExitStack() as stack:
+            served = self._serve(stack)
+            drainers = [self._drainer(entry) for entry in served.values()]
+            budgets = self._budgets(served)
+            app = build_app(served, self.metrics, budgets)
+            config = uvicorn.Config(
+                app,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=_GRACE_SECONDS,
+            )
+            server = uvicorn.Server(config)
+            for drainer in drainers:
+                drainer.start()
+            host, port = sock.getsockname()[:2]
+            announce(f"listening on http://{host}:{port}: " + ", ".join(_routes(served)))
+            try:
+                with _signals_noted(announce):
+                    server.run(sockets=[sock])
+            finally:
+                for drainer in drainers:
+                    drainer.stop()
+
+    def _serve(self, stack: ExitStack) -> dict[str, Served]:
+        """Each recipe's source, inbox thread and wake-up, with the stores they use."""
+        inboxes: dict[str, StoreThread] = {}
+        stores: dict[str, StateStore] = {}
+        served: dict[str, Served] = {}
+        for recipe in self.recipes:
+            where = str(self.location(recipe))
+            if where not in inboxes:
+                inboxes[where] = StoreThread(functools.partial(open_state, where))
+                stack.callback(inboxes[where].close)
+                stores[where] = open_state(where)
+                stack.callback(stores[where].close)
+            # A stopped server's claims are this server's to take again (it holds the lock).
+            inboxes[where].submit(_releasing(recipe.name)).result()
+            context = Context(recipe.name, recipe.base_dir, stores[where])
+            stack.callback(context.close)
+            source = recipe.source_class(recipe.source_settings, context)
+            assert isinstance(source, WebhookSource)
+            stack.callback(source.close)
+            served[recipe.name] = Served(recipe, source, inboxes[where], threading.Event())
+        return served
+
+    def _drainer(self, entry: Served) -> Drainer:
+        where = str(self.location(entry.recipe))
+        return Drainer(
+            entry.recipe,
+            lambda: open_state(where),
+            self.metrics,
+            pm=self.pm,
+            settings=self.drain,
+            wake=entry.wake,
+        )
+
+    def _budgets(self, served: dict[str, Served]) -> Callable[[], dict[str, int]]:
+        from core.http import store_for
+
+        budget_stores = {
+            id(s.source.context.state): store_for(s.source.context.state) for s in served.values()
+        }
+
+        def budgets() -> dict[str, int]:
+            left: dict[str, int] = {}
+            for store in budget_stores.values():
+                reported = getattr(store, "reported", None)
+                if reported is not None:
+                    left.update(reported(time.time()))
+            return left
+
+        return budgets
+
+
+def _releasing(recipe: str) -> Callable[[InboxStore], None]:
+    def release(inbox: InboxStore) -> None:
+        inbox.inbox_release(recipe)
+
+    return release
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket (port 0: any free port, which the announcement then names)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _routes(served: dict[str, Served]) -> Iterator[str]:
+    for name, entry in served.items():
+        extra = "".join(f"|{m}" for m in sorted(entry.source.validation_methods))
+        yield f"POST{extra} /hooks/{name}"
+
+
+@contextmanager
+def _signals_noted(announce: Callable[[str], None]) -> Iterator[None]:
+    """While uvicorn serves it handles SIGTERM and SIGINT (a graceful shutdown), then raises
+    them again: these handlers take them then, so the workers can stop in turn."""
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        announce(f"{signal.Signals(signum).name}: stopping; what was acknowledged is kept")
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
