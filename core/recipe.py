@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from core import limits
 from core.env import WithPlaceholders, environment, interpolate
@@ -65,7 +66,10 @@ class ReconcileRef(ComponentRef):
     @classmethod
     def _is_duration(cls, value: object) -> object:
         if isinstance(value, str):
-            duration_seconds(value)
+            try:
+                duration_seconds(value)
+            except ValueError as error:  # said as it is, without pydantic's "Value error, "
+                raise PydanticCustomError("duration", str(error)) from None
         return value
 
     @property

@@ -1,0 +1,123 @@
+"""Draining the inbox: through the recipe's ledger, in order per key, nothing lost or doubled."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+
+from tests.core.serve.conftest import Bench, recipe_text
+from tests.core.serve.signed import event
+
+SWITCHED = "test.switched\n  with: {path: out.jsonl, down_flag: down}"
+
+
+def test_a_burst_of_1000_shuffled_events_with_20_percent_duplicates_writes_each_record_once(
+    bench: Callable[..., Bench],
+) -> None:
+    served = bench()
+    unique = [event(f"g{n}", amount=n, event_id=f"evt_{n}") for n in range(800)]
+    # Redelivered as they were (the same event id), or with no id at all, as some services do.
+    again = [dict(e) for e in unique[:100]]
+    anonymous = [{**e, "id": None} for e in unique[100:200]]
+    burst = unique + again + anonymous
+    random.Random(11).shuffle(burst)
+    for start in range(0, len(burst), 10):
+        assert served.post(*burst[start : start + 10]).status_code == 200
+    served.drain()
+    written = served.out()
+    assert len(written) == 800
+    assert {line["id"]: line["amount"] for line in written} == {f"g{n}": n for n in range(800)}
+    assert served.store.inbox_events("hooks") == []
+    assert served.metrics.value("connector_records_total", "hooks", outcome="written") == 800
+    assert served.metrics.value("connector_records_total", "hooks", outcome="unchanged") == 100
+
+
+def test_events_for_one_key_are_written_in_the_order_they_arrived(
+    bench: Callable[..., Bench],
+) -> None:
+    served = bench()
+    for amount in (1, 2, 3):
+        served.post(event("g1", amount=amount), event(f"other{amount}", amount=0))
+    served.drain()
+    assert [line["amount"] for line in served.out() if line["id"] == "g1"] == [1, 2, 3]
+
+
+def test_a_redelivered_event_after_it_was_written_is_unchanged(
+    bench: Callable[..., Bench],
+) -> None:
+    served = bench()
+    served.post(event("g1", amount=5))
+    served.drain()
+    served.post(event("g1", amount=5))
+    served.drain()
+    assert served.out() == [{"id": "g1", "amount": 5}]
+
+
+def test_while_the_sink_is_down_events_stay_and_are_retried_with_backoff(
+    bench: Callable[..., Bench],
+) -> None:
+    from core.serve.drain import DrainSettings
+
+    served = bench(recipe_text(sink=SWITCHED), DrainSettings(first_backoff=60))
+    down = served.directory / "down"
+    down.touch()
+    served.post(event("g1", amount=5), event("g2", amount=6))
+    assert served.drain() == 1  # then nothing is due: each waits a minute
+    waiting = served.store.inbox_events("hooks")
+    assert [(e.status, e.attempts) for e in waiting] == [("pending", 1), ("pending", 1)]
+    assert all(e.available_at > e.received_at + 50 for e in waiting)
+    assert "the sink did not take it" in (waiting[0].last_error or "")
+    assert served.out() == []
+    assert DrainSettings(first_backoff=60).backoff(3) == 240  # longer after each failure
+    down.unlink()
+    served.store.inbox_retry("hooks", 0)  # what `connector inbox retry` does: due now
+    served.drain()
+    assert sorted(line["id"] for line in served.out()) == ["g1", "g2"]
+    assert served.store.inbox_events("hooks") == []
+    assert served.store.dead_letters("hooks") == []  # cleared once they went through
+
+
+def test_an_event_gives_up_after_its_attempts_until_inbox_retry(
+    bench: Callable[..., Bench],
+) -> None:
+    from core.serve.drain import DrainSettings
+
+    served = bench(recipe_text(sink=SWITCHED), DrainSettings(first_backoff=0, max_attempts=2))
+    (served.directory / "down").touch()
+    served.post(event("g1", amount=5))
+    served.drain()
+    [event_] = served.store.inbox_events("hooks")
+    assert (event_.status, event_.attempts) == ("failed", 2)
+    (served.directory / "down").unlink()
+    assert served.drain() == 0
+    assert served.store.inbox_retry("hooks", 0) == 1
+    served.drain()
+    assert served.out() == [{"id": "g1", "amount": 5}]
+
+
+def test_refetch_reads_the_current_record_and_a_gone_one_is_done_without_a_write(
+    bench: Callable[..., Bench],
+) -> None:
+    text = recipe_text(source_extra=", refetch: true").replace(
+        "amount: record.amount", "amount: record.amount\n  refetched: record.refetched"
+    )
+    served = bench(text)
+    served.post(event("g1", amount=5), event("g2", amount=6, gone=True))
+    served.drain()
+    assert served.out() == [{"id": "g1", "amount": 5, "refetched": True}]
+    assert served.store.inbox_events("hooks") == []
+
+
+def test_an_event_whose_record_is_invalid_is_dead_lettered_and_leaves_the_inbox(
+    bench: Callable[..., Bench],
+) -> None:
+    text = recipe_text().replace("amount: record.amount", "amount: record.amount - 1")
+    served = bench(text)
+    served.post(event("g1", amount="five"), event("g2", amount=6))
+    served.drain()
+    assert served.out() == [{"id": "g2", "amount": 5}]
+    assert [d.key for d in served.store.dead_letters("hooks")] == ["g1"]
+    assert served.store.inbox_events("hooks") == []
+    outcomes = Counter(e.status for e in served.store.inbox_events("hooks", ("done",)))
+    assert outcomes == {"done": 2}
