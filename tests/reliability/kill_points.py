@@ -78,6 +78,18 @@ POINTS: dict[str, Point] = {
         "after",
         "records in flight looked up in Virtuous, not committed",
     ),
+    "acknowledged": Point(
+        "core.serve.drain:Drainer",
+        "_process",
+        "before",
+        "webhook events acknowledged and in the inbox, not processed",
+    ),
+    "drained": Point(
+        "core.runner:Runner",
+        "sync",
+        "after",
+        "webhook events in the sink and the ledger, still in the inbox",
+    ),
 }
 
 

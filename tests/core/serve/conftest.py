@@ -42,7 +42,11 @@ FILE_SINK = "file.jsonl\n  with: {path: out.jsonl}"
 
 
 def recipe_text(*, sink: str = FILE_SINK, source_extra: str = "", reconcile: str = "") -> str:
-    return textwrap.dedent(RECIPE).lstrip().format(sink=sink, source_extra=source_extra, reconcile=reconcile)
+    return (
+        textwrap.dedent(RECIPE)
+        .lstrip()
+        .format(sink=sink, source_extra=source_extra, reconcile=reconcile)
+    )
 
 
 @pytest.fixture(scope="session")

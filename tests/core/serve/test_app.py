@@ -87,7 +87,9 @@ def test_metrics_count_by_recipe_and_show_the_inbox_depth(bench: Callable[..., B
     served.client.post("/hooks/hooks", content=b"{}", headers={HEADER: "bad"})
     text = served.client.get("/metrics").text
     assert 'connector_webhook_events_received_total{recipe="hooks"} 2' in text
-    assert 'connector_webhook_deliveries_rejected_total{recipe="hooks",reason="signature"} 1' in text
+    assert (
+        'connector_webhook_deliveries_rejected_total{recipe="hooks",reason="signature"} 1' in text
+    )
     assert 'connector_inbox_events{recipe="hooks",status="pending"} 2' in text
     served.drain()
     text = served.client.get("/metrics").text

@@ -84,5 +84,7 @@ def test_reconcile_under_a_polling_source_is_refused(
         'use: test.webhook\n  with: {secret: "${TEST_WEBHOOK_SECRET}"}',
         "use: file.jsonl\n  with: {path: in.jsonl}",
     )
-    with pytest.raises(RecipeError, match=r"recipe.yaml:\d+:\d+: reconcile: .* file.jsonl is polled"):
+    with pytest.raises(
+        RecipeError, match=r"recipe.yaml:\d+:\d+: reconcile: .* file.jsonl is polled"
+    ):
         _load(tmp_path, test_registry, text)
