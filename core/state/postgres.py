@@ -13,6 +13,7 @@ is kept escaped instead of failing the commit.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -73,9 +74,9 @@ class PostgresStateStore:
         rows = self._fetchall(
             "SELECT source_key, payload_hash, sink_key, outcome, updated_at FROM ledger"
             " WHERE recipe = %s AND source_key = ANY(%s)",
-            (number, wanted),
+            (number, [_text(key) for key in wanted]),
         )
-        return {row[0]: _entry(row) for row in rows}
+        return {(entry := _entry(row)).key: entry for row in rows}
 
     def ledger_entries(self, recipe: str) -> list[LedgerEntry]:
         number = self._recipe_id(recipe)
@@ -95,7 +96,16 @@ class PostgresStateStore:
             (recipe,),
         )
         return [
-            DeadLetter(r[0], Outcome(r[1]), r[2], r[3], parse_json(r[4]), r[5], r[6], r[7])
+            DeadLetter(
+                _untext(r[0]),
+                Outcome(r[1]),
+                _untext(r[2]),
+                _maybe_untext(r[3]),
+                parse_json(r[4]),
+                r[5],
+                r[6],
+                r[7],
+            )
             for r in rows
         ]
 
@@ -105,7 +115,12 @@ class PostgresStateStore:
             " WHERE recipe = %s ORDER BY since, source_key",
             (recipe,),
         )
-        return [InFlight(r[0], r[1], r[2], parse_json(r[3]), parse_json(r[4]), r[5]) for r in rows]
+        return [
+            InFlight(
+                _untext(r[0]), r[1], _maybe_untext(r[2]), parse_json(r[3]), parse_json(r[4]), r[5]
+            )
+            for r in rows
+        ]
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -130,7 +145,10 @@ class PostgresStateStore:
                 " source_key) DO UPDATE SET payload_hash = excluded.payload_hash,"
                 " sink_key = COALESCE(excluded.sink_key, ledger.sink_key),"
                 " outcome = excluded.outcome, updated_at = excluded.updated_at",
-                [(number, k, h, sink, codes[o], seconds) for k, h, sink, o in batch.ledger],
+                [
+                    (number, _text(k), h, _maybe_text(sink), codes[o], seconds)
+                    for k, h, sink, o in batch.ledger
+                ],
             )
         if batch.dead_letters:
             db.cursor().executemany(
@@ -143,10 +161,10 @@ class PostgresStateStore:
                 [
                     (
                         recipe,
-                        d.key,
+                        _text(d.key),
                         str(d.outcome),
-                        d.reason,
-                        d.field,
+                        _text(d.reason),
+                        _maybe_text(d.field),
                         _json(d.record),
                         now,
                         d.digest,
@@ -157,12 +175,12 @@ class PostgresStateStore:
         if batch.resolved:
             db.execute(
                 "DELETE FROM dead_letters WHERE recipe = %s AND source_key = ANY(%s)",
-                (recipe, batch.resolved),
+                (recipe, [_text(key) for key in batch.resolved]),
             )
         if batch.settled:
             db.execute(
                 "DELETE FROM in_flight WHERE recipe = %s AND source_key = ANY(%s)",
-                (recipe, batch.settled),
+                (recipe, [_text(key) for key in batch.settled]),
             )
         if batch.cursor is not None or batch.sink_checkpoint is not None:
             db.execute(
@@ -200,7 +218,7 @@ class PostgresStateStore:
         with self._transaction(recipe) as db:
             db.cursor().executemany(
                 "UPDATE ledger SET sink_key = %s WHERE recipe = %s AND source_key = %s",
-                [(sink_key, number, key) for key, sink_key in updates],
+                [(_text(sink_key), number, _text(key)) for key, sink_key in updates],
             )
 
     def mark_in_flight(self, recipe: str, items: Sequence[InFlight]) -> None:
@@ -212,7 +230,15 @@ class PostgresStateStore:
                 " payload_hash = excluded.payload_hash, sink_ref = excluded.sink_ref,"
                 " payload = excluded.payload, record = excluded.record",
                 [
-                    (recipe, i.key, i.digest, i.sink_ref, _json(i.payload), _json(i.record), now)
+                    (
+                        recipe,
+                        _text(i.key),
+                        i.digest,
+                        _maybe_text(i.sink_ref),
+                        _json(i.payload),
+                        _json(i.record),
+                        now,
+                    )
                     for i in items
                 ],
             )
@@ -348,9 +374,9 @@ _new = object.__new__
 def _entry(row: tuple[Any, ...]) -> LedgerEntry:
     entry: LedgerEntry = _new(LedgerEntry)
     entry.__dict__.update(
-        key=row[0],
+        key=_untext(row[0]),
         payload_hash=row[1],
-        sink_key=row[2],
+        sink_key=_maybe_untext(row[2]),
         outcome=schema.OUTCOMES[row[3]],
         updated_at=schema.iso_time(row[4]),
     )
@@ -359,3 +385,30 @@ def _entry(row: tuple[Any, ...]) -> LedgerEntry:
 
 def _json(value: Any) -> str:
     return _ascii_json(value)
+
+
+# PostgreSQL text cannot hold NUL, which a source's keys and a refusal's reason may: text the
+# store keeps is escaped with U+FFFF (a noncharacter), itself doubled, so every text comes back
+# as it was given. Text with neither character (all of it, in practice) is stored as it is.
+_ESCAPE, _NUL = "\uffff", "\x00"
+_ESCAPED = re.compile("\uffff(.)", re.DOTALL)
+
+
+def _text(text: str) -> str:
+    if _NUL not in text and _ESCAPE not in text:
+        return text
+    return text.replace(_ESCAPE, _ESCAPE * 2).replace(_NUL, _ESCAPE + "0")
+
+
+def _untext(stored: str) -> str:
+    if _ESCAPE not in stored:
+        return stored
+    return _ESCAPED.sub(lambda m: _NUL if m.group(1) == "0" else m.group(1), stored)
+
+
+def _maybe_text(text: str | None) -> str | None:
+    return None if text is None else _text(text)
+
+
+def _maybe_untext(stored: str | None) -> str | None:
+    return None if stored is None else _untext(stored)
