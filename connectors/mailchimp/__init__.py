@@ -15,7 +15,10 @@ from core.registry import Lazy
 
 @hookimpl
 def connector_register_sources() -> Iterable[Lazy]:
-    return [Lazy("mailchimp.members", "connectors.mailchimp.members_source:MembersSource")]
+    return [
+        Lazy("mailchimp.members", "connectors.mailchimp.members_source:MembersSource"),
+        Lazy("mailchimp.webhook", "connectors.mailchimp.webhook:MailchimpWebhook"),
+    ]
 
 
 @hookimpl

@@ -9,6 +9,7 @@ delivery to a :class:`WebhookDeliverer` when a change happens::
     headers = {"Content-Type": "application/json",
                "X-Virtuous-Signature": hmac_sha256(secret, body, "base64")}
     deliverer.send(url, body, headers, label="GiftCreate")
+    deliverer.check(url)            # a GET now, for services that validate a URL first
     deliverer.wait_idle(5)          # tests: every delivery succeeded or was given up
     deliverer.attempts()            # what was tried, when, and what the receiver answered
 
@@ -30,10 +31,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 
+from core.errors import ConnectorError
 from core.http import RetryPolicy, Service, build_client
 
 #: Waits before each retry when a service publishes no schedule: growing about fivefold.
@@ -64,6 +66,17 @@ class Attempt:
     @property
     def delivered(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
+
+    def as_json(self) -> dict[str, Any]:
+        """The attempt as an emulator's ``/_emulator/deliveries`` lists it."""
+        return {
+            "url": self.url,
+            "event": self.label,
+            "attempt": self.number,
+            "status": self.status,
+            "error": self.error,
+            "delivered": self.delivered,
+        }
 
 
 @dataclass(order=True)
@@ -130,6 +143,15 @@ class WebhookDeliverer:
                 )
                 self._thread.start()
             self._cond.notify_all()
+
+    def check(self, url: str) -> int | None:
+        """GET ``url`` once, now, as a service does to validate a URL before it subscribes it:
+        the status answered, or None when no answer came."""
+        with build_client(self._service, transport=self._transport) as client:
+            try:
+                return client.get(url).status_code
+            except (httpx.HTTPError, ConnectorError):
+                return None
 
     def attempts(self) -> list[Attempt]:
         """Every attempt so far (the latest ten thousand), oldest first."""

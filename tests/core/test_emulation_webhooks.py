@@ -142,3 +142,13 @@ def test_hmac_sha256_matches_the_published_example() -> None:
         "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
     )
     assert hmac_sha256("key", message, "base64") == "97yD9DBThCSxMpjmqm+xQ+9NWaFJRhdZl0edvC0aPNg="
+
+
+def test_check_answers_the_status_of_a_get_or_none_without_an_answer(
+    deliverer: Callable[..., WebhookDeliverer],
+) -> None:
+    transport, seen = _answers(404, None)
+    hooks = deliverer(transport)
+    assert (hooks.check(URL), hooks.check(URL), hooks.check(URL)) == (404, None, 200)
+    assert [r.method for r in seen] == ["GET"] * 3
+    assert hooks.check("http://hooks.example.org/x") is None  # refused before it leaves

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,9 +44,13 @@ from connectors.mailchimp.emulator.store import (
     EmulatorState,
     Member,
     Refusal,
+    hash_of,
     iso,
     parse_time,
 )
+from connectors.mailchimp.emulator.webhooks import CONTROL_ROUTES as WEBHOOK_CONTROL_ROUTES
+from connectors.mailchimp.emulator.webhooks import ROUTES as WEBHOOK_ROUTES
+from connectors.mailchimp.emulator.webhooks import Snapshot, fire_changes, read_json
 from core.emulation import ApiMiddleware, FaultMiddleware, empty_response, json_response
 
 __all__ = ["EmulatorSettings", "EmulatorState", "create_app"]
@@ -121,18 +124,6 @@ class Gateway(ApiMiddleware):
 
 
 # --- routes -----------------------------------------------------------------------------------
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        detail = "We encountered an unspecified JSON parsing error."
-        raise Refusal(400, "JSON Parse Error", detail) from None
-    if not isinstance(body, dict):
-        raise Refusal(400, "JSON Parse Error", "The request body must be a JSON object.")
-    return body
 
 
 def _int(request: Request, name: str, default: int) -> int:
@@ -236,28 +227,36 @@ async def get_member(request: Request) -> Response:
 async def put_member(request: Request) -> Response:
     state = emulator(request)
     list_id, subscriber = request.path_params["list_id"], request.path_params["subscriber"]
+    before = Snapshot.of(state.audience(list_id).get(hash_of(subscriber)))
     member = state.upsert(
-        list_id, subscriber, await _body(request), skip_merge_validation=_skip_merge(request)
+        list_id, subscriber, await read_json(request), skip_merge_validation=_skip_merge(request)
     )
+    fire_changes(state, list_id, before, member, "api")
     return json_response(member_json(list_id, member, state))
 
 
 async def patch_member(request: Request) -> Response:
     state = emulator(request)
     list_id, subscriber = request.path_params["list_id"], request.path_params["subscriber"]
+    before = Snapshot.of(state.audience(list_id).get(hash_of(subscriber)))
     member = state.update(
-        list_id, subscriber, await _body(request), skip_merge_validation=_skip_merge(request)
+        list_id, subscriber, await read_json(request), skip_merge_validation=_skip_merge(request)
     )
+    fire_changes(state, list_id, before, member, "api")
     return json_response(member_json(list_id, member, state))
 
 
 async def delete_member(request: Request) -> Response:
-    emulator(request).archive(request.path_params["list_id"], request.path_params["subscriber"])
+    state = emulator(request)
+    list_id, subscriber = request.path_params["list_id"], request.path_params["subscriber"]
+    before = Snapshot.of(state.member(list_id, subscriber))
+    state.archive(list_id, subscriber)
+    fire_changes(state, list_id, before, state.member(list_id, subscriber), "api")
     return empty_response(204)
 
 
 async def member_tags(request: Request) -> Response:
-    body = await _body(request)
+    body = await read_json(request)
     emulator(request).set_tags(
         request.path_params["list_id"], request.path_params["subscriber"], body.get("tags")
     )
@@ -267,7 +266,11 @@ async def member_tags(request: Request) -> Response:
 async def batch_members(request: Request) -> Response:
     state = emulator(request)
     list_id = request.path_params["list_id"]
-    outcome = state.batch(list_id, await _body(request), skip_merge_validation=_skip_merge(request))
+    body = await read_json(request)
+    before = _snapshots(state, list_id, body)
+    outcome = state.batch(list_id, body, skip_merge_validation=_skip_merge(request))
+    for member in [*outcome["created"], *outcome["updated"]]:
+        fire_changes(state, list_id, before.get(member.id), member, "api")
     return json_response(
         {
             "new_members": [member_json(list_id, m, state) for m in outcome["created"]],
@@ -281,6 +284,19 @@ async def batch_members(request: Request) -> Response:
     )
 
 
+def _snapshots(state: EmulatorState, list_id: str, body: dict[str, Any]) -> dict[str, Snapshot]:
+    """The members a batch names, as they are before it."""
+    audience = state.audience(list_id)
+    found = {}
+    for entry in body.get("members") or []:
+        address = entry.get("email_address") if isinstance(entry, dict) else None
+        member = audience.get(hash_of(address)) if isinstance(address, str) else None
+        snapshot = Snapshot.of(member)
+        if member is not None and snapshot is not None:
+            found[member.id] = snapshot
+    return found
+
+
 _MEMBER = "/3.0/lists/{list_id}/members/{subscriber}"
 API_ROUTES = [
     Route("/3.0/ping", ping, methods=["GET"]),
@@ -292,6 +308,7 @@ API_ROUTES = [
     Route(_MEMBER, delete_member, methods=["DELETE"]),
     Route(_MEMBER + "/tags", member_tags, methods=["POST"]),
     Route("/3.0/lists/{list_id}", batch_members, methods=["POST"]),
+    *WEBHOOK_ROUTES,
 ]
 
 
@@ -300,7 +317,7 @@ API_ROUTES = [
 
 async def _seed(request: Request) -> Response:
     state = emulator(request)
-    body = await _body(request)
+    body = await read_json(request)
     state.api_keys.update(str(k) for k in body.get("api_keys") or [])
     for list_id, name in (body.get("lists") or {}).items():
         state.add_list(list_id, str(name))
@@ -349,7 +366,7 @@ async def _faults(request: Request) -> Response:
     state = emulator(request)
     if request.method == "POST":
         try:
-            state.faults.update(**(await _body(request)))
+            state.faults.update(**(await read_json(request)))
         except (ValidationError, ValueError, TypeError) as exc:
             return problem(400, "Invalid Resource", str(exc))
     return json_response(state.faults.model_dump())
@@ -365,6 +382,7 @@ CONTROL_ROUTES = [
     Route("/_emulator/state", _state, methods=["GET"]),
     Route("/_emulator/faults", _faults, methods=["GET", "POST"]),
     Route("/_emulator/reset", _reset, methods=["POST"]),
+    *WEBHOOK_CONTROL_ROUTES,
 ]
 
 

@@ -12,7 +12,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -24,7 +24,10 @@ from connectors.mailchimp.emulator.merge_fields import (
     default_fields,
     stored,
 )
-from core.emulation import Faults
+from core.emulation import Faults, WebhookDeliverer
+
+if TYPE_CHECKING:
+    from connectors.mailchimp.emulator.webhooks import ListWebhook
 
 WRITABLE = frozenset({"subscribed", "unsubscribed", "cleaned", "pending", "transactional"})
 STATUSES = WRITABLE | {"archived"}
@@ -59,6 +62,13 @@ class EmulatorSettings(BaseModel):
     unknown_merge_fields: UnknownTags = Field(
         default="ignored",
         description="what a tag the audience does not define gets (undocumented: a switch)",
+    )
+    # Mailchimp retries "at increasing intervals over ~75 minutes" and waits 10 s for an answer.
+    webhook_retry_delays: tuple[float, ...] = (60.0, 300.0, 900.0, 3000.0)
+    webhook_delay_scale: float = Field(default=1.0, ge=0, description="tests run it in ms")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    validate_webhook_urls: bool = Field(
+        default=True, description="GET a new webhook's URL and refuse it unless it answers 200"
     )
     faults: Faults = Field(default_factory=Faults)
 
@@ -126,6 +136,12 @@ class EmulatorState:
 
     def __post_init__(self) -> None:
         self.faults = self.settings.faults.model_copy(deep=True)
+        self.deliverer = WebhookDeliverer(
+            "Mailchimp",
+            delays=self.settings.webhook_retry_delays,
+            scale=self.settings.webhook_delay_scale,
+            timeout=self.settings.webhook_timeout_seconds,
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -144,6 +160,9 @@ class EmulatorState:
         self.rejected_connections = 0
         self.requests = []
         self._web_ids = itertools.count(1001)
+        self.webhooks: dict[str, dict[str, ListWebhook]] = {}  # audience -> id -> webhook
+        self.webhook_ids = itertools.count(0x5A17E0001)
+        self.deliverer.clear()
 
     def now(self) -> datetime:
         return datetime.now(UTC).replace(microsecond=0) + self.clock_offset
@@ -165,7 +184,7 @@ class EmulatorState:
         return self.members[list_id]
 
     def member(self, list_id: str, hash_or_email: str) -> Member:
-        found = self.audience(list_id).get(_hash(hash_or_email))
+        found = self.audience(list_id).get(hash_of(hash_or_email))
         if found is None:
             raise Refusal(404, "Resource Not Found", "The requested resource could not be found.")
         return found
@@ -272,7 +291,7 @@ class EmulatorState:
         """``PUT /lists/{id}/members/{hash}``."""
         audience = self.audience(list_id)
         email = self.check_email(body.get("email_address"))
-        if subscriber_hash(email) != _hash(hash_or_email):
+        if subscriber_hash(email) != hash_of(hash_or_email):
             raise Refusal(
                 400,
                 "Invalid Resource",
@@ -412,7 +431,7 @@ def _batch_error(address: str, refusal: Refusal) -> dict[str, str]:
     return error
 
 
-def _hash(hash_or_email: str) -> str:
+def hash_of(hash_or_email: str) -> str:
     """The API accepts the address itself wherever it takes a subscriber hash."""
     return subscriber_hash(hash_or_email) if "@" in hash_or_email else hash_or_email.lower()
 

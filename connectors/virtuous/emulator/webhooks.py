@@ -261,19 +261,7 @@ async def delete_gift(request: Request, who: Principal) -> Response:
 
 async def deliveries(request: Request) -> Response:
     """``GET /_emulator/deliveries``: every delivery attempt, oldest first."""
-    return json_response(
-        [
-            {
-                "url": a.url,
-                "event": a.label,
-                "attempt": a.number,
-                "status": a.status,
-                "error": a.error,
-                "delivered": a.delivered,
-            }
-            for a in emulator(request).deliverer.attempts()
-        ]
-    )
+    return json_response([a.as_json() for a in emulator(request).deliverer.attempts()])
 
 
 ROUTES = [
