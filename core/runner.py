@@ -480,7 +480,8 @@ class Runner:
                 self._open_keys.pop(item.key, None)
             return
         self._writes.make_room()  # marked in flight only when its request may leave
-        self._mark_in_flight(sink, cut.items, cut.by_key)
+        if _needs_marks(sink):
+            self._mark_in_flight(sink, cut.items, cut.by_key)
         items = cut.items
         self._writes.send(batch, cut.by_key, lambda: self._write(sink, items))
 
@@ -624,6 +625,12 @@ def _incoming(source: Source, records: Iterable[Record | Unreadable]) -> Iterato
             yield Incoming(record.key, {UNREADABLE: record.raw}, unreadable=record.reason)
         else:
             yield Incoming(_key(source, record), record, source.cursor_value(record))
+
+
+def _needs_marks(sink: Sink) -> bool:
+    """In-flight marks tell the next run what to look up before sending again; a sink that
+    undoes its uncommitted writes when it opens, and looks nothing up, has no use for them."""
+    return not sink.undoes_uncommitted_writes or type(sink).recover is not Sink.recover
 
 
 def _started(records: Iterator[Incoming]) -> Iterator[Incoming]:

@@ -32,6 +32,11 @@ class Sink(ABC):
     Model: ClassVar[type[BaseModel] | None] = None
     supports_update: ClassVar[bool] = False
     description: ClassVar[str] = ""
+    #: True when :meth:`open`, given the checkpoint committed with the last batch, undoes every
+    #: write made after it (a file cut back to its committed length): what a stopped run wrote
+    #: without recording is gone before anything is written again. Such a sink, unless it
+    #: looks records up in :meth:`recover`, needs no in-flight marks, and the runner makes none.
+    undoes_uncommitted_writes: ClassVar[bool] = False
 
     def __init__(self, settings: BaseModel, context: Context) -> None:
         self.settings = settings

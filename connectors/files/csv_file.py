@@ -116,6 +116,7 @@ class CsvSink(Sink):
     name: ClassVar[str] = "file.csv"
     Settings: ClassVar[type[BaseModel]] = CsvSinkSettings
     supports_update: ClassVar[bool] = True
+    undoes_uncommitted_writes: ClassVar[bool] = True  # the file is cut to its committed size
     description: ClassVar[str] = "rows appended to a CSV file"
     settings: CsvSinkSettings
 

@@ -85,6 +85,7 @@ class JsonlSink(Sink):
     name: ClassVar[str] = "file.jsonl"
     Settings: ClassVar[type[BaseModel]] = FileSinkSettings
     supports_update: ClassVar[bool] = True
+    undoes_uncommitted_writes: ClassVar[bool] = True  # the file is cut to its committed size
     description: ClassVar[str] = "objects appended to a JSON Lines file"
     settings: FileSinkSettings
 

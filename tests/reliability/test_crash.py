@@ -103,7 +103,9 @@ FLOWS = {
             "csv-jsonl",
             "csv-donations-to-jsonl",
             "CSV Import",
-            ("read", "mark", "line", "synced", "answered", "commit", "committed"),
+            # No "mark": a file sink cuts the file to its committed size when it opens, so it
+            # undoes what a stopped run wrote without marking anything in flight.
+            ("read", "line", "synced", "answered", "commit", "committed"),
             ("line", "synced", "commit"),
         ),
     )

@@ -12,6 +12,7 @@ from click.testing import Result
 
 from connectors.files.jsonl_file import JsonlSink
 from core import limits
+from core.state.sqlite import SqliteStateStore
 from tests.conftest import read_jsonl
 
 Invoke = Callable[..., Result]
@@ -308,6 +309,10 @@ def test_lines_written_after_the_last_commit_are_cut_off_and_written_once(
     monkeypatch.setattr(JsonlSink, "checkpoint", crash_before_the_third_commit)
     assert invoke("run", path).exit_code == 130
     monkeypatch.undo()
+    # The cut alone undoes g5: the run marked nothing in flight (a mark costs a commit).
+    state = SqliteStateStore(tmp_path / ".connector" / "state.db")
+    assert state.in_flight("jsonl-test") == []
+    state.close()
     with (tmp_path / "out.jsonl").open("a", encoding="utf-8") as out:
         out.write('{"id": "g6", "amo')  # and half a line, as a power cut would leave it
 
