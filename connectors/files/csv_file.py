@@ -65,7 +65,7 @@ class CsvSource(Source):
                 for row in rows:
                     if row.cells is None:
                         yield Unreadable(f"line:{row.line}", row.problem or "unreadable")
-                    elif any(cell.strip() for cell in row.cells):
+                    elif any(map(str.strip, row.cells)):  # a row of blanks is no record
                         yield self._record(columns, row.cells, row.line)
             except UnicodeDecodeError as error:
                 raise undecodable(path, self.settings.encoding, error) from None
@@ -92,8 +92,9 @@ class CsvSource(Source):
         if len(row) != len(columns):
             reason = f"line {line} has {len(row)} cells; the header has {len(columns)}"
             return Unreadable(f"line:{line}", reason, raw=row)
-        null = self.settings.empty_as_null
-        record = {c: (None if null and v == "" else v) for c, v in zip(columns, row, strict=True)}
+        record: Record = dict(zip(columns, row, strict=True))
+        if self.settings.empty_as_null and "" in row:
+            record = {c: (None if v == "" else v) for c, v in record.items()}
         if missing_key(record, self.settings.key):
             reason = f"line {line} has no value in the key column {self.settings.key!r}"
             return Unreadable(f"line:{line}", reason, raw=row)

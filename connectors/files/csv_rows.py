@@ -31,12 +31,15 @@ def read_rows(handle: IO[str], delimiter: str) -> Iterator[Row]:
     # The csv module's own limit is process-wide and 131,072 by default; ours is checked first.
     csv.field_size_limit(max(csv.field_size_limit(), longest + 1))
     lines = _Lines(bounded_lines(handle), longest)
+    taken = lines.taken
     while True:
         reader = csv.reader(lines, delimiter=delimiter)
         try:
             for cells in reader:
-                yield Row(lines.start, cells)
-                lines.next_record()
+                # lines.start and lines.next_record(), inlined: this runs once per row
+                yield Row(taken[0][0] if taken else lines.last + 1, cells)
+                taken.clear()
+                lines.size = 0
             return
         except (csv.Error, _TooLong) as error:
             yield Row(lines.start, None, lines.problem(error))
@@ -66,9 +69,10 @@ class _Lines:
         return self
 
     def __next__(self) -> str:
-        number, text = self.again.popleft() if self.again else next(self.lines)
+        line = self.again.popleft() if self.again else next(self.lines)
+        self.taken.append(line)
+        number, text = line
         self.last = number
-        self.taken.append((number, text))
         if text is None:
             raise _TooLong
         self.size += len(text)
