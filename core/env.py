@@ -8,8 +8,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dotenv import dotenv_values
-
 from core.errors import MissingSecretError
 
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -26,6 +24,8 @@ def environment(recipe_dir: Path) -> dict[str, str]:
     merged: dict[str, str] = {}
     for candidate in (Path.cwd() / ".env", recipe_dir / ".env"):
         if candidate.is_file():
+            from dotenv import dotenv_values  # imported only when there is a .env (start-up)
+
             merged.update({k: v for k, v in dotenv_values(candidate).items() if v is not None})
     merged.update(os.environ)
     return merged

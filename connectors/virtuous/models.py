@@ -21,7 +21,8 @@ Text = str | None
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Each validator is built when first used, not by every command that imports the models.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class Address(_Payload):
