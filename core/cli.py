@@ -232,6 +232,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "init": "core.init:init",
     "serve": "core.serve.command:serve",
     "inbox": "core.serve.inbox_command:inbox",
+    "describe": "core.describe:describe_command",
 }
 
 
@@ -374,13 +375,25 @@ def test_recipe(session: Session, recipe_path: Path) -> None:
 
 
 @cli.command()
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
 @pass_session
 @reports_errors
-def plugins(session: Session) -> None:
-    """List every source, sink and transform, with the plugin that provides it."""
-    from core import output
+def plugins(session: Session, name: str | None, as_json: bool) -> None:
+    """List every source, sink and transform, with the plugin that provides it; with NAME,
+    describe that one (as ``connector describe NAME``)."""
+    from core import describe
 
-    output.print_plugins(session.registry)
+    if name is not None:
+        describe.show(session, name, as_json=as_json)
+        return
+    listing = describe.plugins_listing(session.registry)
+    if as_json:
+        click.echo(json.dumps(listing, indent=2))
+    else:
+        click.echo("\n".join(describe.plugins_lines(listing)))
+    for failure in session.registry.failures:
+        _stderr().print(f"plugin {failure.name} failed to load: {failure.error}", markup=False)
 
 
 @cli.command()

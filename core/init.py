@@ -45,9 +45,15 @@ class Template:
                 found[name] = default
         return found
 
+    def source_use(self) -> str | None:
+        """The name of the source the recipe reads (``source: use:``)."""
+        source = parsed_yaml(self.path).get("source")
+        use = source.get("use") if isinstance(source, dict) else None
+        return use if isinstance(use, str) else None
+
     def inputs(self) -> list[Path]:
         """The files beside the recipe that its ``with:`` settings name (relative paths)."""
-        data = _parsed(self.path)
+        data = parsed_yaml(self.path)
         found = []
         for part in ("source", "sink"):
             settings = (data.get(part) or {}).get("with") or {}
@@ -70,12 +76,13 @@ def templates(folder: Path | None = None) -> dict[str, Template]:
     folder = folder or recipes_folder()
     found = {}
     for path in sorted(folder.glob("*.yaml")):
-        description = str(_parsed(path).get("description") or "").strip()
+        description = str(parsed_yaml(path).get("description") or "").strip()
         found[path.stem] = Template(path.stem, path, description)
     return found
 
 
-def _parsed(path: Path) -> dict[str, Any]:
+def parsed_yaml(path: Path) -> dict[str, Any]:
+    """The mapping a YAML file holds; empty when it cannot be read or is no mapping."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):

@@ -19,7 +19,6 @@ from core.state import DeadLetter, StateStore
 if TYPE_CHECKING:
     from core.recipe import Recipe
     from core.recipe_tests import CaseResult
-    from core.registry import Registry
     from core.report import RunReport
     from core.runner import Runner
 
@@ -117,22 +116,6 @@ def print_test_results(recipe: Recipe, results: Sequence[CaseResult]) -> None:
             console.print(f"    {redact_text(line)}", markup=False)
     passed = sum(r.passed for r in results)
     console.print(f"{recipe.name}: {passed} of {len(results)} test(s) passed")
-
-
-def print_plugins(registry: Registry) -> None:
-    table = Table("kind", "name", "plugin", "description")
-    for column in table.columns[1:3]:  # names are what users copy into recipes: never cut them
-        column.overflow = "fold"
-    for name, source in sorted(registry.sources.items.items()):
-        table.add_row("source", name, registry.sources.owners[name], source.description)
-    for name, sink in sorted(registry.sinks.items.items()):
-        table.add_row("sink", name, registry.sinks.owners[name], sink.description)
-    for name, function in sorted(registry.transforms.items.items()):
-        doc = (function.__doc__ or "").strip().splitlines()
-        table.add_row("transform", name, registry.transforms.owners[name], doc[0] if doc else "")
-    console.print(table)
-    for failure in registry.failures:
-        errors.print(f"plugin {failure.name} failed to load: {failure.error}", markup=False)
 
 
 def print_state(recipe: str, store: StateStore) -> None:

@@ -45,6 +45,8 @@ class Source(ABC):
     name: ClassVar[str]
     Settings: ClassVar[type[BaseModel]] = NoSettings
     description: ClassVar[str] = ""
+    #: The fields of the records it yields, for ``connector describe``; None: sampled instead.
+    RecordModel: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, settings: BaseModel, context: Context) -> None:
         self.settings = settings

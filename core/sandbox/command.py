@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -16,7 +14,7 @@ from core.cli import ExitCode, Session, pass_session, reports_errors
 from core.errors import RecipeError
 from core.sandbox import Rounds
 from core.sandbox.fleet import Served, chosen, registered_emulators, serving
-from core.sandbox.workspace import recipe_copies, write_env
+from core.sandbox.workspace import environment_set, recipe_copies, write_env
 
 ENV_FILE = "sandbox.env"
 
@@ -85,7 +83,7 @@ def sandbox(
     with serving(emulators, port=port, seeds=seed_texts, faults=faults) as served:
         variables = _announce(served, workspace, faults)
         code: int = ExitCode.OK
-        with _environment(variables):
+        with environment_set(variables):
             if recipes:
                 state = Path(state_path) if state_path else workspace / "state.db"
                 code = _run_rounds(served, recipes, workspace, state, twice)
@@ -142,21 +140,6 @@ def _announce(served: Sequence[Served], workspace: Path, faults: bool) -> dict[s
     click.echo(f"\nor: source {env_file}")
     click.echo(f"Runs' copies, outputs and state: {workspace}")
     return variables
-
-
-@contextmanager
-def _environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """The sandbox's variables for the runs in this process, put back afterwards."""
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _run_rounds(

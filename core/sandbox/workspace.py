@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 #: Files above this size are linked, not copied: inputs too big to copy for a trial run.
@@ -55,3 +56,18 @@ def write_env(path: Path, variables: Mapping[str, str]) -> None:
 def _quoted(value: str) -> str:
     safe = value and all(c.isalnum() or c in "-_./:@" for c in value)
     return value if safe else "'" + value.replace("'", "'\\''") + "'"
+
+
+@contextmanager
+def environment_set(variables: Mapping[str, str]) -> Iterator[None]:
+    """``variables`` in this process's environment, put back as they were on leaving."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
