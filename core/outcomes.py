@@ -8,7 +8,7 @@ from typing import Any
 
 
 class Outcome(enum.StrEnum):
-    """How one record ended. The first four are successes; the rest reach the dead-letter queue."""
+    """How one record ended. The first five are successes; the rest reach the dead-letter queue."""
 
     #: created in the sink for the first time
     WRITTEN = "written"
@@ -18,6 +18,10 @@ class Outcome(enum.StrEnum):
     UNCHANGED = "unchanged"
     #: the recipe's ``filter:`` left it out
     FILTERED = "filtered"
+    #: two-way sync: the other system already holds what this record would write (the echo of
+    #: the paired recipe's write), or the pair's conflict policy keeps the other side's value;
+    #: nothing was sent
+    ECHO = "echo"
     #: it could not be mapped or validated, or the service rejected it (4xx)
     INVALID = "invalid"
     #: the service kept failing (5xx, timeouts) after every retry
@@ -31,7 +35,9 @@ class Outcome(enum.StrEnum):
         return self in _SUCCESSES
 
 
-_SUCCESSES = frozenset({Outcome.WRITTEN, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.FILTERED})
+_SUCCESSES = frozenset(
+    {Outcome.WRITTEN, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.FILTERED, Outcome.ECHO}
+)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ _STYLE = {
     Outcome.UPDATED: "cyan",
     Outcome.UNCHANGED: "dim",
     Outcome.FILTERED: "dim",
+    Outcome.ECHO: "dim",
     Outcome.INVALID: "red",
     Outcome.FAILED: "red",
     Outcome.NEEDS_REVIEW: "yellow",

@@ -20,6 +20,7 @@ from core import limits
 from core.env import WithPlaceholders, environment, interpolate
 from core.errors import RecipeError, RecipeSyntaxError, RecipeValidationError
 from core.mapping import FILTERED, CompiledMapping, compile_mapping
+from core.pair import Pair, TwoWayModel, check_pair
 from core.registry import Registry
 from core.sink import Sink
 from core.source import Source
@@ -105,6 +106,9 @@ class RecipeModel(BaseModel):
     reconcile: ReconcileRef | None = Field(
         default=None, description="webhook recipes: a polling source that fills lost events"
     )
+    two_way: TwoWayModel | None = Field(
+        default=None, description="the paired recipe of a two-way sync, and its conflict policy"
+    )
     tables: dict[str, dict[str, Any]] = Field(default_factory=dict)
     tests: list[RecipeTestCase] = Field(default_factory=list)
 
@@ -123,6 +127,8 @@ class Recipe:
     mapping: CompiledMapping
     reconcile_class: type[Source] | None = None
     reconcile_settings: BaseModel | None = None
+    #: the checked ``two_way:`` block; None for a one-way recipe
+    pair: Pair | None = None
 
     def reconciling(self) -> Recipe:
         """This recipe reading its ``reconcile:`` source instead of its webhooks: the same
@@ -190,6 +196,9 @@ def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = 
     )
     if model.map is not None and sink_class.Model is not None:
         check_fields(model.map, sink_class.Model, located, ("map",), sink_class.name)
+    pair = None
+    if model.two_way is not None:
+        pair = check_pair(model.two_way, path, located, model.map, (source_class, sink_class))
     mapping = compile_mapping(
         model.map if model.map is not None else {},
         filter_expr=model.filter,
@@ -208,6 +217,7 @@ def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = 
         sink_class=sink_class,
         sink_settings=_settings(sink_class.Settings, model.sink.with_, located, "sink", env),
         mapping=mapping,
+        pair=pair,
     )
     if model.reconcile is not None:
         _add_reconcile(recipe, model.reconcile, registry, env)

@@ -44,6 +44,7 @@ from core.report import RunReport
 from core.sink import Sink
 from core.source import Record, Source, Unreadable
 from core.state import Batch, DeadLetter, InFlight, StateStore
+from core.two_way import Pairing, Pending, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class _Candidate:
     record: Record
     payload: dict[str, Any]
     digest: str
+    #: a two-way recipe's judgement of it (see core.two_way)
+    verdict: Verdict | None = None
 
 
 @dataclass(slots=True)
@@ -110,6 +113,7 @@ class _Cut:
             dead_letters=self.head.dead_letters + self.tail.dead_letters,
             resolved=self.head.resolved + self.tail.resolved,
             settled=self.head.settled + self.tail.settled,
+            views=self.head.views + self.tail.views,
         )
         merged.cursor = self.tail.cursor if self.tail.cursor is not None else self.head.cursor
         return merged
@@ -164,6 +168,7 @@ class Runner:
         # Keys sent (or about to be) whose answer is not committed yet, with their digests.
         self._open_keys: dict[str, str] = {}
         self._sent = 0  # records handed to the sink
+        self._pairing: Pairing | None = None
         self._cut = _Cut.empty()
         self._planned = 0
         self._committed_at = (0, time.monotonic())
@@ -239,6 +244,7 @@ class Runner:
         sink = self.recipe.sink_class(self.recipe.sink_settings, self._sink_context)
         self._sink = sink
         self._replaying = not advance_cursor if replaying is None else replaying
+        self._pairing = self._paired(sink)
         try:
             records = _started(records)
             if letters is None:
@@ -260,6 +266,13 @@ class Runner:
                     self.pm.hook.connector_after_run(
                         recipe=self.recipe.name, report=self.report.to_dict()
                     )
+
+    def _paired(self, sink: Sink) -> Pairing | None:
+        pair = self.recipe.pair
+        if pair is None:
+            return None
+        source = self.recipe.source_class(self.recipe.source_settings, self.context)
+        return Pairing(self.recipe.name, pair, self.state, source, sink)
 
     def _know_dead_letters(self, letters: Iterable[DeadLetter]) -> None:
         """Which keys hold a dead letter (only they need one cleared), and the payloads the sink
@@ -384,6 +397,8 @@ class Runner:
         sent joins the cut, which is sent when it holds ``batch_size`` such records."""
         keys = [read.candidate.key for read in reads if read.candidate is not None]
         known = self.state.ledger(self.recipe.name, keys) if keys else {}
+        if self._pairing is not None and keys:
+            self._judge(self._pairing, reads, known)
         # Rows that may change before their record is taken: records of these keys are sent.
         stale = {key for key in keys if key in self._open_keys}
         for read in reads:
@@ -394,6 +409,17 @@ class Runner:
             self._cut.open.cursor = read.cursor
             self._planned += 1
             self._cut_when_due(sink)
+
+    def _judge(self, pairing: Pairing, reads: list[_Read], known: dict[str, LedgerEntry]) -> None:
+        """Two-way: take the other side's values of the fields it owns, and find the echoes."""
+        candidates = [read.candidate for read in reads if read.candidate is not None]
+        pending = [Pending(c.key, c.record, c.payload, c.digest) for c in candidates]
+        verdicts = pairing.judge(pending, known, payload_digest)
+        for candidate in candidates:
+            verdict = candidate.verdict = verdicts.get(candidate.key)
+            if verdict is not None and verdict.payload is not candidate.payload:
+                candidate.payload = verdict.payload
+                candidate.digest = payload_digest(verdict.payload)
 
     def _classify(
         self, sink: Sink, candidate: _Candidate, known: dict[str, LedgerEntry], stale: set[str]
@@ -416,9 +442,16 @@ class Runner:
         if key in self._held:
             return  # dead-lettered (and counted) when recovered: never sent again
         previous = known.get(key)
+        verdict = candidate.verdict
+        if verdict is not None and verdict.changed:
+            self._cut.open.views.append(verdict.view)
         if previous is not None and previous.payload_hash == candidate.digest:
             if key not in self._recovered:  # else counted as written already
                 self.report.count(Outcome.UNCHANGED)
+            self._resolve(self._cut.open, key)
+        elif verdict is not None and verdict.echo:
+            self.report.count(Outcome.ECHO)  # the other side holds it already: nothing to send
+            self._cut.open.ledger.append((key, candidate.digest, None, Outcome.ECHO))
             self._resolve(self._cut.open, key)
         elif not self._replaying and self._refused.get(key) == candidate.digest:
             self.report.dead_letters_waiting += 1  # refused as it is: `dlq retry` sends it
@@ -544,6 +577,7 @@ class Runner:
                 outcome = Outcome.WRITTEN if result.outcome is Outcome.UNCHANGED else result.outcome
                 batch.ledger.append((result.key, candidate.digest, result.sink_key, outcome))
                 self._resolve(batch, result.key)
+                self._link(batch, candidate, result.sink_key)
                 self._count_write(result.outcome, WriteItem(result.key, candidate.payload))
             else:
                 reason = result.reason or f"{self.recipe.sink_class.name} rejected it"
@@ -561,6 +595,14 @@ class Runner:
         for key, candidate in by_key.items():
             reason = f"{self.recipe.sink_class.name} reported no outcome for this record"
             self._dead_letter(batch, key, candidate.record, Outcome.FAILED, reason)
+
+    def _link(self, batch: Batch, candidate: _Candidate, sink_key: str | None) -> None:
+        """Two-way: remember which record of the other system this one was written to."""
+        if candidate.verdict is None or self._pairing is None:
+            return
+        linked = self._pairing.linked(candidate.verdict.view, sink_key)
+        if linked is not None:
+            batch.views.append(linked)
 
     def _count_write(self, outcome: Outcome, item: WriteItem) -> None:
         self.report.count(outcome)

@@ -15,6 +15,7 @@ from core.source import NoSettings
 
 if TYPE_CHECKING:
     from core.context import Context
+    from core.source import Seen
     from core.state import InFlight
 
 
@@ -103,6 +104,30 @@ class Sink(ABC):
         By default nothing is looked up: every record is sent again, as before.
         """
         return []
+
+    # --- two-way sync (see core.two_way); a sink that takes part overrides pair_fields ---------
+
+    def pair_fields(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What writing ``payload`` sets in the service, named and valued as the service's
+        source sees them (:class:`core.source.Seen`): only the fields this sink really writes.
+        None (the default): this sink cannot take part in a two-way pair."""
+        return None
+
+    def pair_target(self, payload: Mapping[str, Any]) -> str | None:
+        """The key the service's source gives the record ``payload`` will be written to, when
+        the payload alone says (a Mailchimp member's hash of its address); else None."""
+        return None
+
+    def pair_key(self, sink_key: str) -> str | None:
+        """The key the service's source gives the record this sink reported as ``sink_key``,
+        when it can tell; else None."""
+        return None
+
+    def pair_current(self, items: Sequence[WriteItem]) -> dict[str, Seen]:
+        """The records ``items`` would overwrite, as the service holds them now, by item key
+        (one request each, at most): ``conflict: latest`` compares their modification times.
+        By default nothing is looked up, and what the pair last read stands in."""
+        return {}
 
     def checkpoint(self) -> dict[str, Any] | None:
         """State to commit together with the batch just written (see :meth:`open`)."""

@@ -27,6 +27,19 @@ class Unreadable:
     raw: Any = None
 
 
+@dataclass(frozen=True)
+class Seen:
+    """A record as a two-way pair compares it (see :mod:`core.two_way`).
+
+    ``fields`` are named as a sink that writes to this service names its payload's fields
+    (dotted for nested ones: ``merge_fields.FNAME``), with values as that sink would write them;
+    ``modified`` is when the record last changed (ISO 8601, UTC), when the service says.
+    """
+
+    fields: dict[str, Any]
+    modified: str | None = None
+
+
 class NoSettings(BaseModel):
     """For components that take no ``with:`` settings."""
 
@@ -66,6 +79,11 @@ class Source(ABC):
 
     def cursor_value(self, record: Mapping[str, Any]) -> Any | None:
         """The value to resume after; None for sources that always read everything."""
+        return None
+
+    def pair_seen(self, record: Mapping[str, Any]) -> Seen | None:
+        """The record as a two-way pair compares it; None (the default): this source cannot
+        take part in a pair (a recipe that pairs it is refused)."""
         return None
 
     def end_cursor(self) -> Any | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 from connectors.mailchimp.addresses import address_parts, missing_parts
 from connectors.mailchimp.audience_fields import lacking, lacking_reason, merge_tags
 from connectors.mailchimp.members_batch import subscribe_all
+from connectors.mailchimp.pairing import member_seen, payload_fields
 from connectors.mailchimp.service import (
     MAX_CONNECTIONS,
     MailchimpRejected,
@@ -43,6 +44,7 @@ from connectors.mailchimp.service import (
 from core.errors import ConnectorError, RetriableError, SkippableError
 from core.outcomes import Outcome, WriteItem, WriteResult
 from core.sink import Sink
+from core.source import Seen
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
@@ -172,6 +174,32 @@ class MembersSink(Sink):
             else:
                 kept.append(item)
         return kept, refused
+
+    # --- two-way sync (core.two_way): the member's hash is its key in the members source -------
+
+    def pair_fields(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+        return payload_fields(payload)
+
+    def pair_target(self, payload: Mapping[str, Any]) -> str | None:
+        return subscriber_hash(str(payload.get("email_address") or ""))
+
+    def pair_key(self, sink_key: str) -> str | None:
+        return sink_key
+
+    def pair_current(self, items: Sequence[WriteItem]) -> dict[str, Seen]:
+        api = getattr(self, "api", None) or lists_api(self.settings, self.context)
+        found: dict[str, Seen] = {}
+        for item in items:
+            target = subscriber_hash(str(item.payload["email_address"]))
+            try:
+                member = call(api.get_list_member, self.settings.list_id, target)
+            except MailchimpRejected as error:
+                if error.status == 404:
+                    continue  # not in the audience: nothing to overwrite
+                raise
+            if isinstance(member, dict):
+                found[item.key] = member_seen(member)
+        return found
 
     # --- one member at a time -----------------------------------------------------------------
 

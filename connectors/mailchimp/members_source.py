@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.mailchimp.pairing import member_seen
 from connectors.mailchimp.service import (
     STATUSES,
     MailchimpSettings,
@@ -32,7 +33,7 @@ from connectors.mailchimp.service import (
     lists_api,
 )
 from core.contract import ContractCheck
-from core.source import Record, Source, Unreadable
+from core.source import Record, Seen, Source, Unreadable
 
 if TYPE_CHECKING:
     from mailchimp_marketing.api.lists_api import ListsApi
@@ -126,6 +127,9 @@ class MembersSource(Source):
 
     def key(self, record: Mapping[str, Any]) -> str:
         return str(record["id"])
+
+    def pair_seen(self, record: Mapping[str, Any]) -> Seen | None:
+        return member_seen(record)
 
     def cursor_value(self, record: Mapping[str, Any]) -> Any | None:
         moment = _utc(str(record.get("last_changed") or ""))

@@ -42,7 +42,7 @@ def connector_register_sinks() -> Iterable[Lazy]:
 
 @hookimpl
 def connector_register_transforms() -> Mapping[str, Lazy]:
-    names = ("custom_field", "designations_text")
+    names = ("custom_field", "designations_text", "primary_individual")
     return {name: Lazy(name, f"connectors.virtuous.transforms:{name}") for name in names}
 
 

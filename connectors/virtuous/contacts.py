@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
 from connectors.virtuous.models import ContactUpdate
+from connectors.virtuous.pairing import CONTACT_FIELDS, INDIVIDUAL_FIELDS, contact_key, contact_seen
 from connectors.virtuous.service import VirtuousSettings
 from connectors.virtuous.sink import OneByOne
 from connectors.virtuous.transactions import IDEMPOTENT, check_single
 from core.outcomes import Outcome, WriteItem, WriteResult
-
-# Fields of the contact itself; the names belong to its primary individual.
-_CONTACT_FIELDS = ("contactType", "name", "informalName", "description", "website", "maritalStatus")
-_INDIVIDUAL_FIELDS = ("firstName", "lastName", "middleName")
+from core.source import Seen
 
 
 class ContactUpdateSettings(VirtuousSettings):
@@ -45,7 +44,7 @@ class Contacts(OneByOne):
         contact = self._find(item.payload)
         if contact is None:
             return self._missing(item)
-        changes = {k: item.payload[k] for k in _CONTACT_FIELDS if item.payload.get(k) is not None}
+        changes = {k: item.payload[k] for k in CONTACT_FIELDS if item.payload.get(k) is not None}
         custom = item.payload.get("customFields")
         if changes or custom:
             merged = {**contact, **changes}
@@ -56,7 +55,20 @@ class Contacts(OneByOne):
         self._update_individual(contact, item.payload)
         return WriteResult(item.key, Outcome.UPDATED, sink_key=f"contact/{contact['id']}")
 
-    def _find(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+    def pair_fields(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+        written = (*CONTACT_FIELDS, *INDIVIDUAL_FIELDS)
+        return {name: payload[name] for name in written if payload.get(name) is not None}
+
+    def pair_key(self, sink_key: str) -> str | None:
+        return contact_key(sink_key)
+
+    def pair_current(self, items: Sequence[WriteItem]) -> dict[str, Seen]:
+        if not hasattr(self, "client"):  # a dry run opens nothing
+            self.open(None)
+        found = {item.key: self._find(item.payload) for item in items}
+        return {key: contact_seen(contact) for key, contact in found.items() if contact}
+
+    def _find(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
         lookups = []
         if payload.get("referenceSource") and payload.get("referenceId"):
             lookups.append(
@@ -77,7 +89,7 @@ class Contacts(OneByOne):
         return None
 
     def _update_individual(self, contact: dict[str, Any], payload: dict[str, Any]) -> None:
-        changes = {k: payload[k] for k in _INDIVIDUAL_FIELDS if payload.get(k) is not None}
+        changes = {k: payload[k] for k in INDIVIDUAL_FIELDS if payload.get(k) is not None}
         individuals = contact.get("contactIndividuals") or []
         primary = next((i for i in individuals if i.get("isPrimary")), None) or (
             individuals[0] if individuals else None

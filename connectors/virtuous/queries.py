@@ -18,10 +18,11 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, Field
 
+from connectors.virtuous.pairing import contact_seen
 from connectors.virtuous.service import VirtuousSettings, virtuous_client
 from core.errors import FatalError, RetriableError
 from core.http import IDEMPOTENT, RETRY_TIMEOUTS, Service, raise_for_status
-from core.source import Record, Source
+from core.source import Record, Seen, Source
 
 _SMALLER = (1000, 500, 250, 100, 50, 10, 1)
 # A query is a read sent as a POST: safe to repeat after a 5xx or a dropped connection. A page
@@ -137,3 +138,6 @@ class VirtuousContacts(_Query):
     description: ClassVar[str] = "full contacts from Virtuous, incremental by modification date"
     path: ClassVar[str] = "/api/Contact/Query/FullContact"
     id_parameter: ClassVar[str] = "Contact Id"
+
+    def pair_seen(self, record: Mapping[str, Any]) -> Seen | None:
+        return contact_seen(record)

@@ -4,6 +4,8 @@ Virtuous returns custom fields as ``[{name, value, displayName}]`` on reads but 
 transactions and webhooks, and a gift's designations as a list of projects with amounts:
 ``record.customFields | custom_field('Stripe Fee')`` and
 ``record.giftDesignations | designations_text`` turn them into single cells.
+``(record.contactIndividuals | primary_individual)["firstName"]`` is the name a contact's
+update (the ``virtuous.contacts`` sink) changes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from connectors.virtuous import pairing
 from core.transforms import round_money, to_str
 
 
@@ -50,3 +53,13 @@ def designations_text(
         amount = to_str(round_money(amount, currency) if currency else amount)
         parts.append(" ".join(str(p) for p in (project, amount) if p not in (None, "")))
     return sep.join(p for p in parts if p) or None
+
+
+def primary_individual(individuals: Any) -> Mapping[str, Any] | None:
+    """The primary individual of a contact (``isPrimary``, else the first); None for none."""
+    if individuals is None:
+        return None
+    if not isinstance(individuals, list):
+        msg = f"primary_individual expects a list, got {type(individuals).__name__}"
+        raise TypeError(msg)
+    return pairing.primary_individual({"contactIndividuals": individuals})

@@ -17,6 +17,7 @@ from core.state.base import (
     InboxStore,
     InFlight,
     NewEvent,
+    PairView,
     StateStore,
 )
 from core.state.pg_connect import is_postgres
@@ -29,6 +30,7 @@ __all__ = [
     "InboxEvent",
     "InboxStore",
     "NewEvent",
+    "PairView",
     "SqliteStateStore",
     "StateStore",
     "inbox_of",

@@ -43,6 +43,21 @@ class InFlight:
     since: str = ""
 
 
+@dataclass(frozen=True)
+class PairView:
+    """What a recipe of a two-way pair last read of one record (see :mod:`core.two_way`).
+
+    ``fields`` is the record as its source sees it, named as a sink writing to that service
+    names them; ``modified`` its modification time (ISO, UTC) when the source knows it; ``link``
+    the key the paired recipe's source gives the same person or object in the other system.
+    """
+
+    key: str
+    fields: dict[str, Any]
+    modified: str | None = None
+    link: str | None = None
+
+
 @dataclass
 class Batch:
     """Everything that commits together after the sink confirmed a batch.
@@ -56,9 +71,10 @@ class Batch:
     cursor: Any | None = None
     sink_checkpoint: dict[str, Any] | None = None
     settled: list[str] = field(default_factory=list)
+    views: list[PairView] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        changes = self.ledger or self.dead_letters or self.resolved or self.settled
+        changes = self.ledger or self.dead_letters or self.resolved or self.settled or self.views
         return bool(changes) or self.cursor is not None
 
 
@@ -98,6 +114,13 @@ class StateStore(Protocol):
 
     def in_flight(self, recipe: str) -> list[InFlight]:
         """The records sent whose answer was never committed (a run stopped in between)."""
+        ...
+
+    def pair_views(
+        self, recipe: str, keys: Iterable[str] = (), links: Iterable[str] = ()
+    ) -> list[PairView]:
+        """The views ``recipe`` (one of a two-way pair) keeps whose key is one of ``keys`` or
+        whose link is one of ``links``; they commit with a batch (``Batch.views``)."""
         ...
 
     def cache_get(self, namespace: str, key: str, max_age_seconds: float) -> Any | None:

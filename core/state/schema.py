@@ -8,6 +8,9 @@ opened, digests unchanged: every record it holds stays ``unchanged`` on the next
 
 Version 3 adds the ``inbox`` of ``connector serve`` (see :class:`core.state.base.InboxStore`):
 an older file gains the empty table when it is opened.
+
+Version 4 adds ``pair_views``, what each recipe of a two-way pair last read of a record (see
+:mod:`core.two_way`); an older file gains the empty table when it is opened.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from functools import lru_cache
 
 from core.outcomes import Outcome
 
-VERSION = 3
+VERSION = 4
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS recipe_state (
@@ -88,6 +91,15 @@ CREATE UNIQUE INDEX IF NOT EXISTS inbox_event_id ON inbox (recipe, event_id)
     WHERE event_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS inbox_by_status ON inbox (recipe, status, seq);
 CREATE INDEX IF NOT EXISTS inbox_by_key ON inbox (recipe, source_key, status, seq);
+CREATE TABLE IF NOT EXISTS pair_views (
+    recipe INTEGER NOT NULL,
+    source_key TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    modified TEXT,
+    link TEXT,
+    PRIMARY KEY (recipe, source_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pair_views_by_link ON pair_views (recipe, link);
 CREATE TABLE IF NOT EXISTS state_schema (version INTEGER NOT NULL);
 """
 
@@ -100,6 +112,7 @@ OUTCOMES: tuple[Outcome, ...] = (
     Outcome.INVALID,
     Outcome.FAILED,
     Outcome.NEEDS_REVIEW,
+    Outcome.ECHO,
 )
 OUTCOME_CODES: dict[Outcome, int] = {outcome: code for code, outcome in enumerate(OUTCOMES)}
 

@@ -16,7 +16,7 @@ from core.errors import FatalError
 from core.json_numbers import parse_json
 from core.outcomes import LedgerEntry, Outcome
 from core.state import schema
-from core.state.base import Batch, DeadLetter, InFlight
+from core.state.base import Batch, DeadLetter, InFlight, PairView
 from core.state.lock import busy_timeout, database_locked, is_busy, private_file, recipe_lock
 from core.state.sqlite_inbox import SqliteInbox
 
@@ -107,6 +107,8 @@ class SqliteStateStore(SqliteInbox):
         with self._transaction():
             if batch.ledger:
                 self._write_ledger(recipe, batch, seconds)
+            if batch.views:
+                self._write_views(recipe, batch.views)
             self._db.executemany(
                 "INSERT INTO dead_letters (recipe, source_key, outcome, reason, field, record,"
                 " attempts, updated_at, payload_hash) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"
@@ -161,6 +163,34 @@ class SqliteStateStore(SqliteInbox):
             " outcome = excluded.outcome, updated_at = excluded.updated_at",
             [(number, k, pack(h), sink, codes[o], now) for k, h, sink, o in batch.ledger],
         )
+
+    def _write_views(self, recipe: str, views: Sequence[PairView]) -> None:
+        number = self._recipe_id(recipe, create=True)
+        self._db.executemany(
+            "INSERT INTO pair_views VALUES (?, ?, ?, ?, ?) ON CONFLICT (recipe, source_key)"
+            " DO UPDATE SET fields = excluded.fields, modified = excluded.modified,"
+            " link = COALESCE(excluded.link, pair_views.link)",
+            [(number, v.key, _ascii(v.fields), v.modified, v.link) for v in views],
+        )
+
+    def pair_views(
+        self, recipe: str, keys: Iterable[str] = (), links: Iterable[str] = ()
+    ) -> list[PairView]:
+        number = self._recipe_id(recipe)
+        if number is None:
+            return []
+        found: dict[str, PairView] = {}
+        for column, wanted in (("source_key", list(keys)), ("link", list(links))):
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                rows = self._db.execute(
+                    "SELECT source_key, fields, modified, link FROM pair_views WHERE recipe = ?"
+                    f" AND {column} IN ({','.join('?' * len(chunk))})",
+                    (number, *chunk),
+                )
+                for row in rows:
+                    found[row[0]] = PairView(row[0], parse_json(row[1]), row[2], row[3])
+        return list(found.values())
 
     def _has_dead_letters(self, recipe: str) -> bool:
         """One look instead of a delete per resolved record, when (as usual) there are none."""
@@ -240,6 +270,7 @@ class SqliteStateStore(SqliteInbox):
             number = self._recipe_id(recipe)
             if number is not None:
                 self._db.execute("DELETE FROM ledger WHERE recipe = ?", (number,))
+                self._db.execute("DELETE FROM pair_views WHERE recipe = ?", (number,))
 
     def cache_get(self, namespace: str, key: str, max_age_seconds: float) -> Any | None:
         row = self._db.execute(

@@ -1,0 +1,134 @@
+"""The two-way pair virtuous-mailchimp-two-way, run through the CLI between the two emulators:
+what one half writes comes back to the other as ``echo`` and is not sent again, and a field
+changed on both sides ends as the pair's conflict policy says."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.mailchimp.service import subscriber_hash
+from tests.connectors.mailchimp.conftest import API_KEY, LIST_ID, Emulator, report
+from tests.connectors.virtuous.support import KEY, Virtuous, serving
+
+RECIPES = Path(__file__).resolve().parents[3] / "recipes"
+TO_MAILCHIMP = "virtuous-to-mailchimp-two-way"
+TO_VIRTUOUS = "mailchimp-to-virtuous-two-way"
+ADA = "ada@donors.org"
+
+Run = Callable[[str], dict[str, Any]]
+
+
+@pytest.fixture
+def virtuous(monkeypatch):
+    with serving(monkeypatch) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def folder(mailchimp, virtuous, monkeypatch, tmp_path) -> Path:
+    """The pair, copied so that the runs' state lands in the test's directory."""
+    monkeypatch.setenv("MAILCHIMP_API_KEY", API_KEY)
+    monkeypatch.setenv("MAILCHIMP_LIST_ID", LIST_ID)
+    monkeypatch.setenv("MAILCHIMP_BASE_URL", mailchimp.url)
+    for name in (TO_MAILCHIMP, TO_VIRTUOUS):
+        shutil.copy(RECIPES / f"{name}.yaml", tmp_path / f"{name}.yaml")
+    return tmp_path
+
+
+@pytest.fixture
+def run(folder, invoke) -> Run:
+    def run_one(name: str) -> dict[str, Any]:
+        return report(invoke("run", folder / f"{name}.yaml", "--json"))
+
+    return run_one
+
+
+def _seed_ada(virtuous: Virtuous) -> int:
+    seeded = virtuous.control(
+        "POST",
+        "seed",
+        json={"contacts": [{"firstName": "Ada", "lastName": "Lovelace", "email": ADA}]},
+    )
+    contact_id: int = seeded["contacts"][0]
+    return contact_id
+
+
+def _rename_in_virtuous(virtuous: Virtuous, contact_id: int, first: str) -> None:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    contact = httpx.get(f"{virtuous.url}/api/Contact/{contact_id}", headers=headers).json()
+    person = contact["contactIndividuals"][0]
+    httpx.put(
+        f"{virtuous.url}/api/ContactIndividual/{person['id']}",
+        json={**person, "firstName": first},
+        headers=headers,
+    ).raise_for_status()
+
+
+def _rename_in_mailchimp(mailchimp: Emulator, first: str) -> None:
+    mailchimp.state.update(LIST_ID, ADA, {"merge_fields": {"FNAME": first}})
+
+
+def _names(virtuous: Virtuous, mailchimp: Emulator, contact_id: int) -> tuple[str, str]:
+    """Ada's first name in Virtuous, and in Mailchimp."""
+    [contact] = [c for c in virtuous.state()["contacts"] if c["id"] == contact_id]
+    member = mailchimp.state.members[LIST_ID][subscriber_hash(ADA)]
+    return contact["contactIndividuals"][0]["firstName"], member.merge_fields["FNAME"]
+
+
+def _synced(run: Run, virtuous: Virtuous) -> int:
+    """Ada, in Virtuous, synced to Mailchimp and seen back by the other half."""
+    contact_id = _seed_ada(virtuous)
+    assert run(TO_MAILCHIMP)["outcomes"]["written"] == 1
+    assert run(TO_VIRTUOUS)["outcomes"]["echo"] == 1
+    return contact_id
+
+
+def _advance(virtuous: Virtuous, mailchimp: Emulator, seconds: int) -> None:
+    """Both services' clocks, so that the next change is later than any before it."""
+    virtuous.control("POST", "clock", json={"advanceSeconds": seconds})
+    mailchimp.state.clock_offset += timedelta(seconds=seconds)
+
+
+def test_one_way_recipes_send_an_edit_back_where_it_came_from(folder, run, virtuous) -> None:
+    """Without ``two_way:``, the second recipe writes Ada back to Virtuous: the loop."""
+    for name in (TO_MAILCHIMP, TO_VIRTUOUS):
+        path = folder / f"{name}.yaml"
+        path.write_text(re.sub(r"(?ms)^two_way:.*?(?=^tests:)", "", path.read_text()))
+    _seed_ada(virtuous)
+    assert run(TO_MAILCHIMP)["outcomes"]["written"] == 1
+    assert run(TO_VIRTUOUS)["outcomes"]["updated"] == 1  # the echo, written back
+
+
+def test_the_pair_converges_after_changes_on_both_sides(run, virtuous, mailchimp) -> None:
+    contact_id = _synced(run, virtuous)
+    _advance(virtuous, mailchimp, 60)
+    _rename_in_virtuous(virtuous, contact_id, "Augusta")
+    mailchimp.state.update(LIST_ID, ADA, {"merge_fields": {"PHONE": "555-0100"}})
+    mailchimp.seed(
+        {"email_address": "grace@donors.org", "merge_fields": {"FNAME": "Grace", "LNAME": "Hopper"}}
+    )
+
+    there = run(TO_MAILCHIMP)
+    assert (there["outcomes"]["updated"], there["outcomes"]["echo"]) == (1, 0)
+    back = run(TO_VIRTUOUS)
+    assert back["outcomes"]["written"] == 1  # Grace, new to Virtuous
+    assert back["outcomes"]["echo"] == 1  # Ada's new name, as the other half wrote it
+    assert back["outcomes"]["updated"] == 0
+    virtuous.import_now()  # Grace's contact transaction becomes a contact
+
+    again = run(TO_MAILCHIMP)
+    assert again["outcomes"]["echo"] == 1  # Grace, created from Mailchimp
+    assert again["outcomes"]["written"] + again["outcomes"]["updated"] == 0
+    assert again["requests"]["sent"] == 0
+    last = run(TO_VIRTUOUS)
+    assert last["outcomes"]["written"] + last["outcomes"]["updated"] == 0
+    assert last["requests"]["sent"] == 0
+    assert _names(virtuous, mailchimp, contact_id) == ("Augusta", "Augusta")
