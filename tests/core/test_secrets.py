@@ -214,6 +214,7 @@ class Recipe:
 
     def variant(self, suffix: str, change: Callable[[dict[str, Any]], None]) -> Recipe:
         data = yaml.safe_load(self.path.read_text())
+        data.pop("two_way", None)  # run alone: its pair names the original, not this copy
         change(data)
         data["name"] = f"{data['name']}-{suffix}"
         path = self.path.with_name(f"{self.path.stem}-{suffix}.yaml")
@@ -283,7 +284,11 @@ def _copy(tmp_path: Path, source: Path, invoke: Callable[..., Result]) -> Recipe
     if not folder.exists():
         shutil.copytree(RECIPES, folder, ignore=shutil.ignore_patterns(".connector", "*.yaml"))
     path = Path(shutil.copy(source, folder / source.name))
-    return Recipe(path, yaml.safe_load(path.read_text()), invoke)
+    data = yaml.safe_load(path.read_text())
+    partner = (data.get("two_way") or {}).get("with")
+    if partner:  # the other recipe of a two-way pair, which it names
+        shutil.copy(source.parent / partner, folder / partner)
+    return Recipe(path, data, invoke)
 
 
 @pytest.mark.parametrize("source", ALL_RECIPES, ids=[p.stem for p in ALL_RECIPES])

@@ -132,3 +132,60 @@ def test_the_pair_converges_after_changes_on_both_sides(run, virtuous, mailchimp
     assert last["outcomes"]["written"] + last["outcomes"]["updated"] == 0
     assert last["requests"]["sent"] == 0
     assert _names(virtuous, mailchimp, contact_id) == ("Augusta", "Augusta")
+
+
+@pytest.mark.parametrize("first", [TO_MAILCHIMP, TO_VIRTUOUS])
+def test_names_changed_on_both_sides_end_as_virtuous_has_them(
+    run, virtuous, mailchimp, first
+) -> None:
+    """The pair's policy: Virtuous owns the names, whichever half runs first."""
+    contact_id = _synced(run, virtuous)
+    _advance(virtuous, mailchimp, 60)
+    _rename_in_virtuous(virtuous, contact_id, "Augusta")
+    _rename_in_mailchimp(mailchimp, "Countess")
+    second = TO_VIRTUOUS if first == TO_MAILCHIMP else TO_MAILCHIMP
+    for name in (first, second, first, second):
+        run(name)
+    assert _names(virtuous, mailchimp, contact_id) == ("Augusta", "Augusta")
+    assert run(TO_MAILCHIMP)["requests"]["sent"] == 0
+    assert run(TO_VIRTUOUS)["requests"]["sent"] == 0
+
+
+def test_an_address_changed_in_virtuous_does_not_move_the_member(run, virtuous, mailchimp) -> None:
+    """Mailchimp owns the address: Virtuous's new one is not written, and no member is added."""
+    contact_id = _synced(run, virtuous)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    contact = httpx.get(f"{virtuous.url}/api/Contact/{contact_id}", headers=headers).json()
+    person = contact["contactIndividuals"][0]
+    [method] = person["contactMethods"]
+    httpx.put(
+        f"{virtuous.url}/api/ContactIndividual/{person['id']}",
+        json={**person, "contactMethods": [{**method, "value": "ada@elsewhere.org"}]},
+        headers=headers,
+    ).raise_for_status()
+    outcome = run(TO_MAILCHIMP)
+    assert outcome["outcomes"]["written"] + outcome["outcomes"]["updated"] == 0
+    assert list(mailchimp.state.members[LIST_ID]) == [subscriber_hash(ADA)]
+
+
+@pytest.mark.parametrize("later", ["virtuous", "mailchimp"])
+def test_under_latest_the_later_change_wins(folder, run, virtuous, mailchimp, later) -> None:
+    for name in (TO_MAILCHIMP, TO_VIRTUOUS):
+        path = folder / f"{name}.yaml"
+        owner = re.compile(r"(?m)^  conflict:\n(?:    .*\n)+")
+        path.write_text(owner.sub("  conflict: latest\n", path.read_text()))
+    contact_id = _synced(run, virtuous)
+    changes = {
+        "virtuous": lambda: _rename_in_virtuous(virtuous, contact_id, "Augusta"),
+        "mailchimp": lambda: _rename_in_mailchimp(mailchimp, "Countess"),
+    }
+    earlier = "mailchimp" if later == "virtuous" else "virtuous"
+    for side in (earlier, later):
+        _advance(virtuous, mailchimp, 60)
+        changes[side]()
+    for name in (TO_MAILCHIMP, TO_VIRTUOUS, TO_MAILCHIMP, TO_VIRTUOUS):
+        run(name)
+    winner = "Augusta" if later == "virtuous" else "Countess"
+    assert _names(virtuous, mailchimp, contact_id) == (winner, winner)
+    assert run(TO_MAILCHIMP)["requests"]["sent"] == 0
+    assert run(TO_VIRTUOUS)["requests"]["sent"] == 0
