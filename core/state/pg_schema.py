@@ -16,7 +16,7 @@ from core.errors import FatalError
 if TYPE_CHECKING:
     import psycopg
 
-VERSION = 1
+VERSION = 2
 
 _V1 = """
 CREATE TABLE recipe_state (
@@ -96,8 +96,21 @@ CREATE TABLE http_tokens (
 )
 """
 
+# What each recipe of a two-way pair last read of a record (see core.two_way).
+_V2 = """
+CREATE TABLE pair_views (
+    recipe INTEGER NOT NULL,
+    source_key TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    modified TEXT,
+    link TEXT,
+    PRIMARY KEY (recipe, source_key)
+);
+CREATE INDEX pair_views_by_link ON pair_views (recipe, link)
+"""
+
 #: The statements that bring a database of version N-1 to version N.
-MIGRATIONS: dict[int, str] = {1: _V1}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
 
 # Any fixed number: the advisory lock that serializes migrations of one database.
 _MIGRATION_LOCK = 0x636F6E6E  # "conn"

@@ -24,7 +24,7 @@ from core.digest import exact_json_encoder
 from core.json_numbers import parse_json
 from core.outcomes import LedgerEntry, Outcome
 from core.state import pg_schema, schema
-from core.state.base import Batch, DeadLetter, InFlight
+from core.state.base import Batch, DeadLetter, InFlight, PairView
 from core.state.lease import Lease, lease_lost
 from core.state.pg_connect import connect, display, unreachable
 
@@ -150,6 +150,8 @@ class PostgresStateStore:
                     for k, h, sink, o in batch.ledger
                 ],
             )
+        if batch.views:
+            self._write_views(db, recipe, batch.views)
         if batch.dead_letters:
             db.cursor().executemany(
                 "INSERT INTO dead_letters (recipe, source_key, outcome, reason, field, record,"
@@ -195,6 +197,33 @@ class PostgresStateStore:
                     now,
                 ),
             )
+
+    def _write_views(
+        self, db: psycopg.Connection[Any], recipe: str, views: Sequence[PairView]
+    ) -> None:
+        number = self._recipe_id(recipe, create=True)
+        db.cursor().executemany(
+            "INSERT INTO pair_views VALUES (%s, %s, %s, %s, %s) ON CONFLICT (recipe, source_key)"
+            " DO UPDATE SET fields = excluded.fields, modified = excluded.modified,"
+            " link = COALESCE(excluded.link, pair_views.link)",
+            [
+                (number, _text(v.key), _json(v.fields), v.modified, _maybe_text(v.link))
+                for v in views
+            ],
+        )
+
+    def pair_views(
+        self, recipe: str, keys: Iterable[str] = (), links: Iterable[str] = ()
+    ) -> list[PairView]:
+        number = self._recipe_id(recipe)
+        if number is None:
+            return []
+        rows = self._fetchall(
+            "SELECT source_key, fields, modified, link FROM pair_views WHERE recipe = %s"
+            " AND (source_key = ANY(%s) OR link = ANY(%s))",
+            (number, [_text(k) for k in keys], [_text(k) for k in links]),
+        )
+        return [PairView(_untext(r[0]), parse_json(r[1]), r[2], _maybe_untext(r[3])) for r in rows]
 
     def _recipe_id(self, recipe: str, *, create: bool = False) -> int | None:
         """The number the ledger knows ``recipe`` by (made when ``create``); None: no rows."""
@@ -247,10 +276,9 @@ class PostgresStateStore:
         with self._transaction(recipe) as db:
             for table in ("recipe_state", "dead_letters", "in_flight"):
                 db.execute(f"DELETE FROM {table} WHERE recipe = %s".encode(), (recipe,))
-            db.execute(
-                "DELETE FROM ledger WHERE recipe = (SELECT id FROM recipes WHERE name = %s)",
-                (recipe,),
-            )
+            number = "(SELECT id FROM recipes WHERE name = %s)"
+            for table in ("ledger", "pair_views"):
+                db.execute(f"DELETE FROM {table} WHERE recipe = {number}".encode(), (recipe,))
 
     # --- the cache, shared by every recipe ---------------------------------------------------
 
