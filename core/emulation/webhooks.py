@@ -89,6 +89,11 @@ class _Job:
     label: str = field(compare=False)
     generation: int = field(compare=False)
     number: int = field(compare=False, default=1)
+    sign: Signer | None = field(compare=False, default=None)
+
+
+#: Headers made afresh for each attempt of a body (a signature over the time it is sent).
+Signer = Callable[[bytes], Mapping[str, str]]
 
 
 class WebhookDeliverer:
@@ -128,13 +133,29 @@ class WebhookDeliverer:
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def send(self, url: str, body: bytes, headers: Mapping[str, str], label: str = "") -> None:
-        """Queue ``body`` for ``url``; its first attempt is made as soon as the thread is free."""
+    def send(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        label: str = "",
+        sign: Signer | None = None,
+    ) -> None:
+        """Queue ``body`` for ``url``; its first attempt is made as soon as the thread is free.
+        ``sign(body)`` adds headers made at each attempt (Stripe signs every retry anew, so a
+        retried event's timestamp is never older than the receiver's tolerance)."""
         with self._cond:
             if self._closed:
                 return
             job = _Job(
-                self._clock(), next(self._seq), url, body, dict(headers), label, self._generation
+                self._clock(),
+                next(self._seq),
+                url,
+                body,
+                dict(headers),
+                label,
+                self._generation,
+                sign=sign,
             )
             heapq.heappush(self._queue, job)
             if self._thread is None:
@@ -212,7 +233,8 @@ class WebhookDeliverer:
         started = self._clock()
         last = job.number > len(self.delays)
         try:
-            response = client.post(job.url, content=job.body, headers=dict(job.headers))
+            headers = {**job.headers, **(job.sign(job.body) if job.sign else {})}
+            response = client.post(job.url, content=job.body, headers=headers)
         except Exception as exc:  # noqa: BLE001 - any failure to get an answer is a failed attempt
             return Attempt(job.url, job.label, job.number, started, None, str(exc), last)
         delivered = 200 <= response.status_code < 300

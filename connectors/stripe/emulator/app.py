@@ -2,7 +2,11 @@
 
 Endpoints: ``GET /v1/charges`` (and ``/{id}``; ``POST /{id}/capture``), ``/v1/customers``
 (and ``/{id}``), ``/v1/refunds`` (and ``/{id}``; ``POST`` creates a refund),
-``/v1/balance_transactions/{id}`` and ``/v1/events``. Lists are newest first in Stripe's
+``/v1/balance_transactions/{id}``, ``/v1/events`` and ``/v1/webhook_endpoints`` (``POST``
+answers the endpoint's ``whsec_`` secret, once; ``GET``, ``GET /{id}``, ``DELETE /{id}``). Every
+event is POSTed to each enabled endpoint that enabled its type (or ``*``), with a
+``Stripe-Signature`` made anew at each attempt; an answer other than 2xx is retried on
+``webhook_retry_delays`` (times ``webhook_delay_scale``). Lists are newest first in Stripe's
 envelope, with ``limit``, ``starting_after``, ``ending_before``, ``created[gt|gte|lt|lte]`` and
 ``expand[]``, and any parameter Stripe does not declare is refused with a 400 naming it
 (:mod:`.params`); errors, and the faults a test switches on (429 storms, 5xx, timeouts), use
@@ -15,13 +19,16 @@ like Stripe does (Bearer, or Basic with the key as the user), before any fault::
         client = stripe.StripeClient("sk_test_123", base_addresses={"api": server.url})
 
 Control plane (never faulted, no key needed): ``POST /_emulator/seed``, ``GET /_emulator/state``,
-``GET|POST /_emulator/faults``, ``POST /_emulator/reset``.
+``GET|POST /_emulator/faults``, ``POST /_emulator/reset``, ``GET /_emulator/deliveries`` (every
+delivery attempt).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -42,7 +49,14 @@ from connectors.stripe.emulator.store import (
     StripeStore,
     seed_charges,
 )
-from core.emulation import CONTROL_PREFIX, ApiMiddleware, FaultMiddleware, Faults, json_response
+from core.emulation import (
+    CONTROL_PREFIX,
+    ApiMiddleware,
+    FaultMiddleware,
+    Faults,
+    WebhookDeliverer,
+    json_response,
+)
 
 __all__ = ["EmulatorSettings", "create_app", "seed_charges"]
 
@@ -61,6 +75,11 @@ class EmulatorSettings(BaseModel):
     api_keys: list[str] = Field(default_factory=lambda: [DEFAULT_KEY])
     faults: Faults = Field(default_factory=Faults)
     clock: Callable[[], float] | None = None  # Unix seconds; tests pass a controllable one
+    # In test mode Stripe retries a failed delivery "three times over a few hours" (live mode:
+    # for up to three days, backing off exponentially); the exact waits are not published.
+    webhook_retry_delays: tuple[float, ...] = (600.0, 3600.0, 10_800.0)
+    webhook_delay_scale: float = Field(default=1.0, ge=0)  # tests run the schedule in ms
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
 
 # --- Stripe's wire format ----------------------------------------------------------------
@@ -304,6 +323,23 @@ async def create_refund(request: Request) -> Response:
     return await _idempotent_post(request, "/v1/refunds", _store(request).create_refund)
 
 
+async def create_webhook_endpoint(request: Request) -> Response:
+    store = _store(request)
+    return await _idempotent_post(request, "/v1/webhook_endpoints", store.create_webhook_endpoint)
+
+
+async def delete_webhook_endpoint(request: Request) -> Response:
+    _query(request, "/v1/webhook_endpoints/{id}")
+    return json_response(_store(request).delete_webhook_endpoint(request.path_params["id"]))
+
+
+async def deliveries(request: Request) -> Response:
+    """Control plane: every webhook delivery attempt, oldest first."""
+    deliverer = _store(request).deliverer
+    attempts = deliverer.attempts() if deliverer else []
+    return json_response([{**dataclasses.asdict(a), "delivered": a.delivered} for a in attempts])
+
+
 ROUTES = [
     Route("/v1/charges", _listing("charges", ("customer", "payment_intent", "transfer_group"))),
     Route("/v1/charges/{id}", _retrieve("charges", "charge")),
@@ -318,6 +354,10 @@ ROUTES = [
     ),
     Route("/v1/events", list_events),
     Route("/v1/events/{id}", _retrieve("events", "event")),
+    Route("/v1/webhook_endpoints", _listing("webhook_endpoints", ())),
+    Route("/v1/webhook_endpoints", create_webhook_endpoint, methods=["POST"]),
+    Route("/v1/webhook_endpoints/{id}", _retrieve("webhook_endpoints", "webhook_endpoint")),
+    Route("/v1/webhook_endpoints/{id}", delete_webhook_endpoint, methods=["DELETE"]),
 ]
 
 
@@ -363,6 +403,7 @@ CONTROL = [
     Route(f"{CONTROL_PREFIX}state", state),
     Route(f"{CONTROL_PREFIX}faults", faults, methods=["GET", "POST"]),
     Route(f"{CONTROL_PREFIX}reset", reset, methods=["POST"]),
+    Route(f"{CONTROL_PREFIX}deliveries", deliveries),
 ]
 
 
@@ -469,6 +510,12 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
         ],
     )
     app.state.settings = settings
-    app.state.store = StripeStore(settings.clock) if settings.clock else StripeStore()
+    deliverer = WebhookDeliverer(
+        "Stripe",
+        delays=settings.webhook_retry_delays,
+        scale=settings.webhook_delay_scale,
+        timeout=settings.webhook_timeout_seconds,
+    )
+    app.state.store = StripeStore(settings.clock or time.time, deliverer)
     app.state.requests = requests
     return app

@@ -4,8 +4,9 @@ other one, as real Stripe refuses it (HTTP 400 ``Received unknown parameter: <na
 The query names are those of Stripe's OpenAPI (``paths./v1/...get.parameters``, API 2023-08-16;
 the same as stripe-python 16's ``ChargeListParams`` / ``RefundListParams``); the contract test
 checks them against ``tests/contracts/schemas/stripe/params.json``. The form names of the two
-POSTs are those of stripe-python 16's ``RefundCreateParams`` / ``ChargeCaptureParams`` (the
-stored spec subset has no request bodies).
+POSTs are those of stripe-python 16's ``RefundCreateParams`` / ``ChargeCaptureParams`` /
+``WebhookEndpointCreateParams`` (the stored spec subset has no request bodies), and those of the
+webhook endpoint routes, which the subset does not cover, are the SDK's too.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ DECLARED: dict[str, frozenset[str]] = {
     "/v1/balance_transactions/{id}": _RETRIEVE,
     "/v1/events": _PAGING | {"delivery_success", "type", "types"},
     "/v1/events/{id}": _RETRIEVE,
+    # Not in the stored spec subset: stripe-python 16's WebhookEndpointListParams and
+    # WebhookEndpointRetrieveParams / WebhookEndpointDeleteParams.
+    "/v1/webhook_endpoints": frozenset({"ending_before", "expand", "limit", "starting_after"}),
+    "/v1/webhook_endpoints/{id}": _RETRIEVE,
 }
 
 
@@ -48,6 +53,9 @@ DECLARED_FORM: dict[str, frozenset[str]] = {
             "refund_application_fee",
             "reverse_transfer",
         }
+    ),
+    "/v1/webhook_endpoints": frozenset(
+        {"api_version", "connect", "description", "enabled_events", "expand", "metadata", "url"}
     ),
     "/v1/charges/{id}/capture": frozenset(
         {

@@ -10,12 +10,17 @@ says only what it cares about::
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
+import json
+import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from core.emulation import WebhookDeliverer, hmac_sha256
 from core.transforms import currency_exponent
 
 API_VERSION = "2026-10-28.endive"
@@ -27,6 +32,7 @@ _PREFIXES = {
     "txn": "balance_transactions",
     "re": "refunds",
     "evt": "events",
+    "we": "webhook_endpoints",
 }
 #: Which fields of each object type hold the id of an object that ``expand[]`` can replace.
 EXPANDABLE = {
@@ -35,7 +41,10 @@ EXPANDABLE = {
     "balance_transaction": {"source"},
     "customer": set[str](),
     "event": set[str](),
+    "webhook_endpoint": set[str](),
 }
+#: An event type as Stripe names them (``charge.refund.updated``), or ``*`` for all of them.
+_EVENT_TYPE = re.compile(r"^\*$|^[a-z_]+(\.[a-z_]+)+$")
 _NAMES = [
     "Ada Lovelace",
     "Grace Hopper",
@@ -94,9 +103,13 @@ class StripeStore:
     """Everything one emulated Stripe account holds. Thread-safe: tests seed it directly while
     the server thread answers requests."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, deliverer: WebhookDeliverer | None = None
+    ) -> None:
         self.clock = clock
         self.lock = threading.RLock()
+        #: Sends each event to the webhook endpoints that enabled it (none: nothing is sent).
+        self.deliverer = deliverer
         self.reset()
 
     def reset(self) -> None:
@@ -106,9 +119,13 @@ class StripeStore:
             self.balance_transactions: dict[str, Obj] = {}
             self.refunds: dict[str, Obj] = {}
             self.events: dict[str, Obj] = {}
+            self.webhook_endpoints: dict[str, Obj] = {}
+            self.endpoint_secrets: dict[str, str] = {}  # never in the object: shown once
             self.idempotent: dict[str, tuple[int, Obj]] = {}
             self._order: dict[str, int] = {}
             self._ids = itertools.count(1)
+            if self.deliverer is not None:
+                self.deliverer.clear()
 
     def now(self) -> int:
         return int(self.clock())
@@ -437,20 +454,87 @@ class StripeStore:
         data: Obj = {"object": copy.deepcopy(obj)}
         if previous is not None:
             data["previous_attributes"] = previous
-        self._put(
-            self.events,
-            {
-                "id": self.new_id("evt"),
-                "object": "event",
-                "api_version": API_VERSION,
-                "created": created,
-                "data": data,
+        targets = self._endpoints_for(kind)
+        event = {
+            "id": self.new_id("evt"),
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": created,
+            "data": data,
+            "livemode": False,
+            "pending_webhooks": len(targets),
+            "request": {"id": None, "idempotency_key": None},
+            "type": kind,
+        }
+        self._put(self.events, event)
+        self._deliver(event, targets)
+
+    # --- webhook endpoints and deliveries -----------------------------------------------------
+
+    def create_webhook_endpoint(self, params: Mapping[str, Any]) -> Obj:
+        """``POST /v1/webhook_endpoints``: the endpoint, with its signing secret (shown only in
+        this answer, as Stripe does)."""
+        url, events = params.get("url"), params.get("enabled_events")
+        if not url:
+            raise _missing_param("url")
+        if not str(url).startswith(("https://", "http://")):
+            raise StoreError(400, f"Invalid URL: {url}", code="url_invalid", param="url")
+        if isinstance(events, dict):  # enabled_events[0]=... arrives as indices
+            events = list(events.values())
+        if not events:
+            raise _missing_param("enabled_events")
+        for index, name in enumerate([events] if isinstance(events, str) else events):
+            if not _EVENT_TYPE.match(str(name)):
+                param = f"enabled_events[{index}]"
+                raise StoreError(
+                    400, f"Invalid {param}: {name}", code="parameter_invalid", param=param
+                )
+        with self.lock:
+            endpoint: Obj = {
+                "id": self.new_id("we"),
+                "object": "webhook_endpoint",
+                "api_version": params.get("api_version"),
+                "application": None,
+                "created": self.now(),
+                "description": params.get("description") or None,
+                "enabled_events": [events] if isinstance(events, str) else list(events),
                 "livemode": False,
-                "pending_webhooks": 0,
-                "request": {"id": None, "idempotency_key": None},
-                "type": kind,
-            },
-        )
+                "metadata": {str(k): str(v) for k, v in (params.get("metadata") or {}).items()},
+                "status": "enabled",
+                "url": str(url),
+            }
+            self._put(self.webhook_endpoints, endpoint)
+            secret = "whsec_" + secrets.token_urlsafe(24)
+            self.endpoint_secrets[endpoint["id"]] = secret
+            return {**endpoint, "secret": secret}
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> Obj:
+        with self.lock:
+            if self.webhook_endpoints.pop(endpoint_id, None) is None:
+                raise missing("webhook_endpoint", endpoint_id)
+            self.endpoint_secrets.pop(endpoint_id, None)
+            return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}
+
+    def _endpoints_for(self, kind: str) -> list[Obj]:
+        return [
+            e
+            for e in self.webhook_endpoints.values()
+            if e["status"] == "enabled"
+            and ("*" in e["enabled_events"] or kind in e["enabled_events"])
+        ]
+
+    def _deliver(self, event: Obj, targets: list[Obj]) -> None:
+        """POST ``event`` to each endpoint in ``targets``, signed anew at each attempt."""
+        if self.deliverer is None or not targets:
+            return
+        body = json.dumps(event).encode()
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        }
+        for endpoint in targets:
+            sign = functools.partial(_signature, self.endpoint_secrets[endpoint["id"]])
+            self.deliverer.send(endpoint["url"], body, headers, event["type"], sign)
 
     def snapshot(self) -> Obj:
         with self.lock:
@@ -461,8 +545,24 @@ class StripeStore:
                     "balance_transactions": list(self.balance_transactions.values()),
                     "refunds": list(self.refunds.values()),
                     "events": list(self.events.values()),
+                    "webhook_endpoints": list(self.webhook_endpoints.values()),
                 }
             )
+
+
+def stripe_signature(secret: str, body: bytes, at: int) -> str:
+    """The ``Stripe-Signature`` of ``body`` sent at ``at``: ``t=<at>,v1=<hex HMAC-SHA256 of
+    "<at>.<body>">``, keyed by the endpoint's secret as-is (``whsec_`` included)."""
+    return f"t={at},v1={hmac_sha256(secret, f'{at}.'.encode() + body)}"
+
+
+def _signature(secret: str, body: bytes) -> dict[str, str]:
+    # The receiver compares the timestamp with its own clock: the real one, not the store's.
+    return {"Stripe-Signature": stripe_signature(secret, body, int(time.time()))}
+
+
+def _missing_param(name: str) -> StoreError:
+    return StoreError(400, f"Missing required param: {name}.", code="parameter_missing", param=name)
 
 
 def _method_details(bank: bool) -> Obj:

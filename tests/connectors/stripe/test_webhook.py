@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,16 @@ import stripe
 from pydantic import ValidationError
 
 from connectors.stripe.charges import ChargesSettings, ChargesSource
-from connectors.stripe.webhook import StripeWebhook, StripeWebhookSettings
+from connectors.stripe.emulator.app import EmulatorSettings, create_app
+from connectors.stripe.webhook import CHARGE_EVENTS, StripeWebhook, StripeWebhookSettings
 from core.context import Context
+from core.emulation import EmulatorServer
 from core.recipe import load_recipe
 from core.registry import Registry
 from core.state import open_state
 from core.webhooks import Delivery, MalformedDelivery, WebhookRejected
 from tests.connectors.stripe.conftest import JAN_2025, KEY, Emulator
+from tests.receiver import receiving
 
 SECRET = "whsec_test_9f8e7d6c5b4a"
 RECIPES = Path(__file__).resolve().parents[3] / "recipes"
@@ -232,3 +236,61 @@ def test_verification_does_not_wait_on_the_clock(tmp_path) -> None:
     body = event_body(CHARGE)
     long_ago = time.time() - 86_400
     source(tmp_path).verify(delivery(body, signed(body, at=long_ago), long_ago + 5))
+
+
+# --- the emulator's webhook endpoints and deliveries ------------------------------------------
+
+
+@pytest.fixture
+def delivering() -> Iterator[Emulator]:
+    """An emulator that waits 0.06 s, 0.36 s and 1.08 s before its retries (Stripe's test-mode
+    schedule, scaled down)."""
+    app = create_app(EmulatorSettings(api_keys=[KEY], webhook_delay_scale=0.0001))
+    with EmulatorServer(app) as server:
+        yield Emulator(server)
+
+
+def test_an_endpoint_registered_through_the_source_receives_signed_charge_events(
+    delivering: Emulator, tmp_path: Path
+) -> None:
+    with receiving() as receiver:
+        manager = source(tmp_path, secret="", base_url=delivering.url)
+        made = manager.subscribe(receiver.url)
+        assert made.secret is not None
+        assert made.secret.startswith("whsec_")
+        assert made.events == [e for e in CHARGE_EVENTS if e != "charge.refund.updated"]
+        assert [s.id for s in manager.subscriptions()] == [made.id]
+        assert manager.subscriptions()[0].secret is None  # Stripe shows it once
+        charge = delivering.store.seed_charge({"amount": 1200, "created": JAN_2025})
+        assert receiver.wait_for(lambda posts: len(posts) == 1)
+        hook = source(tmp_path, secret=made.secret, base_url=delivering.url)
+        (sent,) = receiver.posts()
+        hook.verify(sent)
+        (event,) = hook.events(sent)
+        assert (event.type, event.key) == ("charge.succeeded", charge["id"])
+        manager.unsubscribe(made.id)
+        assert manager.subscriptions() == []
+        delivering.store.seed_charge({"amount": 1300, "created": JAN_2025})
+        assert not receiver.wait_for(lambda posts: len(posts) > 1, timeout=0.3)
+    manager.context.close()
+
+
+def test_a_refused_delivery_is_retried_later_each_time_and_signed_anew(
+    delivering: Emulator, tmp_path: Path
+) -> None:
+    with receiving() as receiver:
+        manager = source(tmp_path, base_url=delivering.url)
+        made = manager.subscribe(receiver.url)
+        receiver.fail = [500, 401]
+        delivering.store.seed_charge({"amount": 1200, "created": JAN_2025})
+        deliverer = delivering.store.deliverer
+        assert deliverer is not None
+        assert deliverer.wait_idle(10)
+        attempts = deliverer.attempts()
+        assert [a.status for a in attempts] == [500, 401, 200]
+        assert attempts[1].at - attempts[0].at >= 0.06
+        assert attempts[2].at - attempts[1].at >= 0.36  # growing delays
+        hook = source(tmp_path, secret=made.secret, base_url=delivering.url)
+        for sent in receiver.posts():
+            hook.verify(sent)
+    manager.context.close()
