@@ -117,7 +117,9 @@ class WebhookSource(Source):
         """The events in a verified delivery; :class:`MalformedDelivery` if it cannot be read.
 
         Events of types the recipe's ``events:`` does not select are still returned: the server
-        acknowledges and counts them, and :meth:`selects` decides what is processed.
+        acknowledges and counts them, and :meth:`selects` decides what is processed. Only
+        selected events are kept in the inbox, each under ``(recipe, event.id)`` when it has
+        an id: a redelivery of the same id is not kept twice.
         """
         raise NotImplementedError
 
@@ -127,12 +129,14 @@ class WebhookSource(Source):
         return wanted is None or event.type in wanted
 
     def answer_validation(self, delivery: Delivery) -> tuple[int, str]:
-        """The answer to a URL check (a ``validation_methods`` request): status and body."""
+        """The answer to a URL check (a ``validation_methods`` request): status and body.
+        ``connector serve`` calls it only after :meth:`verify` accepted the request."""
         return 200, ""
 
     def refetch(self, event: Event) -> Record | None:
-        """The event's object as the API has it now (``refetch: true``, or a service whose
-        deliveries are unsigned); None when the object no longer exists."""
+        """The event's object as the API has it now; None when the object no longer exists.
+        ``connector serve`` calls it, while draining the inbox, for each event of a recipe whose
+        settings say ``refetch: true`` (a service with unsigned deliveries keeps it on)."""
         return event.record
 
     # --- subscriptions (services with an API for them) ----------------------------------------
