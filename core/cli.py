@@ -233,6 +233,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "serve": "core.serve.command:serve",
     "inbox": "core.serve.inbox_command:inbox",
     "describe": "core.describe:describe_command",
+    "webhooks": "core.webhook_commands:webhooks",
 }
 
 

@@ -21,6 +21,7 @@ FAKE_ENV = {
     "DONORBOX_EMAIL": "ops@example.org",
     "DONORBOX_API_KEY": "placeholder",
     "MAILCHIMP_LIST_ID": "placeholder-list",
+    "VIRTUOUS_WEBHOOK_SECRET": "placeholder-secret",
 }
 
 

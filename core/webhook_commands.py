@@ -1,0 +1,166 @@
+"""``connector webhooks register|list|remove RECIPE``: a webhook recipe's subscriptions on its
+service, through the service's API (the source's ``subscribe``, ``subscriptions``,
+``unsubscribe``).
+
+``register`` needs the secret the service will sign with (or put in the URL) before that secret
+exists anywhere: when the variable the recipe's ``secret:`` names (``${VIRTUOUS_WEBHOOK_SECRET}``)
+is not set, a new secret is made, registered, and printed with the line to add to ``.env``. When
+it is set, the subscription uses it, so several subscriptions can share one secret.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from core.cli import Session, pass_session, recipe_argument, reports_errors, state_option
+from core.errors import RecipeValidationError
+
+if TYPE_CHECKING:
+    from core.recipe import Recipe
+    from core.webhooks import WebhookSource
+
+_VARIABLE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}$")
+
+
+@click.group()
+def webhooks() -> None:
+    """A webhook recipe's subscriptions on its service: register, list, remove."""
+
+
+@webhooks.command("register")
+@recipe_argument
+@click.option(
+    "--url",
+    required=True,
+    help="where the service delivers: connector serve's public https:// URL for this recipe,"
+    " ending in /hooks/<recipe name>",
+)
+@state_option
+@pass_session
+@reports_errors
+def register(session: Session, recipe_path: Path, url: str, state_path: str | None) -> None:
+    """Subscribe RECIPE's events on its service, delivered to URL; prints the secret to store."""
+    from core.http import check_url
+
+    recipe, variable, known, made = _webhook_recipe(session, recipe_path)
+    check_url(url, "the webhook URL")
+    with _source(session, recipe, state_path) as source:
+        subscription = source.subscribe(url)
+    events = ", ".join(subscription.events) or "every event"
+    click.echo(f"registered webhook {subscription.id} ({events}) delivering to {url}")
+    route = f"/hooks/{recipe.name}"
+    if not url.split("?")[0].rstrip("/").endswith(route):
+        click.echo(f"note: connector serve takes this recipe's deliveries at {route}", err=True)
+    # Some services make the secret themselves (Stripe's whsec_): theirs is the one to store.
+    secret = subscription.secret or known
+    if made or secret != known:
+        click.echo(f"its secret is new: add this line to {recipe.base_dir / '.env'}, then start")
+        click.echo(f"connector serve {recipe_path}:\n\n{variable}={secret}\n")
+    else:
+        click.echo(f"it uses the secret already set in {variable}")
+
+
+@webhooks.command("list")
+@recipe_argument
+@state_option
+@pass_session
+@reports_errors
+def list_subscriptions(session: Session, recipe_path: Path, state_path: str | None) -> None:
+    """List the subscriptions RECIPE's service has for its credential."""
+    recipe, *_ = _webhook_recipe(session, recipe_path)
+    with _source(session, recipe, state_path) as source:
+        found = source.subscriptions()
+    if not found:
+        click.echo(f"no webhooks for {recipe.name} on {recipe.source_class.name}")
+    for subscription in found:
+        events = ", ".join(subscription.events) or "every event"
+        click.echo(f"{subscription.id}  {subscription.url}  ({events})")
+
+
+@webhooks.command("remove")
+@recipe_argument
+@click.argument("subscription_id", metavar="ID")
+@state_option
+@pass_session
+@reports_errors
+def remove(
+    session: Session, recipe_path: Path, subscription_id: str, state_path: str | None
+) -> None:
+    """Delete the subscription ID (as `connector webhooks list` shows it) from the service."""
+    recipe, *_ = _webhook_recipe(session, recipe_path)
+    with _source(session, recipe, state_path) as source:
+        source.unsubscribe(subscription_id)
+    click.echo(f"removed webhook {subscription_id}")
+
+
+def _secret_variable(recipe_path: Path) -> str:
+    """The variable the recipe's ``source: with: secret:`` names."""
+    from core.yaml_marks import load_located_file
+
+    located = load_located_file(recipe_path)
+    data = located.data if isinstance(located.data, dict) else {}
+    source = data.get("source") if isinstance(data.get("source"), dict) else {}
+    given = (source.get("with") or {}).get("secret") if isinstance(source, dict) else None
+    match = _VARIABLE.match(given) if isinstance(given, str) else None
+    if match is None:
+        msg = (
+            "source.with.secret must name an environment variable, like secret:"
+            ' "${WEBHOOK_SECRET}", so the secret lives in .env and not in the recipe'
+        )
+        where = located.where(("source", "with", "secret") if given else ("source",))
+        raise RecipeValidationError(msg, where=where)
+    return match.group(1)
+
+
+def _secret(recipe_path: Path) -> tuple[str, str, bool]:
+    """The secret variable's name, its value, and whether the value was just made."""
+    from core.env import environment
+
+    variable = _secret_variable(recipe_path)
+    current = environment(recipe_path.parent).get(variable)
+    if current:
+        return variable, current, False
+    return variable, secrets.token_urlsafe(32), True
+
+
+def _webhook_recipe(session: Session, recipe_path: Path) -> tuple[Recipe, str, str, bool]:
+    """The recipe, loaded with its secret variable set (to a new secret when it was not), the
+    variable's name, the secret, and whether it was just made."""
+    from core.env import environment
+    from core.recipe import load_recipe
+    from core.webhooks import WebhookSource
+
+    checked = session.recipe(recipe_path, placeholders=True)
+    if not issubclass(checked.source_class, WebhookSource):
+        msg = (
+            f"source {checked.source_class.name} is polled and has no webhooks; use a webhook"
+            " source (virtuous.webhook, mailchimp.webhook...)"
+        )
+        raise RecipeValidationError(msg, where=checked.located.where(("source", "use")))
+    variable, secret, made = _secret(recipe_path)
+    env = {**environment(recipe_path.parent), **({variable: secret} if made else {})}
+    return load_recipe(recipe_path, session.registry, env=env), variable, secret, made
+
+
+@contextmanager
+def _source(session: Session, recipe: Recipe, state_path: str | None) -> Iterator[WebhookSource]:
+    """The recipe's webhook source, with its state and HTTP clients, closed afterwards."""
+    from core.context import Context
+    from core.webhooks import WebhookSource
+
+    with session.state(recipe, state_path) as store:
+        context = Context(recipe.name, recipe.base_dir, store)
+        source = recipe.source_class(recipe.source_settings, context)
+        assert isinstance(source, WebhookSource)  # checked by _webhook_recipe
+        try:
+            yield source
+        finally:
+            source.close()
+            context.close()
