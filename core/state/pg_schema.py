@@ -5,6 +5,9 @@ The tables live in the connection's schema (``search_path``; ``public`` unless t
 version's migration is a list of statements run in one transaction, under an advisory lock, so
 many workers starting at once migrate it once. A database of a newer version than this connector
 knows is refused: its tables may mean something this version would get wrong.
+
+Version 1: the state, leases, rate budgets and tokens. Version 2: the views of two-way pairs.
+Version 3: the inbox of ``connector serve``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from core.errors import FatalError
 if TYPE_CHECKING:
     import psycopg
 
-VERSION = 2
+VERSION = 3
 
 _V1 = """
 CREATE TABLE recipe_state (
@@ -109,8 +112,30 @@ CREATE TABLE pair_views (
 CREATE INDEX pair_views_by_link ON pair_views (recipe, link)
 """
 
+# The inbox of ``connector serve`` (see :class:`core.state.base.InboxStore`), as SQLite's.
+_V3 = """
+CREATE TABLE inbox (
+    seq BIGSERIAL PRIMARY KEY,
+    recipe TEXT NOT NULL,
+    event_id TEXT,
+    type TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    record TEXT NOT NULL,
+    occurred_at TEXT,
+    received_at DOUBLE PRECISION NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    available_at DOUBLE PRECISION NOT NULL,
+    leased_until DOUBLE PRECISION,
+    last_error TEXT
+);
+CREATE UNIQUE INDEX inbox_event_id ON inbox (recipe, event_id) WHERE event_id IS NOT NULL;
+CREATE INDEX inbox_by_status ON inbox (recipe, status, seq);
+CREATE INDEX inbox_by_key ON inbox (recipe, source_key, status, seq)
+"""
+
 #: The statements that bring a database of version N-1 to version N.
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
 
 # Any fixed number: the advisory lock that serializes migrations of one database.
 _MIGRATION_LOCK = 0x636F6E6E  # "conn"

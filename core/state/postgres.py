@@ -27,6 +27,7 @@ from core.state import pg_schema, schema
 from core.state.base import Batch, DeadLetter, InFlight, PairView
 from core.state.lease import Lease, lease_lost
 from core.state.pg_connect import connect, display, unreachable
+from core.state.pg_inbox import PostgresInbox
 
 if TYPE_CHECKING:
     import psycopg
@@ -37,8 +38,9 @@ if TYPE_CHECKING:
 _ascii_json = exact_json_encoder(sort_keys=True, ensure_ascii=True)
 
 
-class PostgresStateStore:
-    """State in a PostgreSQL database shared by every process on every machine."""
+class PostgresStateStore(PostgresInbox):
+    """State in a PostgreSQL database shared by every process on every machine, with the inbox
+    of ``connector serve`` (:class:`~core.state.pg_inbox.PostgresInbox`)."""
 
     def __init__(self, url: str) -> None:
         self._url = url
@@ -274,7 +276,7 @@ class PostgresStateStore:
 
     def reset(self, recipe: str) -> None:
         with self._transaction(recipe) as db:
-            for table in ("recipe_state", "dead_letters", "in_flight"):
+            for table in ("recipe_state", "dead_letters", "in_flight", "inbox"):
                 db.execute(f"DELETE FROM {table} WHERE recipe = %s".encode(), (recipe,))
             number = "(SELECT id FROM recipes WHERE name = %s)"
             for table in ("ledger", "pair_views"):

@@ -20,7 +20,7 @@ from core.serve.app import Served, build_app
 from core.serve.drain import Drainer, DrainSettings
 from core.serve.metrics import Metrics
 from core.serve.store_thread import StoreThread
-from core.state import SqliteStateStore, open_state
+from core.state import open_state
 from tests.conftest import read_jsonl
 from tests.core.serve.signed import SignedPlugin, SignedSource, delivery
 
@@ -59,17 +59,25 @@ def test_registry() -> Registry:
 class Bench:
     """One recipe served in process: post deliveries through the app, drain by hand."""
 
-    def __init__(self, directory: Path, registry: Registry, text: str, drain: DrainSettings):
+    def __init__(
+        self,
+        directory: Path,
+        registry: Registry,
+        text: str,
+        drain: DrainSettings,
+        location: str | None = None,
+    ):
         self.directory = directory
         path = directory / "recipe.yaml"
         path.write_text(text, encoding="utf-8")
         self.recipe: Recipe = load_recipe(
             path, registry, env={"TEST_WEBHOOK_SECRET": "test-webhook-secret"}
         )
-        self.state_path = directory / "state.db"
+        # A SQLite file in the folder, or the Postgres schema of the test (``state_location``).
+        self.location = location or str(directory / "state.db")
         self.metrics = Metrics()
-        self.inbox = StoreThread(lambda: open_state(self.state_path))
-        self.store = SqliteStateStore(self.state_path)
+        self.inbox = StoreThread(lambda: open_state(self.location))
+        self.store = open_state(self.location)
         source = self.recipe.source_class(
             self.recipe.source_settings, Context("hooks", directory, self.store)
         )
@@ -78,7 +86,7 @@ class Bench:
         self.server = EmulatorServer(build_app({"hooks": self.served}, self.metrics)).start()
         self.client = httpx.Client(base_url=self.server.url, timeout=30)
         self.drainer = Drainer(
-            self.recipe, lambda: open_state(self.state_path), self.metrics, settings=drain
+            self.recipe, lambda: open_state(self.location), self.metrics, settings=drain
         )
 
     def post(self, *events: dict[str, Any], **headers: str) -> Any:
@@ -104,7 +112,10 @@ class Bench:
 
 
 @pytest.fixture
-def bench(tmp_path: Path, test_registry: Registry) -> Iterator[Callable[..., Bench]]:
+def bench(
+    tmp_path: Path, test_registry: Registry, state_location: str
+) -> Iterator[Callable[..., Bench]]:
+    """Benches on each state backend (SQLite, and Postgres: its inbox is drained the same way)."""
     made: list[Bench] = []
 
     def make(text: str | None = None, drain: DrainSettings | None = None) -> Bench:
@@ -114,6 +125,7 @@ def bench(tmp_path: Path, test_registry: Registry) -> Iterator[Callable[..., Ben
                 test_registry,
                 text or recipe_text(),
                 drain or DrainSettings(first_backoff=0),
+                state_location,
             )
         )
         return made[-1]

@@ -1,0 +1,87 @@
+"""The webhook inbox drained by many workers at once, on each backend: every event claimed by one
+worker only, each key's events processed in the order they arrived, nothing left behind."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+from core.state import NewEvent, inbox_of, open_state
+
+NOW, HOUR = 1_700_000_000.0, 3600.0
+
+
+def _events(count: int, keys: int) -> list[NewEvent]:
+    return [
+        NewEvent("hooks", "gift.updated", f"k{n % keys}", {"n": n}, event_id=f"evt_{n}")
+        for n in range(count)
+    ]
+
+
+def test_four_workers_claim_every_event_once_in_order_per_key(state_location: str) -> None:
+    state = open_state(state_location)
+    store = inbox_of(state)
+    assert store.inbox_enqueue(_events(200, keys=7), NOW) == 200
+    assert store.inbox_enqueue(_events(20, keys=7), NOW) == 0  # redelivered: known by id
+    done: list[int] = []
+    by_key: dict[str, list[int]] = defaultdict(list)
+    lock, errors = threading.Lock(), list[BaseException]()
+
+    def worker() -> None:
+        opened = open_state(state_location)
+        mine = inbox_of(opened)
+        try:
+            idle = 0
+            while idle < 20:  # the others may hold the earlier events of every key left
+                claimed = mine.inbox_claim("hooks", 5, NOW, NOW + HOUR)
+                idle = 0 if claimed else idle + 1
+                with lock:
+                    for event in claimed:
+                        done.append(event.seq)
+                        by_key[event.key].append(event.record["n"])
+                mine.inbox_done([event.seq for event in claimed], NOW)
+        except BaseException as error:  # noqa: BLE001 - the assertion below reports it
+            errors.append(error)
+        finally:
+            opened.close()
+
+    workers = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    assert errors == []
+    assert sorted(done) == sorted(set(done))  # no event claimed twice
+    assert len(done) == 200
+    assert all(numbers == sorted(numbers) for numbers in by_key.values())
+    assert store.inbox_events("hooks") == []
+    state.close()
+
+
+def test_a_failing_event_holds_back_its_key_until_it_is_given_up_on(state_location: str) -> None:
+    state = open_state(state_location)
+    store = inbox_of(state)
+    store.inbox_enqueue(_events(4, keys=2), NOW)  # k0: 0, 2; k1: 1, 3
+    first = store.inbox_claim("hooks", 10, NOW, NOW + 60)
+    assert [e.record["n"] for e in first] == [0, 1]  # not 2 or 3: their keys' earlier ones wait
+    store.inbox_failed([(first[0].seq, "sink down")], NOW, lambda attempts: 30.0, max_attempts=2)
+    store.inbox_done([first[1].seq], NOW)
+    [three] = store.inbox_claim("hooks", 10, NOW, NOW + 60)
+    assert three.record == {"n": 3}
+    store.inbox_done([three.seq], NOW)
+    assert store.inbox_claim("hooks", 10, NOW + 31, NOW + 90)[0].attempts == 1  # 0, retried
+    store.inbox_release("hooks")  # a restarted server's claims end
+    [again] = store.inbox_claim("hooks", 10, NOW + 31, NOW + 90)
+    store.inbox_failed([(again.seq, "still down")], NOW + 31, lambda attempts: 30.0, 2)
+    assert store.inbox_depth() == {("hooks", "failed"): 1, ("hooks", "pending"): 1}
+    # Given up on, 0 no longer holds back its key: 2 goes; `inbox retry` brings 0 back.
+    [two] = store.inbox_claim("hooks", 10, NOW + 100, NOW + 160)
+    assert two.record == {"n": 2}
+    store.inbox_done([two.seq], NOW + 100)
+    assert store.inbox_retry("hooks", NOW + 100) == 1
+    [zero] = store.inbox_claim("hooks", 10, NOW + 100, NOW + 160)
+    assert (zero.record, zero.attempts) == ({"n": 0}, 0)
+    store.inbox_done([zero.seq], NOW + 100)
+    assert store.inbox_prune(NOW + 1) == 4
+    assert store.inbox_events("hooks", ("pending", "failed", "done")) == []
+    state.close()
