@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,17 +53,33 @@ class Template:
         return use if isinstance(use, str) else None
 
     def inputs(self) -> list[Path]:
-        """The files beside the recipe that its ``with:`` settings name (relative paths)."""
+        """The files beside the recipe that its settings name by a relative path: an input
+        file (``data/donations.csv``), the paired recipe of a ``two_way:`` sync."""
         data = parsed_yaml(self.path)
+        settings = {k: v for k, v in data.items() if k not in _EXPRESSIONS}
         found = []
-        for part in ("source", "sink"):
-            settings = (data.get(part) or {}).get("with") or {}
-            for value in settings.values() if isinstance(settings, dict) else ():
-                if isinstance(value, str) and "$" not in value and not Path(value).is_absolute():
-                    candidate = self.path.parent / value
-                    if candidate.is_file() and self.path.parent in candidate.resolve().parents:
-                        found.append(Path(value))
-        return found
+        for value in _strings(settings):
+            if "$" in value or Path(value).is_absolute() or "\n" in value:
+                continue
+            candidate = self.path.parent / value
+            if candidate.is_file() and self.path.parent.resolve() in candidate.resolve().parents:
+                found.append(Path(value))
+        return list(dict.fromkeys(found))
+
+
+# Keys whose strings are expressions or data, never a file's name.
+_EXPRESSIONS = frozenset({"name", "description", "filter", "map", "tables", "tests"})
+
+
+def _strings(data: Any) -> Iterator[str]:
+    if isinstance(data, dict):
+        for value in data.values():
+            yield from _strings(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _strings(value)
+    elif isinstance(data, str):
+        yield data
 
 
 def recipes_folder() -> Path:
@@ -144,7 +161,9 @@ def _write(template: Template, folder: Path, force: bool) -> list[Path]:
     for source, target in files:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-    _write_env_example(folder / ENV_EXAMPLE, template)
+    for _, target in files:
+        if target.suffix == ".yaml":  # the recipe, and a paired one
+            _write_env_example(folder / ENV_EXAMPLE, Template(target.stem, target, ""))
     return [target for _, target in files] + [folder / ENV_EXAMPLE]
 
 
