@@ -15,6 +15,9 @@ from core.cli import Session, with_plugin_commands
 from core.plugins import load_plugins
 from core.registry import Registry
 
+# The fixtures a plugin author's tests use (docs/plugins.md), loaded as a plugin loads them.
+pytest_plugins = ["core.testing"]
+
 
 @pytest.fixture(scope="session")
 def registry() -> Registry:
