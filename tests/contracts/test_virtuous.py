@@ -1,4 +1,5 @@
-"""What the Virtuous gift sinks send, against the fields Virtuous documents.
+"""What the Virtuous gift sinks send, and the webhooks the emulator keeps and delivers, against
+the fields Virtuous documents.
 
 Virtuous publishes no machine-readable spec we can vendor: the documented fields below are those
 of ``virtuous-api.md`` (§4.2 gift transaction, §4.3 batch body, §5.2 reversing transaction), each
@@ -10,12 +11,18 @@ so a key of our own invention (the kind the real import would silently ignore) f
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from connectors.virtuous.webhook import VirtuousWebhook, VirtuousWebhookSettings
+from core.context import Context
+from core.state import open_state
 from tests.conftest import write_jsonl
-from tests.connectors.virtuous.support import Virtuous, report, serving
+from tests.connectors.virtuous.support import KEY, Virtuous, report, serving
+from tests.receiver import receiving
 
 GIFT_TRANSACTION = {
     "transactionSource", "transactionId", "contact", "giftDate", "cancelDate", "giftType",
@@ -137,3 +144,108 @@ def test_the_gift_sinks_send_only_documented_fields(
         "GET /api/Gift/Web/w-1",
         "POST /api/Gift/ReversingTransaction",
     } <= paths
+
+
+# --- webhooks (section 7) ----------------------------------------------------------------------
+
+#: The subscription object, as Virtuous's webhook API pages give it.
+WEBHOOK = {
+    "id", "payloadUrl", "secret", "contactCreate", "contactUpdate", "giftCreate", "giftUpdate",
+    "giftDelete", "projectCreate", "projectUpdate", "projectDelete", "formSubmission",
+    "contactNoteCreate", "contactNoteUpdate", "contactNoteDelete", "eventCreate", "eventUpdate",
+    "eventDelete", "active",
+}  # fmt: skip
+#: What a production receiver reads from deliveries (m-henke/Virtuous-Webhook, section 7).
+DELIVERED_GIFT = {
+    "id", "amount", "giftType", "giftDateFormatted", "contactId", "contactIndividualId",
+    "contactPassthroughId", "segmentCode", "notes", "customFields", "giftDesignations",
+}  # fmt: skip
+DELIVERED_CONTACT = {
+    "id", "name", "contactType", "customContactType", "contactAddresses", "contactIndividuals",
+    "tags", "organizationGroups",
+}  # fmt: skip
+
+
+def _delivery_problems(body: dict[str, Any]) -> list[str]:
+    name = "gift" if body["event"].startswith("Gift") else "contact"
+    found = [f"top level: {sorted(body)}"] if set(body) != {"event", name} else []
+    obj = body[name]
+    missing = (DELIVERED_GIFT if name == "gift" else DELIVERED_CONTACT) - set(obj)
+    found += [f"{body['event']}: no {key}" for key in sorted(missing)]
+    if not isinstance(obj.get("customFields", {}), dict):
+        found.append(f"{body['event']}: customFields is not a map")
+    for item in obj.get("giftDesignations") or []:
+        found += [
+            f"designation: no {k}" for k in ("projectCode", "amountDesignated") if k not in item
+        ]
+    for person in obj.get("contactIndividuals") or []:
+        found += [f"individual: no {k}" for k in ("id", "firstName", "lastName") if k not in person]
+    return found
+
+
+def test_webhook_subscriptions_and_deliveries_keep_the_documented_shapes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+
+    with serving(monkeypatch, webhook_delay_scale=0.001) as emulator, receiving() as receiver:
+        store = open_state(tmp_path / "state.db")
+        context = Context("hooks", tmp_path, store)
+        events = ["GiftCreate", "GiftUpdate", "GiftDelete"]
+        settings = {"base_url": emulator.url, "api_key": KEY, "secret": "s", "events": events}
+        source = VirtuousWebhook(VirtuousWebhookSettings.model_validate(settings), context)
+        gifts = source.subscribe(receiver.url)
+        contacts = {**settings, "events": ["ContactCreate", "ContactUpdate"]}
+        VirtuousWebhook(VirtuousWebhookSettings.model_validate(contacts), context).subscribe(
+            receiver.url
+        )
+        api = httpx.Client(base_url=emulator.url, headers={"Authorization": f"Bearer {KEY}"})
+        hook = f"/api/Webhook/{gifts.id}"
+        answers = [
+            api.get(hook),
+            api.put(hook, json={"giftUpdate": True}),
+            api.put(f"{hook}/Active", params={"active": "true"}),
+        ]
+        emulator.control("POST", "seed", json={"projects": [{"name": "General", "code": "GEN"}]})
+        tx = {"transactionSource": "Web", "transactionId": "w-1", "amount": "10.00"}
+        tx |= {
+            "giftDate": "2025-04-01",
+            "giftType": "Credit",
+            "designations": [{"code": "GEN", "amountDesignated": "10.00"}],
+        }
+        tx |= {"customFields": {"Receipt Status": "Sent"}}
+        tx["contact"] = {"firstname": "Ada", "lastname": "Lovelace", "email": "ada@example.org"}
+        assert api.post("/api/v2/Gift/Transaction", json=tx).status_code == 200
+        emulator.import_now()
+        gift_id = emulator.state()["gifts"][0]["id"]
+        assert api.put(f"/api/Gift/{gift_id}", json={"notes": "thanks"}).status_code == 200
+        assert api.delete(f"/api/Gift/{gift_id}").status_code == 200
+        refused = [api.put(f"{hook}/Active", params={"active": "maybe"}), api.get("/api/Webhook/9")]
+        assert [r.status_code for r in refused] == [400, 404]
+        assert receiver.wait_for(lambda posts: len(posts) == 4)
+        source.unsubscribe(gifts.id)
+        api.close()
+        context.close()
+        store.close()
+        found, paths = _problems(emulator)
+        sent = [r for r in emulator.requests("/api/Webhook") if r["method"] == "POST"]
+    for answer in answers:
+        assert set(answer.json()) == WEBHOOK, answer.request.url
+    assert all(set(json.loads(r["body"])) <= WEBHOOK for r in sent)
+    bodies = [json.loads(d.body) for d in receiver.posts()]
+    assert [b["event"] for b in bodies] == [
+        "ContactCreate",
+        "GiftCreate",
+        "GiftUpdate",
+        "GiftDelete",
+    ]
+    assert [p for body in bodies for p in _delivery_problems(body)] == []
+    assert {
+        "POST /api/Webhook",
+        f"GET /api/Webhook/{gifts.id}",
+        f"PUT /api/Webhook/{gifts.id}",
+        f"PUT /api/Webhook/{gifts.id}/Active",
+        f"DELETE /api/Webhook/{gifts.id}",
+        f"PUT /api/Gift/{gift_id}",
+        f"DELETE /api/Gift/{gift_id}",
+    } <= paths
+    assert found == ["an undocumented write: POST /api/Webhook"] * 2  # its body is checked above
