@@ -27,6 +27,7 @@ Subscriptions go through the audience's webhooks (``/lists/{list_id}/webhooks``)
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -34,6 +35,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, Field, model_validator
 
 from connectors.mailchimp import php_form
+from connectors.mailchimp.pairing import member_seen
 from connectors.mailchimp.service import (
     MailchimpRejected,
     MailchimpSettings,
@@ -43,7 +45,7 @@ from connectors.mailchimp.service import (
     subscriber_hash,
 )
 from core.errors import ConnectorError
-from core.source import Record
+from core.source import Record, Seen
 from core.webhooks import (
     Delivery,
     Event,
@@ -194,6 +196,10 @@ class MailchimpWebhook(WebhookSource):
             record = {**data, "fired_at": changed}
             return [Event(kind, f"{kind}:{data.get('id', '')}", record, occurred_at=changed)]
         return [Event(kind, str(record["id"]), record, occurred_at=changed, extra=extra)]
+
+    def pair_seen(self, record: Mapping[str, Any]) -> Seen | None:
+        # A member event's record has the members source's fields (a campaign's is no member).
+        return member_seen(record) if record.get("email_address") else None
 
     def refetch(self, event: Event) -> Record | None:
         if event.type not in EVENT_TYPES or event.type == "campaign":

@@ -25,16 +25,18 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, ClassVar, Self
 
 import httpx
 from pydantic import BaseModel, Field, model_validator
 
+from connectors.virtuous.pairing import contact_seen
 from connectors.virtuous.service import VirtuousSettings, virtuous_client
 from core.errors import ConnectorError
 from core.http import Service, fingerprint, raise_for_status
-from core.source import Record
+from core.source import Record, Seen
 from core.webhooks import (
     Delivery,
     Event,
@@ -154,6 +156,10 @@ class VirtuousWebhook(WebhookSource):
         key = str(obj["id"]) if kind in EVENT_OBJECTS else f"{name}:{obj['id']}"
         modified = obj.get("modifiedDateTimeUtc")
         return [Event(kind, key, record, occurred_at=str(modified) if modified else None)]
+
+    def pair_seen(self, record: Mapping[str, Any]) -> Seen | None:
+        # A contact event's record is the contact as reads give it; a gift takes no part.
+        return contact_seen(record) if "contactIndividuals" in record else None
 
     def refetch(self, event: Event) -> Record | None:
         name = EVENT_OBJECTS.get(event.type)

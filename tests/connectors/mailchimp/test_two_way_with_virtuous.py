@@ -14,7 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
+from connectors.mailchimp import php_form
 from connectors.mailchimp.service import subscriber_hash
+from connectors.mailchimp.webhook import MailchimpWebhook
+from core.context import Context
+from core.recipe import load_recipe
+from core.runner import Incoming, Runner
+from core.state import open_state
+from core.webhooks import Delivery
 from tests.connectors.mailchimp.conftest import API_KEY, LIST_ID, Emulator, report
 from tests.connectors.virtuous.support import KEY, Virtuous, serving
 
@@ -189,3 +196,62 @@ def test_under_latest_the_later_change_wins(folder, run, virtuous, mailchimp, la
     assert _names(virtuous, mailchimp, contact_id) == (winner, winner)
     assert run(TO_MAILCHIMP)["requests"]["sent"] == 0
     assert run(TO_VIRTUOUS)["requests"]["sent"] == 0
+
+
+HOOK = """
+source:
+  use: mailchimp.webhook
+  with:
+    secret: hook-secret-4f1c
+    api_key: "${MAILCHIMP_API_KEY}"
+    list_id: "${MAILCHIMP_LIST_ID}"
+    base_url: "${MAILCHIMP_BASE_URL:-}"
+    sources: [user, admin, api]
+"""
+
+
+def _profile_delivery(first: str) -> Delivery:
+    """Mailchimp's form-encoded ``profile`` event for Ada, with every merge field."""
+    merges = {"EMAIL": ADA, "FNAME": first, "LNAME": "Lovelace", "PHONE": "", "ADDRESS": ""}
+    data = {"id": "ab12cd34ef", "email": ADA, "merges": merges, "list_id": LIST_ID}
+    body = php_form.encode({"type": "profile", "fired_at": "2030-01-01 12:00:00", "data": data})
+    return Delivery("POST", {}, {"secret": "hook-secret-4f1c"}, body.encode(), 0.0)
+
+
+def test_an_echo_delivered_by_webhook_is_not_sent_back(
+    folder, run, virtuous, mailchimp, registry
+) -> None:
+    """The Mailchimp half served by webhooks (connector serve drains its inbox with
+    Runner.sync): Mailchimp's delivery of the other half's write ends as ``echo``."""
+    path = folder / f"{TO_VIRTUOUS}.yaml"
+    text = path.read_text()
+    path.write_text(re.sub(r"(?ms)^source:.*?(?=^# Virtuous needs)", HOOK.lstrip(), text))
+    contact_id = _seed_ada(virtuous)
+    assert run(TO_MAILCHIMP)["outcomes"]["written"] == 1
+    _rename_in_virtuous(virtuous, contact_id, "Augusta")
+    assert run(TO_MAILCHIMP)["outcomes"]["updated"] == 1
+
+    recipe = load_recipe(path, registry)
+    state = open_state(folder / ".connector" / "state.db")
+    try:
+        hook = MailchimpWebhook(recipe.source_settings, Context(recipe.name, folder, state))
+        events = hook.events(_profile_delivery("Augusta")) + hook.events(_profile_delivery("Ada"))
+        echo, change = (Runner(recipe, state).sync([Incoming(e.key, e.record)]) for e in events)
+        assert (echo.counts["echo"], echo.requests_sent) == (1, 0)
+        # A name changed in Mailchimp is Virtuous's to keep (the pair's owner policy): with
+        # Virtuous's name in its place, the payload is the one just seen.
+        assert (change.counts["unchanged"], change.requests_sent) == (1, 0)
+    finally:
+        state.close()
+    assert _names(virtuous, mailchimp, contact_id) == ("Augusta", "Augusta")
+
+
+def test_echo_shows_in_the_report_and_the_state(folder, run, virtuous, invoke) -> None:
+    _seed_ada(virtuous)
+    run(TO_MAILCHIMP)
+    path = folder / f"{TO_VIRTUOUS}.yaml"
+    shown = invoke("run", path)
+    assert shown.exit_code == 0, shown.output
+    assert re.search(r"echo\s+│\s+1", shown.stdout)
+    state = invoke("state", "show", path)
+    assert "'echo': 1" in state.stdout
