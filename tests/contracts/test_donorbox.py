@@ -43,6 +43,7 @@ from tests.contracts.support import (
     provoke_every_fault,
     violations,
 )
+from tests.receiver import receiving
 
 EMAIL, KEY = "ops@example.org", "dbx-contract-key-0123"
 DONATION = "donorbox/donation.json"
@@ -298,3 +299,25 @@ def test_the_schema_has_no_donor_phone() -> None:
     document = json.loads((Path(__file__).parent / "schemas" / DONATION).read_text())
     assert "phone" not in document["$defs"]["donation_donor"]["properties"]
     assert document["$defs"]["donation_donor"]["x-not-documented"] == ["phone"]
+
+
+@pytest.mark.parametrize("switches", SWITCHES, ids=lambda s: "-".join(s.values()))
+def test_every_webhook_delivery_is_a_v1_payload_of_documented_donations(
+    switches: dict[str, str],
+) -> None:
+    """What the emulator POSTs to a custom webhook (webhooks.md): a one-donation array with
+    ``"action": "new"``, the donation keeping the documented keys, under each switch."""
+    state = DonorboxState(EmulatorSettings(credentials={EMAIL: KEY}, **switches))
+    with receiving() as receiver:
+        state.subscribers.add(receiver.url, ["donation.created"], "dbx-contract-secret")
+        named = state.seed_every_state()
+        assert state.subscribers.deliverer.wait_idle(10)
+        posts = receiver.posts()
+    assert len(posts) == len(named)
+    for delivery in posts:
+        payload = json.loads(delivery.body)
+        assert violations(payload, DONATION, "donations_response") == []
+        (donation,) = payload
+        assert donation["action"] == "new"
+        assert violations(donation, DONATION, "donation_documented_keys_only") == []
+        assert re.fullmatch(r"\d+,[0-9a-f]{64}", delivery.headers["donorbox-signature"])

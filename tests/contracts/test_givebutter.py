@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,10 +44,14 @@ from tests.contracts.support import (
     provoke_every_fault,
     violations,
 )
+from tests.receiver import receiving
 
 KEY = "gb-contract-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 PAGE, ITEM = "givebutter/transactions_page.json", "givebutter/transaction.json"
+#: The events ``POST /v1/webhooks`` accepts, from the table of webhook_events.md.
+_EVENTS_TABLE = (SCHEMAS / "givebutter" / "webhook_events.md").read_text()
+PUBLISHED_EVENTS = set(re.findall(r"^\| `([a-z_.]+)` \|", _EVENTS_TABLE, re.M))
 LIST, ONE = "/v1/transactions", "/v1/transactions/{tid}"
 ORDINARY = 23  # with the named states, several pages of PER_PAGE
 PER_PAGE = 10
@@ -307,3 +312,25 @@ def test_every_state_was_read_through_the_source_in_its_published_shape(
     assert {e["captured"] for e in entries} == {True, False}
     assert any(r["is_recurring"] for r in traffic.read)
     assert any(r["check_number"] for r in traffic.read)
+
+
+@pytest.mark.parametrize("partial_refunds", PARTIAL_REFUNDS)
+def test_every_webhook_delivery_carries_a_transaction_in_its_published_shape(
+    partial_refunds: str,
+) -> None:
+    """What the emulator POSTs to a webhook: an event Givebutter's spec lists, around the
+    transaction as ``GET /v1/transactions`` shows it (no envelope is published)."""
+    state = GivebutterState(EmulatorSettings(api_keys=[KEY], partial_refunds=partial_refunds))
+    with receiving() as receiver:
+        state.subscribers.add(f"{receiver.url}?secret=s")
+        made = state.seed_kinds(*KINDS)
+        state.refund(made[0]["id"], 1)
+        assert state.subscribers.deliverer.wait_idle(10)
+        posts = receiver.posts()
+    kinds = [json.loads(d.body)["type"] for d in posts]
+    succeeded = sum(1 for r in made if r["status"] == "succeeded")
+    assert sorted(kinds) == ["refund.created"] + ["transaction.succeeded"] * succeeded
+    for delivery in posts:
+        body = json.loads(delivery.body)
+        assert body["type"] in PUBLISHED_EVENTS
+        assert _violations(body["data"], ITEM, partial_refunds) == []

@@ -17,8 +17,11 @@ filters, and donations shaped like the samples (:mod:`.shapes`). What is undocum
 of :class:`~.store.EmulatorSettings`: the key set, the status a refund shows, the fault dialect
 (:mod:`.faults`). Control plane (:mod:`core.emulation.records`): ``/_emulator/seed``,
 ``/_emulator/state``, ``/_emulator/faults``, ``/_emulator/reset``,
-``PATCH /_emulator/donations/{id}``, and ``POST /_emulator/donations/{id}/refund``
-(``{"amount": "5.0"}``, or ``{}`` for all of it).
+``PATCH /_emulator/donations/{id}``, ``POST /_emulator/donations/{id}/refund``
+(``{"amount": "5.0"}``, or ``{}`` for all of it), and the custom webhooks a person would add in
+the dashboard (:mod:`core.emulation.subscribers`: ``/_emulator/webhooks``,
+``/_emulator/deliveries``): each new donation is delivered to them, signed, and retried on a
+growing schedule (:class:`~.store.DonorboxState`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from connectors.donorbox.emulator.shapes import rendered, stamp
 from connectors.donorbox.emulator.store import DonorboxState, EmulatorSettings
 from core.emulation import json_response
 from core.emulation.records import records_app
+from core.emulation.subscribers import subscriber_routes
 
 __all__ = ["DonorboxState", "EmulatorSettings", "create_app", "stamp"]
 
@@ -176,5 +180,6 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     routes = [
         Route("/api/v1/donations", list_donations),
         Route("/_emulator/donations/{record_id:int}/refund", refund_donation, methods=["POST"]),
+        *subscriber_routes(lambda request: state.subscribers),
     ]
     return records_app(state, routes, error_body=fault)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
+import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,9 +19,13 @@ from connectors.donorbox.emulator.shapes import (
     fake_donation,
     formatted,
     money,
+    rendered,
     stamp,
 )
+from core.emulation import WebhookDeliverer, hmac_sha256, json_default
 from core.emulation.records import Faker, Record, RecordId, RecordsSettings, RecordsState
+from core.emulation.subscribers import Subscriber, Subscribers
+from core.emulation.webhooks import DEFAULT_DELAYS
 
 
 class EmulatorSettings(RecordsSettings):
@@ -33,14 +40,50 @@ class EmulatorSettings(RecordsSettings):
         default="stays_paid", description="the status a refunded donation shows"
     )
     errors: ErrorDialect = Field(default="json", description="the body of a 429 or 5xx")
+    # Donorbox does not publish whether or when it retries a failed delivery: a growing schedule.
+    webhook_retry_delays: tuple[float, ...] = DEFAULT_DELAYS
+    webhook_delay_scale: float = Field(default=1.0, ge=0)  # tests run the schedule in ms
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
 
+@dataclass
 class DonorboxState(RecordsState[EmulatorSettings]):
-    """Everything the emulated organization holds; tests may use it directly."""
+    """Everything the emulated organization holds; tests may use it directly.
+
+    Each donation seeded is a new donation: it is delivered to the custom webhooks that want
+    ``donation.created`` (:attr:`subscribers`, added through ``POST /_emulator/webhooks`` as in
+    the dashboard) as a v1 payload, a one-donation array with ``"action": "new"``, signed with
+    ``Donorbox-Signature: <unix time>,<hex HMAC-SHA256 of "<time>.<body>">``.
+    """
 
     collection = "donations"
     int_ids = True
     default_seed = 11
+
+    subscribers: Subscribers = field(init=False)
+
+    def __post_init__(self) -> None:
+        deliverer = WebhookDeliverer(
+            "Donorbox",
+            delays=self.settings.webhook_retry_delays,
+            scale=self.settings.webhook_delay_scale,
+            timeout=self.settings.webhook_timeout_seconds,
+        )
+        self.subscribers = Subscribers(deliverer, sign=_signature)
+
+    def seed(
+        self, count: int = 0, given: list[Record] | None = None, seed: int | None = None
+    ) -> list[Record]:
+        made = super().seed(count, given, seed)
+        for donation in made:
+            shown = rendered(donation, self.settings.keys, self.settings.refund_status)
+            body = json.dumps([{"action": "new", **shown}], default=json_default).encode()
+            self.subscribers.announce("donation.created", body, _HEADERS)
+        return made
+
+    def reset(self) -> None:
+        super().reset()
+        self.subscribers.clear()
 
     def faker(self, total: int) -> Faker:
         """One paid donation a day, up to yesterday."""
@@ -91,6 +134,18 @@ class DonorboxState(RecordsState[EmulatorSettings]):
         self.refund(partly["id"], Decimal(partly["amount"]) / 2)
         self.refund(made["refunded_paypal"]["id"])
         return made
+
+
+_HEADERS = {"Content-Type": "application/json", "User-Agent": "Donorbox-Webhooks"}
+
+
+def _signature(subscriber: Subscriber, body: bytes) -> dict[str, str]:
+    """``Donorbox-Signature`` at the time of this attempt (no header without a secret)."""
+    if not subscriber.secret:
+        return {}
+    stamp = int(time.time())
+    mac = hmac_sha256(subscriber.secret, f"{stamp}.".encode() + body)
+    return {"Donorbox-Signature": f"{stamp},{mac}"}
 
 
 def _paid_by(shape: dict[str, Any], tag: str) -> Record:

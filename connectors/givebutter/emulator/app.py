@@ -16,8 +16,11 @@ the list item with its nested ``transactions[]`` entry (:mod:`.shapes`), Bearer 
 429 + ``Retry-After``, and ``GET /v1/transactions/{id}``. Every refusal and fault speaks Laravel
 (:mod:`.errors`). Control plane (:mod:`core.emulation.records`): ``/_emulator/seed``,
 ``/_emulator/state``, ``/_emulator/faults``, ``/_emulator/reset``,
-``PATCH /_emulator/transactions/{id}``, and ``POST /_emulator/transactions/{id}/refund``
-(``{"amount": ...}`` for a partial refund).
+``PATCH /_emulator/transactions/{id}``, ``POST /_emulator/transactions/{id}/refund``
+(``{"amount": ...}`` for a partial refund), and webhooks as a person adds them in the dashboard
+(:mod:`core.emulation.subscribers`: ``/_emulator/webhooks``, ``/_emulator/deliveries``): new
+succeeded transactions and refunds are delivered to them, retried on a growing schedule
+(:class:`~.store.GivebutterState`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from connectors.givebutter.emulator.errors import givebutter_error, invalid, ref
 from connectors.givebutter.emulator.store import EmulatorSettings, GivebutterState
 from core.emulation import json_response
 from core.emulation.records import records_app
+from core.emulation.subscribers import subscriber_routes
 
 __all__ = ["EmulatorSettings", "GivebutterState", "create_app"]
 
@@ -249,5 +253,6 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
         Route("/v1/transactions", list_transactions),
         Route("/v1/transactions/{tid}", get_transaction),
         Route("/_emulator/transactions/{tid}/refund", refund_transaction, methods=["POST"]),
+        *subscriber_routes(lambda request: state.subscribers),
     ]
     return records_app(state, routes, error_body=givebutter_error)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import random
 import threading
 from dataclasses import dataclass, field
@@ -19,7 +21,9 @@ from connectors.givebutter.emulator.shapes import (
     refund,
     stamp,
 )
+from core.emulation import WebhookDeliverer, json_default
 from core.emulation.records import Faker, Record, RecordId, RecordsSettings, RecordsState
+from core.emulation.subscribers import Subscribers
 
 
 class EmulatorSettings(RecordsSettings):
@@ -29,6 +33,10 @@ class EmulatorSettings(RecordsSettings):
     default_per_page: int = 20
     #: How a partial refund shows; Givebutter does not publish it (see ``shapes.PartialRefund``).
     partial_refunds: PartialRefund = "flag"
+    # Givebutter publishes no retry schedule; its "coming soon" webhook pages plan these waits.
+    webhook_retry_delays: tuple[float, ...] = (60.0, 300.0, 1800.0, 7200.0, 43_200.0)
+    webhook_delay_scale: float = Field(default=1.0, ge=0)  # tests run the schedule in ms
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
 
 @dataclass
@@ -38,6 +46,12 @@ class GivebutterState(RecordsState[EmulatorSettings]):
     Seeding and changes take the keys flat, as a reader of Givebutter's docs would name them
     (``refunded``, ``amount``); they land where the published shape keeps them (the nested entry
     for ``refunded``, both levels for ``amount``).
+
+    Each transaction seeded as succeeded fires ``transaction.succeeded`` and each refund
+    ``refund.created``, POSTed unsigned (Givebutter publishes no signature) to the webhooks that
+    want them (:attr:`subscribers`, added through ``POST /_emulator/webhooks``; their URL carries
+    the receiver's secret) as ``{"id", "type", "created_at", "data": <the transaction>}``, the
+    envelope Givebutter's planned webhook pages describe (none is published).
     """
 
     collection = "transactions"
@@ -46,6 +60,17 @@ class GivebutterState(RecordsState[EmulatorSettings]):
 
     windows: dict[str, tuple[float, int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    subscribers: Subscribers = field(init=False)
+
+    def __post_init__(self) -> None:
+        deliverer = WebhookDeliverer(
+            "Givebutter",
+            delays=self.settings.webhook_retry_delays,
+            scale=self.settings.webhook_delay_scale,
+            timeout=self.settings.webhook_timeout_seconds,
+        )
+        self.subscribers = Subscribers(deliverer)
+        self._events = itertools.count(1)
 
     def faker(self, total: int) -> Faker:
         """An hour apart, from 30 days ago."""
@@ -57,6 +82,13 @@ class GivebutterState(RecordsState[EmulatorSettings]):
         return fake
 
     def seed(
+        self, count: int = 0, given: list[Record] | None = None, seed: int | None = None
+    ) -> list[Record]:
+        made = self._made(count, given, seed)
+        self._announce_succeeded(made)
+        return made
+
+    def _made(
         self, count: int = 0, given: list[Record] | None = None, seed: int | None = None
     ) -> list[Record]:
         given = given or []
@@ -71,10 +103,11 @@ class GivebutterState(RecordsState[EmulatorSettings]):
 
     def seed_kinds(self, *kinds: Kind) -> list[Record]:
         """One transaction in each of ``kinds`` (``shapes.KINDS``: every state there is)."""
-        made = self.seed(count=len(kinds))
+        made = self._made(count=len(kinds))
         mode = self.settings.partial_refunds
         for record, kind in zip(made, kinds, strict=True):
             make_kind(record, kind, self.now(), mode)
+        self._announce_succeeded(made)
         return made
 
     def update(self, record_id: RecordId, changes: Record) -> Record:
@@ -90,8 +123,25 @@ class GivebutterState(RecordsState[EmulatorSettings]):
         part = None if amount is None else float(amount)
         record = refund(self.records[record_id], part, at, self.settings.partial_refunds)
         record["updated_at"] = at
+        self._announce("refund.created", record)
         return record
+
+    def _announce_succeeded(self, made: list[Record]) -> None:
+        for record in made:
+            if record["status"] == "succeeded":
+                self._announce("transaction.succeeded", record)
+
+    def _announce(self, event: str, record: Record) -> None:
+        envelope = {
+            "id": f"evt_emu{next(self._events):012d}",
+            "type": event,
+            "created_at": stamp(self.now()),
+            "data": record,
+        }
+        body = json.dumps(envelope, default=json_default).encode()
+        self.subscribers.announce(event, body, {"Content-Type": "application/json"})
 
     def reset(self) -> None:
         super().reset()
         self.windows.clear()
+        self.subscribers.clear()

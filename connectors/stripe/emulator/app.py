@@ -26,7 +26,6 @@ delivery attempt).
 from __future__ import annotations
 
 import base64
-import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Mapping
@@ -57,6 +56,7 @@ from core.emulation import (
     WebhookDeliverer,
     json_response,
 )
+from core.emulation.subscribers import attempts_json
 
 __all__ = ["EmulatorSettings", "create_app", "seed_charges"]
 
@@ -336,8 +336,7 @@ async def delete_webhook_endpoint(request: Request) -> Response:
 async def deliveries(request: Request) -> Response:
     """Control plane: every webhook delivery attempt, oldest first."""
     deliverer = _store(request).deliverer
-    attempts = deliverer.attempts() if deliverer else []
-    return json_response([{**dataclasses.asdict(a), "delivered": a.delivered} for a in attempts])
+    return json_response(attempts_json(deliverer) if deliverer else [])
 
 
 ROUTES = [

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -18,6 +19,7 @@ from core.context import Context
 from core.emulation import EmulatorServer
 from core.state import open_state
 from core.webhooks import Delivery, MalformedDelivery, WebhookRejected
+from tests.receiver import receiving
 
 SECRET = "dbx-signature-secret-5a4b8558"
 EMAIL, KEY = "ops@example.org", "dbx-webhook-key-90"
@@ -145,3 +147,52 @@ def test_refetch_reads_the_donation_again_and_needs_the_api_credentials(
 def test_only_donation_events_can_be_selected() -> None:
     with pytest.raises(ValidationError, match=r"choose from \['donation.created'"):
         DonorboxWebhookSettings.model_validate({"events": ["plan.created"]})
+
+
+# --- the emulator's deliveries ----------------------------------------------------------------
+
+
+@pytest.fixture
+def delivering() -> Iterator[EmulatorServer]:
+    """An emulator whose retry schedule runs in milliseconds (0.01 s, 0.06 s, 0.3 s...)."""
+    settings = EmulatorSettings(credentials={EMAIL: KEY}, webhook_delay_scale=0.001)
+    with EmulatorServer(create_app(settings)) as running:
+        yield running
+
+
+def test_each_new_donation_is_delivered_signed_to_the_dashboards_webhooks(
+    tmp_path, delivering: EmulatorServer
+) -> None:
+    state: DonorboxState = delivering.app.state.emulator  # type: ignore[attr-defined]
+    with receiving() as receiver:
+        hook = {"url": receiver.url, "events": ["donation.created"], "secret": SECRET}
+        httpx.post(f"{delivering.url}/_emulator/webhooks", json=hook).raise_for_status()
+        made = state.seed(count=2)
+        assert receiver.wait_for(lambda posts: len(posts) == 2)
+        source_ = source(tmp_path)
+        keys = []
+        for sent in receiver.posts():
+            source_.verify(sent)
+            (event,) = source_.events(sent)
+            assert event.type == "donation.created"
+            assert event.record["action"] == "new"
+            keys.append(event.key)
+        assert sorted(keys) == sorted(str(d["id"]) for d in made)
+
+
+def test_a_refused_delivery_is_retried_with_growing_delays(
+    tmp_path, delivering: EmulatorServer
+) -> None:
+    state: DonorboxState = delivering.app.state.emulator  # type: ignore[attr-defined]
+    with receiving() as receiver:
+        state.subscribers.add(receiver.url, ["donation.created"], SECRET)
+        receiver.fail = [503, 500]
+        state.seed(count=1)
+        assert state.subscribers.deliverer.wait_idle(10)
+        attempts = httpx.get(f"{delivering.url}/_emulator/deliveries").json()
+        assert [a["status"] for a in attempts] == [503, 500, 200]
+        first, second, third = (a["at"] for a in attempts)
+        assert second - first >= 0.01
+        assert third - second >= 0.06
+        for sent in receiver.posts():
+            source(tmp_path).verify(sent)  # signed anew at each attempt

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -17,6 +18,7 @@ from core.context import Context
 from core.emulation import EmulatorServer
 from core.state import open_state
 from core.webhooks import Delivery, MalformedDelivery, WebhookRejected
+from tests.receiver import receiving
 
 KEY = "gb-webhook-key-3c1d"
 SECRET = "gb-url-secret-7a7e0b"
@@ -110,3 +112,55 @@ def test_only_transaction_events_are_processed(tmp_path) -> None:
 def test_a_delivery_without_an_event_and_an_id_is_malformed(tmp_path, payload) -> None:
     with pytest.raises(MalformedDelivery):
         source(tmp_path).events(delivery(payload))
+
+
+# --- the emulator's deliveries ----------------------------------------------------------------
+
+
+@pytest.fixture
+def delivering() -> Iterator[EmulatorServer]:
+    """An emulator whose retry schedule (1 min, 5 min, 30 min...) runs in milliseconds."""
+    settings = EmulatorSettings(api_keys=[KEY], webhook_delay_scale=0.0002)
+    with EmulatorServer(create_app(settings)) as running:
+        yield running
+
+
+def test_new_gifts_and_refunds_are_announced_and_read_back_from_the_api(
+    tmp_path, delivering: EmulatorServer
+) -> None:
+    state: GivebutterState = delivering.app.state.emulator  # type: ignore[attr-defined]
+    with receiving() as receiver:
+        url = f"{receiver.url}?secret={SECRET}"
+        hook = {"url": url, "events": ["transaction.succeeded", "refund.created"]}
+        httpx.post(f"{delivering.url}/_emulator/webhooks", json=hook).raise_for_status()
+        (made,) = state.seed_kinds("succeeded")
+        state.seed_kinds("failed")  # announces nothing
+        state.refund(made["id"])
+        assert receiver.wait_for(lambda posts: len(posts) == 2)
+        source_ = source(tmp_path, delivering.url)
+        seen = []
+        for sent in receiver.posts():
+            source_.verify(sent)
+            (event,) = source_.events(sent)
+            fresh = source_.refetch(event)
+            assert fresh is not None
+            seen.append((event.type, event.key, fresh["transactions"][0]["refunded"]))
+        assert sorted(seen) == [
+            ("refund.created", made["id"], True),
+            ("transaction.succeeded", made["id"], True),  # read now: already refunded
+        ]
+        source_.context.close()
+
+
+def test_a_refused_delivery_is_retried_with_growing_delays(delivering: EmulatorServer) -> None:
+    state: GivebutterState = delivering.app.state.emulator  # type: ignore[attr-defined]
+    with receiving() as receiver:
+        state.subscribers.add(f"{receiver.url}?secret={SECRET}")
+        receiver.fail = [500, 502]
+        state.seed_kinds("succeeded")
+        assert state.subscribers.deliverer.wait_idle(10)
+        attempts = httpx.get(f"{delivering.url}/_emulator/deliveries").json()
+        assert [a["status"] for a in attempts] == [500, 502, 200]
+        first, second, third = (a["at"] for a in attempts)
+        assert second - first >= 0.012
+        assert third - second >= 0.06
