@@ -5,16 +5,33 @@ Every test runs against each backend (SQLite, Postgres: ``state_location``)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
+import pytest
+
 from core.json_numbers import parse_json
-from core.state import open_state
+from core.state import StateStore, open_state
 
 PROJECTS = [{"id": 1, "code": "GENERAL", "name": "General Fund", "active": True}]
 
 
-def test_a_value_is_kept_until_it_is_older_than_asked(state_location: str) -> None:
-    store = open_state(state_location)
+@pytest.fixture
+def opened(state_location: str) -> Iterator[Callable[[], StateStore]]:
+    """Opens the test's state store, as a new process would; each is closed at the end."""
+    stores: list[StateStore] = []
+
+    def open_one() -> StateStore:
+        stores.append(open_state(state_location))
+        return stores[-1]
+
+    yield open_one
+    for store in stores:
+        store.close()
+
+
+def test_a_value_is_kept_until_it_is_older_than_asked(opened: Callable[[], StateStore]) -> None:
+    store = opened()
     assert store.cache_get("virtuous.projects", "org-1", 3600) is None
     store.cache_put("virtuous.projects", "org-1", PROJECTS)
     assert store.cache_get("virtuous.projects", "org-1", 3600) == PROJECTS
@@ -23,8 +40,8 @@ def test_a_value_is_kept_until_it_is_older_than_asked(state_location: str) -> No
     assert store.cache_get("virtuous.projects", "org-1", 0) is None  # 0: never fresh
 
 
-def test_a_put_replaces_the_value_and_restarts_its_age(state_location: str) -> None:
-    store = open_state(state_location)
+def test_a_put_replaces_the_value_and_restarts_its_age(opened: Callable[[], StateStore]) -> None:
+    store = opened()
     store.cache_put("ns", "k", {"v": 1})
     time.sleep(0.05)
     store.cache_put("ns", "k", {"v": 2})
@@ -32,14 +49,13 @@ def test_a_put_replaces_the_value_and_restarts_its_age(state_location: str) -> N
 
 
 def test_namespaces_and_keys_are_apart_and_the_cache_outlives_the_process(
-    state_location: str,
+    opened: Callable[[], StateStore],
 ) -> None:
-    store = open_state(state_location)
+    store = opened()
     store.cache_put("a", "k", [1])
     store.cache_put("b", "k", [2])
     store.cache_put("a", "other", [3])
-    store.close()
-    again = open_state(state_location)
+    again = opened()
     assert [again.cache_get(ns, k, 60) for ns, k in (("a", "k"), ("b", "k"), ("a", "other"))] == [
         [1],
         [2],
@@ -48,9 +64,9 @@ def test_namespaces_and_keys_are_apart_and_the_cache_outlives_the_process(
 
 
 def test_exact_numbers_come_back_exact_and_a_recipe_reset_keeps_the_cache(
-    state_location: str,
+    opened: Callable[[], StateStore],
 ) -> None:
-    store = open_state(state_location)
+    store = opened()
     store.cache_put("ns", "k", parse_json('{"balance": 0.10}'))
     store.reset("some-recipe")
     cached = store.cache_get("ns", "k", 60)

@@ -28,7 +28,7 @@ from core.state import Batch, InFlight, open_state
 from core.state.lease import Lease
 from tests.conftest import read_jsonl, write_jsonl
 from tests.connectors.virtuous.support import KEY, Virtuous, running
-from tests.core.state.backends import postgres_or_skip, postgres_schema
+from tests.core.state.backends import postgres_or_skip
 from tests.reliability.support import (
     PROJECTS,
     as_held,
@@ -56,10 +56,9 @@ HELD_BY = f"another run of leased is in progress (host {socket.gethostname()}, p
 
 
 @pytest.fixture
-def url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with postgres_schema() as found:
-        monkeypatch.setenv("CONNECTOR_STATE_URL", found)
-        yield found
+def url(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("CONNECTOR_STATE_URL", postgres_url)
+    return postgres_url
 
 
 @pytest.fixture
