@@ -122,12 +122,15 @@ def _secret_variable(recipe_path: Path) -> str:
 def _secret(recipe_path: Path) -> tuple[str, str, bool]:
     """The secret variable's name, its value, and whether the value was just made."""
     from core.env import environment
+    from core.http.redact import register_secret
 
     variable = _secret_variable(recipe_path)
     current = environment(recipe_path.parent).get(variable)
     if current:
         return variable, current, False
-    return variable, secrets.token_urlsafe(32), True
+    made = secrets.token_urlsafe(32)
+    register_secret(made)  # printed once, on purpose; masked in any error or log line
+    return variable, made, True
 
 
 def _webhook_recipe(session: Session, recipe_path: Path) -> tuple[Recipe, str, str, bool]:

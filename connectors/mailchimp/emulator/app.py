@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,7 +35,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from connectors.mailchimp.emulator.merge_fields import MergeField, definition_json
 from connectors.mailchimp.emulator.shapes import fault_problem, member_json, problem, project
@@ -400,6 +401,17 @@ async def _no_route(request: Request, exc: Exception) -> Response:
     return problem(404, "Resource Not Found", "The requested resource could not be found.")
 
 
+def _delivering(state: EmulatorState) -> Lifespan[Starlette]:
+    """Stops the webhook deliverer's thread when the server stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        state.deliverer.close()
+
+    return lifespan
+
+
 def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     """A fresh emulator; its state is ``app.state.emulator`` (an :class:`EmulatorState`)."""
     state = EmulatorState(settings or EmulatorSettings())
@@ -409,6 +421,7 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
             Middleware(Gateway, state=state),
             Middleware(FaultMiddleware, faults=state.faults, error_body=fault_problem),
         ],
+        lifespan=_delivering(state),
         exception_handlers={Refusal: _refused, 404: _no_route, 405: _no_route},
     )
     app.state.emulator = state

@@ -27,7 +27,8 @@ The control plane, never authenticated, rate-limited or faulted:
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +39,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Lifespan
 
 from connectors.virtuous.emulator.gateway import RequestLog, emulator, error, token
 from connectors.virtuous.emulator.imports import (
@@ -255,6 +257,17 @@ CONTROL_ROUTES = [
 ]
 
 
+def _delivering(state: EmulatorState) -> Lifespan[Starlette]:
+    """Stops the webhook deliverer's thread when the server stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        state.deliverer.close()
+
+    return lifespan
+
+
 def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     """A fresh emulator; its state is ``app.state.emulator`` (an :class:`EmulatorState`)."""
     state = EmulatorState(settings or EmulatorSettings())
@@ -269,6 +282,7 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
             Middleware(RequestLog, state=state),  # outermost, so injected faults are logged too
             Middleware(FaultMiddleware, faults=state.faults),
         ],
+        lifespan=_delivering(state),
         exception_handlers={404: _no_route, 405: _no_route},
     )
     app.state.emulator = state
