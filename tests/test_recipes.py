@@ -21,7 +21,6 @@ FAKE_ENV = {
     "DONORBOX_EMAIL": "ops@example.org",
     "DONORBOX_API_KEY": "placeholder",
     "MAILCHIMP_LIST_ID": "placeholder-list",
-    "VIRTUOUS_WEBHOOK_SECRET": "placeholder-secret",
 }
 
 

@@ -82,6 +82,17 @@ def test_each_wrong_secret_is_rejected(context: Context, case: str, query: dict[
         _source(context).verify(_delivery(SUBSCRIBE, query))
 
 
+@pytest.mark.parametrize("secret", [None, ""])
+def test_without_a_secret_nothing_is_accepted_or_subscribed(
+    context: Context, secret: str | None
+) -> None:
+    source = _source(context, secret=secret)
+    with pytest.raises(WebhookRejected, match="has no secret"):
+        source.verify(_delivery(SUBSCRIBE, {"secret": ""}))
+    with pytest.raises(ConnectorError, match="set with: secret: before subscribing"):
+        source.subscribe("https://hooks.example.org/hooks/audience")
+
+
 def test_the_url_check_is_answered_200_with_the_secret_and_401_without(context: Context) -> None:
     source = _source(context)
     check = Delivery("GET", {"user-agent": "MailChimp.com WebHook Validator"}, {}, b"", 0)
@@ -93,7 +104,6 @@ def test_the_url_check_is_answered_200_with_the_secret_and_401_without(context: 
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"secret": None}, "set secret"),
         ({"events": ["subscribe", "resubscribe"]}, "choose from subscribe, unsubscribe"),
         ({"sources": ["robot"]}, "sources"),
     ],

@@ -91,6 +91,12 @@ def test_each_wrong_signature_is_rejected(
         _source(context).verify(_delivery(body, headers))
 
 
+@pytest.mark.parametrize("secret", [None, ""])
+def test_without_a_secret_every_delivery_is_rejected(context: Context, secret: str | None) -> None:
+    with pytest.raises(WebhookRejected, match="has no secret"):
+        _source(context, secret=secret).verify(_delivery(_body()))
+
+
 def test_the_signature_header_can_be_renamed(context: Context) -> None:
     source = _source(context, signature_header="X-Hook-Sig")
     source.verify(_delivery(_body(), {"x-hook-sig": _sign(_body())}))
@@ -101,7 +107,6 @@ def test_the_signature_header_can_be_renamed(context: Context) -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"events": ["GiftCreate"]}, "set secret"),
         ({"secret": SECRET}, "set events: gift events or contact events"),
         ({"secret": SECRET, "events": ["GiftCreate", "ContactUpdate"]}, "one recipe for each"),
         ({"secret": SECRET, "events": ["GiftCreated"]}, "choose from ContactCreate"),
