@@ -122,7 +122,9 @@ def test_a_seed_the_emulator_cannot_take_stops_the_sandbox(
     invoke, tmp_path, seed: str, said: str
 ) -> None:
     (tmp_path / "seed.json").write_text(seed)
-    result = invoke("sandbox", "--seed", f"virtuous={tmp_path / 'seed.json'}")
+    result = invoke(
+        "sandbox", "--service", "virtuous", "--seed", f"virtuous={tmp_path / 'seed.json'}"
+    )
     assert result.exit_code == 2, result.output
     assert said in result.stderr
     assert "Traceback" not in result.output

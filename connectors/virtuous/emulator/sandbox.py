@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
 API_KEY = "emulator-key"
+#: Signs the webhooks the emulator fires (a subscription may give its own).
+WEBHOOK_SECRET = "emulator-webhook-secret"
 PROJECTS = (("General Fund", "GENERAL"), ("Scholarships", "SCHOLAR"), ("Missions", "MISSIONS"))
 
 
@@ -25,11 +27,16 @@ class VirtuousSandbox(SandboxEmulator):
 
     def create_app(self) -> ASGIApp:
         from connectors.virtuous.emulator.app import create_app
+        from connectors.virtuous.emulator.settings import EmulatorSettings
 
-        return create_app()
+        return create_app(EmulatorSettings(webhook_secret=WEBHOOK_SECRET))
 
     def variables(self, url: str) -> dict[str, str]:
-        return {"VIRTUOUS_BASE_URL": url, "VIRTUOUS_API_KEY": API_KEY}
+        return {
+            "VIRTUOUS_BASE_URL": url,
+            "VIRTUOUS_API_KEY": API_KEY,
+            "VIRTUOUS_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        }
 
     def seed_data(self) -> Mapping[str, Any]:
         contacts = [
