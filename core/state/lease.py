@@ -183,19 +183,25 @@ class Lease:
         return Holder(str(row[0]), int(row[1]), since, float(row[3]))
 
     def _renew(self) -> None:
-        """Renew the lease every third of its length until the block ends."""
-        assert self._db is not None
+        """Renew the lease every third of its length until the block ends; a connection that
+        broke (a restarted server, a dropped network) is opened again for the next renewal."""
         while not self._stop.wait(self._seconds / 3):
             try:
-                renewed = self._db.execute(
-                    _RENEW, (self._seconds, self._recipe, self.holder)
-                ).rowcount
+                renewed = self._renewed()
             except Exception as error:  # kept trying: the fence stops the run if it is lost
                 logger.warning("could not renew the lease on %s: %s", self._recipe, error)
                 continue
             if not renewed:
                 logger.error("the lease on %s was taken over by another process", self._recipe)
                 return
+
+    def _renewed(self) -> bool:
+        assert self._db is not None
+        if self._db.broken or self._db.closed:
+            self._db.close()
+            self._db = connect(self._url)
+        cursor = self._db.execute(_RENEW, (self._seconds, self._recipe, self.holder))
+        return bool(cursor.rowcount)
 
 
 def lease_lost(recipe: str, where: str) -> FatalError:

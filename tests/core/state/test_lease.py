@@ -112,14 +112,19 @@ def test_with_wait_a_second_run_waits_for_the_first_then_runs(
     assert len(read_jsonl(tmp_path / "out.jsonl")) == 5
 
 
-def test_a_live_run_keeps_its_lease_past_its_length(
+def test_a_live_run_keeps_its_lease_past_its_length_and_a_dropped_connection(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CONNECTOR_LEASE_SECONDS", "1")
     one, two = open_state(url), open_state(url)
+    admin = postgres_or_skip()
     try:
-        with one.lock("leased"):
-            time.sleep(1.5)  # renewed by its heartbeat meanwhile
+        lease = one.lock("leased")
+        with lease:
+            # The lease's own connection dropped (a restarted server, a network cut).
+            backend = lease._db.info.backend_pid  # type: ignore[attr-defined]
+            admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+            time.sleep(1.5)  # renewed by its heartbeat meanwhile, on a new connection
             with pytest.raises(RunInProgressError, match="in progress"), two.lock("leased"):
                 pass
         with two.lock("leased"):  # given back at the end
