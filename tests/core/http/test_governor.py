@@ -184,6 +184,26 @@ def test_two_stores_on_one_database_share_the_budget(
     assert one.usage("j", 10, 60, now + 1).used == 10
 
 
+def test_claims_from_many_threads_at_once_never_pass_the_limit(
+    shared_budgets: Callable[[], BudgetStore],
+) -> None:
+    now, granted, lock = 1_700_000_000.0, [0], threading.Lock()
+
+    def claim() -> None:
+        store = shared_budgets()  # a process of its own: its own connection
+        for _ in range(10):
+            if store.take("k", 15, 60, now) == 0:
+                with lock:
+                    granted[0] += 1
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert granted == [15]
+
+
 def test_observations_within_one_window_only_ever_lower_the_remaining(
     budget_store: BudgetStore,
 ) -> None:

@@ -136,3 +136,19 @@ def test_many_processes_starting_at_once_migrate_it_once(url: str) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_tokens_and_budgets_live_in_the_database_every_machine_shares(postgres_url: str) -> None:
+    from core.http import store_for, token_store_for
+    from core.http.pg_store import PostgresBudgetStore, PostgresTokenStore
+
+    state = open_state(postgres_url)
+    try:
+        token_store_for(state).save("virtuous:org-1", {"refresh_token": "rotated-2"})
+        now = 1_700_000_000.0
+        assert [store_for(state).take("k", 2, 60, now) for _ in range(2)] == [0, 0]
+    finally:
+        state.close()
+    # Another machine's stores (connections of their own) see the same rows.
+    assert PostgresTokenStore(postgres_url).load("virtuous:org-1") == {"refresh_token": "rotated-2"}
+    assert PostgresBudgetStore(postgres_url).take("k", 2, 60, now) == pytest.approx(60)
