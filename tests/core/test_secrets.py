@@ -62,6 +62,8 @@ KEYS = {
     "DONORBOX_API_KEY": "dbx-canary-Donorbox-9a4e6f",
     "STRIPE_WEBHOOK_SECRET": "whsec_canaryStripeHook5e1f0a",
     "DONORBOX_WEBHOOK_SECRET": "dbx-canary-DonorboxHook2c8d4b",
+    "VIRTUOUS_WEBHOOK_SECRET": "vk-canary-VirtuousHook7b3e9d",
+    "MAILCHIMP_WEBHOOK_SECRET": "canaryMailchimpHook4d6c2e",
 }
 #: The same names, holding keys the services refuse (which must not show either).
 WRONG_KEYS = {name: f"wrong-{value[::-1]}" for name, value in KEYS.items()}

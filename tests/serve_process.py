@@ -1,0 +1,65 @@
+"""``connector serve`` as a process, as a user starts it, for end-to-end tests: its address, what
+it said on stderr, and a SIGTERM stop."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+CONNECTOR = Path(sys.executable).parent / "connector"
+
+
+class Serve:
+    """``connector serve RECIPE --port PORT --state STATE``, its stderr read as it comes."""
+
+    def __init__(self, recipe: Path, state: Path, port: int = 0) -> None:
+        command = [str(CONNECTOR), "serve", str(recipe), "--port", str(port), "--state", str(state)]
+        self.process = subprocess.Popen(
+            command, env=dict(os.environ), stderr=subprocess.PIPE, text=True
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.said: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        found = re.search(r"listening on (http://[\d.]+:\d+)", self._wait_for("listening on "))
+        assert found is not None
+        self.url = found.group(1)
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.said.append(line)
+            self.lines.put(line)
+
+    def _wait_for(self, text: str) -> str:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if text in line:
+                return line
+        pytest.fail(f"connector serve never said {text!r}: {''.join(self.said)}")
+
+    def until(self, condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+        """Wait for ``condition``; fail naming ``what``, with what the server said."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail(f"never happened: {what}; connector serve said: {''.join(self.said)}")
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
