@@ -86,3 +86,14 @@ def interpolate(
         return value
 
     return _REFERENCE.sub(substitute, data)
+
+
+def references(text: str) -> dict[str, str | None]:
+    """The variables ``text`` names, each with its default (None when it has none): what a
+    recipe needs set (``connector init`` writes them to ``.env.example``)."""
+    found: dict[str, str | None] = {}
+    for match in _REFERENCE.finditer(text):
+        name, default = match.group(1), match.group(2)
+        if name is not None and found.get(name) is None:
+            found[name] = default
+    return found

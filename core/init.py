@@ -22,11 +22,11 @@ import click
 import yaml
 
 from core.cli import ExitCode, reports_errors
+from core.env import references
 from core.errors import RecipeError, UnknownComponentError
 
 RECIPES_VARIABLE = "CONNECTOR_RECIPES"
 ENV_EXAMPLE = ".env.example"
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,7 @@ class Template:
 
     def variables(self) -> dict[str, str | None]:
         """Each ``${VAR}`` the recipe reads, with its default (None: it must be set)."""
-        found: dict[str, str | None] = {}
-        for match in _REFERENCE.finditer(_without_comments(self.path.read_text("utf-8"))):
-            name, default = match.group(1), match.group(2)
-            if found.get(name) is None:
-                found[name] = default
-        return found
+        return references(_without_comments(self.path.read_text("utf-8")))
 
     def source_use(self) -> str | None:
         """The name of the source the recipe reads (``source: use:``)."""

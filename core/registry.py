@@ -147,15 +147,11 @@ class Registry:
         from core.sink import Sink
         from core.source import Source
 
-        sources: Catalog[type[Source]] = Catalog("source", _subclass_of(Source))
-        sinks: Catalog[type[Sink]] = Catalog("sink", _subclass_of(Sink))
+        sources: Catalog[type[Source]]
+        sinks: Catalog[type[Sink]]
+        sources = named_classes(pm, "connector_register_sources", "source", Source)
+        sinks = named_classes(pm, "connector_register_sinks", "sink", Sink)
         transforms: Catalog[Callable[..., Any]] = Catalog("transform")
-        for owner, classes in _results(pm, "connector_register_sources"):
-            for source in classes:
-                sources.add(_name(source, "source", owner), source, owner)
-        for owner, classes in _results(pm, "connector_register_sinks"):
-            for sink in classes:
-                sinks.add(_name(sink, "sink", owner), sink, owner)
         for owner, mapping in _results(pm, "connector_register_transforms"):
             for name, function in dict(mapping).items():
                 transforms.add(name, function, owner)
@@ -167,6 +163,16 @@ class Registry:
             return None
         names = ", ".join(f"{f.name!r} ({f.error})" for f in self.failures)
         return f"plugins that failed to load: {names}"
+
+
+def named_classes(pm: pluggy.PluginManager, hook_name: str, kind: str, base: type) -> Catalog[Any]:
+    """The named subclasses of ``base`` (or :class:`Lazy` references to them) that the plugins
+    return from the hook ``hook_name``, by name; ``kind`` names them in errors."""
+    catalog: Catalog[Any] = Catalog(kind, _subclass_of(base))
+    for owner, classes in _results(pm, hook_name):
+        for item in classes:
+            catalog.add(_name(item, kind, owner), item, owner)
+    return catalog
 
 
 def _results(pm: pluggy.PluginManager, hook_name: str) -> list[tuple[str, Any]]:

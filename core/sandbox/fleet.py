@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from core.errors import PluginError, RecipeError
-from core.registry import Catalog, _name, _results, _subclass_of
+from core.registry import Catalog, named_classes
 from core.sandbox import FAULTS, SandboxEmulator
 
 if TYPE_CHECKING:
@@ -22,10 +22,8 @@ if TYPE_CHECKING:
 
 def registered_emulators(pm: pluggy.PluginManager) -> Catalog[type[SandboxEmulator]]:
     """Every emulator the plugins register, by service name; none is imported yet."""
-    catalog: Catalog[type[SandboxEmulator]] = Catalog("emulator", _subclass_of(SandboxEmulator))
-    for owner, emulators in _results(pm, "connector_register_emulators"):
-        for emulator in emulators:
-            catalog.add(_name(emulator, "emulator", owner), emulator, owner)
+    catalog: Catalog[type[SandboxEmulator]]
+    catalog = named_classes(pm, "connector_register_emulators", "emulator", SandboxEmulator)
     return catalog
 
 

@@ -18,7 +18,7 @@ LIST_ID = "a1b2c3d4e5"
 
 class MailchimpSandbox(SandboxEmulator):
     name = "mailchimp"
-    description = "Mailchimp Marketing: an audience and its members"
+    description = "Mailchimp: an audience and its members"
 
     def create_app(self) -> ASGIApp:
         from connectors.mailchimp.emulator.app import create_app

@@ -19,7 +19,7 @@ DESIGNATIONS = ("general", "scholarships", "missions")
 
 class StripeSandbox(SandboxEmulator):
     name = "stripe"
-    description = "Stripe: charges, refunds and customers of a donation form"
+    description = "Stripe: charges, refunds, customers"
 
     def create_app(self) -> ASGIApp:
         from connectors.stripe.emulator.app import create_app

@@ -23,7 +23,7 @@ PROJECTS = (("General Fund", "GENERAL"), ("Scholarships", "SCHOLAR"), ("Missions
 
 class VirtuousSandbox(SandboxEmulator):
     name = "virtuous"
-    description = "Virtuous CRM+: contacts, gifts, and the gift and contact imports"
+    description = "Virtuous CRM+: contacts, gifts, imports"
 
     def create_app(self) -> ASGIApp:
         from connectors.virtuous.emulator.app import create_app
