@@ -445,7 +445,8 @@ class Runner:
         verdict = candidate.verdict
         if verdict is not None and verdict.changed:
             self._cut.open.views.append(verdict.view)
-        if previous is not None and previous.payload_hash == candidate.digest:
+        resend = verdict is not None and verdict.resend
+        if previous is not None and previous.payload_hash == candidate.digest and not resend:
             if key not in self._recovered:  # else counted as written already
                 self.report.count(Outcome.UNCHANGED)
             self._resolve(self._cut.open, key)

@@ -11,7 +11,9 @@ in the other system (the *link*). Before a record is written, the runner asks :c
    held when the paired recipe last read it, or wrote it from there.
 2. ``conflict: owner``: a field the other side owns takes the other system's value.
 3. When the other system already holds every field the sink would write
-   (:meth:`core.sink.Sink.pair_fields`), the record is an **echo**: nothing is sent.
+   (:meth:`core.sink.Sink.pair_fields`), the record is an **echo**: nothing is sent. When it
+   does not, and the paired recipe read it so after this record was last written, the record is
+   sent again though unchanged here (a change there to a field this side owns is undone).
 4. ``conflict: latest``: when the other system's record changed after this one (looked up at
    once where the sink can, :meth:`core.sink.Sink.pair_current`; else as last read), its state
    stands: the record ends as ``echo`` too, and the paired recipe carries the newer one over.
@@ -55,6 +57,9 @@ class Verdict:
     view: PairView
     changed: bool
     echo: bool = False
+    #: sent though its payload is unchanged: the other side has since been read holding
+    #: something else in the fields this side writes (a change there to a field this side owns)
+    resend: bool = False
 
 
 class Pairing:
@@ -100,7 +105,9 @@ class Pairing:
             verdicts[item.key] = verdict
             previous = known.get(item.key)
             changed = previous is None or previous.payload_hash != digest(verdict.payload)
-            if self.pair.latest and changed and not verdict.echo:
+            if not (changed or verdict.echo or other is None) and previous is not None:
+                verdict.resend = other.seen_at >= previous.updated_at
+            if self.pair.latest and (changed or verdict.resend) and not verdict.echo:
                 contested.append(WriteItem(item.key, verdict.payload, previous))
         if contested:
             self._settle_by_time(contested, verdicts, seen, by_key)
@@ -147,7 +154,7 @@ class Pairing:
                 continue
             fields = self.sink.pair_fields(verdict.payload) or {}
             if holds(there.fields, fields) or _later(there.modified, seen[item.key].modified):
-                verdict.echo = True
+                verdict.echo, verdict.resend = True, False
 
 
 def holds(held: Mapping[str, Any], written: Mapping[str, Any]) -> bool:

@@ -49,13 +49,15 @@ class PairView:
 
     ``fields`` is the record as its source sees it, named as a sink writing to that service
     names them; ``modified`` its modification time (ISO, UTC) when the source knows it; ``link``
-    the key the paired recipe's source gives the same person or object in the other system.
+    the key the paired recipe's source gives the same person or object in the other system;
+    ``seen_at`` when the store last recorded a change to it (ISO, UTC; set by the store).
     """
 
     key: str
     fields: dict[str, Any]
     modified: str | None = None
     link: str | None = None
+    seen_at: str = ""
 
 
 @dataclass

@@ -19,7 +19,7 @@ from core.errors import FatalError
 if TYPE_CHECKING:
     import psycopg
 
-VERSION = 3
+VERSION = 4
 
 _V1 = """
 CREATE TABLE recipe_state (
@@ -134,8 +134,11 @@ CREATE INDEX inbox_by_status ON inbox (recipe, status, seq);
 CREATE INDEX inbox_by_key ON inbox (recipe, source_key, status, seq)
 """
 
+# When each two-way view last changed (0: before this version).
+_V4 = "ALTER TABLE pair_views ADD COLUMN seen_at BIGINT NOT NULL DEFAULT 0"
+
 #: The statements that bring a database of version N-1 to version N.
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 
 # Any fixed number: the advisory lock that serializes migrations of one database.
 _MIGRATION_LOCK = 0x636F6E6E  # "conn"

@@ -153,7 +153,7 @@ class PostgresStateStore(PostgresInbox):
                 ],
             )
         if batch.views:
-            self._write_views(db, recipe, batch.views)
+            self._write_views(db, recipe, batch.views, schema.seconds(moment))
         if batch.dead_letters:
             db.cursor().executemany(
                 "INSERT INTO dead_letters (recipe, source_key, outcome, reason, field, record,"
@@ -201,15 +201,15 @@ class PostgresStateStore(PostgresInbox):
             )
 
     def _write_views(
-        self, db: psycopg.Connection[Any], recipe: str, views: Sequence[PairView]
+        self, db: psycopg.Connection[Any], recipe: str, views: Sequence[PairView], now: int
     ) -> None:
         number = self._recipe_id(recipe, create=True)
         db.cursor().executemany(
-            "INSERT INTO pair_views VALUES (%s, %s, %s, %s, %s) ON CONFLICT (recipe, source_key)"
-            " DO UPDATE SET fields = excluded.fields, modified = excluded.modified,"
-            " link = COALESCE(excluded.link, pair_views.link)",
+            "INSERT INTO pair_views VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (recipe,"
+            " source_key) DO UPDATE SET fields = excluded.fields, modified = excluded.modified,"
+            " link = COALESCE(excluded.link, pair_views.link), seen_at = excluded.seen_at",
             [
-                (number, _text(v.key), _json(v.fields), v.modified, _maybe_text(v.link))
+                (number, _text(v.key), _json(v.fields), v.modified, _maybe_text(v.link), now)
                 for v in views
             ],
         )
@@ -221,11 +221,16 @@ class PostgresStateStore(PostgresInbox):
         if number is None:
             return []
         rows = self._fetchall(
-            "SELECT source_key, fields, modified, link FROM pair_views WHERE recipe = %s"
-            " AND (source_key = ANY(%s) OR link = ANY(%s))",
+            "SELECT source_key, fields, modified, link, seen_at FROM pair_views"
+            " WHERE recipe = %s AND (source_key = ANY(%s) OR link = ANY(%s))",
             (number, [_text(k) for k in keys], [_text(k) for k in links]),
         )
-        return [PairView(_untext(r[0]), parse_json(r[1]), r[2], _maybe_untext(r[3])) for r in rows]
+        return [
+            PairView(
+                _untext(r[0]), parse_json(r[1]), r[2], _maybe_untext(r[3]), schema.iso_time(r[4])
+            )
+            for r in rows
+        ]
 
     def _recipe_id(self, recipe: str, *, create: bool = False) -> int | None:
         """The number the ledger knows ``recipe`` by (made when ``create``); None: no rows."""

@@ -10,7 +10,8 @@ Version 3 adds the ``inbox`` of ``connector serve`` (see :class:`core.state.base
 an older file gains the empty table when it is opened.
 
 Version 4 adds ``pair_views``, what each recipe of a two-way pair last read of a record (see
-:mod:`core.two_way`); an older file gains the empty table when it is opened.
+:mod:`core.two_way`); an older file gains the empty table when it is opened. Version 5 records
+when each view last changed (``seen_at``; 0 in a view of version 4).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from functools import lru_cache
 
 from core.outcomes import Outcome
 
-VERSION = 4
+VERSION = 5
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS recipe_state (
@@ -97,6 +98,7 @@ CREATE TABLE IF NOT EXISTS pair_views (
     fields TEXT NOT NULL,
     modified TEXT,
     link TEXT,
+    seen_at INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (recipe, source_key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pair_views_by_link ON pair_views (recipe, link);
@@ -188,6 +190,7 @@ def _migrate(db: sqlite3.Connection, found: int) -> None:
             db.execute(statement)
     if found == 1:
         _ledger_from_v1(db)
+    _add_view_time(db)
     db.execute("DELETE FROM state_schema")
     db.execute("INSERT INTO state_schema VALUES (?)", (VERSION,))
 
@@ -198,6 +201,13 @@ def _add_refused_digest(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(dead_letters)")}
     if columns and "payload_hash" not in columns:
         db.execute("ALTER TABLE dead_letters ADD COLUMN payload_hash TEXT")
+
+
+def _add_view_time(db: sqlite3.Connection) -> None:
+    """Views kept by version 4 gain the time they changed, as long ago (0)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(pair_views)")}
+    if "seen_at" not in columns:
+        db.execute("ALTER TABLE pair_views ADD COLUMN seen_at INTEGER NOT NULL DEFAULT 0")
 
 
 def _ledger_from_v1(db: sqlite3.Connection) -> None:

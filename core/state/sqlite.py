@@ -108,7 +108,7 @@ class SqliteStateStore(SqliteInbox):
             if batch.ledger:
                 self._write_ledger(recipe, batch, seconds)
             if batch.views:
-                self._write_views(recipe, batch.views)
+                self._write_views(recipe, batch.views, seconds)
             self._db.executemany(
                 "INSERT INTO dead_letters (recipe, source_key, outcome, reason, field, record,"
                 " attempts, updated_at, payload_hash) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"
@@ -164,13 +164,13 @@ class SqliteStateStore(SqliteInbox):
             [(number, k, pack(h), sink, codes[o], now) for k, h, sink, o in batch.ledger],
         )
 
-    def _write_views(self, recipe: str, views: Sequence[PairView]) -> None:
+    def _write_views(self, recipe: str, views: Sequence[PairView], now: int) -> None:
         number = self._recipe_id(recipe, create=True)
         self._db.executemany(
-            "INSERT INTO pair_views VALUES (?, ?, ?, ?, ?) ON CONFLICT (recipe, source_key)"
+            "INSERT INTO pair_views VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (recipe, source_key)"
             " DO UPDATE SET fields = excluded.fields, modified = excluded.modified,"
-            " link = COALESCE(excluded.link, pair_views.link)",
-            [(number, v.key, _ascii(v.fields), v.modified, v.link) for v in views],
+            " link = COALESCE(excluded.link, pair_views.link), seen_at = excluded.seen_at",
+            [(number, v.key, _ascii(v.fields), v.modified, v.link, now) for v in views],
         )
 
     def pair_views(
@@ -184,12 +184,13 @@ class SqliteStateStore(SqliteInbox):
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
                 rows = self._db.execute(
-                    "SELECT source_key, fields, modified, link FROM pair_views WHERE recipe = ?"
-                    f" AND {column} IN ({','.join('?' * len(chunk))})",
+                    "SELECT source_key, fields, modified, link, seen_at FROM pair_views"
+                    f" WHERE recipe = ? AND {column} IN ({','.join('?' * len(chunk))})",
                     (number, *chunk),
                 )
-                for row in rows:
-                    found[row[0]] = PairView(row[0], parse_json(row[1]), row[2], row[3])
+                for r in rows:
+                    fields = parse_json(r[1])
+                    found[r[0]] = PairView(r[0], fields, r[2], r[3], schema.iso_time(r[4]))
         return list(found.values())
 
     def _has_dead_letters(self, recipe: str) -> bool:

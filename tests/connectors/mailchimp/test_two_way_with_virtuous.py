@@ -255,3 +255,18 @@ def test_echo_shows_in_the_report_and_the_state(folder, run, virtuous, invoke) -
     assert re.search(r"echo\s+│\s+1", shown.stdout)
     state = invoke("state", "show", path)
     assert "'echo': 1" in state.stdout
+
+
+def test_a_name_changed_only_in_mailchimp_is_put_back_as_virtuous_has_it(
+    run, virtuous, mailchimp
+) -> None:
+    """Virtuous owns the names: Mailchimp's change is not written to Virtuous, and the next run
+    of the other half puts Virtuous's name back in Mailchimp, though its contact is unchanged."""
+    contact_id = _synced(run, virtuous)
+    _rename_in_mailchimp(mailchimp, "Countess")
+    back = run(TO_VIRTUOUS)
+    assert back["outcomes"]["written"] + back["outcomes"]["updated"] == 0
+    assert run(TO_MAILCHIMP)["outcomes"]["updated"] == 1
+    assert _names(virtuous, mailchimp, contact_id) == ("Ada", "Ada")
+    assert run(TO_VIRTUOUS)["requests"]["sent"] == 0
+    assert run(TO_MAILCHIMP)["requests"]["sent"] == 0
