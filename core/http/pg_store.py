@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.http.budget import BudgetStore, ServerReport, Usage
 from core.http.store import TokenStore
-from core.state.pg_connect import Connections
+from core.state.pg_connect import shared
 
 if TYPE_CHECKING:
     import psycopg
@@ -55,7 +55,7 @@ class PostgresBudgetStore:
     state database (made by :mod:`core.state.pg_schema`)."""
 
     def __init__(self, url: str) -> None:
-        self._db = Connections(url)
+        self._db = shared(url)
 
     def take(self, key: str, limit: int, window: float, now: float) -> float:
         with self._db.transaction() as db:
@@ -121,7 +121,7 @@ class PostgresTokenStore:
     database: a rotated refresh token saved by one machine is the one every machine uses next."""
 
     def __init__(self, url: str) -> None:
-        self._db = Connections(url)
+        self._db = shared(url)
 
     def load(self, key: str) -> dict[str, Any] | None:
         with self._db.transaction() as db:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.errors import FatalError, RecipeError, RunInProgressError
-from core.state.pg_connect import connect, unreachable
+from core.state.pg_connect import shared
 
 if TYPE_CHECKING:
     import psycopg
@@ -89,8 +89,9 @@ class Holder:
 
 
 class Lease:
-    """The lease on ``recipe`` for a block (a context manager), on a connection of its own, so
-    renewals never wait for (or join) the run's transactions."""
+    """The lease on ``recipe`` for a block (a context manager), on the process's shared
+    connections (:func:`~core.state.pg_connect.shared`), never the run's own, so renewals never
+    wait for (or join) the run's transactions."""
 
     def __init__(
         self,
@@ -108,17 +109,12 @@ class Lease:
         self._on_change = on_change
         self._seconds = lease_seconds()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
-        self._db: psycopg.Connection[Any] | None = None
+        self._db = shared(url)
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
 
     def __enter__(self) -> None:
-        self._db = connect(self._url)
-        try:
-            self._take()
-        except BaseException:
-            self._db.close()
-            raise
+        self._take()
         self._on_change(self._recipe, self.holder)
         self._heartbeat = threading.Thread(
             target=self._renew, name=f"lease {self._recipe}", daemon=True
@@ -130,21 +126,16 @@ class Lease:
         if self._heartbeat is not None:
             self._heartbeat.join()
         self._on_change(self._recipe, None)
-        if self._db is None:
-            return
         try:  # given back at once: the next run need not wait for the expiry
-            self._db.execute(
-                "DELETE FROM leases WHERE recipe = %s AND holder = %s", (self._recipe, self.holder)
-            )
+            with self._db.transaction() as db:
+                db.execute(
+                    "DELETE FROM leases WHERE recipe = %s AND holder = %s",
+                    (self._recipe, self.holder),
+                )
         except Exception as error:  # the database went away: the lease expires on its own
             logger.warning("could not give back the lease on %s: %s", self._recipe, error)
-        finally:
-            self._db.close()
 
     def _take(self) -> None:
-        import psycopg
-
-        assert self._db is not None
         told = False
         params = {
             "recipe": self._recipe,
@@ -154,12 +145,10 @@ class Lease:
             "seconds": self._seconds,
         }
         while True:
-            try:
-                if self._db.execute(_TAKE, params).fetchone() is not None:
+            with self._db.transaction() as db:
+                if db.execute(_TAKE, params).fetchone() is not None:
                     return
-                holder = self._holder()
-            except psycopg.OperationalError as error:
-                raise unreachable(self._url, error) from None
+                holder = _holder(db, self._recipe)
             if holder is None:
                 continue  # given back between the two statements: try again
             if not self._wait:
@@ -174,20 +163,14 @@ class Lease:
                 told = True
             time.sleep(min(max(holder.expires_in, 0.1), _POLL))
 
-    def _holder(self) -> Holder | None:
-        assert self._db is not None
-        row = self._db.execute(_HOLDER, (self._recipe,)).fetchone()
-        if row is None:
-            return None
-        since = row[2].isoformat(timespec="seconds")
-        return Holder(str(row[0]), int(row[1]), since, float(row[3]))
-
     def _renew(self) -> None:
         """Renew the lease every third of its length until the block ends; a connection that
-        broke (a restarted server, a dropped network) is opened again for the next renewal."""
+        broke (a restarted server, a dropped network) is replaced for the next renewal."""
         while not self._stop.wait(self._seconds / 3):
             try:
-                renewed = self._renewed()
+                with self._db.transaction() as db:
+                    cursor = db.execute(_RENEW, (self._seconds, self._recipe, self.holder))
+                    renewed = bool(cursor.rowcount)
             except Exception as error:  # kept trying: the fence stops the run if it is lost
                 logger.warning("could not renew the lease on %s: %s", self._recipe, error)
                 continue
@@ -195,13 +178,13 @@ class Lease:
                 logger.error("the lease on %s was taken over by another process", self._recipe)
                 return
 
-    def _renewed(self) -> bool:
-        assert self._db is not None
-        if self._db.broken or self._db.closed:
-            self._db.close()
-            self._db = connect(self._url)
-        cursor = self._db.execute(_RENEW, (self._seconds, self._recipe, self.holder))
-        return bool(cursor.rowcount)
+
+def _holder(db: psycopg.Connection[Any], recipe: str) -> Holder | None:
+    row = db.execute(_HOLDER, (recipe,)).fetchone()
+    if row is None:
+        return None
+    since = row[2].isoformat(timespec="seconds")
+    return Holder(str(row[0]), int(row[1]), since, float(row[3]))
 
 
 def lease_lost(recipe: str, where: str) -> FatalError:

@@ -9,6 +9,7 @@ psycopg is imported when a Postgres URL is opened, never at start-up.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -57,9 +58,17 @@ def connect(url: str) -> psycopg.Connection[Any]:
 
     _parts(url)  # a malformed URL is the user's to fix: exit 2, not 3
     try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+        named: dict[str, Any] = _application_name(url)
+        return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **named)
     except psycopg.Error as error:
         raise unreachable(url, error) from None
+
+
+def _application_name(url: str) -> dict[str, str]:
+    """Names the process in ``pg_stat_activity``, unless the URL names it already."""
+    if "application_name" in _parts(url):
+        return {}
+    return {"application_name": f"connector {os.getpid()}"}
 
 
 def unreachable(url: str, error: BaseException) -> FatalError:
@@ -88,18 +97,43 @@ class Connections:
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Any]]:
         """A connection inside a transaction, committed on success, rolled back on error."""
+        db = self._begun()
+        try:
+            yield db
+        except BaseException:
+            self._end(db, b"ROLLBACK", quiet=True)
+            raise
+        self._end(db, b"COMMIT")
+
+    def _begun(self) -> psycopg.Connection[Any]:
+        """A connection in a new transaction. An idle one the server dropped meanwhile (it
+        restarted, a network cut) fails at BEGIN, when nothing has been done: a new one is
+        opened instead."""
         import psycopg
 
         db = self._take()
         try:
-            with db.transaction():
-                yield db
-        except psycopg.OperationalError as error:
-            db.close()  # the server went away, or the connection broke: not kept
-            raise unreachable(self._url, error) from None
-        except BaseException:
+            db.execute("BEGIN")
+        except psycopg.OperationalError:
             db.close()
-            raise
+            db = connect(self._url)
+            try:
+                db.execute("BEGIN")
+            except psycopg.OperationalError as error:
+                db.close()
+                raise unreachable(self._url, error) from None
+        return db
+
+    def _end(self, db: psycopg.Connection[Any], statement: bytes, *, quiet: bool = False) -> None:
+        import psycopg
+
+        try:
+            db.execute(statement)
+        except psycopg.Error as error:
+            db.close()  # broken, or in a state no other caller should inherit
+            if not quiet:
+                raise unreachable(self._url, error) from None
+            return
         self._give_back(db)
 
     def _take(self) -> psycopg.Connection[Any]:
@@ -116,3 +150,10 @@ class Connections:
         with self._lock:
             if self._pid == os.getpid():
                 self._idle.append(db)
+
+
+@functools.cache
+def shared(url: str) -> Connections:
+    """The connections this process shares for the database at ``url``: the leases' renewals,
+    the rate budgets and the tokens (the state store keeps one of its own for its batches)."""
+    return Connections(url)

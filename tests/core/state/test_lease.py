@@ -119,11 +119,13 @@ def test_a_live_run_keeps_its_lease_past_its_length_and_a_dropped_connection(
     one, two = open_state(url), open_state(url)
     admin = postgres_or_skip()
     try:
-        lease = one.lock("leased")
-        with lease:
-            # The lease's own connection dropped (a restarted server, a network cut).
-            backend = lease._db.info.backend_pid  # type: ignore[attr-defined]
-            admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        with one.lock("leased"):
+            # Every connection of this process dropped (a restarted server, a network cut).
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = %s",
+                (f"connector {os.getpid()}",),
+            )
             time.sleep(1.5)  # renewed by its heartbeat meanwhile, on a new connection
             with pytest.raises(RunInProgressError, match="in progress"), two.lock("leased"):
                 pass
