@@ -47,6 +47,8 @@ def sample_fields(
     except (ConnectorError, OSError) as error:
         return [], f"sampling through recipes/{template.path.name} failed: {error}"
     where = " and ".join(e.name for e in serve)
+    if not records:
+        return [], f"recipes/{template.path.name} read no record to sample from"
     origin = f"the {where} emulator" if where else "its input file"
     return _fields(records), (
         f"sampled from {len(records)} records read from {origin} by recipes/{template.path.name}"

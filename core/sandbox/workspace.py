@@ -13,8 +13,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from core.errors import RecipeError
+
 #: Files above this size are linked, not copied: inputs too big to copy for a trial run.
 COPY_LIMIT = 1 << 20
+#: A recipe's folder with more files than this is not copied (a home folder, a checkout).
+MAX_FILES = 2000
 # A recipe's own state, its secrets, and folders no recipe reads.
 _SKIPPED = frozenset({"__pycache__", "node_modules", ".venv", "venv"})
 
@@ -33,18 +37,35 @@ def recipe_copies(recipes: Iterable[Path], workspace: Path) -> list[Path]:
 
 
 def _mirror(source: Path, target: Path) -> None:
+    copied = 0
     for here, dirs, files in os.walk(source):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIPPED]
+        dirs[:] = [
+            d
+            for d in dirs
+            if not d.startswith(".") and d not in _SKIPPED and not _holds(Path(here) / d, target)
+        ]
         into = target / Path(here).relative_to(source)
         into.mkdir(parents=True, exist_ok=True)
         for name in files:
             if name.startswith("."):  # .env holds real secrets; the sandbox sets its own
                 continue
+            copied += 1
+            if copied > MAX_FILES:
+                msg = (
+                    f"{source} holds more than {MAX_FILES} files, too many to copy for a sandbox"
+                    " run: move the recipe and the files it reads into a folder of their own"
+                )
+                raise RecipeError(msg, where="--run")
             original = Path(here) / name
             if original.stat().st_size > COPY_LIMIT:
                 (into / name).symlink_to(original)
             else:
                 shutil.copy2(original, into / name)
+
+
+def _holds(folder: Path, target: Path) -> bool:
+    """Whether ``folder`` is or holds ``target`` (the sandbox's folder inside the recipe's)."""
+    return folder.resolve() == target.resolve() or folder.resolve() in target.resolve().parents
 
 
 def write_env(path: Path, variables: Mapping[str, str]) -> None:

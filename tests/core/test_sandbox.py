@@ -144,3 +144,29 @@ def test_faults_are_switched_on_in_every_emulator() -> None:
         for one in served:
             switches = httpx.post(f"{one.url}/_emulator/faults", json={}).json()
             assert switches["error_rate"] == FAULTS["error_rate"], one.name
+
+
+def test_a_recipe_in_a_crowded_folder_is_not_copied(invoke, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("core.sandbox.workspace.MAX_FILES", 3)
+    for number in range(4):
+        (tmp_path / f"{number}.csv").write_text("id\n1\n")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("version: 1\nname: r\nsource: {use: file.csv, with: {path: 0.csv}}\n")
+    result = invoke("sandbox", "--service", "virtuous", "--run", recipe, "--dir", tmp_path / "s")
+    assert result.exit_code == 2
+    assert "too many to copy" in result.stderr
+
+
+def test_its_folder_inside_the_recipes_is_not_copied_into_itself(invoke, tmp_path) -> None:
+    (tmp_path / "in.jsonl").write_text('{"id": 1}\n')
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "version: 1\nname: r\nsource: {use: file.jsonl, with: {path: in.jsonl}}\n"
+        "sink: {use: file.jsonl, with: {path: out.jsonl}}\n"
+    )
+    folder = tmp_path / "sandbox"
+    result = invoke("sandbox", "--service", "virtuous", "--run", recipe, "--dir", folder)
+    assert result.exit_code == 0, result.output
+    assert not (folder / f"1-{tmp_path.name}" / "sandbox").exists()
+    assert (folder / f"1-{tmp_path.name}" / "out.jsonl").read_text() == '{"id": 1}\n'
+    assert not (tmp_path / "out.jsonl").exists()
