@@ -86,7 +86,7 @@ class PostgresStateStore(PostgresInbox):
             return []
         rows = self._fetchall(
             "SELECT source_key, payload_hash, sink_key, outcome, updated_at FROM ledger"
-            " WHERE recipe = %s ORDER BY updated_at, source_key",
+            ' WHERE recipe = %s ORDER BY updated_at, source_key COLLATE "C"',
             (number,),
         )
         return [_entry(row) for row in rows]
@@ -94,7 +94,8 @@ class PostgresStateStore(PostgresInbox):
     def dead_letters(self, recipe: str) -> list[DeadLetter]:
         rows = self._fetchall(
             "SELECT source_key, outcome, reason, field, record, attempts, updated_at,"
-            " payload_hash FROM dead_letters WHERE recipe = %s ORDER BY updated_at, source_key",
+            " payload_hash FROM dead_letters WHERE recipe = %s"
+            ' ORDER BY updated_at, source_key COLLATE "C"',
             (recipe,),
         )
         return [
@@ -114,7 +115,7 @@ class PostgresStateStore(PostgresInbox):
     def in_flight(self, recipe: str) -> list[InFlight]:
         rows = self._fetchall(
             "SELECT source_key, payload_hash, sink_ref, payload, record, since FROM in_flight"
-            " WHERE recipe = %s ORDER BY since, source_key",
+            ' WHERE recipe = %s ORDER BY since, source_key COLLATE "C"',
             (recipe,),
         )
         return [
