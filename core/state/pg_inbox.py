@@ -13,9 +13,8 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from core.digest import exact_json_encoder
-from core.json_numbers import parse_json
 from core.state.base import InboxEvent, NewEvent
+from core.state.inbox_records import dump_record, load_record
 
 _COLUMNS = (
     "seq, recipe, type, source_key, record, event_id, occurred_at, received_at, status,"
@@ -30,8 +29,6 @@ WHERE recipe = %(recipe)s AND status = 'pending' AND available_at <= %(now)s
 ORDER BY seq LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
 """
-
-_json = exact_json_encoder(sort_keys=True, ensure_ascii=True)
 
 
 class PostgresInbox:
@@ -51,7 +48,16 @@ class PostgresInbox:
                     "INSERT INTO inbox (recipe, event_id, type, source_key, record, occurred_at,"
                     " received_at, available_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                     " ON CONFLICT (recipe, event_id) WHERE event_id IS NOT NULL DO NOTHING",
-                    (e.recipe, e.event_id, e.type, e.key, _json(e.record), e.occurred_at, now, now),
+                    (
+                        e.recipe,
+                        e.event_id,
+                        e.type,
+                        e.key,
+                        dump_record(e.record),
+                        e.occurred_at,
+                        now,
+                        now,
+                    ),
                 )
                 added += max(cursor.rowcount, 0)
             return added
@@ -147,7 +153,7 @@ def _event(row: tuple[Any, ...]) -> InboxEvent:
         recipe=row[1],
         type=row[2],
         key=row[3],
-        record=parse_json(row[4]),
+        record=load_record(row[4]),
         event_id=row[5],
         occurred_at=row[6],
         received_at=row[7],

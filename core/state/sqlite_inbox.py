@@ -11,9 +11,8 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from core.digest import exact_json_encoder
-from core.json_numbers import parse_json
 from core.state.base import InboxEvent, NewEvent
+from core.state.inbox_records import dump_record, load_record
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -22,9 +21,6 @@ _COLUMNS = (
     "seq, recipe, type, source_key, record, event_id, occurred_at, received_at, status,"
     " attempts, available_at, last_error"
 )
-
-# Escaped to ASCII, as the ledger's records are (a lone surrogate is kept, not refused).
-_json = exact_json_encoder(sort_keys=True, ensure_ascii=True)
 
 
 class SqliteInbox:
@@ -51,7 +47,16 @@ class SqliteInbox:
                 "INSERT OR IGNORE INTO inbox (recipe, event_id, type, source_key, record,"
                 " occurred_at, received_at, available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (e.recipe, e.event_id, e.type, e.key, _json(e.record), e.occurred_at, now, now)
+                    (
+                        e.recipe,
+                        e.event_id,
+                        e.type,
+                        e.key,
+                        dump_record(e.record),
+                        e.occurred_at,
+                        now,
+                        now,
+                    )
                     for e in events
                 ],
             )
@@ -153,7 +158,7 @@ def _event(row: tuple[Any, ...]) -> InboxEvent:
         recipe=row[1],
         type=row[2],
         key=row[3],
-        record=parse_json(row[4]),
+        record=load_record(row[4]),
         event_id=row[5],
         occurred_at=row[6],
         received_at=row[7],

@@ -1,0 +1,43 @@
+"""How an inbox keeps an event's record: as the source made it, number types included.
+
+A float and the decimal it prints as give different payload digests, and the ledger must find
+the same digest when a polling source reads the same object later (a Virtuous gift's ``40.0``
+read by ``json.loads`` on both paths). Plain JSON would turn decimals into floats, exact JSON
+every fraction into a decimal; so decimals are kept as tagged objects. Text is escaped to ASCII,
+so a lone surrogate survives. Every inbox backend stores records through these two functions.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from core.json_numbers import JsonNumber
+
+_TAGS: dict[type[Decimal], str] = {JsonNumber: "\u0000json-number", Decimal: "\u0000decimal"}
+_TYPES = {tag: kind for kind, tag in _TAGS.items()}
+
+
+def dump_record(record: dict[str, Any]) -> str:
+    """``record`` as JSON text that :func:`load_record` reads back as it was."""
+    return json.dumps(record, default=_tagged, ensure_ascii=True, sort_keys=True)
+
+
+def load_record(text: str) -> Any:
+    return json.loads(text, object_hook=_untagged)
+
+
+def _tagged(value: Any) -> dict[str, str]:
+    if isinstance(value, Decimal):
+        return {_TAGS[JsonNumber if isinstance(value, JsonNumber) else Decimal]: str(value)}
+    msg = f"a webhook event's record holds a {type(value).__name__}, which JSON cannot keep"
+    raise TypeError(msg)
+
+
+def _untagged(found: dict[str, Any]) -> Any:
+    if len(found) == 1:
+        [(key, value)] = found.items()
+        if key in _TYPES:
+            return _TYPES[key](value)
+    return found

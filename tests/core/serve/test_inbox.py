@@ -1,0 +1,104 @@
+"""The inbox in the SQLite state store, and ``connector inbox list|retry``."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from core.cli import Session, with_plugin_commands
+from core.json_numbers import parse_json
+from core.state import NewEvent, SqliteStateStore
+from core.state.schema import VERSION
+from tests.core.serve.conftest import Bench
+from tests.core.serve.signed import SignedPlugin, event
+
+
+def _new(key: str, event_id: str | None = None, **record: object) -> NewEvent:
+    return NewEvent("hooks", "GiftCreate", key, {"id": key, **record}, event_id)
+
+
+def test_an_event_id_is_kept_once_and_records_come_back_with_their_number_types(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStateStore(tmp_path / "state.db")
+    exact = parse_json('{"amount": 40.00}')["amount"]
+    record = {"float": 40.0, "exact": exact, "decimal": Decimal("1.5"), "text": "\udc80"}
+    assert store.inbox_enqueue([_new("g1", "evt_1", **record)], 1.0) == 1
+    assert store.inbox_enqueue([_new("g1", "evt_1", **record), _new("g2")], 2.0) == 1
+    [first, second] = store.inbox_events("hooks")
+    assert (first.key, second.key) == ("g1", "g2")
+    # A float and the decimal it prints as digest differently: each stays what it was.
+    kept = first.record
+    assert [type(kept[k]).__name__ for k in ("float", "exact", "decimal")] == [
+        "float",
+        "JsonNumber",
+        "Decimal",
+    ]
+    assert kept == {"id": "g1", **record}
+    store.close()
+
+
+def test_claims_keep_the_order_of_each_key_and_a_lease_hides_what_is_claimed(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStateStore(tmp_path / "state.db")
+    store.inbox_enqueue([_new("a", v=1), _new("b"), _new("a", v=2), _new("c")], 1.0)
+    claimed = store.inbox_claim("hooks", 10, now=2.0, until=100.0)
+    assert [(e.key, e.record.get("v")) for e in claimed] == [("a", 1), ("b", None), ("c", None)]
+    assert store.inbox_claim("hooks", 10, now=3.0, until=100.0) == []  # a's second waits
+    store.inbox_done([claimed[0].seq], 4.0)
+    [second] = store.inbox_claim("hooks", 10, now=5.0, until=100.0)
+    assert (second.key, second.record["v"]) == ("a", 2)
+    store.inbox_release("hooks")  # as a new server does: the others are claimed again
+    assert [e.key for e in store.inbox_claim("hooks", 10, 6.0, 100.0)] == ["b", "a", "c"]
+    assert store.inbox_depth() == {("hooks", "pending"): 3}
+    assert store.inbox_prune(before=10.0) == 1  # the done one
+    store.close()
+
+
+def test_a_version_2_state_file_gains_the_inbox_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    SqliteStateStore(path).close()
+    with sqlite3.connect(path) as db:  # as version 2 left it: no inbox
+        db.execute("DROP TABLE inbox")
+        db.execute("UPDATE state_schema SET version = 2")
+    store = SqliteStateStore(path)
+    assert store.inbox_enqueue([_new("g1")], 1.0) == 1
+    store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version FROM state_schema").fetchall() == [(VERSION,)]
+
+
+def test_inbox_list_and_retry_through_the_cli(bench: Callable[..., Bench]) -> None:
+    from core.serve.drain import DrainSettings
+    from tests.core.serve.conftest import recipe_text
+    from tests.core.serve.test_drain import SWITCHED
+
+    served = bench(recipe_text(sink=SWITCHED), DrainSettings(first_backoff=60))
+    (served.directory / "down").touch()
+    served.post(event("g1", amount=5, event_id="evt_1"))
+    served.drain()
+
+    def connector(*args: str) -> str:
+        session = Session()
+        session.pm.register(SignedPlugin(), "test-webhooks")
+        group = with_plugin_commands(session)
+        arguments = [*args, str(served.recipe.path), "--state", served.location]
+        result = CliRunner().invoke(group, arguments, obj=session)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    listed = json.loads(connector("inbox", "list", "--json"))
+    assert [(e["key"], e["event_id"], e["attempts"]) for e in listed] == [("g1", "evt_1", 1)]
+    assert listed[0]["last_error"] == "the sink did not take it; see connector dlq"
+    assert "1 event(s) in the inbox of hooks" in connector("inbox", "list")
+    assert "1 event(s) of hooks to be tried again" in connector("inbox", "retry")
+    (served.directory / "down").unlink()
+    served.drain()
+    assert served.out() == [{"id": "g1", "amount": 5}]
+    assert "0 event(s) in the inbox of hooks" in connector("inbox", "list")
