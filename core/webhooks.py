@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -166,6 +167,14 @@ def json_body(delivery: Delivery, service: str) -> Any:
     except (UnicodeDecodeError, ValueError) as error:
         msg = f"{service} delivery is not JSON ({error.__class__.__name__}: {error})"
         raise MalformedDelivery(msg) from None
+
+
+def with_query(url: str, **params: str) -> str:
+    """``url`` with ``params`` added to (or replacing those in) its query string: a secret put in
+    a subscription's URL, or masked (``secret="***"``) where the URL is shown."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    return urlunsplit(parts._replace(query=urlencode([*query, *params.items()], safe="*")))
 
 
 def check_age(signed_at: float, delivery: Delivery, tolerance: float, service: str) -> None:

@@ -12,6 +12,9 @@ The delivered envelope is not published either: the event name is read from ``ty
 campaigns, tickets) are acknowledged and ignored. Records are keyed and shaped exactly as
 ``givebutter.transactions`` yields them (refund flags on the nested ``transactions[]`` entry), so
 its recipes' ``map:`` and ``filter:`` work unchanged and a reconciling poll shares the ledger.
+
+``connector webhooks register|list|remove`` use ``/v1/webhooks``: the secret goes into the URL
+given to Givebutter, and is shown as ``***`` wherever the URL is printed.
 """
 
 from __future__ import annotations
@@ -19,22 +22,27 @@ from __future__ import annotations
 import hmac
 from typing import Any, ClassVar
 
+import httpx
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from connectors.givebutter.models import Transaction
 from connectors.givebutter.service import DEFAULT_BASE_URL, GivebutterSettings, givebutter_client
+from connectors.http.pages import walk_pages
+from connectors.http.paginators import NextUrlPaginator, PageRequest
 from core.contract import ContractCheck
-from core.errors import InvalidRecord
-from core.http import raise_for_status
+from core.errors import ConnectorError, FatalError, InvalidRecord
+from core.http import Service, raise_for_status
 from core.source import Record, Unreadable
 from core.webhooks import (
     Delivery,
     Event,
     MalformedDelivery,
+    Subscription,
     WebhookRejected,
     WebhookSettings,
     WebhookSource,
     json_body,
+    with_query,
 )
 
 NAME = "Givebutter"
@@ -120,8 +128,7 @@ class GivebutterWebhook(WebhookSource):
 
     def refetch(self, event: Event) -> Record | None:
         """The transaction as Givebutter's API has it now; None if it has none by that id."""
-        api = GivebutterSettings(api_key=self.settings.api_key, base_url=self.settings.base_url)
-        client, service = givebutter_client(api, self.context)
+        client, service = self._client()
         response = client.get(f"/v1/transactions/{event.key}")
         if response.status_code == 404:
             return None
@@ -134,3 +141,58 @@ class GivebutterWebhook(WebhookSource):
         if isinstance(checked, Unreadable):
             raise InvalidRecord(checked.reason)
         return checked
+
+    # --- webhooks (/v1/webhooks) -----------------------------------------------------------
+
+    def subscribe(self, url: str) -> Subscription:
+        """A webhook delivering this recipe's events to ``url``, the secret in its query."""
+        secret = self.settings.secret.get_secret_value() if self.settings.secret else ""
+        if not secret.strip():
+            msg = f"{self.name}: set with: secret: before subscribing; it goes in the URL"
+            raise ConnectorError(msg)
+        body = {
+            "url": with_query(url, **{self.settings.query_parameter: secret}),
+            "events": self.settings.events or list(TRANSACTION_EVENTS),
+            "name": f"connector {self.context.recipe}"[:255],
+            "enabled": True,
+        }
+        client, service = self._client()
+        response = client.post("/v1/webhooks", json=body)
+        _refused_or_ok(response, service)
+        return self._subscription(response.json())
+
+    def subscriptions(self) -> list[Subscription]:
+        client, service = self._client()
+        request = PageRequest("/v1/webhooks", {})
+        pages = walk_pages(client, service, request, NextUrlPaginator("links.next"), "data")
+        return [self._subscription(webhook) for page in pages for webhook in page]
+
+    def unsubscribe(self, subscription_id: str) -> None:
+        client, service = self._client()
+        response = client.delete(f"/v1/webhooks/{subscription_id}")
+        if response.status_code == 404:
+            msg = f"{NAME} has no webhook {subscription_id}"
+            raise ConnectorError(msg)
+        _refused_or_ok(response, service)
+
+    def _client(self) -> tuple[httpx.Client, Service]:
+        api = GivebutterSettings(api_key=self.settings.api_key, base_url=self.settings.base_url)
+        return givebutter_client(api, self.context)
+
+    def _subscription(self, webhook: Any) -> Subscription:
+        if not isinstance(webhook, dict) or not webhook.get("id"):
+            msg = f"{NAME} answered a webhook request without its id"
+            raise ConnectorError(msg)
+        url = str(webhook.get("url") or "")
+        hidden = self.settings.query_parameter
+        shown = with_query(url, **{hidden: "***"}) if f"{hidden}=" in url else url
+        events = webhook.get("events")
+        return Subscription(str(webhook["id"]), shown, list(events or []))
+
+
+def _refused_or_ok(response: httpx.Response, service: Service) -> None:
+    """A refusal of a webhook request stops the command (a 422 names the field)."""
+    try:
+        raise_for_status(response, service)
+    except InvalidRecord as error:
+        raise FatalError(error.message) from None

@@ -30,7 +30,6 @@ import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -54,6 +53,7 @@ from core.webhooks import (
     WebhookRejected,
     WebhookSettings,
     WebhookSource,
+    with_query,
 )
 
 if TYPE_CHECKING:
@@ -249,13 +249,6 @@ class MailchimpWebhook(WebhookSource):
 
     def _api(self) -> ListsApi:
         return lists_api(self.settings, self.context)
-
-
-def with_query(url: str, **params: str) -> str:
-    """``url`` with ``params`` added to (or replacing those in) its query string."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
-    return urlunsplit(parts._replace(query=urlencode([*query, *params.items()], safe="*")))
 
 
 def _subscription(hook: Any, secret: str | None = None) -> Subscription:

@@ -60,6 +60,10 @@ class Subscribers:
         self._items.append(subscriber)
         return subscriber
 
+    def remove(self, subscriber: Subscriber) -> None:
+        """Stop delivering to ``subscriber`` (what is queued for it still goes)."""
+        self._items = [s for s in self._items if s is not subscriber]
+
     def all(self) -> list[Subscriber]:
         return list(self._items)
 

@@ -53,6 +53,8 @@ PAGE, ITEM = "givebutter/transactions_page.json", "givebutter/transaction.json"
 _EVENTS_TABLE = (SCHEMAS / "givebutter" / "webhook_events.md").read_text()
 PUBLISHED_EVENTS = set(re.findall(r"^\| `([a-z_.]+)` \|", _EVENTS_TABLE, re.M))
 LIST, ONE = "/v1/transactions", "/v1/transactions/{tid}"
+WEBHOOK = "givebutter/webhook.json"
+HOOKS, HOOK = "/v1/webhooks", "/v1/webhooks/{wid}"
 ORDINARY = 23  # with the named states, several pages of PER_PAGE
 PER_PAGE = 10
 PAGING = {"page", "per_page"}  # not declared by the operation, but its own links use ?page=N
@@ -122,6 +124,7 @@ def traffic(
         with httpx.Client(base_url=server.url, headers=AUTH, timeout=5) as api:
             _filters(api, named)
             _errors(api)
+            _webhooks(api)
             _faults(api, state)
         yield Traffic(recorder, app, named, read, request.param)
 
@@ -194,6 +197,29 @@ def _errors(api: httpx.Client) -> None:
     assert [r.status_code for r in expected] == [401, 401, 404] + [422] * 5
 
 
+def _webhooks(api: httpx.Client) -> None:
+    """Every webhook operation, with bodies the spec accepts and ones it refuses."""
+    body = {"url": "https://hooks.example.org/gb?secret=s", "events": ["transaction.succeeded"]}
+    made = api.post(HOOKS, json={**body, "name": "connector"}).json()
+    single = api.post(HOOKS, json={"url": "https://hooks.example.org/b", "event": "refund.created"})
+    assert single.json()["events"] == ["refund.created"]
+    assert api.get(HOOKS, params={"per_page": 1}).json()["links"]["next"] is not None
+    assert api.get(f"{HOOKS}/{made['id']}").json() == made
+    changed = {**body, "events": ["refund.created"], "enabled": False}
+    assert api.put(f"{HOOKS}/{made['id']}", json=changed).json()["enabled"] is False
+    assert api.delete(f"{HOOKS}/{single.json()['id']}").status_code == 200
+    refused = [
+        api.post(HOOKS, json={"events": ["transaction.succeeded"]}),  # no url
+        api.post(HOOKS, json={**body, "events": ["transaction.refunded"]}),  # not in the enum
+        api.post(HOOKS, json={**body, "name": "x" * 256}),
+        api.put(f"{HOOKS}/{made['id']}", json={"url": body["url"]}),  # update needs events
+    ]
+    assert [r.status_code for r in refused] == [422] * 4
+    missing = [api.get(f"{HOOKS}/nope"), api.put(f"{HOOKS}/nope", json=body)]
+    missing.append(api.delete(f"{HOOKS}/nope"))
+    assert [r.status_code for r in missing] == [404] * 3
+
+
 def _faults(api: httpx.Client, state: GivebutterState) -> None:
     faults = state.settings.faults
     provoke_every_fault(lambda: api.get(LIST).status_code, faults)
@@ -256,6 +282,23 @@ def test_every_page_and_transaction_keeps_its_contract(traffic: Traffic) -> None
         assert found == [], (where, found[:5])
     assert checked[LIST] > 0
     assert checked[ONE] >= len(KINDS)
+
+
+def test_every_webhook_answer_and_request_keeps_the_published_schema(traffic: Traffic) -> None:
+    checked = 0
+    for exchange in traffic.recorder.exchanges:
+        route = _route(traffic.app, exchange)
+        where = f"{exchange.method} {exchange.path} -> {exchange.status}"
+        if route == f"POST {HOOKS}" and exchange.status == 200:
+            assert violations(exchange.request_json(), WEBHOOK, "store_body") == [], where
+        if route == f"PUT {HOOK}" and exchange.status == 200:
+            assert violations(exchange.request_json(), WEBHOOK, "update_body") == [], where
+        if exchange.status != 200 or route not in (f"GET {HOOKS}", f"POST {HOOKS}", f"GET {HOOK}"):
+            continue
+        definition = "webhooks_page" if route == f"GET {HOOKS}" else "WebhookResource"
+        assert violations(exchange.json(), WEBHOOK, definition) == [], where
+        checked += 1
+    assert checked >= 4
 
 
 def test_every_error_and_fault_speaks_laravel(traffic: Traffic) -> None:

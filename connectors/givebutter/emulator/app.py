@@ -13,8 +13,9 @@ the list item with its nested ``transactions[]`` entry (:mod:`.shapes`), Bearer 
 (``transacted``/``created``/``updated``/``checkDeposited`` ``After``/``Before``, ``contacts``,
 ``method``, ``scope``), ``sortBy``/``sortByDesc``, ``{data, links, meta}`` pages whose
 ``links.next`` carries only ``?page=N`` (Laravel's default), a per-minute limit answered with
-429 + ``Retry-After``, and ``GET /v1/transactions/{id}``. Every refusal and fault speaks Laravel
-(:mod:`.errors`). Control plane (:mod:`core.emulation.records`): ``/_emulator/seed``,
+429 + ``Retry-After``, ``GET /v1/transactions/{id}``, and ``/v1/webhooks`` (list, create, show,
+update, delete: :mod:`.webhooks`), whose webhooks are delivered to. Every refusal and fault
+speaks Laravel (:mod:`.errors`). Control plane (:mod:`core.emulation.records`): ``/_emulator/seed``,
 ``/_emulator/state``, ``/_emulator/faults``, ``/_emulator/reset``,
 ``PATCH /_emulator/transactions/{id}``, ``POST /_emulator/transactions/{id}/refund``
 (``{"amount": ...}`` for a partial refund), and webhooks as a person adds them in the dashboard
@@ -36,7 +37,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from connectors.givebutter.emulator import webhooks
 from connectors.givebutter.emulator.errors import givebutter_error, invalid, refusal
+from connectors.givebutter.emulator.shapes import stamp
 from connectors.givebutter.emulator.store import EmulatorSettings, GivebutterState
 from core.emulation import json_response
 from core.emulation.records import records_app
@@ -236,6 +239,90 @@ async def get_transaction(request: Request) -> Response:
     return json_response(record, headers=_rate_headers(request))
 
 
+# --- webhooks (webhooks.index|store|show|update|destroy) ------------------------------------
+
+
+async def list_webhooks(request: Request) -> Response:
+    state = _state(request)
+    answer = _guard(request) or _webhook_page(request, state)
+    state.log(request, answer.status_code)
+    return answer
+
+
+def _webhook_page(request: Request, state: GivebutterState) -> Response:
+    size = _page_size(dict(request.query_params), state.settings)
+    if isinstance(size, Response):
+        return size
+    page, per_page = size
+    rows = sorted(state.webhooks.values(), key=lambda w: int(w["id"]))
+    chunk = rows[(page - 1) * per_page : page * per_page]
+    path = f"{str(request.base_url).rstrip('/')}/v1/webhooks"
+    body = _envelope(chunk, page, per_page, len(rows), len(rows), path)
+    del body["meta"]["unfiltered_total"]  # only the transactions list has it
+    return json_response(body, headers=_rate_headers(request))
+
+
+async def create_webhook(request: Request) -> Response:
+    state = _state(request)
+    answer = _guard(request) or await _stored_webhook(request, state, None)
+    state.log(request, answer.status_code)
+    return answer
+
+
+async def show_webhook(request: Request) -> Response:
+    state = _state(request)
+    found = state.webhooks.get(request.path_params["wid"])
+    answer = _guard(request) or (
+        json_response(found) if found else refusal("Webhook not found.", 404)
+    )
+    state.log(request, answer.status_code)
+    return answer
+
+
+async def update_webhook(request: Request) -> Response:
+    state = _state(request)
+    found = state.webhooks.get(request.path_params["wid"])
+    answer = _guard(request) or (
+        await _stored_webhook(request, state, found)
+        if found
+        else refusal("Webhook not found.", 404)
+    )
+    state.log(request, answer.status_code)
+    return answer
+
+
+async def delete_webhook(request: Request) -> Response:
+    state = _state(request)
+    answer = _guard(request) or (
+        Response(status_code=200)
+        if state.delete_webhook(request.path_params["wid"])
+        else refusal("Webhook not found.", 404)
+    )
+    state.log(request, answer.status_code)
+    return answer
+
+
+async def _stored_webhook(
+    request: Request, state: GivebutterState, current: dict[str, Any] | None
+) -> Response:
+    """A webhook made from the body (``current`` is None) or ``current`` changed by it."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    refused = webhooks.problem(body, update=current is not None)
+    if refused is not None:
+        return invalid(*refused)
+    at = stamp(state.now())
+    if current is None:
+        made = webhooks.resource(str(len(state.webhooks) + 1), body, at)
+    else:
+        made = {**current, **webhooks.resource(current["id"], body, at)}
+        made["created_at"] = current["created_at"]
+        made["enabled"] = body.get("enabled", current["enabled"])
+    return json_response(state.save_webhook(made), headers=_rate_headers(request))
+
+
 async def refund_transaction(request: Request) -> Response:
     """Control plane: refund a transaction as a donor's refund in the dashboard would."""
     state = _state(request)
@@ -252,6 +339,11 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     routes = [
         Route("/v1/transactions", list_transactions),
         Route("/v1/transactions/{tid}", get_transaction),
+        Route("/v1/webhooks", list_webhooks),
+        Route("/v1/webhooks", create_webhook, methods=["POST"]),
+        Route("/v1/webhooks/{wid}", show_webhook),
+        Route("/v1/webhooks/{wid}", update_webhook, methods=["PUT"]),
+        Route("/v1/webhooks/{wid}", delete_webhook, methods=["DELETE"]),
         Route("/_emulator/transactions/{tid}/refund", refund_transaction, methods=["POST"]),
         *subscriber_routes(lambda request: state.subscribers),
     ]

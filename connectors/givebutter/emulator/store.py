@@ -23,7 +23,7 @@ from connectors.givebutter.emulator.shapes import (
 )
 from core.emulation import WebhookDeliverer, json_default
 from core.emulation.records import Faker, Record, RecordId, RecordsSettings, RecordsState
-from core.emulation.subscribers import Subscribers
+from core.emulation.subscribers import Subscriber, Subscribers
 
 
 class EmulatorSettings(RecordsSettings):
@@ -61,6 +61,9 @@ class GivebutterState(RecordsState[EmulatorSettings]):
     windows: dict[str, tuple[float, int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     subscribers: Subscribers = field(init=False)
+    #: Webhooks made through ``/v1/webhooks`` (``WebhookResource``), by id.
+    webhooks: dict[str, Record] = field(default_factory=dict)
+    _listening: dict[str, Subscriber] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         deliverer = WebhookDeliverer(
@@ -126,6 +129,24 @@ class GivebutterState(RecordsState[EmulatorSettings]):
         self._announce("refund.created", record)
         return record
 
+    def save_webhook(self, webhook: Record) -> Record:
+        """Keep a webhook made or changed through the API; it is delivered to while enabled."""
+        old = self._listening.pop(webhook["id"], None)
+        if old is not None:
+            self.subscribers.remove(old)
+        self.webhooks[webhook["id"]] = webhook
+        if webhook["enabled"]:
+            self._listening[webhook["id"]] = self.subscribers.add(webhook["url"], webhook["events"])
+        return webhook
+
+    def delete_webhook(self, webhook_id: str) -> bool:
+        if self.webhooks.pop(webhook_id, None) is None:
+            return False
+        listening = self._listening.pop(webhook_id, None)
+        if listening is not None:
+            self.subscribers.remove(listening)
+        return True
+
     def _announce_succeeded(self, made: list[Record]) -> None:
         for record in made:
             if record["status"] == "succeeded":
@@ -145,3 +166,5 @@ class GivebutterState(RecordsState[EmulatorSettings]):
         super().reset()
         self.windows.clear()
         self.subscribers.clear()
+        self.webhooks.clear()
+        self._listening.clear()

@@ -16,6 +16,7 @@ from connectors.givebutter.emulator.app import EmulatorSettings, GivebutterState
 from connectors.givebutter.webhook import GivebutterWebhook, GivebutterWebhookSettings
 from core.context import Context
 from core.emulation import EmulatorServer
+from core.errors import ConnectorError
 from core.state import open_state
 from core.webhooks import Delivery, MalformedDelivery, WebhookRejected
 from tests.receiver import receiving
@@ -164,3 +165,26 @@ def test_a_refused_delivery_is_retried_with_growing_delays(delivering: EmulatorS
         first, second, third = (a["at"] for a in attempts)
         assert second - first >= 0.012
         assert third - second >= 0.06
+
+
+def test_a_webhook_registered_through_the_api_carries_the_secret_and_is_delivered_to(
+    tmp_path, delivering: EmulatorServer
+) -> None:
+    state: GivebutterState = delivering.app.state.emulator  # type: ignore[attr-defined]
+    with receiving() as receiver:
+        hook = source(tmp_path, delivering.url)
+        made = hook.subscribe(receiver.url)
+        assert made.url == f"{receiver.url}?secret=***"  # never shown
+        assert made.events == ["transaction.succeeded", "refund.created"]
+        assert state.webhooks[made.id]["url"] == f"{receiver.url}?secret={SECRET}"
+        assert [s.id for s in hook.subscriptions()] == [made.id]
+        state.seed_kinds("succeeded")
+        assert receiver.wait_for(lambda posts: len(posts) == 1)
+        hook.verify(receiver.posts()[0])
+        hook.unsubscribe(made.id)
+        assert hook.subscriptions() == []
+        with pytest.raises(ConnectorError, match=f"no webhook {made.id}"):
+            hook.unsubscribe(made.id)
+        with pytest.raises(ConnectorError, match="set with: secret:"):
+            source(tmp_path, delivering.url, secret="").subscribe(receiver.url)
+        hook.context.close()
