@@ -41,8 +41,8 @@ class Rounds:
 
     #: the copies of the recipes, in the sandbox's own folder, in the order they ran
     recipes: list[Path]
-    #: the state database the runs used
-    state: Path
+    #: the state database the runs used: a path, or a database URL
+    state: str
     #: runs ``connector ARGS...`` in this process (``--state`` is added); returns its exit code
     invoke: Callable[[list[str]], int]
 

@@ -85,7 +85,7 @@ def sandbox(
         code: int = ExitCode.OK
         with environment_set(variables):
             if recipes:
-                state = Path(state_path) if state_path else workspace / "state.db"
+                state = state_path or str(workspace / "state.db")  # a path, or a database URL
                 code = _run_rounds(served, recipes, workspace, state, twice)
             if serve or not recipes:
                 _serve_until_interrupted()
@@ -143,13 +143,13 @@ def _announce(served: Sequence[Served], workspace: Path, faults: bool) -> dict[s
 
 
 def _run_rounds(
-    served: Sequence[Served], recipes: Sequence[Path], workspace: Path, state: Path, twice: bool
+    served: Sequence[Served], recipes: Sequence[Path], workspace: Path, state: str, twice: bool
 ) -> int:
     copies = recipe_copies(recipes, workspace)
     codes: list[int] = []
 
     def invoke(args: list[str]) -> int:
-        codes.append(_invoke([*args, "--state", str(state)]))
+        codes.append(_invoke([*args, "--state", state]))
         return codes[-1]
 
     rounds = Rounds(copies, state, invoke)
