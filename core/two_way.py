@@ -152,8 +152,9 @@ class Pairing:
                 there = Seen(known.fields, known.modified) if known else None
             if there is None:
                 continue
-            fields = self.sink.pair_fields(verdict.payload) or {}
-            if holds(there.fields, fields) or _later(there.modified, seen[item.key].modified):
+            fields = self.sink.pair_fields(verdict.payload)
+            there_already = bool(fields) and holds(there.fields, fields or {})
+            if there_already or _later(there.modified, seen[item.key].modified):
                 verdict.echo, verdict.resend = True, False
 
 
