@@ -12,6 +12,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -132,6 +133,32 @@ def test_the_lock_is_the_recipes_through_a_symlink_but_not_another_checkouts(
             pass
     with run_lock(tmp_path / "link.yaml", "locked"):  # released when the run ended
         pass
+
+
+def test_with_wait_a_second_run_waits_for_the_first_then_runs(
+    write_recipe, invoke, tmp_path, lock_dir
+) -> None:
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS[:3]))
+    recipe = write_recipe(RECIPE)
+    held, released = threading.Event(), list[float]()
+
+    def first_run() -> None:
+        with run_lock(recipe, "locked"):
+            held.set()
+            time.sleep(0.3)
+            released.append(time.monotonic())
+
+    holder = threading.Thread(target=first_run)
+    holder.start()
+    held.wait(10)
+    try:
+        result = invoke("run", recipe, "--wait", "--json")
+    finally:
+        holder.join()
+    assert result.exit_code == 0, result.output
+    assert released
+    assert released[0] <= time.monotonic()
+    assert json.loads(result.stdout)["outcomes"]["written"] == 3
 
 
 def test_the_lock_directory_is_per_user(tmp_path, monkeypatch) -> None:
