@@ -96,14 +96,11 @@ class Lease:
     def __init__(
         self,
         url: str,
-        where: str,
         recipe: str,
         *,
         wait: bool = False,
         on_change: Callable[[str, str | None], None] = lambda recipe, holder: None,
     ) -> None:
-        self._url = url
-        self._where = where
         self._recipe = recipe
         self._wait = wait
         self._on_change = on_change

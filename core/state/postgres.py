@@ -311,7 +311,7 @@ class PostgresStateStore(PostgresInbox):
 
     def lock(self, recipe: str, *, wait: bool = False) -> AbstractContextManager[None]:
         """The lease on ``recipe``: held by one process on any machine at a time."""
-        return Lease(self._url, self.location, recipe, wait=wait, on_change=self._leased)
+        return Lease(self._url, recipe, wait=wait, on_change=self._leased)
 
     def _leased(self, recipe: str, holder: str | None) -> None:
         if holder is None:
