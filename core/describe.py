@@ -163,7 +163,7 @@ def _field(name: str, info: FieldInfo) -> dict[str, Any]:
     if not required:
         if info.default is not PydanticUndefined:
             default = info.default
-        elif info.default_factory is not None:
+        elif info.default_factory is not None and not info.default_factory_takes_validated_data:
             default = info.default_factory()  # type: ignore[call-arg]
     return {
         "name": info.alias or name,
