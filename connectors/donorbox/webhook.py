@@ -16,11 +16,13 @@ reads the donation again (``GET /api/v1/donations?id=``), which needs the API ad
 
 from __future__ import annotations
 
+import functools
 import hmac
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import httpx
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from connectors.donorbox.models import Donation
@@ -29,6 +31,7 @@ from connectors.http.pages import walk_pages
 from connectors.http.paginators import PageNumberPaginator, PageRequest
 from core.contract import ContractCheck
 from core.errors import FatalError
+from core.http import Service
 from core.source import Record, Unreadable
 from core.webhooks import (
     Delivery,
@@ -113,12 +116,7 @@ class DonorboxWebhook(WebhookSource):
 
     def refetch(self, event: Event) -> Record | None:
         """The donation as Donorbox's API has it now; None if it no longer lists it."""
-        s = self.settings
-        if not (s.email and s.api_key):
-            msg = "donorbox.webhook cannot read a donation again without email and api_key"
-            raise FatalError(msg)
-        api = DonorboxSettings(email=s.email, api_key=s.api_key, base_url=s.base_url)
-        client, service = donorbox_client(api, self.context)
+        client, service = self._api
         request = PageRequest("/api/v1/donations", {"id": event.key})
         paginator = PageNumberPaginator("page", 1, "per_page", 100)
         listed = next(walk_pages(client, service, request, paginator), [])
@@ -127,6 +125,16 @@ class DonorboxWebhook(WebhookSource):
             msg = f"{NAME} answered other donations when asked for donation {event.key}"
             raise FatalError(msg)
         return listed[0] if listed else None
+
+    @functools.cached_property
+    def _api(self) -> tuple[httpx.Client, Service]:
+        """One client for the source's life: a server reads many donations again."""
+        s = self.settings
+        if not (s.email and s.api_key):
+            msg = "donorbox.webhook cannot read a donation again without email and api_key"
+            raise FatalError(msg)
+        api = DonorboxSettings(email=s.email, api_key=s.api_key, base_url=s.base_url)
+        return donorbox_client(api, self.context)
 
 
 def sign(secret: str, body: bytes, stamp: int | str) -> str:

@@ -19,6 +19,7 @@ given to Givebutter, and is shown as ``***`` wherever the URL is printed.
 
 from __future__ import annotations
 
+import functools
 import hmac
 from typing import Any, ClassVar
 
@@ -128,7 +129,7 @@ class GivebutterWebhook(WebhookSource):
 
     def refetch(self, event: Event) -> Record | None:
         """The transaction as Givebutter's API has it now; None if it has none by that id."""
-        client, service = self._client()
+        client, service = self._api
         response = client.get(f"/v1/transactions/{event.key}")
         if response.status_code == 404:
             return None
@@ -156,26 +157,28 @@ class GivebutterWebhook(WebhookSource):
             "name": f"connector {self.context.recipe}"[:255],
             "enabled": True,
         }
-        client, service = self._client()
+        client, service = self._api
         response = client.post("/v1/webhooks", json=body)
         _refused_or_ok(response, service)
         return self._subscription(response.json())
 
     def subscriptions(self) -> list[Subscription]:
-        client, service = self._client()
+        client, service = self._api
         request = PageRequest("/v1/webhooks", {})
         pages = walk_pages(client, service, request, NextUrlPaginator("links.next"), "data")
         return [self._subscription(webhook) for page in pages for webhook in page]
 
     def unsubscribe(self, subscription_id: str) -> None:
-        client, service = self._client()
+        client, service = self._api
         response = client.delete(f"/v1/webhooks/{subscription_id}")
         if response.status_code == 404:
             msg = f"{NAME} has no webhook {subscription_id}"
             raise ConnectorError(msg)
         _refused_or_ok(response, service)
 
-    def _client(self) -> tuple[httpx.Client, Service]:
+    @functools.cached_property
+    def _api(self) -> tuple[httpx.Client, Service]:
+        """One client for the source's life: a server reads many transactions again."""
         api = GivebutterSettings(api_key=self.settings.api_key, base_url=self.settings.base_url)
         return givebutter_client(api, self.context)
 

@@ -18,6 +18,7 @@ again, with its balance transaction and customer, as the polling recipe does. A
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -169,7 +170,7 @@ class StripeWebhook(WebhookSource):
         params: Any = {"expand": ["balance_transaction", "customer"]}
         with stripe_errors():
             try:
-                charge = self._client().v1.charges.retrieve(event.key, params=params)
+                charge = self._stripe.v1.charges.retrieve(event.key, params=params)
             except stripe.InvalidRequestError as error:
                 if error.http_status == 404:
                     return None
@@ -190,22 +191,24 @@ class StripeWebhook(WebhookSource):
             "description": f"connector recipe {self.context.recipe}",
         }
         with stripe_errors():
-            endpoint = self._client().v1.webhook_endpoints.create(params=params)
+            endpoint = self._stripe.v1.webhook_endpoints.create(params=params)
         return _subscription(endpoint)
 
     def subscriptions(self) -> list[Subscription]:
         with stripe_errors():
-            listed = self._client().v1.webhook_endpoints.list(params={"limit": 100})
+            listed = self._stripe.v1.webhook_endpoints.list(params={"limit": 100})
             return [_subscription(endpoint) for endpoint in listed.auto_paging_iter()]
 
     def unsubscribe(self, subscription_id: str) -> None:
         with stripe_errors():
-            self._client().v1.webhook_endpoints.delete(subscription_id)
+            self._stripe.v1.webhook_endpoints.delete(subscription_id)
 
     def _default_events(self) -> list[str]:
         return [e for e in CHARGE_EVENTS if self.settings.refetch or e not in REFUND_EVENTS]
 
-    def _client(self) -> stripe.StripeClient:
+    @functools.cached_property
+    def _stripe(self) -> stripe.StripeClient:
+        """One client for the source's life: a server reads many charges again."""
         return stripe_client(self.settings.api_key, self.settings.base_url, self.context)
 
 
