@@ -42,8 +42,6 @@ def test_the_written_recipe_passes_its_tests_and_validates_with_its_variables_se
     required = re.findall(r"^([A-Z_][A-Z0-9_]*)=$", example, re.M)
     for variable in required:
         monkeypatch.delenv(variable, raising=False)
-    refused = invoke("validate", recipe)
-    assert refused.exit_code == (2 if required else 0), refused.output
     # A placeholder in the shape every service's key validator takes (Mailchimp's ends in -dc).
     (tmp_path / "mine" / ".env").write_text("".join(f"{v}=example-us1\n" for v in required))
     validated = invoke("validate", recipe)
