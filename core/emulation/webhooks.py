@@ -41,6 +41,10 @@ from core.http import RetryPolicy, Service, build_client
 #: Waits before each retry when a service publishes no schedule: growing about fivefold.
 DEFAULT_DELAYS: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0)
 
+#: Each attempt is one POST: the service's own schedule retries, and a receiver's 429 is a
+#: failed attempt like any other answer but 2xx (not a throttle to wait out in place).
+_ONE_TRY = RetryPolicy(attempts=1, throttle_timeout=0)
+
 #: How many attempts :meth:`WebhookDeliverer.attempts` remembers (oldest forgotten first).
 _LOG_SIZE = 10_000
 
@@ -120,7 +124,7 @@ class WebhookDeliverer:
             raise ValueError(msg)
         self.delays = tuple(d * scale for d in delays)
         self._service = Service(
-            f"{service_name} webhooks", "", retry=RetryPolicy(attempts=1), timeout=timeout
+            f"{service_name} webhooks", "", retry=_ONE_TRY, timeout=timeout
         )
         self._transport = transport
         self._clock = clock

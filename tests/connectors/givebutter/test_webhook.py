@@ -157,11 +157,11 @@ def test_a_refused_delivery_is_retried_with_growing_delays(delivering: EmulatorS
     state: GivebutterState = delivering.app.state.emulator  # type: ignore[attr-defined]
     with receiving() as receiver:
         state.subscribers.add(f"{receiver.url}?secret={SECRET}")
-        receiver.fail = [500, 502]
+        receiver.fail = [500, 429]
         state.seed_kinds("succeeded")
         assert state.subscribers.deliverer.wait_idle(10)
         attempts = httpx.get(f"{delivering.url}/_emulator/deliveries").json()
-        assert [a["status"] for a in attempts] == [500, 502, 200]
+        assert [a["status"] for a in attempts] == [500, 429, 200]
         first, second, third = (a["at"] for a in attempts)
         assert second - first >= 0.012
         assert third - second >= 0.06
