@@ -176,7 +176,9 @@ def test_an_address_changed_in_virtuous_does_not_move_the_member(run, virtuous, 
 
 
 @pytest.mark.parametrize("later", ["virtuous", "mailchimp"])
-def test_under_latest_the_later_change_wins(folder, run, virtuous, mailchimp, later) -> None:
+def test_under_latest_the_later_change_wins(
+    folder, run, virtuous, mailchimp, later, invoke
+) -> None:
     for name in (TO_MAILCHIMP, TO_VIRTUOUS):
         path = folder / f"{name}.yaml"
         owner = re.compile(r"(?m)^  conflict:\n(?:    .*\n)+")
@@ -190,6 +192,9 @@ def test_under_latest_the_later_change_wins(folder, run, virtuous, mailchimp, la
     for side in (earlier, later):
         _advance(virtuous, mailchimp, 60)
         changes[side]()
+    # A dry run looks the member up too, and tells what a run would do.
+    dry = report(invoke("run", folder / f"{TO_MAILCHIMP}.yaml", "--dry-run", "--json"))
+    assert dry["outcomes"]["echo" if later == "mailchimp" else "updated"] == 1
     for name in (TO_MAILCHIMP, TO_VIRTUOUS, TO_MAILCHIMP, TO_VIRTUOUS):
         run(name)
     winner = "Augusta" if later == "virtuous" else "Countess"
@@ -250,6 +255,8 @@ def test_echo_shows_in_the_report_and_the_state(folder, run, virtuous, invoke) -
     _seed_ada(virtuous)
     run(TO_MAILCHIMP)
     path = folder / f"{TO_VIRTUOUS}.yaml"
+    dry = report(invoke("run", path, "--dry-run", "--json"))
+    assert (dry["outcomes"]["echo"], dry["requests"]["sent"]) == (1, 0)
     shown = invoke("run", path)
     assert shown.exit_code == 0, shown.output
     assert re.search(r"echo\s+│\s+1", shown.stdout)
