@@ -123,9 +123,7 @@ class WebhookDeliverer:
             msg = f"webhook retry delays must not be negative, got {list(delays)} x {scale}"
             raise ValueError(msg)
         self.delays = tuple(d * scale for d in delays)
-        self._service = Service(
-            f"{service_name} webhooks", "", retry=_ONE_TRY, timeout=timeout
-        )
+        self._service = Service(f"{service_name} webhooks", "", retry=_ONE_TRY, timeout=timeout)
         self._transport = transport
         self._clock = clock
         self._queue: list[_Job] = []
