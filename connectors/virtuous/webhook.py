@@ -147,15 +147,19 @@ class VirtuousWebhook(WebhookSource):
             msg = 'the body has no "event" name'
             raise MalformedDelivery(msg)
         kind = body["event"]
-        name = EVENT_OBJECTS.get(kind) or _object_name(body)
-        obj = body.get(name) if name else None
+        name = EVENT_OBJECTS.get(kind)
+        if name is None:
+            return [_other_event(kind, body)]
+        obj = body.get(name)
         if not isinstance(obj, dict) or obj.get("id") in (None, ""):
-            msg = f"the {kind} delivery has no {name or 'object'} with an id"
+            msg = f"the {kind} delivery has no {name} with an id"
             raise MalformedDelivery(msg)
-        record = as_read(obj)
-        key = str(obj["id"]) if kind in EVENT_OBJECTS else f"{name}:{obj['id']}"
         modified = obj.get("modifiedDateTimeUtc")
-        return [Event(kind, key, record, occurred_at=str(modified) if modified else None)]
+        return [
+            Event(
+                kind, str(obj["id"]), as_read(obj), occurred_at=str(modified) if modified else None
+            )
+        ]
 
     def pair_seen(self, record: Mapping[str, Any]) -> Seen | None:
         # A contact event's record is the contact as reads give it; a gift takes no part.
@@ -243,6 +247,9 @@ def _subscription(body: Any) -> Subscription:
     return Subscription(str(body["id"]), str(body.get("payloadUrl") or ""), events)
 
 
-def _object_name(body: dict[str, Any]) -> str | None:
-    """For an event type this source does not know: the key of the object it carries."""
-    return next((k for k, v in body.items() if k != "event" and isinstance(v, dict)), None)
+def _other_event(kind: str, body: dict[str, Any]) -> Event:
+    """An event of a type this source does not take (ProjectCreate, FormSubmission...): kept as
+    it came, keyed apart from contacts and gifts, so the server acknowledges and ignores it
+    rather than refusing a delivery Virtuous would then retry."""
+    name, obj = next(((k, v) for k, v in body.items() if isinstance(v, dict)), (kind, body))
+    return Event(kind, f"{name}:{obj.get('id', '')}", dict(obj))
