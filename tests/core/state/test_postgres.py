@@ -152,3 +152,34 @@ def test_tokens_and_budgets_live_in_the_database_every_machine_shares(postgres_u
     # Another machine's stores (connections of their own) see the same rows.
     assert PostgresTokenStore(postgres_url).load("virtuous:org-1") == {"refresh_token": "rotated-2"}
     assert PostgresBudgetStore(postgres_url).take("k", 2, 60, now) == pytest.approx(60)
+
+
+def test_no_secret_of_a_run_is_stored_in_any_table(
+    postgres_url: str,
+    invoke: Callable[..., Result],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.connectors.virtuous.support import running
+    from tests.reliability.support import PROJECTS, csv_to_virtuous, donations_csv
+
+    canary = "vk_live_CANARY_9d1f3a7b52"
+    with running(api_keys={canary: {"org": "org-1"}}) as virtuous:
+        virtuous.control("POST", "seed", json={"projects": PROJECTS})
+        monkeypatch.setenv("VIRTUOUS_BASE_URL", virtuous.url)
+        monkeypatch.setenv("VIRTUOUS_API_KEY", canary)
+        donations_csv(tmp_path / "donations.csv", 12, "secrets")
+        result = invoke(
+            "-vv", "run", csv_to_virtuous(tmp_path, 5), "--json", "--state", postgres_url
+        )
+    assert result.exit_code == 0, result.output
+    assert canary not in result.output
+    admin, schema = postgres_or_skip(), postgres_url.rsplit("%3D", 1)[1]
+    tables = admin.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+    ).fetchall()
+    written = admin.execute(f"SELECT count(*) FROM {schema}.ledger").fetchone()
+    assert written[0] == json.loads(result.stdout)["outcomes"]["written"] > 0
+    for (table,) in tables:
+        rows = repr(admin.execute(f"SELECT * FROM {schema}.{table}").fetchall())
+        assert canary not in rows, table
