@@ -29,9 +29,10 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from connectors.mailchimp import php_form
 from connectors.mailchimp.pairing import member_seen
@@ -82,13 +83,14 @@ class MailchimpWebhookSettings(WebhookSettings, MailchimpSettings):
         " API calls (api: includes this project's own writes)",
     )
 
-    @model_validator(mode="after")
-    def _known_events(self) -> Self:
-        unknown = [e for e in self.events or [] if e not in EVENT_TYPES]
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, events: list[str] | None) -> list[str] | None:
+        unknown = [e for e in events or [] if e not in EVENT_TYPES]
         if unknown:
             msg = f"unknown event {unknown[0]!r}; choose from {', '.join(EVENT_TYPES)}"
-            raise ValueError(msg)
-        return self
+            raise PydanticCustomError("event", msg)
+        return events
 
 
 def fired_at(value: str) -> str | None:

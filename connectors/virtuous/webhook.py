@@ -30,7 +30,8 @@ from dataclasses import replace
 from typing import Any, ClassVar, Self
 
 import httpx
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from connectors.virtuous.pairing import contact_seen
 from connectors.virtuous.service import VirtuousSettings, virtuous_client
@@ -78,21 +79,23 @@ class VirtuousWebhookSettings(WebhookSettings, VirtuousSettings):
     def has_credential(self) -> bool:
         return self.api_key is not None or bool(self.username and self.password)
 
-    @model_validator(mode="after")
-    def _one_kind_of_object(self) -> Self:
-        if self.events is None:
-            msg = f"set events: gift events or contact events, from {', '.join(EVENT_OBJECTS)}"
-            raise ValueError(msg)
-        unknown = [e for e in self.events if e not in EVENT_OBJECTS]
+    @field_validator("events")
+    @classmethod
+    def _one_kind_of_object(cls, events: list[str] | None) -> list[str] | None:
+        unknown = [e for e in events or [] if e not in EVENT_OBJECTS]
         if unknown:
             msg = f"unknown event {unknown[0]!r}; choose from {', '.join(EVENT_OBJECTS)}"
-            raise ValueError(msg)
-        if len({EVENT_OBJECTS[e] for e in self.events}) > 1:
-            msg = (
-                "events mixes gift and contact events; gift and contact ids overlap, so use one"
-                " recipe for each"
-            )
-            raise ValueError(msg)
+            raise PydanticCustomError("event", msg)
+        if len({EVENT_OBJECTS[e] for e in events or []}) > 1:
+            msg = "gift and contact events are mixed; their ids overlap, so use one recipe for each"
+            raise PydanticCustomError("event", msg)
+        return events
+
+    @model_validator(mode="after")
+    def _events_given(self) -> Self:
+        if self.events is None:
+            msg = f"set events: gift events or contact events, from {', '.join(EVENT_OBJECTS)}"
+            raise PydanticCustomError("event", msg)
         return self
 
 

@@ -108,7 +108,7 @@ def test_the_signature_header_can_be_renamed(context: Context) -> None:
     ("settings", "message"),
     [
         ({"secret": SECRET}, "set events: gift events or contact events"),
-        ({"secret": SECRET, "events": ["GiftCreate", "ContactUpdate"]}, "one recipe for each"),
+        ({"secret": SECRET, "events": ["GiftCreate", "ContactUpdate"]}, "use one recipe for each"),
         ({"secret": SECRET, "events": ["GiftCreated"]}, "choose from ContactCreate"),
         ({"secret": SECRET, "events": ["GiftCreate"], "refetch": True}, "set api_key"),
     ],
