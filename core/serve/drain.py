@@ -87,17 +87,23 @@ class Drainer:
             inbox.inbox_prune(time.time() - KEEP_DONE_SECONDS)
             reconcile_at = time.monotonic()  # a restarted server catches up at once
             while not self._stop.is_set():
-                while not self._stop.is_set() and self.drain_once(store, inbox):
-                    pass
-                if self._every is not None and time.monotonic() >= reconcile_at:
-                    self.reconcile(store)
-                    reconcile_at = time.monotonic() + self._every
+                try:
+                    reconcile_at = self._round(store, inbox, reconcile_at)
+                except Exception:  # a bug or a broken database: said, then tried again
+                    logger.exception("%s: draining the inbox failed", self.recipe.name)
                 self.wake.wait(self.settings.idle_poll)
                 self.wake.clear()
-        except Exception:  # logged, not raised: a thread's exception would go unseen
-            logger.exception("%s: the inbox worker stopped", self.recipe.name)
         finally:
             store.close()
+
+    def _round(self, store: StateStore, inbox: InboxStore, reconcile_at: float) -> float:
+        """Drain what is due, then poll if it is time; when the next poll is due."""
+        while not self._stop.is_set() and self.drain_once(store, inbox):
+            pass
+        if self._every is not None and time.monotonic() >= reconcile_at:
+            self.reconcile(store)
+            return time.monotonic() + self._every
+        return reconcile_at
 
     def drain_once(self, store: StateStore, inbox: InboxStore) -> bool:
         """Claim and process one batch of events; False when none is due."""

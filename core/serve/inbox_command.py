@@ -6,12 +6,21 @@ import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from core.cli import Session, pass_session, recipe_argument, reports_errors, state_option
-from core.http.redact import redact_text
-from core.state import InboxEvent, inbox_of
+from core.cli import (
+    Session,
+    pass_session,
+    recipe_argument,
+    redact_text,
+    reports_errors,
+    state_option,
+)
+
+if TYPE_CHECKING:
+    from core.state import InboxEvent
 
 
 @click.group()
@@ -30,6 +39,8 @@ def inbox_list(
     session: Session, recipe_path: Path, state_path: str | None, show_all: bool, as_json: bool
 ) -> None:
     """List RECIPE's events waiting in the inbox, oldest first, with their last error."""
+    from core.state import inbox_of
+
     recipe = session.recipe(recipe_path, placeholders=True)
     statuses = ("pending", "failed", "done") if show_all else ("pending", "failed")
     with session.state(recipe, state_path) as store:
@@ -55,6 +66,8 @@ def inbox_list(
 def inbox_retry(session: Session, recipe_path: Path, state_path: str | None) -> None:
     """Make RECIPE's failed and waiting events due now; a running `connector serve` takes
     them at once, else the next start does."""
+    from core.state import inbox_of
+
     recipe = session.recipe(recipe_path, placeholders=True)
     with session.state(recipe, state_path) as store:
         count = inbox_of(store).inbox_retry(recipe.name, time.time())

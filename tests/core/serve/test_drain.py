@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
+import pytest
+
+from core.report import RunReport
+from core.runner import Incoming
 from tests.core.serve.conftest import Bench, recipe_text
 from tests.core.serve.signed import event
 
@@ -121,3 +126,31 @@ def test_an_event_whose_record_is_invalid_is_dead_lettered_and_leaves_the_inbox(
     assert served.store.inbox_events("hooks") == []
     outcomes = Counter(e.status for e in served.store.inbox_events("hooks", ("done",)))
     assert outcomes == {"done": 2}
+
+
+def test_an_unexpected_error_while_draining_is_logged_and_the_worker_carries_on(
+    bench: Callable[..., Bench], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from core.runner import Runner
+    from core.serve.drain import DrainSettings
+
+    served = bench(drain=DrainSettings(first_backoff=0, lease_seconds=0, idle_poll=0.05))
+    original, calls = Runner.sync, []
+
+    def failing_once(self: Runner, records: Iterable[Incoming]) -> RunReport:
+        calls.append(records)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in the first batch")
+        return original(self, records)
+
+    monkeypatch.setattr(Runner, "sync", failing_once)
+    served.drainer.start()
+    try:
+        served.post(event("g1", amount=5))
+        deadline = time.monotonic() + 30
+        while not served.out() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        served.drainer.stop()
+    assert served.out() == [{"id": "g1", "amount": 5}]
+    assert "draining the inbox failed" in caplog.text
