@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from core.errors import FatalError, RecipeError
 
@@ -46,9 +47,18 @@ def _parts(url: str) -> dict[str, str]:
         found = conninfo_to_dict(url)
     except Exception as error:  # psycopg.ProgrammingError; the URL itself is never shown
         reason = _one_line(str(error)).replace(url, "<url>")
+        if secret := _password_of(url):  # a fragment quoted from the URL may hold it
+            reason = reason.replace(secret, "***")
         msg = f"the state URL (--state or CONNECTOR_STATE_URL) is not a PostgreSQL URL: {reason}"
         raise RecipeError(msg) from None
     return {name: str(value) for name, value in found.items() if value is not None}
+
+
+def _password_of(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
 
 
 def connect(url: str) -> psycopg.Connection[Any]:
