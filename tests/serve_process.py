@@ -7,6 +7,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 CONNECTOR = Path(sys.executable).parent / "connector"
@@ -59,7 +61,23 @@ class Serve:
                 pytest.fail(f"never happened: {what}; connector serve said: {''.join(self.said)}")
             time.sleep(0.1)
 
+    def count(self, metric: str, **labels: str) -> int:
+        """The sum of ``metric`` over its series in ``GET /metrics`` that carry ``labels``."""
+        total = 0
+        for line in httpx.get(f"{self.url}/metrics", timeout=10).text.splitlines():
+            name, _, rest = line.partition("{")
+            if name == metric and all(f'{k}="{v}"' in rest for k, v in labels.items()):
+                total += int(float(line.rsplit(" ", 1)[1]))
+        return total
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=60)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now: a URL to register before the server starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

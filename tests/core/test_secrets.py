@@ -64,6 +64,7 @@ KEYS = {
     "DONORBOX_WEBHOOK_SECRET": "dbx-canary-DonorboxHook2c8d4b",
     "VIRTUOUS_WEBHOOK_SECRET": "vk-canary-VirtuousHook7b3e9d",
     "MAILCHIMP_WEBHOOK_SECRET": "canaryMailchimpHook4d6c2e",
+    "GIVEBUTTER_WEBHOOK_SECRET": "gb-canary-GivebutterHook8f1a3c",
 }
 #: The same names, holding keys the services refuse (which must not show either).
 WRONG_KEYS = {name: f"wrong-{value[::-1]}" for name, value in KEYS.items()}

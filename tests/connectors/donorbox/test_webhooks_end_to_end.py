@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ from connectors.donorbox.emulator.app import DonorboxState, EmulatorSettings, cr
 from connectors.donorbox.emulator.shapes import rendered
 from core.emulation import EmulatorServer
 from tests.connectors.virtuous.support import Virtuous, serving
-from tests.serve_process import Serve
+from tests.serve_process import Serve, free_port
 
 RECIPES = Path(__file__).resolve().parents[3] / "recipes"
 RECIPE = RECIPES / "donorbox-webhooks-to-virtuous-gifts.yaml"
@@ -39,28 +37,20 @@ def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[EmulatorServer, 
         yield donorbox, virtuous
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _processed(serve: Serve) -> int:
-    text = httpx.get(f"{serve.url}/metrics").text
-    pattern = r"^connector_webhook_events_processed_total\{[^}]*\} (\d+)$"
-    return sum(int(n) for n in re.findall(pattern, text, re.M))
-
-
 def test_new_donations_become_gifts_through_connector_serve_once_each(
     services: tuple[EmulatorServer, Virtuous], tmp_path: Path
 ) -> None:
     donorbox, virtuous = services
     state: DonorboxState = donorbox.app.state.emulator  # type: ignore[attr-defined]
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/hooks/{NAME}"
     hook = {"url": url, "events": ["donation.created"], "secret": SECRET}
     httpx.post(f"{donorbox.url}/_emulator/webhooks", json=hook).raise_for_status()
     serve = Serve(RECIPE, tmp_path / "state.db", port)
+
+    def processed() -> int:
+        return serve.count("connector_webhook_events_processed_total")
+
     try:
         card, paypal = state.seed(
             given=[
@@ -68,7 +58,7 @@ def test_new_donations_become_gifts_through_connector_serve_once_each(
                 {"donation_type": "paypal", "stripe_charge_id": None},
             ]
         )
-        serve.until(lambda: _processed(serve) == 2, "both donations were processed")
+        serve.until(lambda: processed() == 2, "both donations were processed")
         assert state.subscribers.deliverer.wait_idle(10)
         # Donorbox sending the card donation again (a retry whose answer was lost).
         body = json.dumps([{"action": "new", **rendered(card, "per_sample", "stays_paid")}])
@@ -76,7 +66,7 @@ def test_new_donations_become_gifts_through_connector_serve_once_each(
         mac = hmac.new(SECRET.encode(), f"{stamp}.{body}".encode(), hashlib.sha256).hexdigest()
         again = httpx.post(url, content=body, headers={"Donorbox-Signature": f"{stamp},{mac}"})
         assert again.status_code == 200
-        serve.until(lambda: _processed(serve) == 3, "the repeated delivery was processed")
+        serve.until(lambda: processed() == 3, "the repeated delivery was processed")
     finally:
         assert serve.stop() == 0, "".join(serve.said)
     assert virtuous.import_now()["giftsCreated"] == 2

@@ -7,12 +7,10 @@ sent is filled in by the reconciling poll; each gift is written once."""
 from __future__ import annotations
 
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import Result
 
@@ -20,7 +18,7 @@ from connectors.stripe.emulator.app import EmulatorSettings, create_app
 from core.emulation import EmulatorServer
 from tests.connectors.stripe.conftest import KEY, Emulator
 from tests.connectors.virtuous.support import Virtuous, serving
-from tests.serve_process import Serve
+from tests.serve_process import Serve, free_port
 
 RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "stripe-webhooks-to-virtuous-gifts.yaml"
 NAME = "stripe-webhooks-to-virtuous-gifts"
@@ -38,20 +36,6 @@ def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Emulator, Virtuo
         yield Emulator(server), virtuous
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _written(serve: Serve) -> int:
-    """Records the server wrote (the inbox's and the poll's), from its /metrics."""
-    text = httpx.get(f"{serve.url}/metrics").text
-    written = r'^connector_records_total\{[^}]*outcome="written"[^}]*\} (\d+)$'
-    found = re.findall(written, text, re.M)
-    return sum(int(n) for n in found)
-
-
 def _charge(stripe: Emulator, name: str, **spec: object) -> dict[str, object]:
     customer = {"name": name, "email": f"{name.split()[0].lower()}@donors.org"}
     return stripe.store.seed_charge({"amount": 2500, "customer": customer, **spec})
@@ -65,7 +49,7 @@ def test_charge_events_become_gifts_through_connector_serve_and_the_poll_fills_g
 ) -> None:
     stripe, virtuous = services
     lost = _charge(stripe, "Lost Hook", created=int(time.time()) - 3600)  # before any endpoint
-    state, port = tmp_path / "state.db", _free_port()
+    state, port = tmp_path / "state.db", free_port()
     url = f"http://127.0.0.1:{port}/hooks/{NAME}"
     registered = invoke("webhooks", "register", RECIPE, "--url", url, "--state", state)
     assert registered.exit_code == 0, registered.output
@@ -75,13 +59,17 @@ def test_charge_events_become_gifts_through_connector_serve_and_the_poll_fills_g
     listed = invoke("webhooks", "list", RECIPE, "--state", state)
     assert url in listed.stdout
     serve = Serve(RECIPE, state, port)
+
+    def written() -> int:
+        return serve.count("connector_records_total", outcome="written")
+
     try:
-        serve.until(lambda: _written(serve) == 1, "the poll wrote the charge with no webhook")
+        serve.until(lambda: written() == 1, "the poll wrote the charge with no webhook")
         paid = _charge(stripe, "Ada Lovelace", metadata={"designation": "missions"})
         _charge(stripe, "Refunded Before", refunds=[{}])  # succeeded, then refunded at once
         deliverer = stripe.store.deliverer
         assert deliverer is not None
-        serve.until(lambda: _written(serve) == 2, "the webhook's charge became a gift")
+        serve.until(lambda: written() == 2, "the webhook's charge became a gift")
         assert deliverer.wait_idle(30)
         assert all(a.delivered for a in deliverer.attempts())
         kinds = sorted(a.label for a in deliverer.attempts())
