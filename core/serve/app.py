@@ -23,6 +23,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from core.http.redact import redact_text
 from core.recipe import Recipe
 from core.serve.metrics import Metrics
 from core.serve.store_thread import StoreThread
@@ -132,7 +133,7 @@ async def _take(target: Served, delivery: Delivery, metrics: Metrics) -> Respons
     except MalformedDelivery as error:
         metrics.count(_REJECTED, name, reason="malformed")
         logger.warning("%s: delivery cannot be read: %s", name, error)
-        return PlainTextResponse(f"malformed delivery: {error}\n", status_code=400)
+        return PlainTextResponse(f"malformed delivery: {redact_text(str(error))}\n", 400)
     selected = [event for event in events if source.selects(event)]
     if selected:
         try:

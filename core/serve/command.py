@@ -47,7 +47,7 @@ def serve(
     for recipe in recipes:
         if not issubclass(recipe.source_class, WebhookSource):
             msg = (
-                f"{recipe.path}: source {recipe.source_class.name} is polled; connector serve"
+                f"source {recipe.source_class.name} is polled; connector serve"
                 " takes recipes whose source is a webhook source (connector run polls this one)"
             )
             raise RecipeValidationError(msg, where=recipe.located.where(("source", "use")))

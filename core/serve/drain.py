@@ -20,6 +20,7 @@ import pluggy
 
 from core.context import Context
 from core.errors import ConnectorError
+from core.http.redact import redact_text
 from core.outcomes import Outcome
 from core.recipe import Recipe
 from core.report import RunReport
@@ -124,7 +125,8 @@ class Drainer:
                 self._count(runner.sync(records))
         except ConnectorError as error:  # the sink refused the credential, another run holds it
             logger.warning("%s: events wait in the inbox: %s", self.recipe.name, error)
-            failures += [(e.seq, str(error)) for e in events if e.seq not in _seqs(failures, done)]
+            reason = redact_text(str(error))
+            failures += [(e.seq, reason) for e in events if e.seq not in _seqs(failures, done)]
         else:
             lost = {k for k, outcome in runner.dead_lettered.items() if outcome is Outcome.FAILED}
             for event in events:
@@ -156,7 +158,7 @@ class Drainer:
                 try:
                     record = _current(source, event)
                 except ConnectorError as error:
-                    failures.append((event.seq, str(error)))
+                    failures.append((event.seq, redact_text(str(error))))
                     continue
                 if record is None:
                     gone.append(event.seq)
