@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from core.state import SqliteStateStore
+from core.state import open_state
 from tests.conftest import write_jsonl
 from tests.connectors.virtuous.support import (
     KEY,
@@ -38,11 +38,13 @@ ROOT = Path(__file__).resolve().parents[3]
 _KILLED_AT = """
 import os, signal, sys
 from core.runner import Runner
-from core.state.sqlite import SqliteStateStore
+from core.state.sqlite import SqliteStateStore as Store
 from connectors.virtuous.gift_transactions import GiftTransactions
 from connectors.virtuous.gift_reversals import GiftReversals
 
-owners = {"store": SqliteStateStore, "runner": Runner, "gifts": GiftTransactions,
+if os.environ.get("CONNECTOR_STATE_URL", "").startswith("postgresql://"):
+    from core.state.postgres import PostgresStateStore as Store
+owners = {"store": Store, "runner": Runner, "gifts": GiftTransactions,
           "reversals": GiftReversals}
 owner_name, method = os.environ["CRASH_AT"].split(".")
 owner, nth, when = owners[owner_name], int(os.environ["CRASH_NTH"]), os.environ["CRASH_WHEN"]
@@ -99,7 +101,7 @@ def _accepted(emulator: Virtuous) -> Counter[str]:
 
 
 def _state(folder: Path) -> tuple[list[Any], list[Any], list[Any]]:
-    store = SqliteStateStore(folder / ".connector" / "state.db")
+    store = open_state(os.environ.get("CONNECTOR_STATE_URL") or folder / ".connector" / "state.db")
     try:
         return (
             store.ledger_entries("gifts"),
@@ -126,12 +128,36 @@ KILL_POINTS = [
 def test_a_run_killed_anywhere_around_a_batch_ends_exact(
     monkeypatch, write_recipe, invoke, tmp_path, at, when, nth
 ) -> None:
+    _killed_then_run_again(monkeypatch, write_recipe, invoke, tmp_path, at, when, nth)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CONNECTOR_SOAK"),
+    reason="8 more killed runs, each waiting out its lease (about 30 s): CONNECTOR_SOAK=1; by"
+    " default tests/core/state/test_lease.py kills one run with Postgres state",
+)
+@pytest.mark.parametrize("nth", [1, 3])
+@pytest.mark.parametrize(("at", "when"), KILL_POINTS)
+def test_a_run_with_postgres_state_killed_anywhere_ends_exact(
+    monkeypatch, write_recipe, invoke, tmp_path, at, when, nth
+) -> None:
+    from tests.core.state.backends import postgres_schema
+
+    with postgres_schema() as url:
+        monkeypatch.setenv("CONNECTOR_STATE_URL", url)
+        monkeypatch.setenv("CONNECTOR_LEASE_SECONDS", "1")  # the killed run's lease: soon over
+        _killed_then_run_again(monkeypatch, write_recipe, invoke, tmp_path, at, when, nth)
+
+
+def _killed_then_run_again(
+    monkeypatch, write_recipe, invoke, tmp_path, at: str, when: str, nth: int
+) -> None:
     with serving(monkeypatch) as emulator:
         donations_csv(tmp_path / "donations.csv", 25)
         recipe = write_recipe(gifts_recipe(batch=10))
         assert _killed_run(recipe, emulator, at, nth, when) == -signal.SIGKILL
         told, _, stranded = _state(tmp_path)  # what the killed run committed, and left in flight
-        rerun = report(invoke("run", recipe, "--json"))
+        rerun = report(invoke("run", recipe, "--json", "--wait"))
         final = report(invoke("run", recipe, "--json"))
         pending = [p["transactionId"] for p in emulator.state()["pending"]]
         accepted = _accepted(emulator)
