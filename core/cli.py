@@ -103,12 +103,12 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _exit_with(report: RunReport, as_json: bool) -> NoReturn:
-    _show_report(report, as_json)
+def _exit_with(report: RunReport, as_json: bool, recipe_path: Path) -> NoReturn:
+    _show_report(report, as_json, recipe_path)
     sys.exit(ExitCode.OK if report.ok else ExitCode.RECORDS_FAILED)
 
 
-def _show_report(report: RunReport, as_json: bool) -> None:
+def _show_report(report: RunReport, as_json: bool, recipe_path: Path) -> None:
     from core import output
 
     if as_json:
@@ -116,7 +116,7 @@ def _show_report(report: RunReport, as_json: bool) -> None:
         # secret registered later in the run (a token refreshed after a record failed).
         click.echo(redact_text(json.dumps(report.to_dict(), indent=2)))
     else:
-        output.print_report(report)
+        output.print_report(report, recipe_path)
 
 
 class Session:
@@ -234,6 +234,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "inbox": "core.serve.inbox_command:inbox",
     "describe": "core.describe:describe_command",
     "webhooks": "core.webhook_commands:webhooks",
+    "plan": "core.plan:plan",
 }
 
 
@@ -316,16 +317,16 @@ def run(
             runner = Runner(
                 recipe, state, dry_run=dry_run, limit=limit, pm=session.pm, wait_for_lock=wait
             )
-            with output.progress(runner, enabled=not as_json and sys.stderr.isatty()):
+            with output.progress(runner, enabled=not as_json and output.interactive()):
                 report = runner.run()
     except (Exception, KeyboardInterrupt) as error:
         # What the run wrote before it stopped is in the service: its report must still count it,
         # or no report ever will (the next run finds those records unchanged).
         if runner is not None and runner.report.finished_at is not None:
             runner.report.stopped = _stop_reason(error)
-            _show_report(runner.report, as_json)
+            _show_report(runner.report, as_json, recipe_path)
         raise
-    _exit_with(report, as_json)
+    _exit_with(report, as_json, recipe_path)
 
 
 def _stop_reason(error: BaseException) -> str:
@@ -499,7 +500,7 @@ def dlq_retry(session: Session, recipe_path: Path, state_path: str | None, as_js
     with _exclusive(recipe), session.state(recipe, state_path) as store:
         runner = Runner(recipe, store, pm=session.pm)
         report = runner.replay()
-    _exit_with(report, as_json)
+    _exit_with(report, as_json, recipe_path)
 
 
 def with_plugin_commands(session: Session) -> click.Group:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
@@ -22,8 +24,25 @@ if TYPE_CHECKING:
     from core.report import RunReport
     from core.runner import Runner
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+# Off a terminal (cron, CI, a pipe) nothing is wrapped: a log line stays one line.
+_UNWRAPPED_WIDTH = 1000
+
+
+def console_for(*, stderr: bool = False) -> Console:
+    """A console for stdout or stderr that wraps only on a terminal, at its width."""
+    found = Console(stderr=stderr, highlight=False)
+    if found.is_terminal:
+        return found
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=_UNWRAPPED_WIDTH)
+
+
+def interactive() -> bool:
+    """Whether a person watches stderr (a live progress line is for them only)."""
+    return errors.is_terminal
+
+
+console = console_for()
+errors = console_for(stderr=True)
 
 _STYLE = {
     Outcome.WRITTEN: "green",
@@ -43,22 +62,35 @@ def progress(runner: Runner, *, enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    with Live(_ProgressLine(runner.report), console=errors, refresh_per_second=8):
+    with Live(_ProgressLine(runner), console=errors, refresh_per_second=8):
         yield
 
 
 class _ProgressLine:
     """Re-rendered at every refresh, so a wait for the rate limit shows while it lasts."""
 
-    def __init__(self, report: RunReport) -> None:
-        self.report = report
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.started = time.monotonic()
 
     def __rich__(self) -> Text:
-        return _progress_line(self.report)
+        elapsed = time.monotonic() - self.started
+        return progress_line(self.runner.report, elapsed, self.runner.expected())
 
 
-def _progress_line(report: RunReport) -> Text:
-    line = Text(f"{report.recipe}: {report.records_read:,} read", style="bold")
+def progress_line(report: RunReport, elapsed: float, total: int | None) -> Text:
+    """``recipe: 1,200 of 5,000 read (24%)  310/s  about 12 s left  written: 1,100 ...``"""
+    read = report.records_read
+    line = Text(f"{report.recipe}: {read:,}", style="bold")
+    if total:
+        line.append(f" of {total:,} read ({min(read / total, 1):.0%})", style="bold")
+    else:
+        line.append(" read", style="bold")
+    rate = read / elapsed if elapsed > 0 else 0.0
+    if rate:
+        line.append(f"  {rate:,.0f}/s")
+        if total and total > read:
+            line.append(f"  about {_duration((total - read) / rate)} left")
     for outcome, count in report.counts.items():
         line.append(f"  {outcome}: {count:,}", style=_STYLE[outcome])
     if report.waiting:
@@ -66,7 +98,17 @@ def _progress_line(report: RunReport) -> Text:
     return line
 
 
-def print_report(report: RunReport) -> None:
+def _duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``2 h 05 min``: as precise as a person needs to plan a wait."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def print_report(report: RunReport, recipe_path: Path | str = "RECIPE") -> None:
     title = f"{report.recipe}{' (dry run: nothing written)' if report.dry_run else ''}"
     if report.stopped:
         title += " (stopped before the end: what it wrote is counted below)"
@@ -88,10 +130,16 @@ def print_report(report: RunReport) -> None:
         where = f" [{problem.field}]" if problem.field else ""
         reason = redact_text(problem.reason)
         errors.print(f"  {problem.outcome} {problem.key}{where}: {reason}", markup=False)
-    if report.failed:
+    if report.failed and report.dry_run:
         errors.print(
-            f"{report.failed:,} record(s) need attention: `connector dlq list` shows them,"
-            " `connector dlq retry` sends them again",
+            f"{report.failed:,} record(s) would not go through, for the reasons above"
+            f" (a dry run keeps no dead letters: `connector run {recipe_path}` would)",
+            markup=False,
+        )
+    elif report.failed:
+        errors.print(
+            f"{report.failed:,} record(s) need attention: `connector dlq list {recipe_path}`"
+            f" shows them, `connector dlq retry {recipe_path}` sends them again",
             markup=False,
         )
     if report.dead_letters_waiting:
@@ -100,6 +148,13 @@ def print_report(report: RunReport) -> None:
             " the service refused them; change them, or `connector dlq retry` sends them again",
             markup=False,
         )
+
+
+def print_payloads(payloads: Sequence[dict[str, Any]]) -> None:
+    """The payloads a dry run would send, as JSON, secrets masked."""
+    for number, payload in enumerate(payloads, start=1):
+        console.print(f"payload {number} of {len(payloads)}:", style="bold", markup=False)
+        console.print(redact_text(json.dumps(payload, indent=2, default=str)), markup=False)
 
 
 def _requests(report: RunReport) -> str:

@@ -143,8 +143,12 @@ class Runner:
         on_progress: Callable[[RunReport], None] | None = None,
         on_wait: Callable[[str], None] | None = None,
         wait_for_lock: bool = False,
+        show: int = 0,
     ) -> None:
         self.recipe = recipe
+        #: a dry run keeps the first ``show`` payloads it would send, in :attr:`payloads`
+        self.show = show
+        self.payloads: list[dict[str, Any]] = []
         self.wait_for_lock = wait_for_lock
         self.state = state
         self.dry_run = dry_run
@@ -165,6 +169,7 @@ class Runner:
         #: The keys dead-lettered by this run, with why (a failed write may be tried again).
         self.dead_lettered: dict[str, Outcome] = {}
         self._replaying = False
+        self._source: Source | None = None
         # Keys sent (or about to be) whose answer is not committed yet, with their digests.
         self._open_keys: dict[str, str] = {}
         self._sent = 0  # records handed to the sink
@@ -181,7 +186,9 @@ class Runner:
     def run(self) -> RunReport:
         """Read the source from the committed cursor and sync every record."""
         with self._exclusive():
-            source = self.recipe.source_class(self.recipe.source_settings, self.context)
+            source = self._source = self.recipe.source_class(
+                self.recipe.source_settings, self.context
+            )
             try:
                 cursor = self.state.cursor(self.recipe.name)
                 records = _incoming(source, source.read(cursor))
@@ -194,6 +201,13 @@ class Runner:
             finally:
                 source.close()
         return self.report
+
+    def expected(self) -> int | None:
+        """How many records this run will read, when the source or ``--limit`` says."""
+        total = self._source.total if self._source is not None else None
+        if self.limit is None or total is None:
+            return total if total is not None else self.limit
+        return min(total, self.limit)
 
     def replay(self) -> RunReport:
         """Send the dead-lettered records through the current recipe again (``dlq retry``)."""
@@ -509,15 +523,22 @@ class Runner:
             return
         self._sent += len(cut.items)
         if self.dry_run:
-            for item in cut.items:
-                self._count_write(Outcome.UPDATED if item.is_update else Outcome.WRITTEN, item)
-                self._open_keys.pop(item.key, None)
+            self._preview(sink, cut, batch)
             return
         self._writes.make_room()  # marked in flight only when its request may leave
         if _needs_marks(sink):
             self._mark_in_flight(sink, cut.items, cut.by_key)
         items = cut.items
         self._writes.send(batch, cut.by_key, lambda: self._write(sink, items))
+
+    def _preview(self, sink: Sink, cut: _Cut, batch: Batch) -> None:
+        """A dry run: the sink says what it would answer (looking, never writing), and that
+        answer is recorded as a real one would be, in a batch that is never committed."""
+        room = self.show - len(self.payloads)
+        self.payloads.extend(item.payload for item in cut.items[: max(room, 0)])
+        self._record_results(batch, dict(cut.by_key), sink.preview(cut.items))
+        for item in cut.items:
+            self._open_keys.pop(item.key, None)
 
     def _settle(self, flight: Flight[dict[str, _Candidate]], results: list[WriteResult]) -> None:
         """Record a batch's answer and commit it (its cursor, ledger rows and dead letters)."""
@@ -609,6 +630,8 @@ class Runner:
         self.report.count(outcome)
         if outcome not in (Outcome.WRITTEN, Outcome.UPDATED):
             return  # the sink already held it (a duplicate it refused): no money moved now
+        if self.recipe.model.map is None:
+            return  # a record passed through as read: its amount may be in cents, or no money
         money = self._sink.money(item.payload)
         if money is not None:
             self.report.add_money(*money)

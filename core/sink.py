@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from core.outcomes import WriteItem, WriteResult
+from core.outcomes import Outcome, WriteItem, WriteResult
 from core.source import NoSettings
 
 if TYPE_CHECKING:
@@ -81,6 +81,19 @@ class Sink(ABC):
         Raise only for problems of the whole batch (refused credential, unreachable service);
         a record the service rejects is a result with outcome ``invalid``.
         """
+
+    def preview(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
+        """What :meth:`write` would answer for ``batch``, found without changing anything in the
+        service (``connector plan``, ``run --dry-run``): look-ups only, never a write, and only
+        where the answer depends on what the service holds (a contact that may match nobody).
+
+        Called without :meth:`open` (a dry run opens nothing: a file sink would cut its file
+        back). By default: ``updated`` for a record written before, else ``written``.
+        """
+        return [
+            WriteResult(item.key, Outcome.UPDATED if item.is_update else Outcome.WRITTEN)
+            for item in batch
+        ]
 
     def reference(self, item: WriteItem) -> str | None:
         """What :meth:`recover` needs to look ``item`` up in the service (kept with its in-flight

@@ -60,6 +60,9 @@ class Source(ABC):
     description: ClassVar[str] = ""
     #: The fields of the records it yields, for ``connector describe``; None: sampled instead.
     RecordModel: ClassVar[type[BaseModel] | None] = None
+    #: How many records :meth:`read` will yield, once it knows (an API's count of what
+    #: matched); the progress line then shows a percentage and the time left.
+    total: int | None = None
 
     def __init__(self, settings: BaseModel, context: Context) -> None:
         self.settings = settings

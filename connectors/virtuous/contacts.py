@@ -55,6 +55,15 @@ class Contacts(OneByOne):
         self._update_individual(contact, item.payload)
         return WriteResult(item.key, Outcome.UPDATED, sink_key=f"contact/{contact['id']}")
 
+    def preview_one(self, item: WriteItem) -> WriteResult:
+        """Looked up as :meth:`write_one` would: found, it is updated; else it needs review,
+        or is created (``if_missing: create``)."""
+        if self._find(item.payload) is not None:
+            return WriteResult(item.key, Outcome.UPDATED)
+        if self.settings.if_missing == "needs_review":
+            return self._missing(item)
+        return WriteResult(item.key, Outcome.WRITTEN)
+
     def pair_fields(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
         written = (*CONTACT_FIELDS, *INDIVIDUAL_FIELDS)
         return {name: payload[name] for name in written if payload.get(name) is not None}
@@ -63,8 +72,7 @@ class Contacts(OneByOne):
         return contact_key(sink_key)
 
     def pair_current(self, items: Sequence[WriteItem]) -> dict[str, Seen]:
-        if not hasattr(self, "client"):  # a dry run opens nothing
-            self.open(None)
+        self.reader()
         found = {item.key: self._find(item.payload) for item in items}
         return {key: contact_seen(contact) for key, contact in found.items() if contact}
 

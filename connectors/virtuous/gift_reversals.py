@@ -68,6 +68,27 @@ class GiftReversals(OneByOne):
         return results
 
     def write_one(self, item: WriteItem) -> WriteResult:
+        gift = self._reversible(item)
+        if isinstance(gift, WriteResult):
+            return gift
+        payload = item.payload
+        source, txn = payload["transactionSource"], payload["transactionId"]
+        body = {
+            "reversedGiftId": gift["id"],
+            "giftDate": payload["giftDate"],
+            "notes": payload.get("notes") or f"Refund of {source} {txn}",
+        }
+        # Not marked idempotent: nothing in the body lets Virtuous spot a repeated reversal.
+        response = self.client.post("/api/Gift/ReversingTransaction", json=body)
+        check_single(response, self.service)
+        return WriteResult(item.key, Outcome.WRITTEN, sink_key=str(response.json().get("id")))
+
+    def preview_one(self, item: WriteItem) -> WriteResult:
+        gift = self._reversible(item)
+        return gift if isinstance(gift, WriteResult) else WriteResult(item.key, Outcome.WRITTEN)
+
+    def _reversible(self, item: WriteItem) -> dict[str, Any] | WriteResult:
+        """The gift ``item`` reverses, or why it cannot be reversed now (a look-up only)."""
         payload = item.payload
         source, txn = payload["transactionSource"], payload["transactionId"]
         try:
@@ -81,7 +102,7 @@ class GiftReversals(OneByOne):
             )
             return WriteResult(item.key, Outcome.NEEDS_REVIEW, reason=reason)
         check_single(found, self.service)
-        gift = found.json()
+        gift: dict[str, Any] = found.json()
         refunded = Decimal(str(payload.get("amount") or gift["amount"]))
         if refunded < Decimal(str(gift["amount"])):
             reason = (
@@ -91,15 +112,7 @@ class GiftReversals(OneByOne):
             return WriteResult(
                 item.key, Outcome.NEEDS_REVIEW, sink_key=str(gift["id"]), reason=reason
             )
-        body = {
-            "reversedGiftId": gift["id"],
-            "giftDate": payload["giftDate"],
-            "notes": payload.get("notes") or f"Refund of {source} {txn}",
-        }
-        # Not marked idempotent: nothing in the body lets Virtuous spot a repeated reversal.
-        response = self.client.post("/api/Gift/ReversingTransaction", json=body)
-        check_single(response, self.service)
-        return WriteResult(item.key, Outcome.WRITTEN, sink_key=str(response.json().get("id")))
+        return gift
 
     def _look_up(self, path: str) -> httpx.Response:
         found = self.client.get(path)

@@ -54,6 +54,8 @@ class _Query(Source):
         last_id, take = 0, self.settings.page_size
         while True:
             page, total, take = self._page(client, service, since, last_id, take)
+            if last_id == 0:
+                self.total = total  # what matched in all: the first page counts it whole
             for record in page:
                 modified = record.get("modifiedDateTimeUtc")
                 if modified and (self._latest is None or str(modified) > self._latest):
