@@ -15,6 +15,8 @@ ours, so a daily quota is not spread over our hour: its remaining count still ap
 * :class:`SqliteBudgetStore` shares one file between every process on a host. Its tables are
   prefixed ``http_``, so the file can be the recipe's state database (``.connector/state.db``).
 * :class:`MemoryBudgetStore` lives and dies with the process.
+* :class:`~core.http.redis_store.RedisBudgetStore` (``CONNECTOR_RATE_URL=redis://...``) is
+  shared by every machine using that Redis, whatever state store each recipe has.
 
 :class:`BudgetStore` is small on purpose, so other engines implement it: a Postgres state store
 holds its budgets in its database (:mod:`core.http.pg_store`), shared by every machine using it.
@@ -299,9 +301,14 @@ class HoldsBudgets(Protocol):
 
 
 def store_for(state: Located) -> BudgetStore:
-    """The budget store that goes with a state store: the one it holds (Postgres), or its SQLite
-    file, so every process on this host running a recipe with the same state file shares one
-    budget; else this process's."""
+    """The budget store that goes with a state store: the Redis named by ``CONNECTOR_RATE_URL``
+    (every machine using it shares the budgets), else the one the state store holds (Postgres),
+    or its SQLite file, so every process on this host running a recipe with the same state file
+    shares one budget; else this process's."""
+    if rate_url := os.environ.get("CONNECTOR_RATE_URL", "").strip():
+        from core.http import redis_store
+
+        return redis_store.budget_store(redis_store.check_rate_url(rate_url))
     if isinstance(state, HoldsBudgets):
         return state.budget_store()
     path = sqlite_file(state.location)
