@@ -64,7 +64,7 @@ SDK_PARAMS: dict[str, Any] = {
     "/v1/webhook_endpoints/{id}": stripe.params.WebhookEndpointRetrieveParams,
 }
 #: What a webhook endpoint enables in this test.
-ENABLED_EVENTS = ["charge.refunded", "refund.created", "charge.captured"]
+ENABLED_EVENTS = ["charge.refunded", "refund.created", "charge.captured", "charge.refund.updated"]
 #: What each fault switch makes the emulator answer.
 FAULTS: dict[str, tuple[dict[str, Any], int | None]] = {
     "429 storm": ({"rate_limit_storm": 1, "storm_retry_after": 0}, 429),
@@ -201,6 +201,10 @@ def through_the_sdk(url: str, tmp: Path, made: dict[str, dict[str, Any]], hook_u
         events = v1.events.list(params={"types": ["charge.refunded", "charge.captured"]})
         v1.events.list(params={"type": "charge.*", "limit": 3})
         v1.events.retrieve(events.data[0].id)
+        # The bank's answer to a pending refund (the control plane stands in for it).
+        pending = made["refund_pending"]["id"]
+        (settling,) = v1.refunds.list(params={"charge": pending}).data
+        httpx.post(f"{url}/_emulator/refunds/{settling.id}/status", json={"status": "failed"})
         listed = v1.webhook_endpoints.list(params={"limit": 1})
         assert [e.id for e in listed.data] == [endpoint.id]
         assert "secret" not in listed.data[0].to_dict()  # shown once, at creation
@@ -316,7 +320,9 @@ def resource_problems(obj: dict[str, Any], where: str) -> list[str]:
     if kind == "event":
         inner = obj["data"]["object"]
         problems += resource_problems(inner, f"{where}.data.object")
-        prefix = obj["type"].split(".", 1)[0]
+        # charge.refund.updated holds the refund; every other charge.* event a charge.
+        kind = obj["type"].split(".", 1)[0]
+        prefix = "refund" if obj["type"].startswith("charge.refund.") else kind
         if inner.get("object") != prefix:
             problems.append(f"{where}: a {obj['type']} event holds a {inner.get('object')}")
     return problems
@@ -491,7 +497,8 @@ def test_every_event_delivered_keeps_its_schema_and_is_signed_as_stripe_signs(
     else did), each a Stripe event whose object keeps its resource's schema, and each passes the
     SDK's own signature check with the secret the endpoint was created with."""
     kinds = sorted(json.loads(d.body)["type"] for d in traffic.delivered)
-    assert kinds == sorted(["charge.captured", "charge.refunded", "refund.created"])
+    expected = ["charge.captured", "charge.refunded", "refund.created", "charge.refund.updated"]
+    assert kinds == sorted(expected)
     for delivery in traffic.delivered:
         header = delivery.headers["stripe-signature"]
         event = stripe.Webhook.construct_event(delivery.body, header, traffic.endpoint_secret)

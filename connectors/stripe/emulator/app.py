@@ -20,7 +20,8 @@ like Stripe does (Bearer, or Basic with the key as the user), before any fault::
 
 Control plane (never faulted, no key needed): ``POST /_emulator/seed``, ``GET /_emulator/state``,
 ``GET|POST /_emulator/faults``, ``POST /_emulator/reset``, ``GET /_emulator/deliveries`` (every
-delivery attempt).
+delivery attempt), ``POST /_emulator/refunds/{id}/status`` (``{"status": "failed"}``: the bank's
+answer to a pending refund; fires ``charge.refund.updated``).
 """
 
 from __future__ import annotations
@@ -390,6 +391,13 @@ async def faults(request: Request) -> Response:
     return json_response(current.model_dump())
 
 
+async def settle_refund(request: Request) -> Response:
+    """Body ``{"status": "succeeded"|"failed"|...}``: the bank's answer to a pending refund."""
+    body = await request.json()
+    refund = _store(request).settle_refund(request.path_params["id"], str(body.get("status")))
+    return json_response(refund)
+
+
 async def reset(request: Request) -> Response:
     _store(request).reset()
     request.app.state.requests.clear()
@@ -403,6 +411,7 @@ CONTROL = [
     Route(f"{CONTROL_PREFIX}faults", faults, methods=["GET", "POST"]),
     Route(f"{CONTROL_PREFIX}reset", reset, methods=["POST"]),
     Route(f"{CONTROL_PREFIX}deliveries", deliveries),
+    Route(f"{CONTROL_PREFIX}refunds/{{id}}/status", settle_refund, methods=["POST"]),
 ]
 
 

@@ -43,6 +43,9 @@ EXPANDABLE = {
     "event": set[str](),
     "webhook_endpoint": set[str](),
 }
+#: Refund statuses, and those whose amount counts as refunded on the charge.
+_REFUND_STATUSES = frozenset({"pending", "requires_action", "succeeded", "failed", "canceled"})
+_UNDER_WAY = frozenset({"pending", "succeeded"})
 #: An event type as Stripe names them (``charge.refund.updated``), or ``*`` for all of them.
 _EVENT_TYPE = re.compile(r"^\*$|^[a-z_]+(\.[a-z_]+)+$")
 _NAMES = [
@@ -449,6 +452,28 @@ class StripeStore:
             self._event("charge.refunded", charge, created, previous)
         self._event("refund.created", refund, created)
         return refund
+
+    def settle_refund(self, refund_id: str, status: str) -> Obj:
+        """A refund's status changes as the bank answers (a pending refund succeeds or fails):
+        a refund no longer under way gives its amount back to the charge, and Stripe sends
+        ``charge.refund.updated`` and ``refund.updated`` with the refund."""
+        if status not in _REFUND_STATUSES:
+            raise StoreError(400, f"Invalid status: must be one of {sorted(_REFUND_STATUSES)}")
+        with self.lock:
+            refund = self.get("refunds", refund_id, "refund")
+            if refund["status"] == status:
+                return refund
+            previous = {"status": refund["status"]}
+            charge = self.charges[refund["charge"]]
+            was, now_counts = refund["status"] in _UNDER_WAY, status in _UNDER_WAY
+            if was != now_counts:
+                charge["amount_refunded"] += refund["amount"] if now_counts else -refund["amount"]
+                charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+            refund["status"] = status
+            at = self.now()
+            self._event("charge.refund.updated", refund, at, previous)
+            self._event("refund.updated", refund, at, previous)
+            return refund
 
     def _event(self, kind: str, obj: Obj, created: int, previous: Obj | None = None) -> None:
         data: Obj = {"object": copy.deepcopy(obj)}

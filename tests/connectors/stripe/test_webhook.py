@@ -294,3 +294,32 @@ def test_a_refused_delivery_is_retried_later_each_time_and_signed_anew(
         for sent in receiver.posts():
             hook.verify(sent)
     manager.context.close()
+
+
+def test_a_refund_that_fails_is_announced_and_read_back_as_its_charge(
+    delivering: Emulator, tmp_path: Path
+) -> None:
+    """A pending refund that the bank refuses gives the money back to the charge: the
+    charge.refund.updated event holds the refund, refetch reads the charge as it is now."""
+    with receiving() as receiver:
+        manager = source(tmp_path, base_url=delivering.url, refetch=True)
+        made = manager.subscribe(receiver.url)
+        manager.context.close()
+        assert "charge.refund.updated" in made.events
+        charge = delivering.store.seed_charge(
+            {"amount": 3000, "created": JAN_2025, "refunds": [{"status": "pending"}]}
+        )
+        (refund,) = delivering.store.refunds.values()
+        assert delivering.store.charges[charge["id"]]["refunded"] is True
+        delivering.store.settle_refund(refund["id"], "failed")
+        assert receiver.wait_for(lambda posts: len(posts) == 3)  # succeeded, refunded, updated
+        updated = [p for p in receiver.posts() if b'"charge.refund.updated"' in p.body]
+        hook = source(tmp_path, secret=made.secret, base_url=delivering.url, refetch=True)
+        hook.verify(updated[0])
+        (event,) = hook.events(updated[0])
+        assert (event.key, event.record["object"]) == (charge["id"], "refund")
+        assert hook.selects(event)
+        fresh = hook.refetch(event)
+        assert fresh is not None
+        assert (fresh["refunded"], fresh["amount_refunded"]) == (False, 0)
+    hook.context.close()
