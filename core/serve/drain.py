@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 #: Done events are remembered this long, so a late redelivery of one is recognised.
 KEEP_DONE_SECONDS = 7 * 24 * 3600
+_PRUNE_EVERY = 3600.0
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,13 @@ class Drainer:
         store = self._open_store()
         try:
             inbox = inbox_of(store)
-            inbox.inbox_prune(time.time() - KEEP_DONE_SECONDS)
             reconcile_at = time.monotonic()  # a restarted server catches up at once
+            prune_at = time.monotonic()
             while not self._stop.is_set():
                 try:
+                    if time.monotonic() >= prune_at:
+                        inbox.inbox_prune(time.time() - KEEP_DONE_SECONDS)
+                        prune_at = time.monotonic() + _PRUNE_EVERY
                     reconcile_at = self._round(store, inbox, reconcile_at)
                 except Exception:  # a bug or a broken database: said, then tried again
                     logger.exception("%s: draining the inbox failed", self.recipe.name)
