@@ -115,6 +115,17 @@ class PostgresBudgetStore:
             spent = [(_count(db, key, per, now), n) for n, per in server.budgets(limit, window)]
         return server.usage(spent, limit, now)
 
+    def reported(self, now: float) -> dict[str, int]:
+        """The requests each budget has left by the server's last word, where that still
+        applies (``connector serve``'s metrics)."""
+        with self._db.transaction() as db:
+            rows = db.execute(
+                "SELECT key, server_remaining FROM http_budget"
+                " WHERE server_remaining IS NOT NULL AND server_reset > %s",
+                (now,),
+            ).fetchall()
+        return {str(key): max(0, int(remaining)) for key, remaining in rows}
+
 
 class PostgresTokenStore:
     """A :class:`~core.http.store.TokenStore` in the ``http_tokens`` table of a Postgres state

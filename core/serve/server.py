@@ -60,8 +60,8 @@ class WebhookServer:
         with ExitStack() as stack:
             served = self._serve(stack)
             drainers = [self._drainer(entry) for entry in served.values()]
-            budgets = self._budgets(served)
-            app = build_app(served, self.metrics, budgets)
+            states = [entry.source.context.state for entry in served.values()]
+            app = build_app(served, self.metrics, reported_budgets(states))
             config = uvicorn.Config(
                 app,
                 log_config=None,
@@ -114,22 +114,23 @@ class WebhookServer:
             wake=entry.wake,
         )
 
-    def _budgets(self, served: dict[str, Served]) -> Callable[[], dict[str, int]]:
-        from core.http import store_for
 
-        budget_stores = {
-            id(s.source.context.state): store_for(s.source.context.state) for s in served.values()
-        }
+def reported_budgets(states: list[StateStore]) -> Callable[[], dict[str, int]]:
+    """What ``/metrics`` shows of the rate budgets the recipes' clients draw from: the
+    requests each has left by the service's last report (a store that keeps none shows none)."""
+    from core.http import store_for
 
-        def budgets() -> dict[str, int]:
-            left: dict[str, int] = {}
-            for store in budget_stores.values():
-                reported = getattr(store, "reported", None)
-                if reported is not None:
-                    left.update(reported(time.time()))
-            return left
+    stores = {id(store): store for store in map(store_for, states)}
 
-        return budgets
+    def budgets() -> dict[str, int]:
+        left: dict[str, int] = {}
+        for store in stores.values():
+            reported = getattr(store, "reported", None)
+            if reported is not None:
+                left.update(reported(time.time()))
+        return left
+
+    return budgets
 
 
 def _releasing(recipe: str) -> Callable[[InboxStore], None]:

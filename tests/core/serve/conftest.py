@@ -19,6 +19,7 @@ from core.registry import Registry
 from core.serve.app import Served, build_app
 from core.serve.drain import Drainer, DrainSettings
 from core.serve.metrics import Metrics
+from core.serve.server import reported_budgets
 from core.serve.store_thread import StoreThread
 from core.state import open_state
 from tests.conftest import read_jsonl
@@ -83,7 +84,8 @@ class Bench:
         )
         assert isinstance(source, SignedSource)
         self.served = Served(self.recipe, source, self.inbox, threading.Event())
-        self.server = EmulatorServer(build_app({"hooks": self.served}, self.metrics)).start()
+        app = build_app({"hooks": self.served}, self.metrics, reported_budgets([self.store]))
+        self.server = EmulatorServer(app).start()
         self.client = httpx.Client(base_url=self.server.url, timeout=30)
         self.drainer = Drainer(
             self.recipe, lambda: open_state(self.location), self.metrics, settings=drain

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 from tests.core.serve.conftest import Bench, recipe_text
@@ -108,3 +109,15 @@ def test_health_validation_get_and_unknown_routes(bench: Callable[..., Bench]) -
     assert missing.status_code == 404
     assert "/hooks/hooks" in missing.text
     assert served.client.put("/hooks/hooks", content=b"{}").status_code == 405
+
+
+def test_metrics_show_the_requests_each_rate_budget_has_left_as_the_service_reported(
+    bench: Callable[..., Bench],
+) -> None:
+    from core.http import store_for
+
+    served = bench()
+    now = time.time()
+    store_for(served.store).observe("virtuous:1a2b3c", 4321, now + 600, 5000, now)
+    text = served.client.get("/metrics").text
+    assert 'connector_rate_budget_remaining{budget="virtuous:1a2b3c"} 4321' in text
