@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import os
+import re
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -41,9 +42,16 @@ R = TypeVar("R")
 
 @functools.cache
 def _stderr() -> Console:
-    from rich.console import Console
+    from core.console import console_for
 
-    return Console(stderr=True, highlight=False)
+    return console_for(stderr=True)
+
+
+def progress_wanted(as_json: bool) -> bool:
+    """A live progress line: for a person at a terminal, unless ``-q`` or ``--json``."""
+    from core import output
+
+    return not as_json and _verbosity >= 0 and output.interactive()
 
 
 def redact_text(text: str) -> str:
@@ -210,6 +218,9 @@ class CommandGroup(click.Group):
     lets the plugins add theirs first.
     """
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _verbosity_first(args))
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
             self.add_command(_import_command(LAZY_COMMANDS[cmd_name]), cmd_name)
@@ -223,6 +234,18 @@ class CommandGroup(click.Group):
                 self.add_command(_import_command(target), name)
         ctx.ensure_object(Session).add_commands(self)
         return super().list_commands(ctx)
+
+
+_VERBOSITY_FLAGS = re.compile(r"-v+|--verbose|-q|--quiet")
+
+
+def _verbosity_first(args: list[str]) -> list[str]:
+    """``connector run recipe.yaml -v`` as ``connector -v run recipe.yaml``: the root's -v and
+    -q are taken after the command too (up to a ``--``, after which every word is an argument)."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if _VERBOSITY_FLAGS.fullmatch(a)]
+    rest = [a for a in args[:end] if not _VERBOSITY_FLAGS.fullmatch(a)]
+    return [*flags, *rest, *args[end:]]
 
 
 #: Built-in commands that live in their own modules, imported only when named (or listed by
@@ -249,23 +272,38 @@ def _import_command(target: str) -> click.Command:
 
 @click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="connector")
-@click.option("-v", "--verbose", count=True, help="log more: -v for each run, -vv for each request")
-def cli(verbose: int) -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="log more: -v each batch, -vv each request (also after the command)",
+)
+@click.option("-q", "--quiet", is_flag=True, help="log only errors (also after the command)")
+def cli(verbose: int, quiet: bool) -> None:
     """Keep your systems in sync with Virtuous CRM+, one YAML recipe at a time."""
     global _verbosity
-    _verbosity = verbose
-    _configure_logging(verbose)
+    _verbosity = -1 if quiet else verbose
+    _configure_logging(_verbosity)
+
+
+#: Libraries whose own debug lines would bury ours (httpcore's connection internals; httpx's
+#: line per request, which repeats ours without the rate budget): their warnings only.
+_QUIETED = ("httpcore", "httpx", "hpack", "urllib3", "stripe", "asyncio", "multipart")
 
 
 def _configure_logging(verbose: int) -> None:
     """Log to stderr through the secret filter, so no key reaches a terminal or a log file."""
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    levels = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}
+    level = levels.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, handlers=[_LogHandler()], format="%(message)s", force=True)
+    for name in _QUIETED:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 
 class _LogHandler(logging.Handler):
     """Rich's handler behind the secret filter, built at the first record: most commands log
-    nothing, and rich is not worth importing for them."""
+    nothing, and rich is not worth importing for them. Off a terminal (cron, CI) a record is
+    one plain line, with the date, for a log file."""
 
     @functools.cached_property
     def _rich(self) -> logging.Handler:
@@ -273,7 +311,12 @@ class _LogHandler(logging.Handler):
 
         from core.http.redact import SecretFilter
 
-        handler = RichHandler(console=_stderr(), show_path=False, markup=False)
+        handler: logging.Handler
+        if _stderr().is_terminal:
+            handler = RichHandler(console=_stderr(), show_path=False, markup=False)
+        else:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         handler.addFilter(SecretFilter())
         handler.setLevel(self.level)
         return handler
@@ -317,7 +360,7 @@ def run(
             runner = Runner(
                 recipe, state, dry_run=dry_run, limit=limit, pm=session.pm, wait_for_lock=wait
             )
-            with output.progress(runner, enabled=not as_json and output.interactive()):
+            with output.progress(runner, enabled=progress_wanted(as_json)):
                 report = runner.run()
     except (Exception, KeyboardInterrupt) as error:
         # What the run wrote before it stopped is in the service: its report must still count it,
@@ -363,16 +406,17 @@ def validate(session: Session, recipe_paths: tuple[Path, ...]) -> None:
 
 @cli.command("test")
 @recipe_argument
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
 @pass_session
 @reports_errors
-def test_recipe(session: Session, recipe_path: Path) -> None:
+def test_recipe(session: Session, recipe_path: Path, as_json: bool) -> None:
     """Run RECIPE's inline tests: each input must map to its expected output."""
     from core import output
     from core.recipe_tests import run_recipe_tests
 
     recipe = session.recipe(recipe_path, placeholders=True)
     results = run_recipe_tests(recipe)
-    output.print_test_results(recipe, results)
+    output.print_test_results(recipe, results, as_json=as_json)
     sys.exit(ExitCode.OK if all(r.passed for r in results) else ExitCode.RECORDS_FAILED)
 
 
@@ -416,15 +460,16 @@ def state() -> None:
 @state.command("show")
 @recipe_argument
 @state_option
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
 @pass_session
 @reports_errors
-def state_show(session: Session, recipe_path: Path, state_path: str | None) -> None:
+def state_show(session: Session, recipe_path: Path, state_path: str | None, as_json: bool) -> None:
     """Show RECIPE's cursor, ledger counts and dead letters."""
     from core import output
 
     recipe = session.recipe(recipe_path, placeholders=True)
     with session.state(recipe, state_path) as store:
-        output.print_state(recipe.name, store)
+        output.print_state(recipe.name, store, as_json=as_json)
 
 
 @state.command("reset")

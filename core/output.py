@@ -9,11 +9,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from core.console import console_for
 from core.http.redact import redact_text
 from core.outcomes import Outcome
 from core.state import DeadLetter, StateStore
@@ -23,17 +23,6 @@ if TYPE_CHECKING:
     from core.recipe_tests import CaseResult
     from core.report import RunReport
     from core.runner import Runner
-
-# Off a terminal (cron, CI, a pipe) nothing is wrapped: a log line stays one line.
-_UNWRAPPED_WIDTH = 1000
-
-
-def console_for(*, stderr: bool = False) -> Console:
-    """A console for stdout or stderr that wraps only on a terminal, at its width."""
-    found = Console(stderr=stderr, highlight=False)
-    if found.is_terminal:
-        return found
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=_UNWRAPPED_WIDTH)
 
 
 def interactive() -> bool:
@@ -163,7 +152,13 @@ def _requests(report: RunReport) -> str:
     return f"{report.requests_sent:,} (minimum {report.requests_minimum:,})"
 
 
-def print_test_results(recipe: Recipe, results: Sequence[CaseResult]) -> None:
+def print_test_results(recipe: Recipe, results: Sequence[CaseResult], *, as_json: bool) -> None:
+    if as_json:
+        cases = [{"name": r.name, "passed": r.passed, "problems": r.problems} for r in results]
+        passed = sum(r.passed for r in results)
+        body = {"recipe": recipe.name, "passed": passed, "total": len(results), "tests": cases}
+        _print_json(body)
+        return
     for result in results:
         mark = "[green]✓[/]" if result.passed else "[red]✗[/]"
         console.print(mark, Text(result.name), markup=True)
@@ -174,11 +169,21 @@ def print_test_results(recipe: Recipe, results: Sequence[CaseResult]) -> None:
     console.print(f"{recipe.name}: {passed} of {len(results)} test(s) passed")
 
 
-def print_state(recipe: str, store: StateStore) -> None:
+def print_state(recipe: str, store: StateStore, *, as_json: bool) -> None:
     entries = store.ledger_entries(recipe)
     counts: dict[str, int] = {}
     for entry in entries:
         counts[str(entry.outcome)] = counts.get(str(entry.outcome), 0) + 1
+    if as_json:
+        body = {
+            "recipe": recipe,
+            "state": store.location,
+            "cursor": store.cursor(recipe),
+            "ledger": {"records": len(entries), "outcomes": counts},
+            "dead_letters": len(store.dead_letters(recipe)),
+        }
+        _print_json(body)
+        return
     console.print(f"recipe:       {recipe}")
     console.print(f"state:        {redact_text(store.location)}", markup=False)
     console.print(f"cursor:       {json.dumps(store.cursor(recipe), default=str)}")
@@ -215,3 +220,8 @@ def print_dead_letter(letter: DeadLetter) -> None:
     console.print(f"field:    {letter.field or ''}\nreason:   {reason}", markup=False)
     console.print(f"attempts: {letter.attempts}\nwhen:     {letter.updated_at}", markup=False)
     console.print_json(json.dumps(letter.record, default=str))
+
+
+def _print_json(body: Any) -> None:
+    """One JSON document on stdout, secrets masked (a test's diff or a URL may quote one)."""
+    print(redact_text(json.dumps(body, indent=2, default=str)))

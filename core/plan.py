@@ -19,6 +19,7 @@ from core.cli import (
     ExitCode,
     Session,
     pass_session,
+    progress_wanted,
     recipe_argument,
     redact_text,
     reports_errors,
@@ -57,7 +58,7 @@ def plan(
     recipe = session.recipe(recipe_path)
     with session.state(recipe, state_path) as state:
         runner = Runner(recipe, state, dry_run=True, limit=limit, pm=session.pm, show=show)
-        with output.progress(runner, enabled=not as_json and output.interactive()):
+        with output.progress(runner, enabled=progress_wanted(as_json)):
             report = runner.run()
     if as_json:
         body: dict[str, Any] = {**report.to_dict(), "payloads": runner.payloads}

@@ -88,13 +88,15 @@ class _WireTransport(httpx.BaseTransport):
                 type(exc).__name__,
             )
             raise
+        budget = request.extensions.get("connector_budget")  # set by the rate governor
         logger.debug(
-            "%s %s %s -> %d in %.3fs",
+            "%s %s %s -> %d in %.3fs%s",
             self._name,
             request.method,
             redact_url(request.url),
             response.status_code,
             time.perf_counter() - started,
+            f", budget {budget()}" if callable(budget) else "",
         )
         return response
 

@@ -121,6 +121,8 @@ class GovernedTransport(httpx.BaseTransport):
             self._semaphore.acquire()
         try:
             claimed_at = self._claim()
+            if logger.isEnabledFor(logging.DEBUG):  # -vv: each request's line says what is left
+                request.extensions["connector_budget"] = self._left
             try:
                 response = self._inner.handle_request(request)
             finally:
@@ -150,6 +152,13 @@ class GovernedTransport(httpx.BaseTransport):
                 return now
             self._announce(wait)
             self._sleep(wait)
+
+    def _left(self) -> str:
+        """``4,990 of 5,000 left``: the budget's room now (the server's count where it gave one)."""
+        used, limit, _ = self._store.usage(
+            self._key, self._limit.requests, self._limit.per_seconds, self._clock()
+        )
+        return f"{max(limit - used, 0):,} of {limit:,} left"
 
     def _announce(self, wait: float) -> None:
         now = self._clock()
