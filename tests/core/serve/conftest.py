@@ -22,8 +22,9 @@ from core.serve.metrics import Metrics
 from core.serve.server import reported_budgets
 from core.serve.store_thread import StoreThread
 from core.state import open_state
+from core.webhooks import WebhookSource
 from tests.conftest import read_jsonl
-from tests.core.serve.signed import SignedPlugin, SignedSource, delivery
+from tests.core.serve.signed import SignedPlugin, delivery
 
 RECIPE = """
 version: 1
@@ -82,7 +83,7 @@ class Bench:
         source = self.recipe.source_class(
             self.recipe.source_settings, Context("hooks", directory, self.store)
         )
-        assert isinstance(source, SignedSource)
+        assert isinstance(source, WebhookSource)
         self.served = Served(self.recipe, source, self.inbox, threading.Event())
         app = build_app({"hooks": self.served}, self.metrics, reported_budgets([self.store]))
         self.server = EmulatorServer(app).start()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Callable
+
+import pytest
 
 from tests.core.serve.conftest import Bench, recipe_text
 from tests.core.serve.signed import HEADER, delivery, event, sign
@@ -121,3 +125,47 @@ def test_metrics_show_the_requests_each_rate_budget_has_left_as_the_service_repo
     store_for(served.store).observe("virtuous:1a2b3c", 4321, now + 600, 5000, now)
     text = served.client.get("/metrics").text
     assert 'connector_rate_budget_remaining{budget="virtuous:1a2b3c"} 4321' in text
+
+
+SERVICE_RECIPE = """
+version: 1
+name: hooks
+source:
+  use: {use}
+  with: {with_}
+sink:
+  use: file.jsonl
+  with: {{path: out.jsonl}}
+"""
+
+
+def _stripe(secret: str, body: bytes, stamp: int) -> dict[str, str]:
+    signed = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"stripe-signature": f"t={stamp},v1={signed}"}
+
+
+def _donorbox(secret: str, body: bytes, stamp: int) -> dict[str, str]:
+    signed = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"donorbox-signature": f"{stamp},{signed}"}
+
+
+@pytest.mark.parametrize(
+    ("use", "with_", "sign"),
+    [
+        ("stripe.webhook", '{secret: "whsec_e2e", api_key: "sk_test_e2e"}', _stripe),
+        ("donorbox.webhook", '{secret: "whsec_e2e"}', _donorbox),
+    ],
+)
+def test_a_stale_or_replayed_signature_of_a_real_service_is_refused_and_nothing_is_stored(
+    bench: Callable[..., Bench], use: str, with_: str, sign: Callable[..., dict[str, str]]
+) -> None:
+    served = bench(SERVICE_RECIPE.format(use=use, with_=with_).lstrip())
+    body = json.dumps({"id": "evt_1", "type": "charge.succeeded", "data": {}}).encode()
+    captured = sign("whsec_e2e", body, int(time.time()) - 3600)  # signed an hour ago
+    forged = sign("whsec_other", body, int(time.time()))
+    for headers in (captured, forged, {}):
+        answer = served.client.post("/hooks/hooks", content=body, headers=headers)
+        assert answer.status_code == 401
+    assert _stored(served) == 0
+    rejected = "connector_webhook_deliveries_rejected_total"
+    assert served.metrics.value(rejected, "hooks", reason="signature") == 3
