@@ -258,6 +258,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "describe": "core.describe:describe_command",
     "webhooks": "core.webhook_commands:webhooks",
     "plan": "core.plan:plan",
+    "worker": "core.worker.command:worker",
 }
 
 

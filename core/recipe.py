@@ -78,6 +78,19 @@ class ReconcileRef(ComponentRef):
         return duration_seconds(self.every)
 
 
+def check_schedule(text: str) -> str:
+    """``text`` if it is a cron expression (``*/15 * * * *``); else ValueError saying why."""
+    from croniter import croniter  # imported only by a recipe that has a schedule
+
+    if not croniter.is_valid(text):
+        msg = (
+            f"{text!r} is not a cron schedule; write five fields, minute hour day month weekday,"
+            ' e.g. "*/15 * * * *" (every 15 minutes) or "0 2 * * *" (at 02:00 every day)'
+        )
+        raise ValueError(msg)
+    return text
+
+
 class RecipeTestCase(BaseModel):
     """An inline test: a source record and the mapped payload it must give."""
 
@@ -109,8 +122,21 @@ class RecipeModel(BaseModel):
     two_way: TwoWayModel | None = Field(
         default=None, description="the paired recipe of a two-way sync, and its conflict policy"
     )
+    schedule: str | None = Field(
+        default=None, description='when connector worker runs it, in cron syntax: "*/15 * * * *"'
+    )
     tables: dict[str, dict[str, Any]] = Field(default_factory=dict)
     tests: list[RecipeTestCase] = Field(default_factory=list)
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _is_cron(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                check_schedule(value)
+            except ValueError as error:  # said as it is, without pydantic's "Value error, "
+                raise PydanticCustomError("schedule", str(error)) from None
+        return value
 
 
 @dataclass
@@ -221,6 +247,12 @@ def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = 
     )
     if model.reconcile is not None:
         _add_reconcile(recipe, model.reconcile, registry, env)
+    if model.schedule is not None and issubclass(source_class, WebhookSource):
+        msg = (
+            f"schedule: runs a polled source, but {source_class.name} takes webhooks as they"
+            " come; remove schedule: (reconcile.every sets how often its reconciling poll runs)"
+        )
+        raise RecipeValidationError(msg, where=located.where(("schedule",)))
     return recipe
 
 

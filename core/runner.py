@@ -144,8 +144,12 @@ class Runner:
         on_wait: Callable[[str], None] | None = None,
         wait_for_lock: bool = False,
         show: int = 0,
+        locked: bool = False,
     ) -> None:
         self.recipe = recipe
+        #: the caller holds the recipe's lock already (``connector worker`` takes it to check,
+        #: under it, that a scheduled run is still due)
+        self.locked = locked
         #: a dry run keeps the first ``show`` payloads it would send, in :attr:`payloads`
         self.show = show
         self.payloads: list[dict[str, Any]] = []
@@ -238,7 +242,7 @@ class Runner:
 
     def _exclusive(self) -> AbstractContextManager[None]:
         """The recipe's lock; a dry run writes nothing, so it may look alongside a real run."""
-        if self.dry_run:
+        if self.dry_run or self.locked:
             return nullcontext()
         if self.wait_for_lock:  # asked only then: a store may implement lock(recipe) alone
             return self.state.lock(self.recipe.name, wait=True)

@@ -19,6 +19,7 @@ need their clocks kept (NTP), a second off only shifts a window by a second.
 from __future__ import annotations
 
 import functools
+import os
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +30,9 @@ from core.http.budget import BudgetStore, ServerReport, Usage
 #: The variable naming the Redis that holds every rate budget.
 RATE_URL_VARIABLE = "CONNECTOR_RATE_URL"
 SCHEMES = ("redis://", "rediss://", "unix://")
-#: Prefix of every key this store writes.
+#: Prefix of every key this store writes; ``CONNECTOR_RATE_PREFIX`` keeps deployments (or test
+#: runs) sharing one Redis apart.
+PREFIX_VARIABLE = "CONNECTOR_RATE_PREFIX"
 DEFAULT_PREFIX = "connector:budget:"
 # A server's report outlives its window (the window length it told is worth keeping), not forever.
 _REPORT_TTL = 86_400
@@ -219,7 +222,11 @@ def _report(values: list[Any]) -> ServerReport:
     )
 
 
-@functools.cache
 def budget_store(url: str) -> BudgetStore:
     """The budgets in the Redis at ``url``, one store (and connection pool) per process."""
-    return RedisBudgetStore(url)
+    return _budget_store(url, os.environ.get(PREFIX_VARIABLE) or DEFAULT_PREFIX)
+
+
+@functools.cache
+def _budget_store(url: str, prefix: str) -> BudgetStore:
+    return RedisBudgetStore(url, prefix=prefix)

@@ -1,0 +1,104 @@
+"""Runs scheduled recipes when they are due, once across every worker sharing their state.
+
+Each due recipe is run under its lock (a lease in a Postgres state database, so one process on
+any machine): a worker that finds it held moves on, the holder is running it. Under the lock the
+worker looks again whether the run is still due, for another worker may have finished it since
+the first look; so each scheduled run happens once. A worker killed mid-run loses its lease when
+the lease expires (``CONNECTOR_LEASE_SECONDS``); the next worker to look finds the run still due
+and runs it, from the cursor, ledger and in-flight marks the killed one committed, so nothing is
+lost or sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pluggy
+
+from core.errors import ConnectorError, RunInProgressError
+from core.http.redact import redact_text
+from core.recipe import Recipe
+from core.report import RunReport
+from core.runner import Runner
+from core.state import open_state
+from core.state.lock import run_lock
+from core.worker.schedule import is_done, latest_due, next_due, record_finished
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Ran:
+    """One scheduled run: its report, or the error that stopped it."""
+
+    recipe: str
+    due: float
+    report: RunReport | None = None
+    error: str | None = None
+
+
+class Scheduler:
+    """Runs ``recipes`` (each with a ``schedule:``) whose state lives at ``location(recipe)``."""
+
+    def __init__(
+        self,
+        recipes: list[Recipe],
+        location: Callable[[Recipe], str | Path],
+        *,
+        pm: pluggy.PluginManager | None = None,
+        on_run: Callable[[Ran], None] = lambda ran: None,
+    ) -> None:
+        self.recipes = recipes
+        self.location = location
+        self.pm = pm
+        self.on_run = on_run
+
+    def run_due(self, now: float) -> list[Ran]:
+        """Run every recipe due at ``now`` that no other worker has run or is running."""
+        done = []
+        for recipe in self.recipes:
+            ran = self._run_if_due(recipe, now)
+            if ran is not None:
+                self.on_run(ran)
+                done.append(ran)
+        return done
+
+    def run_forever(self, stop: threading.Event, poll: float) -> None:
+        """Run what is due until ``stop`` is set, looking at least every ``poll`` seconds (a
+        killed worker's run is taken over at the first look after its lease expired)."""
+        while not stop.is_set():
+            self.run_due(time.time())
+            now = time.time()
+            soonest = min(next_due(_schedule(r), now) for r in self.recipes)
+            stop.wait(max(0.0, min(poll, soonest - now)))
+
+    def _run_if_due(self, recipe: Recipe, now: float) -> Ran | None:
+        due = latest_due(_schedule(recipe), now)
+        store = open_state(self.location(recipe))
+        try:
+            if is_done(store, recipe.name, due):
+                return None
+            with run_lock(recipe.path, recipe.name), store.lock(recipe.name):
+                if is_done(store, recipe.name, due):  # another worker finished it meanwhile
+                    return None
+                report = Runner(recipe, store, pm=self.pm, locked=True).run()
+                record_finished(store, recipe.name, due, time.time())
+                return Ran(recipe.name, due, report=report)
+        except RunInProgressError:
+            return None  # another worker runs it; if it dies, its lease expires
+        except ConnectorError as error:
+            reason = redact_text(str(error))
+            logger.warning("%s: the scheduled run stopped: %s", recipe.name, reason)
+            return Ran(recipe.name, due, error=reason)
+        finally:
+            store.close()
+
+
+def _schedule(recipe: Recipe) -> str:
+    assert recipe.model.schedule is not None
+    return recipe.model.schedule

@@ -1,0 +1,83 @@
+"""`connector worker` on one host (SQLite state): the schedule key, what --once runs, and the
+errors that name where a recipe is wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from core.worker.schedule import latest_due, next_due
+from tests.connectors.virtuous.support import Virtuous, serving
+from tests.core.worker.support import gift_ids, scheduled_gifts
+
+
+@pytest.fixture
+def virtuous(monkeypatch: pytest.MonkeyPatch) -> Iterator[Virtuous]:
+    with serving(monkeypatch) as emulator:
+        yield emulator
+
+
+def test_once_runs_what_is_due_and_a_second_look_finds_it_done(
+    tmp_path: Path, virtuous: Virtuous, invoke: Callable[..., Result]
+) -> None:
+    folder = scheduled_gifts(tmp_path / "recipes", recipes=2, gifts=30, batch=10)
+    first = invoke("worker", "--dir", folder, "--once")
+    assert first.exit_code == 0, first.output
+    assert "connector worker: gifts-0 (due " in first.stderr
+    assert "): 30 written" in first.stderr
+    assert len(gift_ids(virtuous)) == 60
+    second = invoke("worker", folder / "gifts-0.yaml", folder / "gifts-1.yaml", "--once")
+    assert second.exit_code == 0, second.output
+    assert second.stderr == ""
+
+
+def test_a_schedule_that_is_no_cron_names_its_line(
+    tmp_path: Path, virtuous: Virtuous, invoke: Callable[..., Result]
+) -> None:
+    folder = scheduled_gifts(tmp_path, recipes=1, gifts=1, batch=10)
+    path = folder / "gifts-0.yaml"
+    path.write_text(path.read_text().replace('"* * * * *"', '"every 15 minutes"'))
+    result = invoke("worker", path, "--once")
+    assert result.exit_code == 2
+    assert f"{path}:3:1: schedule: " in result.stderr
+    assert "'every 15 minutes' is not a cron schedule; write five fields" in result.stderr
+
+
+def test_a_recipe_without_a_schedule_is_refused_by_name(
+    tmp_path: Path, virtuous: Virtuous, invoke: Callable[..., Result]
+) -> None:
+    folder = scheduled_gifts(tmp_path, recipes=1, gifts=1, batch=10)
+    path = folder / "gifts-0.yaml"
+    path.write_text(path.read_text().replace('schedule: "* * * * *"\n', ""))
+    result = invoke("worker", path, "--once")
+    assert result.exit_code == 2
+    assert f"{path}: no schedule: to run it on" in result.stderr
+    nothing = invoke("worker", "--dir", folder, "--once")
+    assert nothing.exit_code == 2
+    assert "no recipe in it has a schedule:" in nothing.stderr
+
+
+def test_a_webhook_recipe_takes_no_schedule(write_recipe, invoke: Callable[..., Result]) -> None:
+    path = write_recipe(
+        """
+        version: 1
+        name: hooks
+        schedule: "*/5 * * * *"
+        source: {use: stripe.webhook, with: {secret: whsec_x, api_key: sk_test_x}}
+        sink: {use: file.jsonl, with: {path: out.jsonl}}
+        """
+    )
+    result = invoke("validate", path)
+    assert result.exit_code == 2
+    assert "schedule: runs a polled source, but stripe.webhook takes webhooks" in result.stderr
+
+
+def test_due_times_are_the_schedules_firings_in_utc() -> None:
+    noon = 1_764_504_000.0  # 2025-11-30T12:00:00Z
+    assert latest_due("*/15 * * * *", noon) == noon
+    assert latest_due("*/15 * * * *", noon + 899) == noon
+    assert latest_due("0 2 * * *", noon) == noon - 10 * 3600
+    assert next_due("*/15 * * * *", noon) == noon + 900
