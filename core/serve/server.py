@@ -73,6 +73,7 @@ class WebhookServer:
             for drainer in drainers:
                 drainer.start()
             host, port = sock.getsockname()[:2]
+            host = f"[{host}]" if ":" in host else host
             announce(f"listening on http://{host}:{port}: " + ", ".join(_routes(served)))
             try:
                 with _signals_noted(announce):
