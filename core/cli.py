@@ -259,6 +259,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "webhooks": "core.webhook_commands:webhooks",
     "plan": "core.plan:plan",
     "worker": "core.worker.command:worker",
+    "validate": "core.validate:validate",
 }
 
 
@@ -377,32 +378,6 @@ def _stop_reason(error: BaseException) -> str:
     if isinstance(error, KeyboardInterrupt):
         return "interrupted"
     return redact_text(str(error)) if isinstance(error, ConnectorError) else _unexpected(error)
-
-
-@cli.command()
-@click.argument(
-    "recipe_paths",
-    metavar="RECIPE...",
-    nargs=-1,
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-)
-@pass_session
-@reports_errors
-def validate(session: Session, recipe_paths: tuple[Path, ...]) -> None:
-    """Check recipes without reading or writing anything."""
-    failed = False
-    for path in recipe_paths:
-        try:
-            recipe = session.recipe(path)
-        except RecipeError as error:
-            failed = True
-            _stderr().print(f"[red]✗[/] {path}", markup=True)
-            for line in redact_text(str(error)).splitlines():
-                _stderr().print(f"  {line}", markup=False, soft_wrap=True)
-        else:
-            click.echo(f"✓ {path}: {recipe.source_class.name} → {recipe.sink_class.name}")
-    sys.exit(ExitCode.USAGE if failed else ExitCode.OK)
 
 
 @cli.command("test")

@@ -11,7 +11,7 @@ from typing import Any
 from core.errors import MissingSecretError
 
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_PLACEHOLDER = re.compile(r"<[A-Za-z_][A-Za-z0-9_]*>")
+_PLACEHOLDER = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
 # Values of variables named like these are credentials: they are registered for redaction.
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASS|PRIVATE|OTP|CREDENTIAL|AUTH", re.IGNORECASE)
 
@@ -38,16 +38,28 @@ class WithPlaceholders(dict[str, str]):
     machine that holds none of its secrets (a CI job, a newcomer's laptop).
     """
 
+    def __init__(self, values: Mapping[str, str] | None = None) -> None:
+        super().__init__(values or {})
+        #: The variables read as placeholders so far: what reaching a service would need.
+        self.missing: set[str] = set()
+
     def placeholder(self, name: str) -> str:
+        self.missing.add(name)
         return f"<{name}>"
 
     def holds_placeholder(self, data: Any) -> bool:
         """Whether a placeholder stands somewhere in ``data`` (a component's ``with:``)."""
+        return bool(self.placeholders_in(data))
+
+    def placeholders_in(self, data: Any) -> list[str]:
+        """The variables whose placeholders stand in ``data``, in order, each once."""
         if isinstance(data, dict):
-            return any(self.holds_placeholder(v) for v in data.values())
+            data = list(data.values())
         if isinstance(data, list):
-            return any(self.holds_placeholder(v) for v in data)
-        return isinstance(data, str) and _PLACEHOLDER.search(data) is not None
+            return list(dict.fromkeys(n for v in data for n in self.placeholders_in(v)))
+        if not isinstance(data, str):
+            return []
+        return [m.group(1) for m in _PLACEHOLDER.finditer(data) if m.group(1) in self.missing]
 
 
 def interpolate(
@@ -70,17 +82,15 @@ def interpolate(
             return "$"
         name, default = match.group(1), match.group(2)
         value = env.get(name)
-        if value is None or (value == "" and default is not None):
+        # An empty credential is never meant: it would be sent as "Bearer " and refused.
+        empty_secret = value == "" and _SECRET_NAME.search(name) is not None
+        if value is None or (value == "" and default is not None) or empty_secret:
             if default is not None:
                 value = default
             elif isinstance(env, WithPlaceholders):
                 return env.placeholder(name)
             else:
-                msg = (
-                    f"environment variable {name} is not set; set it, add it to .env, or write"
-                    f" ${{{name}:-default}}"
-                )
-                raise MissingSecretError(msg, where=where(path))
+                raise MissingSecretError(_unset(name, value), where=where(path))
         if _SECRET_NAME.search(name) and value:
             on_secret(value)
         return value
@@ -97,3 +107,12 @@ def references(text: str) -> dict[str, str | None]:
         if name is not None and found.get(name) is None:
             found[name] = default
     return found
+
+
+def _unset(name: str, value: str | None) -> str:
+    if value is None:
+        return (
+            f"environment variable {name} is not set; set it, add it to .env, or write"
+            f" ${{{name}:-default}}"
+        )
+    return f"environment variable {name} is set but empty; give it the credential (check .env)"

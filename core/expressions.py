@@ -255,6 +255,11 @@ class Scope:
             self._pending.append(f"{var} = _get({parent}, {key!r})")
         return var
 
+    @property
+    def paths(self) -> list[tuple[str | int, ...]]:
+        """Every fixed record path the expressions read so far, parents before children."""
+        return list(self._paths)
+
     def take_path_lines(self) -> list[str]:
         lines, self._pending = self._pending, []
         return lines
@@ -537,7 +542,8 @@ class _Emitter:
         try:
             signature.bind(*range(positional), **dict.fromkeys(keywords))
         except TypeError as error:
-            msg = f"{name}: {error}"
+            plain = (str(p.replace(annotation=p.empty)) for p in signature.parameters.values())
+            msg = f"{name}: {error}; {name} takes ({', '.join(plain)})"
             raise self.fail(msg) from None
 
     def _compare(self, node: ast.Compare) -> str:

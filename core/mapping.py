@@ -26,7 +26,7 @@ import enum
 import itertools
 import linecache
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import CodeType
 from typing import Any, Final, Literal
 
@@ -41,6 +41,8 @@ from core.expressions import (
     remainder,
     safe_get,
 )
+from core.record_paths import MissingPaths
+from core.record_paths import Path as RecordPath
 from core.transforms import Transform
 
 __all__ = ["FILTERED", "CompiledMapping", "compile_mapping"]
@@ -80,13 +82,26 @@ class CompiledMapping:
     Returns the mapped payload (a new ``dict``), or :data:`FILTERED` when the filter rejects the
     record; raises :class:`~core.errors.MappingError` naming the output field when a value cannot
     be mapped. ``function`` is the generated function itself, for loops that want to skip a call.
+    ``filter_paths`` and ``map_paths`` are the fixed record paths the filter and the map read.
     """
 
-    __slots__ = ("function", "source")
+    __slots__ = ("filter_paths", "function", "map_paths", "source")
 
-    def __init__(self, function: Callable[[Mapping[str, Any]], Any], source: str) -> None:
+    def __init__(
+        self,
+        function: Callable[[Mapping[str, Any]], Any],
+        source: str,
+        filter_paths: Sequence[RecordPath] = (),
+        map_paths: Sequence[RecordPath] = (),
+    ) -> None:
         self.function = function
         self.source = source
+        self.filter_paths = tuple(filter_paths)
+        self.map_paths = tuple(map_paths)
+
+    def missing_paths(self) -> MissingPaths:
+        """A fresh watch for the record paths this mapping reads that no record holds."""
+        return MissingPaths(self.filter_paths, self.map_paths)
 
     def __call__(self, record: Mapping[str, Any]) -> dict[str, Any] | Literal[_Filtered.FILTERED]:
         result: dict[str, Any] | Literal[_Filtered.FILTERED] = self.function(record)
@@ -123,6 +138,7 @@ def compile_mapping(
         filter_code = writer.leaf(filter_expr, ("filter",))
         filter_line = f"if not {filter_code}: return _FILTERED"
     filter_paths = scope.take_path_lines()
+    read_by_filter = scope.paths
     body = writer.value(map_block, ("map",))
     lines = [
         "def _mapping(_r):",
@@ -172,7 +188,8 @@ def compile_mapping(
         return _explain(error, code, attributions, names)
 
     namespace["_fail"] = fail
-    return CompiledMapping(function, source)
+    read_by_map = [path for path in scope.paths if path not in read_by_filter]
+    return CompiledMapping(function, source, read_by_filter, read_by_map)
 
 
 class _Writer:

@@ -131,6 +131,10 @@ def print_report(report: RunReport, recipe_path: Path | str = "RECIPE") -> None:
             f" shows them, `connector dlq retry {recipe_path}` sends them again",
             markup=False,
         )
+    if report.missing_paths:
+        errors.print("the recipe reads fields no record had (misspelt?):", markup=False)
+    for line in report.missing_paths:
+        errors.print(f"  {line}", markup=False)
     if report.dead_letters_waiting:
         errors.print(
             f"{report.dead_letters_waiting:,} dead-lettered record(s) not sent: unchanged since"

@@ -21,6 +21,7 @@ from core.env import WithPlaceholders, environment, interpolate
 from core.errors import RecipeError, RecipeSyntaxError, RecipeValidationError
 from core.mapping import FILTERED, CompiledMapping, compile_mapping
 from core.pair import Pair, TwoWayModel, check_pair
+from core.preflight import check_required, inner_model
 from core.registry import Registry
 from core.sink import Sink
 from core.source import Source
@@ -222,6 +223,7 @@ def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = 
     )
     if model.map is not None and sink_class.Model is not None:
         check_fields(model.map, sink_class.Model, located, ("map",), sink_class.name)
+        check_required(model.map, sink_class.Model, located, sink_class.name, sink_class.fills)
     pair = None
     if model.two_way is not None:
         pair = check_pair(model.two_way, path, located, model.map, (source_class, sink_class))
@@ -351,7 +353,7 @@ def check_fields(
                 f" valid: {', '.join(fields)}"
             )
             raise RecipeValidationError(msg, where=located.where((*path, key)))
-        inner = _inner_model(fields[key].annotation)
+        inner = inner_model(fields[key].annotation)
         if inner is None:
             continue
         if isinstance(value, dict):
@@ -392,17 +394,7 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
             field = by_alias.get(part)
         if field is None:
             return None
-        current = _inner_model(field.annotation)
+        current = inner_model(field.annotation)
         if current is None:
             return None
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _inner_model(arg)
-        if found:
-            return found
-    return None

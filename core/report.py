@@ -50,6 +50,8 @@ class RunReport:
     dead_letters_waiting: int = 0
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished_at: str | None = None
+    #: record paths the recipe reads that every record read lacked (see core.record_paths)
+    missing_paths: list[str] = field(default_factory=list)
     #: why the run stopped before the end (a fatal error, an interrupt); what it wrote still counts
     stopped: str | None = None
     _start: float = field(default_factory=time.monotonic, repr=False)
@@ -86,7 +88,7 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and self.stopped is None
+        return self.failed == 0 and self.stopped is None and not self.missing_paths
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +106,7 @@ class RunReport:
             "rate_limit_waits": self.waits,
             "requests": {"sent": self.requests_sent, "minimum": self.requests_minimum},
             "dead_letters_waiting": self.dead_letters_waiting,
+            "missing_paths": self.missing_paths,
             "state": self.state,
             "started_at": self.started_at,
             "finished_at": self.finished_at,

@@ -181,6 +181,7 @@ class Runner:
         self._cut = _Cut.empty()
         self._planned = 0
         self._committed_at = (0, time.monotonic())
+        self._paths = recipe.mapping.missing_paths()
         waiting = on_wait or self.report.note_wait
         self.context = Context(recipe.name, recipe.base_dir, state, on_wait=waiting)
         # The sink's own, so that the requests it sends (the run's spending of the service's
@@ -279,6 +280,7 @@ class Runner:
                 self.context.close()
                 self.report.requests_sent = self._sink_context.requests_sent
                 self.report.requests_minimum = sink.minimum_requests(self._sent)
+                self.report.missing_paths = self._paths.report()
                 self.report.finish()
                 if self.pm is not None:
                     self.pm.hook.connector_after_run(
@@ -397,6 +399,8 @@ class Runner:
             return read
         try:
             mapped = self.recipe.apply(incoming.record)
+            if self._paths.pending:
+                self._paths.observe(incoming.record, mapped is not FILTERED)
             if mapped is FILTERED:
                 self.report.count(Outcome.FILTERED)
                 return read

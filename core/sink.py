@@ -25,7 +25,8 @@ class Sink(ABC):
     ``Model`` validates each mapped payload before it leaves the process (an invalid one is
     dead-lettered with the field); None means any JSON object is accepted. ``supports_update``
     says whether a changed source record can be written again as an update; when it cannot, the
-    record ends as ``needs_review``.
+    record ends as ``needs_review``. A recipe whose map never sets a field ``Model`` requires
+    (and ``fills`` does not name) is refused when it is loaded.
     """
 
     name: ClassVar[str]
@@ -38,6 +39,9 @@ class Sink(ABC):
     #: without recording is gone before anything is written again. Such a sink, unless it
     #: looks records up in :meth:`recover`, needs no in-flight marks, and the runner makes none.
     undoes_uncommitted_writes: ClassVar[bool] = False
+    #: Fields ``Model`` requires that :meth:`prepare` fills when the map leaves them out: a
+    #: recipe that never maps them is not refused for it.
+    fills: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, settings: BaseModel, context: Context) -> None:
         self.settings = settings

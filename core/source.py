@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -67,6 +68,13 @@ class Source(ABC):
     def __init__(self, settings: BaseModel, context: Context) -> None:
         self.settings = settings
         self.context = context
+
+    @classmethod
+    def preflight(cls, settings: BaseModel, base_dir: Path) -> dict[str, str]:
+        """What is wrong with ``settings`` that shows without reaching the service, as
+        ``{setting: problem}`` (a file source's input that is not there). ``connector validate``
+        reports it; ``base_dir`` is the recipe's directory, which relative paths start from."""
+        return {}
 
     @abstractmethod
     def read(self, cursor: Any | None) -> Iterator[Record | Unreadable]:

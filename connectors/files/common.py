@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from core import limits
 from core.errors import InputError
 from core.outcomes import Outcome, WriteResult
+from core.source import Source
 
 
 def _known_encoding(name: str) -> str:
@@ -52,6 +53,20 @@ class FileSinkSettings(BaseModel):
     )
 
     _encoding = field_validator("encoding")(_known_encoding)
+
+
+class FileSource(Source):
+    """A source that reads one file, named by its ``path`` setting."""
+
+    @classmethod
+    def preflight(cls, settings: BaseModel, base_dir: Path) -> dict[str, str]:
+        assert isinstance(settings, FileSourceSettings)
+        path = Path(settings.path).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        if path.is_file():
+            return {}
+        problem = "is a directory, not a file" if path.is_dir() else "does not exist"
+        return {"path": f"input file {path} {problem}"}
 
 
 def record_key(record: Mapping[str, Any], field: str | None) -> str:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from connectors.files.common import (
     AppendLog,
     FileSinkSettings,
+    FileSource,
     FileSourceSettings,
     missing_key,
     open_input,
@@ -23,7 +24,7 @@ from core.errors import InputError
 from core.json_numbers import plain_text, to_json
 from core.outcomes import Outcome, WriteItem, WriteResult
 from core.sink import Sink
-from core.source import Record, Source, Unreadable
+from core.source import Record, Unreadable
 
 
 class CsvSourceSettings(FileSourceSettings):
@@ -46,7 +47,7 @@ class CsvSourceSettings(FileSourceSettings):
         return self
 
 
-class CsvSource(Source):
+class CsvSource(FileSource):
     """Rows of a CSV file; every run reads the whole file and the ledger skips unchanged rows."""
 
     name: ClassVar[str] = "file.csv"

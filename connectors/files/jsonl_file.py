@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from connectors.files.common import (
     AppendLog,
     FileSinkSettings,
+    FileSource,
     FileSourceSettings,
     bounded_lines,
     missing_key,
@@ -25,10 +26,10 @@ from core.digest import exact_json_encoder
 from core.json_numbers import parse_bounded_json
 from core.outcomes import Outcome, WriteItem, WriteResult
 from core.sink import Sink
-from core.source import Record, Source, Unreadable
+from core.source import Record, Unreadable
 
 
-class JsonlSource(Source):
+class JsonlSource(FileSource):
     """Objects of a JSON Lines file; a line that is not a JSON object is dead-lettered.
 
     Numbers with a fraction are read as exact decimals (:class:`JsonNumber`), never floats. A

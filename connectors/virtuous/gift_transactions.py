@@ -48,6 +48,7 @@ class GiftTransactions(VirtuousSink):
     name: ClassVar[str] = "virtuous.gift_transactions"
     Settings: ClassVar[type[BaseModel]] = GiftTransactionSettings
     Model: ClassVar[type[BaseModel] | None] = GiftTransaction
+    fills: ClassVar[frozenset[str]] = frozenset({"transactionId", "transactionSource"})
     supports_update: ClassVar[bool] = False
     description: ClassVar[str] = "gifts into Virtuous's nightly import"
     settings: GiftTransactionSettings
