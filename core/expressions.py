@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from core import limits
+from core.transforms import DateOrder
 
 __all__ = [
     "ExpressionError",
@@ -218,10 +219,12 @@ class Scope:
         #: Set when an expression holds a dict display or looks up a table of objects: its
         #: value may hold an object whose keys are not text (see :func:`plain_object`).
         self.builds_objects = False
+        #: The order of day and month this mapping's dates settle (see DateOrder).
+        self.dates = DateOrder()
 
     def transform(self, name: str) -> str:
         ref = f"_t_{name}"
-        self.namespace[ref] = self.used[name] = self.transforms[name]
+        self.namespace[ref] = self.used[name] = self.dates.for_run(self.transforms[name])
         return ref
 
     def table(self, name: str) -> str:

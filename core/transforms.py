@@ -13,6 +13,7 @@ refused at once, never converted for half a minute). Plugins add transforms thro
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -283,7 +284,8 @@ def round_money(value: Any, places: int | str = 2) -> Decimal | None:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
-_US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T].*)?")
+# D/M/YYYY or M/D/YYYY, with the same separator twice, and any time of day after it.
+_NUMERIC_DATE = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?:[ T].*)?")
 # Dates repeat constantly in a sync (every gift on one day shares it), and this cache turns the
 # date arithmetic into one dict lookup. It is cleared when it grows, so memory stays bounded.
 _DAY_TEXT: dict[int, str] = {}
@@ -337,7 +339,9 @@ def unix_to_datetime(ts: Any) -> str | None:
     return moment.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
-def _parse_moment(value: Any, fmt: str | None) -> datetime | None:
+def _parse_moment(
+    value: Any, fmt: str | None, day_first: bool | None, order: DateOrder | None = None
+) -> datetime | None:
     """Read what ``parse_date`` accepts into a ``datetime`` (naive unless an offset was given)."""
     if value is None:
         return None
@@ -358,36 +362,117 @@ def _parse_moment(value: Any, fmt: str | None) -> datetime | None:
         return datetime.strptime(text, fmt)
     if text.isdigit() and len(text) != 8:  # eight digits is ISO basic form, YYYYMMDD
         return (_EPOCH + timedelta(seconds=int(text))).replace(tzinfo=None)
-    us_date = _US_DATE.fullmatch(text)
-    if us_date:
-        month, day, year = (int(part) for part in us_date.groups())
-        return datetime(year, month, day)
+    numeric = _NUMERIC_DATE.fullmatch(text)
+    if numeric:
+        first, second, year = (int(numeric.group(n)) for n in (1, 3, 4))
+        order = order or DateOrder()
+        return order.read(value, first, second, year, day_first)
     try:
         return datetime.fromisoformat(text)
     except ValueError:
         msg = (
-            f"cannot read {_show(value)} as a date; expected ISO 8601, M/D/YYYY or unix seconds "
-            "(or pass a format, e.g. parse_date('%d.%m.%Y'))"
+            f"cannot read {_show(value)} as a date; expected ISO 8601, D/M/YYYY or M/D/YYYY, or"
+            " unix seconds (or pass a format, e.g. parse_date('%d.%m.%Y'))"
         )
         raise ValueError(msg) from None
 
 
-def parse_date(value: Any, fmt: str | None = None) -> str | None:
+class DateOrder:
+    """Whether a run's dates such as ``01/02/2025`` put the day or the month first.
+
+    Such a date reads two ways, so it is never guessed: the recipe says ``day_first`` (or gives
+    a format), or a date earlier in the same run that reads only one way (``15/01/2025``)
+    settled the order for the rest. A date that contradicts a settled order is refused. The
+    mapping compiler gives each compiled mapping (each run) its own.
+    """
+
+    def __init__(self) -> None:
+        self.day_first: bool | None = None
+        self.settled_by: str | None = None
+
+    def read(
+        self, value: str, first: int, second: int, year: int, day_first: bool | None
+    ) -> datetime:
+        if day_first is None and first != second and first <= 12 and second <= 12:
+            if self.day_first is None:
+                raise ValueError(_two_ways(value, first, second))
+            day_first = self.day_first
+        only = day_first if day_first is not None else (first > 12 if first != second else None)
+        settled = self.day_first
+        if day_first is None and only is not None and settled is not None and only != settled:
+            msg = (
+                f"{_show(value)} reads only {_ORDER[bool(only)]}, but {self.settled_by!r} earlier"
+                f" in this run reads only {_ORDER[settled]}; give the format, e.g."
+                f" parse_date('{'%d/%m/%Y' if only else '%m/%d/%Y'}')"
+            )
+            raise ValueError(msg)
+        day, month = (first, second) if only else (second, first)
+        try:
+            moment = datetime(year, month, day)
+        except ValueError as error:
+            msg = f"{_show(value)} is not a date read {_ORDER[bool(only)]}: {error}"
+            raise ValueError(msg) from None
+        if self.day_first is None and only is not None and day_first is None:
+            self.day_first, self.settled_by = only, value.strip()
+        return moment
+
+    def parse_date(
+        self, value: Any, fmt: str | None = None, day_first: bool | None = None
+    ) -> str | None:
+        """:func:`parse_date`, remembering the order this run's dates settled."""
+        moment = _parse_moment(value, fmt, day_first, self)
+        return None if moment is None else moment.date().isoformat()
+
+    def format_date(
+        self, value: Any, fmt: str, parse_fmt: str | None = None, day_first: bool | None = None
+    ) -> str | None:
+        """:func:`format_date`, remembering the order this run's dates settled."""
+        moment = _parse_moment(value, parse_fmt, day_first, self)
+        return None if moment is None else moment.strftime(fmt)
+
+    def for_run(self, transform: Transform) -> Transform:
+        """``transform`` as one run uses it: the date readers share this memory."""
+        if transform is parse_date:
+            return self.parse_date
+        if transform is format_date:
+            return self.format_date
+        return transform
+
+
+_ORDER = {True: "day first (D/M/YYYY)", False: "month first (M/D/YYYY)"}
+
+
+def _two_ways(value: str, first: int, second: int) -> str:
+    months = calendar.month_name
+    return (
+        f"{_show(value)} reads two ways ({first} {months[second]} or {months[first]}"
+        f" {second}); say which: parse_date(day_first=True) for D/M/YYYY,"
+        " parse_date(day_first=False) for M/D/YYYY, or a format such as parse_date('%d/%m/%Y')"
+    )
+
+
+def parse_date(value: Any, fmt: str | None = None, day_first: bool | None = None) -> str | None:
     """Read a date in any common form and write it as ``YYYY-MM-DD``.
 
-    Accepts ISO 8601 dates and datetimes (``Z`` or an offset), US ``M/D/YYYY``, unix seconds (int
-    or digit text) and ``date``/``datetime`` objects; with ``fmt``, exactly that ``strptime``
-    format. A datetime keeps the calendar date it was written in: ``2025-01-01T23:30:00-05:00``
-    is ``2025-01-01``, the day the donor saw. Empty text gives ``None``.
+    Accepts ISO 8601 dates and datetimes (``Z`` or an offset), ``D/M/YYYY`` and ``M/D/YYYY``
+    (also with ``.`` or ``-``), unix seconds (int or digit text) and ``date``/``datetime``
+    objects; with ``fmt``, exactly that ``strptime`` format. A date that reads two ways
+    (``01/02/2025``) is refused unless ``day_first`` says which order the file uses; in a recipe,
+    a date of the same run that reads one way only (``15/01/2025``) settles it for the rest (see
+    :class:`DateOrder`). A datetime keeps the calendar date it was written in:
+    ``2025-01-01T23:30:00-05:00`` is ``2025-01-01``, the day the donor saw. Empty text gives
+    ``None``.
     """
-    moment = _parse_moment(value, fmt)
+    moment = _parse_moment(value, fmt, day_first)
     return None if moment is None else moment.date().isoformat()
 
 
-def format_date(value: Any, fmt: str, parse_fmt: str | None = None) -> str | None:
+def format_date(
+    value: Any, fmt: str, parse_fmt: str | None = None, day_first: bool | None = None
+) -> str | None:
     """Read a date as :func:`parse_date` does (``parse_fmt`` is its ``fmt``), then write it with
     ``strftime(fmt)``: ``format_date("2025-01-31", "%m/%d/%Y") == "01/31/2025"``."""
-    moment = _parse_moment(value, parse_fmt)
+    moment = _parse_moment(value, parse_fmt, day_first)
     return None if moment is None else moment.strftime(fmt)
 
 

@@ -78,7 +78,16 @@ class ListSettings(BaseModel):
     api_key: SecretStr = Field(description="a secret (sk_) or restricted (rk_) key")
     base_url: str = Field(DEFAULT_BASE_URL, description="Stripe's API address")
     start: int | None = Field(
-        None, description="read objects created from this date, date-time or Unix time on"
+        None,
+        description="read objects created from this date, date-time or Unix time on",
+        json_schema_extra={  # what _start accepts, for editors
+            "anyOf": [
+                {"type": "integer"},
+                {"type": "string", "format": "date"},
+                {"type": "string", "format": "date-time"},
+                {"type": "null"},
+            ]
+        },
     )
     overlap_seconds: int = Field(
         3600, ge=0, description="each run re-reads this much before the last cursor"

@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from connectors.files.jsonl_file import JsonlSink
-from core.errors import RunInProgressError
+from core.errors import RecipeValidationError, RunInProgressError
 from core.outcomes import Outcome, WriteItem, WriteResult
 from core.recipe import load_recipe
 from core.registry import Registry
@@ -403,27 +403,20 @@ class _PledgeFile(JsonlSink):
     Model = _Pledge
 
 
-@pytest.mark.parametrize(
-    ("mapped_amount", "reason"),
-    [
-        (
-            "amount: record.cents | minor_to_major(record.currency)",
-            "a value is required, but 'record.cents | minor_to_major(record.currency)' gave null"
-            " (is the source field missing?)",
-        ),
-        ("", "required, but the recipe's map: does not set it"),
-    ],
-)
-def test_a_missing_source_field_is_dead_lettered_naming_the_field_and_the_expression(
-    tmp_path, write_recipe, registry, mapped_amount, reason, state_location
-) -> None:
+def _pledge_recipe(registry: Registry, mapped_amount: str) -> str:
     registry.sinks.add(_PledgeFile.name, _PledgeFile, "tests")
     recipe_text = RECIPE.replace(
         "use: file.jsonl\n  with: {path: out", "use: test.pledges\n  with: {path: out"
     )
-    recipe_text = recipe_text.replace(
+    return recipe_text.replace(
         "  amount: record.cents | minor_to_major(record.currency)\n", f"  {mapped_amount}\n"
     ).replace("  currency: record.currency | upper\n  email: record.email | lower\n", "")
+
+
+def test_a_missing_source_field_is_dead_lettered_naming_the_field_and_the_expression(
+    tmp_path, write_recipe, registry, state_location
+) -> None:
+    recipe_text = _pledge_recipe(registry, "amount: record.cents | minor_to_major(record.currency)")
     write_jsonl(tmp_path / "in.jsonl", donations(2, d2={"cents": None}))
     state = open_state(state_location)
     try:
@@ -431,8 +424,19 @@ def test_a_missing_source_field_is_dead_lettered_naming_the_field_and_the_expres
         dead = state.dead_letters("gifts")
     finally:
         state.close()
+    reason = (
+        "a value is required, but 'record.cents | minor_to_major(record.currency)' gave null"
+        " (is the source field missing?)"
+    )
     assert [(d.key, d.field, d.reason) for d in dead][-1] == ("d2", "amount", reason)
-    assert report.counts[Outcome.INVALID] == (1 if mapped_amount else 2)
+    assert report.counts[Outcome.INVALID] == 1
+
+
+def test_a_map_that_never_sets_a_required_field_is_refused_before_a_run(
+    write_recipe, registry
+) -> None:
+    with pytest.raises(RecipeValidationError, match="test.pledges requires amount"):
+        load_recipe(write_recipe(_pledge_recipe(registry, "")), registry)
 
 
 class _Service:

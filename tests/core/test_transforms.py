@@ -12,6 +12,8 @@ import pytest
 
 from core import limits
 from core import transforms as t
+from core.errors import MappingError
+from core.mapping import compile_mapping
 from core.transforms import builtin_transforms
 
 # --- money -----------------------------------------------------------------------------------
@@ -227,8 +229,10 @@ def test_unix_timestamps_refuse_non_numbers(ts: Any) -> None:
         ("2025-01-31T10:00:00Z", "2025-01-31"),
         ("2025-01-31T23:30:00-05:00", "2025-01-31"),  # the date as written, not shifted to UTC
         ("2025-01-31T10:00:00.123+02:00", "2025-01-31"),
-        ("1/5/2025", "2025-01-05"),
         ("12/25/2024", "2024-12-25"),
+        ("25/12/2024", "2024-12-25"),
+        ("25.12.2024", "2024-12-25"),
+        ("5/5/2025", "2025-05-05"),  # the same either way
         ("20250131", "2025-01-31"),
         (1735689600, "2025-01-01"),
         ("1735689600", "2025-01-01"),
@@ -241,11 +245,42 @@ def test_parse_date(value: Any, expected: str | None) -> None:
     assert t.parse_date(value) == expected
 
 
+@pytest.mark.parametrize("value", ["01/02/2025", "1/2/2025", "01.02.2025", "01-02-2025 10:00"])
+def test_a_date_that_reads_two_ways_is_refused_saying_what_to_add(value: str) -> None:
+    with pytest.raises(ValueError, match="reads two ways") as caught:
+        t.parse_date(value)
+    assert repr(value) in str(caught.value)
+    assert "(1 February or January 2)" in str(caught.value)
+    assert "parse_date(day_first=True)" in str(caught.value)
+    assert t.parse_date(value, day_first=True) == "2025-02-01"
+    assert t.parse_date(value, day_first=False) == "2025-01-02"
+    assert t.format_date(value, "%d %b", day_first=True) == "01 Feb"
+
+
+def test_day_first_is_obeyed_even_when_the_date_says_otherwise() -> None:
+    with pytest.raises(ValueError, match="month must be in 1..12"):
+        t.parse_date("01/13/2025", day_first=True)
+
+
+def test_a_runs_first_date_that_reads_one_way_settles_the_order() -> None:
+    mapping = compile_mapping({"day": "record.d | parse_date"}, transforms=t.builtin_transforms())
+    with pytest.raises(MappingError, match="reads two ways") as caught:
+        mapping({"d": "01/02/2025"})  # nothing settled yet: refused, never guessed
+    assert caught.value.field == "day"
+    assert mapping({"d": "15/01/2025"}) == {"day": "2025-01-15"}
+    assert mapping({"d": "01/02/2025"}) == {"day": "2025-02-01"}
+    with pytest.raises(MappingError, match="'15/01/2025' earlier in this run reads only day"):
+        mapping({"d": "01/13/2025"})
+    fresh = compile_mapping({"day": "record.d | parse_date"}, transforms=t.builtin_transforms())
+    with pytest.raises(MappingError, match="reads two ways"):
+        fresh({"d": "01/02/2025"})  # another run (another mapping) remembers nothing
+
+
 def test_parse_date_with_a_format() -> None:
     assert t.parse_date("31.01.2025", "%d.%m.%Y") == "2025-01-31"
 
 
-@pytest.mark.parametrize("value", ["next tuesday", "13/45/2025", "2025-02-30"])
+@pytest.mark.parametrize("value", ["next tuesday", "13/45/2025", "2025-02-30", "13/13/2025"])
 def test_parse_date_refuses_nonsense(value: str) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - the message varies with the form tried
         t.parse_date(value)
@@ -551,3 +586,33 @@ def test_every_transform_is_documented_and_takes_a_value_first(name: str) -> Non
     assert inspect.getdoc(function)
     first = next(iter(inspect.signature(function).parameters.values()))
     assert first.kind in (first.POSITIONAL_OR_KEYWORD, first.VAR_POSITIONAL)
+
+
+DAY_FIRST_RECIPE = """
+version: 1
+name: day-first
+source: {use: file.csv, with: {path: in.csv, key: id}}
+map:
+  id: record.id
+  day: record.day | parse_date
+sink: {use: file.jsonl, with: {path: out.jsonl}}
+"""
+
+
+def test_a_day_first_file_is_never_misread(write_recipe, invoke, tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("id,day\na,01/02/2025\nb,15/01/2025\nc,03/02/2025\n")
+    result = invoke("run", "--json", write_recipe(DAY_FIRST_RECIPE))
+    assert result.exit_code == 1
+    (problem,) = json.loads(result.stdout)["problems"]
+    assert problem["key"] == "a"
+    assert problem["field"] == "day"
+    assert "'01/02/2025' reads two ways" in problem["reason"]
+    assert "parse_date(day_first=True)" in problem["reason"]
+    written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert written == [{"id": "b", "day": "2025-01-15"}, {"id": "c", "day": "2025-02-03"}]
+    fixed = write_recipe(DAY_FIRST_RECIPE.replace("parse_date", "parse_date(day_first=True)"))
+    assert invoke("dlq", "retry", fixed).exit_code == 0
+    assert json.loads((tmp_path / "out.jsonl").read_text().splitlines()[-1]) == {
+        "id": "a",
+        "day": "2025-02-01",
+    }
