@@ -29,6 +29,20 @@ from core.http.store import TokenStore
 Flow = Generator[httpx.Request, httpx.Response, None]
 
 
+def malformed(value: str, *, in_header: bool = True) -> str | None:
+    """What makes ``value`` unusable as a credential, or None: sent as it is, an empty key or
+    one with a line break would fail inside the HTTP library with a message about bytes."""
+    if not value:
+        return "is empty"
+    if any(char in value for char in "\r\n"):
+        return "holds a line break (a key is one line)"
+    if any(not char.isprintable() for char in value):
+        return "holds a control character"
+    if in_header and not value.isascii():
+        return "holds a character that is not ASCII (pasted through a word processor?)"
+    return None
+
+
 class BearerToken(httpx.Auth):
     """``Authorization: Bearer <token>``: exactly one space, no quotes (some servers are strict)."""
 
@@ -36,6 +50,8 @@ class BearerToken(httpx.Auth):
         self._token = token.strip()
         register_secret(self._token)
         self.fingerprint = fingerprint(self._token)
+        #: Why the token cannot be sent, if it cannot: build_client refuses it, naming the service.
+        self.malformed = malformed(self._token)
 
     def auth_flow(self, request: httpx.Request) -> Flow:
         request.headers["Authorization"] = f"Bearer {self._token}"
@@ -50,6 +66,7 @@ class HeaderKey(httpx.Auth):
         self._value = value.strip()
         register_secret(self._value)
         self.fingerprint = fingerprint(self._value)
+        self.malformed = malformed(self._value)
 
     def auth_flow(self, request: httpx.Request) -> Flow:
         request.headers[self._header] = self._value
@@ -64,6 +81,7 @@ class QueryKey(httpx.Auth):
         self._value = value.strip()
         register_secret(self._value)
         self.fingerprint = fingerprint(self._value)
+        self.malformed = malformed(self._value, in_header=False)
 
     def auth_flow(self, request: httpx.Request) -> Flow:
         request.url = request.url.copy_merge_params({self._param: self._value})
@@ -77,6 +95,7 @@ class Basic(httpx.BasicAuth):
         super().__init__(user, password)
         register_basic_credentials(user, password)
         self.fingerprint = fingerprint(user, password)
+        self.malformed = malformed(password, in_header=False)  # sent base64-encoded
 
 
 class OAuthPasswordGrant(httpx.Auth):

@@ -125,6 +125,10 @@ def build_client(
     install()
     if service.base_url:
         check_url(service.base_url, service.name)
+    problem = getattr(auth, "malformed", None)  # set by the static-key flows of core.http.auth
+    if problem:
+        msg = f"the {service.name} {service.credential} {problem}; check the variable that sets it"
+        raise FatalError(msg)
     layer: httpx.BaseTransport = _WireTransport(
         transport if transport is not None else httpx.HTTPTransport(),
         service.name,
