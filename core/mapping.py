@@ -26,7 +26,7 @@ import enum
 import itertools
 import linecache
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from types import CodeType
 from typing import Any, Final, Literal
 
@@ -99,9 +99,10 @@ class CompiledMapping:
         self.filter_paths = tuple(filter_paths)
         self.map_paths = tuple(map_paths)
 
-    def missing_paths(self) -> MissingPaths:
-        """A fresh watch for the record paths this mapping reads that no record holds."""
-        return MissingPaths(self.filter_paths, self.map_paths)
+    def missing_paths(self, known: Collection[RecordPath] = frozenset()) -> MissingPaths:
+        """A fresh watch for the record paths this mapping reads that no record holds; ``known``
+        paths are left out."""
+        return MissingPaths(self.filter_paths, self.map_paths, known)
 
     def __call__(self, record: Mapping[str, Any]) -> dict[str, Any] | Literal[_Filtered.FILTERED]:
         result: dict[str, Any] | Literal[_Filtered.FILTERED] = self.function(record)

@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from core import record_paths
 from core.console import console_for
 from core.http.redact import redact_text
 from core.outcomes import Outcome
@@ -131,10 +132,10 @@ def print_report(report: RunReport, recipe_path: Path | str = "RECIPE") -> None:
             f" shows them, `connector dlq retry {recipe_path}` sends them again",
             markup=False,
         )
-    if report.missing_paths:
-        errors.print("the recipe reads fields no record had (misspelt?):", markup=False)
     for line in report.missing_paths:
-        errors.print(f"  {line}", markup=False)
+        errors.print(line, markup=False)
+    if report.missing_paths:
+        errors.print(f"  {record_paths.ADVICE}", markup=False)
     if report.dead_letters_waiting:
         errors.print(
             f"{report.dead_letters_waiting:,} dead-lettered record(s) not sent: unchanged since"

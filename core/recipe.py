@@ -22,6 +22,7 @@ from core.errors import RecipeError, RecipeSyntaxError, RecipeValidationError
 from core.mapping import FILTERED, CompiledMapping, compile_mapping
 from core.pair import Pair, TwoWayModel, check_pair
 from core.preflight import check_required, inner_model
+from core.record_paths import MissingPaths, paths_in
 from core.registry import Registry
 from core.sink import Sink
 from core.source import Source
@@ -175,6 +176,11 @@ class Recipe:
         if self.model.map is None and mapped is not FILTERED:
             return dict(record)
         return mapped
+
+    def missing_paths(self) -> MissingPaths:
+        """A watch for the ``record.`` paths no record holds, leaving out those the recipe's
+        tests give (see :mod:`core.record_paths`)."""
+        return self.mapping.missing_paths(paths_in(case.input for case in self.model.tests))
 
     def expression_at(self, loc: tuple[str | int, ...]) -> str | None:
         """The ``map:`` expression that gives the payload field at ``loc``, when one does."""

@@ -8,11 +8,12 @@ A path counts as missing where its parent is an object without the key; under a 
 parent (``record.customer.email`` when ``customer`` is null) the record says nothing about it.
 Paths the ``map:`` reads are looked for only in records the ``filter:`` lets through. A path is
 no longer looked for once a record had it, so after the first records the check costs nothing.
+A path the input of one of the recipe's ``tests:`` holds is known to exist, and never named.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,10 +34,19 @@ class _Watch:
 class MissingPaths:
     """Counts, per record path, the records that lacked it; forgets a path once one had it."""
 
-    def __init__(self, filter_paths: Iterable[Path], map_paths: Iterable[Path]) -> None:
-        always = _static(filter_paths)
+    def __init__(
+        self,
+        filter_paths: Iterable[Path],
+        map_paths: Iterable[Path],
+        known: Collection[Path] = frozenset(),
+    ) -> None:
+        """``known`` paths are not watched: the recipe's own tests show them (an optional field
+        that a run's few records may all lack, such as a donation's designation)."""
+        always = [p for p in _static(filter_paths) if p not in known]
         self._always = [_Watch(p) for p in always]
-        self._when_mapped = [_Watch(p) for p in _static(map_paths) if p not in always]
+        self._when_mapped = [
+            _Watch(p) for p in _static(map_paths) if p not in always and p not in known
+        ]
         self.records = 0
 
     @property
@@ -63,6 +73,23 @@ class MissingPaths:
                 continue  # record.a.b is missing because record.a is: name only record.a
             lines.append(_sentence(watch))
         return lines
+
+
+def paths_in(records: Iterable[Any]) -> set[Path]:
+    """Every path that holds a value in ``records`` (a recipe's test inputs): ``("a", 0, "b")``."""
+    found: set[Path] = set()
+    stack: list[tuple[Path, Any]] = [((), record) for record in records]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, Mapping):
+            children = [((*path, k), v) for k, v in value.items() if isinstance(k, str)]
+        elif isinstance(value, list):
+            children = [((*path, i), v) for i, v in enumerate(value)]
+        else:
+            continue
+        found.update(child for child, _ in children)
+        stack.extend(children)
+    return found
 
 
 def _static(paths: Iterable[Path]) -> list[Path]:
@@ -100,3 +127,9 @@ def _sentence(watch: _Watch) -> str:
     listed = ", ".join(names[:_FIELDS_SHOWN]) + (", ..." if len(names) > _FIELDS_SHOWN else "")
     fields = f"; fields: {listed}" if listed else "; it had no fields"
     return f"{dotted} was missing in {records}{fields}"
+
+
+#: Said once after the paths a report names: how to tell a typo from an optional field.
+ADVICE = (
+    "a misspelt field? If it is an optional one, give a test of the recipe an input that has it"
+)

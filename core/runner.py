@@ -181,7 +181,7 @@ class Runner:
         self._cut = _Cut.empty()
         self._planned = 0
         self._committed_at = (0, time.monotonic())
-        self._paths = recipe.mapping.missing_paths()
+        self._paths = recipe.missing_paths()
         waiting = on_wait or self.report.note_wait
         self.context = Context(recipe.name, recipe.base_dir, state, on_wait=waiting)
         # The sink's own, so that the requests it sends (the run's spending of the service's

@@ -19,6 +19,7 @@ import click
 from core.cli import ExitCode, Session, pass_session, redact_text, reports_errors, state_option
 from core.errors import RecipeError
 from core.recipe import load_recipe
+from core.record_paths import ADVICE
 
 if TYPE_CHECKING:
     from core.env import WithPlaceholders
@@ -143,7 +144,7 @@ def _sample(
         )
         raise RecipeError(msg, where=recipe.located.where(("source", "with")))
     records = _read(session, recipe, count, state_path)  # a source that fails stops: exit 3
-    watch = recipe.mapping.missing_paths()
+    watch = recipe.missing_paths()
     for record in records:
         watch.observe(record, _mapped(recipe, record) is not FILTERED)
     checked.sampled = len(records)
@@ -208,3 +209,5 @@ def _show(result: Checked) -> None:
     _stderr().print(f"[red]✗[/] {result.path}", markup=True)
     for line in (*result.errors, *result.missing_paths):
         _stderr().print(f"  {redact_text(line)}", markup=False, soft_wrap=True)
+    if result.missing_paths:
+        _stderr().print(f"  {ADVICE}", markup=False, soft_wrap=True)

@@ -460,7 +460,11 @@ def test_huge_money_in_a_run_is_summed_exactly(
     tmp_path: Path, invoke: Callable[..., Result]
 ) -> None:
     amounts = ["12345678901234567890123456789012345", "12345678901234567890123456789012345", "1"]
-    lines = [f'{{"id": "m{i}", "amount": {a}, "currency": "usd"}}' for i, a in enumerate(amounts)]
+    # a note each: a field the recipe reads that no record has would make the run exit 1
+    lines = [
+        f'{{"id": "m{i}", "amount": {a}, "currency": "usd", "note": null}}'
+        for i, a in enumerate(amounts)
+    ]
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(RUN_RECIPE.format(kind="jsonl", number=0))

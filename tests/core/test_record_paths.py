@@ -77,3 +77,17 @@ def test_a_run_names_the_path_in_its_report_and_exits_1(write_recipe, invoke, tm
     assert "record.emial was missing in all 3 records" in result.stderr
     fixed = write_recipe(RECIPE.replace("emial", "email"))
     assert invoke("run", fixed).exit_code == 0
+
+
+def test_a_path_the_recipes_tests_give_is_an_optional_field_never_named(
+    write_recipe, invoke, tmp_path
+) -> None:
+    write_jsonl(tmp_path / "in.jsonl", [{"id": n} for n in range(2)])
+    optional = RECIPE.replace("record.emial", "record.donor.email") + (
+        "tests:\n  - input: {id: t, donor: {email: a@b.org}}\n    expect: {email: a@b.org}\n"
+    )
+    result = invoke("run", "--json", write_recipe(optional))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["missing_paths"] == []
+    result = invoke("run", write_recipe(RECIPE, "typo.yaml"))
+    assert "give a test of the recipe an input that has it" in result.stderr
