@@ -133,9 +133,9 @@ def print_report(report: RunReport, recipe_path: Path | str = "RECIPE") -> None:
             markup=False,
         )
     for line in report.missing_paths:
-        errors.print(line, markup=False)
+        errors.print(line, markup=False, soft_wrap=True)
     if report.missing_paths:
-        errors.print(f"  {record_paths.ADVICE}", markup=False)
+        errors.print(f"  {record_paths.ADVICE}", markup=False, soft_wrap=True)
     if report.dead_letters_waiting:
         errors.print(
             f"{report.dead_letters_waiting:,} dead-lettered record(s) not sent: unchanged since"
