@@ -64,3 +64,17 @@ def inner_model(annotation: Any) -> type[BaseModel] | None:
         if found:
             return found
     return None
+
+
+def declared_paths(model: type[BaseModel] | None, depth: int = 4) -> set[tuple[str, ...]]:
+    """The record paths a source's ``RecordModel`` declares, nested models followed ``depth``
+    deep: ``("billing_details", "email")``."""
+    if model is None or depth == 0:
+        return set()
+    found: set[tuple[str, ...]] = set()
+    for name, info in model.model_fields.items():
+        for key in {name, info.alias or name}:
+            found.add((key,))
+            nested = declared_paths(inner_model(info.annotation), depth - 1)
+            found.update((key, *inner) for inner in nested)
+    return found

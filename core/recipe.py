@@ -21,7 +21,7 @@ from core.env import WithPlaceholders, environment, interpolate
 from core.errors import RecipeError, RecipeSyntaxError, RecipeValidationError
 from core.mapping import FILTERED, CompiledMapping, compile_mapping
 from core.pair import Pair, TwoWayModel, check_pair
-from core.preflight import check_required, inner_model
+from core.preflight import check_required, declared_paths, inner_model
 from core.record_paths import MissingPaths, paths_in
 from core.registry import Registry
 from core.sink import Sink
@@ -179,8 +179,9 @@ class Recipe:
 
     def missing_paths(self) -> MissingPaths:
         """A watch for the ``record.`` paths no record holds, leaving out those the recipe's
-        tests give (see :mod:`core.record_paths`)."""
-        return self.mapping.missing_paths(paths_in(case.input for case in self.model.tests))
+        tests give or the source's ``RecordModel`` declares (see :mod:`core.record_paths`)."""
+        known = paths_in(case.input for case in self.model.tests)
+        return self.mapping.missing_paths(known | declared_paths(self.source_class.RecordModel))
 
     def expression_at(self, loc: tuple[str | int, ...]) -> str | None:
         """The ``map:`` expression that gives the payload field at ``loc``, when one does."""

@@ -91,3 +91,22 @@ def test_a_path_the_recipes_tests_give_is_an_optional_field_never_named(
     assert json.loads(result.stdout)["missing_paths"] == []
     result = invoke("run", write_recipe(RECIPE, "typo.yaml"))
     assert "give a test of the recipe an input that has it" in result.stderr
+
+
+def test_a_field_the_sources_record_model_declares_is_never_named() -> None:
+    from pydantic import BaseModel
+
+    from core.preflight import declared_paths
+
+    class Donor(BaseModel):
+        email: str | None = None
+
+    class Donation(BaseModel):
+        id: str
+        donor: Donor | None = None
+
+    assert declared_paths(Donation) == {("id",), ("donor",), ("donor", "email")}
+    mapping, _ = _watch({"email": "record.donor.email", "typo": "record.donor.emial"})
+    watch = mapping.missing_paths(declared_paths(Donation))
+    watch.observe({"id": "1", "donor": {"name": "A"}}, mapped=True)
+    assert watch.report() == ["record.donor.emial was missing in the one record; fields: name"]
