@@ -64,7 +64,7 @@ _PROGRESS_SECONDS = 120.0
 UNREADABLE = "raw"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     key: str
     record: Record
@@ -337,7 +337,7 @@ class Runner:
                 self._resolve(batch, item.key)
                 batch.settled.append(item.key)
                 self._recovered.add(item.key)
-                self._count_write(Outcome.WRITTEN, WriteItem(item.key, item.payload))
+                self._count_write(Outcome.WRITTEN, item.payload)
             else:
                 reason = result.reason or f"{sink.name} cannot tell whether it was written"
                 self._held[item.key] = reason
@@ -350,8 +350,10 @@ class Runner:
         self, sink: Sink, records: Iterator[Incoming], cursor: Any, advance_cursor: bool
     ) -> bool:
         self._writes = WriteQueue(sink.batches_in_flight, self._settle)
+        self._marking = _needs_marks(sink)
+        self._batch_size = sink.batch_size  # read once: a property, asked after every record
         # Taken a batch at a time, so the next batch is read while one is in flight.
-        lookahead = min(_LOOKAHEAD, sink.batch_size)
+        lookahead = min(_LOOKAHEAD, self._batch_size)
         finished = True
         reads: list[_Read] = []
         try:
@@ -471,7 +473,8 @@ class Runner:
         if previous is not None and previous.payload_hash == candidate.digest and not resend:
             if key not in self._recovered:  # else counted as written already
                 self.report.count(Outcome.UNCHANGED)
-            self._resolve(self._cut.open, key)
+            if key in self._lettered:
+                self._resolve(self._cut.open, key)
         elif verdict is not None and verdict.echo:
             self.report.count(Outcome.ECHO)  # the other side holds it already: nothing to send
             self._cut.open.ledger.append((key, candidate.digest, None, Outcome.ECHO))
@@ -502,10 +505,11 @@ class Runner:
         too long for a slow source); commit the progress before its first record to send
         every few thousand records read or minutes."""
         cut = self._cut
+        now = time.monotonic()
         if (
-            len(cut.items) >= sink.batch_size
+            len(cut.items) >= self._batch_size
             or len(cut.tail.dead_letters) >= _DEAD_LETTERS_HELD
-            or (bool(cut.items) and time.monotonic() - cut.since >= _PROGRESS_SECONDS)
+            or (bool(cut.items) and now - cut.since >= _PROGRESS_SECONDS)
         ):
             self._send_cut(sink)
             return
@@ -513,10 +517,10 @@ class Runner:
         if (
             len(cut.head.dead_letters) >= _DEAD_LETTERS_HELD
             or self._planned - records >= _PROGRESS_RECORDS
-            or time.monotonic() - at >= _PROGRESS_SECONDS
+            or now - at >= _PROGRESS_SECONDS
         ):
             head, cut.head = cut.head, Batch()
-            self._committed_at = (self._planned, time.monotonic())
+            self._committed_at = (self._planned, now)
             if head:
                 self._writes.progress(head, {})
 
@@ -534,7 +538,7 @@ class Runner:
             self._preview(sink, cut, batch)
             return
         self._writes.make_room()  # marked in flight only when its request may leave
-        if _needs_marks(sink):
+        if self._marking:
             self._mark_in_flight(sink, cut.items, cut.by_key)
         items = cut.items
         self._writes.send(batch, cut.by_key, lambda: self._write(sink, items))
@@ -598,7 +602,8 @@ class Runner:
             candidate = by_key.pop(result.key, None)
             if candidate is None:
                 continue
-            if result.outcome is not Outcome.FAILED or not result.maybe_sent:
+            marked = self._marking or result.key in self._resent
+            if marked and (result.outcome is not Outcome.FAILED or not result.maybe_sent):
                 # The sink knows what became of it; a failed one may have arrived, so its mark
                 # stays and the next run (or `dlq retry`) asks the sink before sending it again.
                 batch.settled.append(result.key)
@@ -608,7 +613,7 @@ class Runner:
                 batch.ledger.append((result.key, candidate.digest, result.sink_key, outcome))
                 self._resolve(batch, result.key)
                 self._link(batch, candidate, result.sink_key)
-                self._count_write(result.outcome, WriteItem(result.key, candidate.payload))
+                self._count_write(result.outcome, candidate.payload)
             else:
                 reason = result.reason or f"{self.recipe.sink_class.name} rejected it"
                 # Refused as invalid, the same payload would be refused again: remember it.
@@ -634,13 +639,13 @@ class Runner:
         if linked is not None:
             batch.views.append(linked)
 
-    def _count_write(self, outcome: Outcome, item: WriteItem) -> None:
+    def _count_write(self, outcome: Outcome, payload: dict[str, Any]) -> None:
         self.report.count(outcome)
         if outcome not in (Outcome.WRITTEN, Outcome.UPDATED):
             return  # the sink already held it (a duplicate it refused): no money moved now
         if self.recipe.model.map is None:
             return  # a record passed through as read: its amount may be in cents, or no money
-        money = self._sink.money(item.payload)
+        money = self._sink.money(payload)
         if money is not None:
             self.report.add_money(*money)
 
