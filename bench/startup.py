@@ -63,9 +63,12 @@ def timed(command: Sequence[str], checkout: Path, env: dict[str, str]) -> float:
 
 
 def measure(checkout: Path, rounds: int) -> dict[str, list[float]]:
-    """Seconds per command per round; one unrecorded round first warms the disk cache."""
+    """Seconds per command per round; one unrecorded round first warms the disk cache and
+    writes the bytecode caches, which an installed package has (pip compiles it): a shell with
+    PYTHONDONTWRITEBYTECODE set would otherwise compile every module of the project each time."""
     env = {**os.environ, **PLACEHOLDERS, "PYTHONPATH": str(checkout)}
     env.pop("CONNECTOR_TRACE_PLUGINS", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     runs = commands()
     times: dict[str, list[float]] = {label: [] for label in runs}
     labels = list(runs)
