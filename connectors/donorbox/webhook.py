@@ -30,7 +30,7 @@ from connectors.donorbox.service import DEFAULT_BASE_URL, DonorboxSettings, dono
 from connectors.http.pages import walk_pages
 from connectors.http.paginators import PageNumberPaginator, PageRequest
 from core.contract import ContractCheck
-from core.errors import FatalError
+from core.errors import FatalError, InvalidRecord
 from core.http import Service
 from core.source import Record, Unreadable
 from core.webhooks import (
@@ -124,7 +124,12 @@ class DonorboxWebhook(WebhookSource):
             # Returning None would say the donation is gone; a filter ignored says nothing.
             msg = f"{NAME} answered other donations when asked for donation {event.key}"
             raise FatalError(msg)
-        return listed[0] if listed else None
+        if not listed:
+            return None
+        checked = ContractCheck(Donation, NAME, lambda donation: event.key).check(listed[0])
+        if isinstance(checked, Unreadable):
+            raise InvalidRecord(checked.reason)
+        return checked
 
     @functools.cached_property
     def _api(self) -> tuple[httpx.Client, Service]:
