@@ -28,7 +28,14 @@ from core.recipe import Recipe
 from core.serve.metrics import Metrics
 from core.serve.store_thread import StoreThread
 from core.state import NewEvent
-from core.webhooks import Delivery, Event, MalformedDelivery, WebhookRejected, WebhookSource
+from core.webhooks import (
+    Delivery,
+    Event,
+    MalformedDelivery,
+    WebhookRejected,
+    WebhookSettings,
+    WebhookSource,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +54,8 @@ class Served:
 
     @property
     def max_body_bytes(self) -> int:
-        return int(getattr(self.source.settings, "max_body_bytes", 1_000_000))
+        default = WebhookSettings.model_fields["max_body_bytes"].default
+        return int(getattr(self.source.settings, "max_body_bytes", default))
 
 
 class TooLarge(Exception):

@@ -59,7 +59,7 @@ def open_state(location: str | Path) -> StateStore:
 
 def inbox_of(store: StateStore) -> InboxStore:
     """``store``'s webhook inbox; a backend without one cannot serve webhooks."""
-    if not hasattr(store, "inbox_enqueue"):
-        msg = f"the state store {store.location} has no webhook inbox; use a SQLite state file"
+    if not isinstance(store, InboxStore):
+        msg = f"the state store {store.location} keeps no webhook inbox; use SQLite or Postgres"
         raise FatalError(msg)
-    return store  # type: ignore[return-value]
+    return store

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from core.outcomes import LedgerEntry, Outcome
 
@@ -173,6 +173,7 @@ class NewEvent:
     occurred_at: str | None = None
 
 
+@runtime_checkable
 class InboxStore(Protocol):
     """The durable inbox of ``connector serve``: events are committed here before the service
     is answered 2xx, and leave only once the recipe's sink has them (or a person gave up).
