@@ -41,7 +41,7 @@ _PRUNE_EVERY = 3600.0
 class DrainSettings:
     batch: int = 100  # events per run of the recipe
     lease_seconds: float = 300.0
-    max_attempts: int = 10
+    max_attempts: int = 40  # about five hours of retries (1 s doubling to 10 min)
     first_backoff: float = 1.0
     max_backoff: float = 600.0
     idle_poll: float = 1.0  # how often an idle worker looks at the inbox (woken sooner)
