@@ -2,7 +2,8 @@
 
 A delivery is ``{"events": [{"id": ..., "type": ..., "record": {"id": ..., ...}}]}``, signed
 with base64 HMAC-SHA256 of the raw body in ``X-Test-Signature`` (Virtuous's scheme). A record
-with ``"gone": true`` has no current version (``refetch`` returns None).
+with ``"gone": true`` has no current version (``refetch`` returns None); one with
+``"unreachable": true`` cannot be read again (``refetch`` raises a retriable error).
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ class SignedSource(WebhookSource):
             raise MalformedDelivery(f"not a delivery of events: {error}") from None
 
     def refetch(self, event: Event) -> Record | None:
+        if event.record.get("unreachable"):
+            raise RetriableError("the test service cannot be reached")
         return None if event.record.get("gone") else {**event.record, "refetched": True}
 
 

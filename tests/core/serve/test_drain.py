@@ -154,3 +154,21 @@ def test_an_unexpected_error_while_draining_is_logged_and_the_worker_carries_on(
         served.drainer.stop()
     assert served.out() == [{"id": "g1", "amount": 5}]
     assert "draining the inbox failed" in caplog.text
+
+
+def test_later_events_of_a_key_wait_behind_a_failing_one_until_it_is_given_up_on(
+    bench: Callable[..., Bench],
+) -> None:
+    from core.serve.drain import DrainSettings
+
+    text = recipe_text(source_extra=", refetch: true")
+    served = bench(text, DrainSettings(first_backoff=0, max_attempts=3))
+    served.post(event("g1", amount=1, unreachable=True), event("g2", amount=2))
+    served.post(event("g1", amount=3))
+    served.drainer.drain_once(served.store, served.store)
+    assert [line["id"] for line in served.out()] == ["g2"]  # g1's second waits behind its first
+    served.drain()
+    [failed] = served.store.inbox_events("hooks")
+    assert (failed.key, failed.status, failed.attempts) == ("g1", "failed", 3)
+    assert "cannot be reached" in (failed.last_error or "")
+    assert [(line["id"], line["amount"]) for line in served.out()] == [("g2", 2), ("g1", 3)]
