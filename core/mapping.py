@@ -85,7 +85,7 @@ class CompiledMapping:
     ``filter_paths`` and ``map_paths`` are the fixed record paths the filter and the map read.
     """
 
-    __slots__ = ("filter_paths", "function", "map_paths", "source")
+    __slots__ = ("filter_paths", "function", "map_paths", "read_at", "source")
 
     def __init__(
         self,
@@ -93,16 +93,26 @@ class CompiledMapping:
         source: str,
         filter_paths: Sequence[RecordPath] = (),
         map_paths: Sequence[RecordPath] = (),
+        read_at: Mapping[RecordPath, tuple[str | int, ...]] | None = None,
     ) -> None:
         self.function = function
         self.source = source
         self.filter_paths = tuple(filter_paths)
         self.map_paths = tuple(map_paths)
+        #: The recipe path (``("map", "contact", "email")``) that first reads each record path.
+        self.read_at = dict(read_at or {})
 
-    def missing_paths(self, known: Collection[RecordPath] = frozenset()) -> MissingPaths:
+    def missing_paths(
+        self, known: Collection[RecordPath] = frozenset(), locate: Locate = lambda path: None
+    ) -> MissingPaths:
         """A fresh watch for the record paths this mapping reads that no record holds; ``known``
-        paths are left out."""
-        return MissingPaths(self.filter_paths, self.map_paths, known)
+        paths are left out, and ``locate`` names where in the recipe each is read."""
+        where = {}
+        for read, at in self.read_at.items():
+            location = locate(at)
+            field = ".".join(map(str, at))
+            where[read] = f"{location}: {field}" if location else field
+        return MissingPaths(self.filter_paths, self.map_paths, known, where)
 
     def __call__(self, record: Mapping[str, Any]) -> dict[str, Any] | Literal[_Filtered.FILTERED]:
         result: dict[str, Any] | Literal[_Filtered.FILTERED] = self.function(record)
@@ -190,7 +200,7 @@ def compile_mapping(
 
     namespace["_fail"] = fail
     read_by_map = [path for path in scope.paths if path not in read_by_filter]
-    return CompiledMapping(function, source, read_by_filter, read_by_map)
+    return CompiledMapping(function, source, read_by_filter, read_by_map, writer.read_at)
 
 
 class _Writer:
@@ -203,15 +213,22 @@ class _Writer:
     def __init__(self, scope: Scope, locate: Locate) -> None:
         self.scope = scope
         self.locate = locate
+        #: Each record path, and the recipe path (``("map", "email")``) that first reads it.
+        self.read_at: dict[RecordPath, tuple[str | int, ...]] = {}
 
     def leaf(self, value: Any, path: tuple[str | int, ...]) -> str:
         """Source for a leaf: text is an expression, any other scalar a constant."""
+        before = len(self.scope.paths)
         try:
             if isinstance(value, str):
-                return emit_expression(value, self.scope)
-            return emit_constant(value, self.scope)
+                code = emit_expression(value, self.scope)
+            else:
+                code = emit_constant(value, self.scope)
         except ExpressionError as error:
             raise self._error(str(error), path) from None
+        for read in self.scope.paths[before:]:
+            self.read_at.setdefault(read, path)
+        return code
 
     def output(self, value: str, path: tuple[str | int, ...]) -> str:
         """Source for a map leaf: :meth:`leaf`, checked to be JSON when it may build an object."""

@@ -181,7 +181,8 @@ class Recipe:
         """A watch for the ``record.`` paths no record holds, leaving out those the recipe's
         tests give or the source's ``RecordModel`` declares (see :mod:`core.record_paths`)."""
         known = paths_in(case.input for case in self.model.tests)
-        return self.mapping.missing_paths(known | declared_paths(self.source_class.RecordModel))
+        known |= declared_paths(self.source_class.RecordModel)
+        return self.mapping.missing_paths(known, self.located.where)
 
     def expression_at(self, loc: tuple[str | int, ...]) -> str | None:
         """The ``map:`` expression that gives the payload field at ``loc``, when one does."""

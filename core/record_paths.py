@@ -39,9 +39,11 @@ class MissingPaths:
         filter_paths: Iterable[Path],
         map_paths: Iterable[Path],
         known: Collection[Path] = frozenset(),
+        where: Mapping[Path, str] | None = None,
     ) -> None:
         """``known`` paths are not watched: the recipe's own tests show them (an optional field
         that a run's few records may all lack, such as a donation's designation)."""
+        self._where = where or {}
         always = [p for p in _static(filter_paths) if p not in known]
         self._always = [_Watch(p) for p in always]
         self._when_mapped = [
@@ -71,7 +73,8 @@ class MissingPaths:
         for watch in sorted(watches, key=lambda w: w.path):
             if any(watch.path[:n] in shown for n in range(1, len(watch.path))):
                 continue  # record.a.b is missing because record.a is: name only record.a
-            lines.append(_sentence(watch))
+            where = self._where.get(watch.path)
+            lines.append(f"{where}: {_sentence(watch)}" if where else _sentence(watch))
         return lines
 
 

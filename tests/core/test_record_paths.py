@@ -18,7 +18,9 @@ def test_a_path_missing_from_every_record_is_named_with_the_fields_there() -> No
     mapping, watch = _watch({"email": "record.emial | lower", "name": "record.name"})
     for record in ({"email": "a@b.org", "name": "A"}, {"email": "c@d.org", "name": None}):
         watch.observe(record, mapped=True)
-    assert watch.report() == ["record.emial was missing in all 2 records; fields: email, name"]
+    assert watch.report() == [
+        "map.email: record.emial was missing in all 2 records; fields: email, name"
+    ]
 
 
 def test_a_path_any_record_had_is_not_named_and_no_longer_looked_for() -> None:
@@ -33,7 +35,7 @@ def test_under_a_null_parent_a_record_says_nothing_and_a_missing_parent_is_named
     _, watch = _watch({"email": "record.customer.email", "city": "record.adress.city"})
     watch.observe({"customer": None, "address": {"city": "Paris"}}, mapped=True)
     assert watch.report() == [
-        "record.adress was missing in the one record; fields: address, customer"
+        "map.city: record.adress was missing in the one record; fields: address, customer"
     ]
 
 
@@ -44,7 +46,9 @@ def test_map_paths_are_looked_for_only_in_records_the_filter_lets_through() -> N
     assert watch.report() == []
     _, typo = _watch({"amount": "record.amount"}, filter_expr="record.statsu == 'paid'")
     typo.observe({"status": "paid", "amount": 5}, mapped=False)
-    assert typo.report() == ["record.statsu was missing in the one record; fields: amount, status"]
+    assert typo.report() == [
+        "filter: record.statsu was missing in the one record; fields: amount, status"
+    ]
 
 
 RECIPE = """
@@ -69,7 +73,7 @@ def test_a_run_names_the_path_in_its_report_and_exits_1(write_recipe, invoke, tm
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert report["missing_paths"] == [
-        "record.emial was missing in all 3 records; fields: email, id"
+        f"{recipe}:8:3: map.email: record.emial was missing in all 3 records; fields: email, id"
     ]
     assert report["ok"] is False
     result = invoke("run", recipe)  # unchanged records are read, and looked at, all the same
@@ -109,4 +113,6 @@ def test_a_field_the_sources_record_model_declares_is_never_named() -> None:
     mapping, _ = _watch({"email": "record.donor.email", "typo": "record.donor.emial"})
     watch = mapping.missing_paths(declared_paths(Donation))
     watch.observe({"id": "1", "donor": {"name": "A"}}, mapped=True)
-    assert watch.report() == ["record.donor.emial was missing in the one record; fields: name"]
+    assert watch.report() == [
+        "map.typo: record.donor.emial was missing in the one record; fields: name"
+    ]

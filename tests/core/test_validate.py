@@ -106,14 +106,15 @@ def test_sample_names_a_path_no_record_had(write_recipe, invoke, rows) -> None:
     result = invoke("validate", "--sample", "3", recipe)
     assert result.exit_code == 2
     assert (
-        "record.emial was missing in all 3 records; fields: cents, currency, day, email, id"
-        in result.stderr
+        "recipe.yaml:11:13: map.contact.email: record.emial was missing in all 3 records;"
+        " fields: cents, currency, day, email, id" in result.stderr
     )
     found = json.loads(invoke("validate", "--sample", "2", "--json", recipe).stdout)
     assert found[0]["ok"] is False
     assert found[0]["sampled"] == 2
     assert found[0]["missing_paths"] == [
-        "record.emial was missing in all 2 records; fields: cents, currency, day, email, id"
+        f"{recipe}:11:13: map.contact.email: record.emial was missing in all 2 records;"
+        " fields: cents, currency, day, email, id"
     ]
 
 
