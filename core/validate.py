@@ -201,7 +201,8 @@ def _unsent_required(recipe: Recipe, records: list[dict[str, Any]]) -> list[str]
 
 def _show(result: Checked) -> None:
     if result.ok:
-        sampled = "" if result.sampled is None else f" ({result.sampled} records read)"
+        read = f"{result.sampled} record{'' if result.sampled == 1 else 's'} read"
+        sampled = "" if result.sampled is None else f" ({read})"
         click.echo(f"✓ {result.path}: {result.source} → {result.sink}{sampled}")
         return
     from core.cli import _stderr
