@@ -260,6 +260,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "plan": "core.plan:plan",
     "worker": "core.worker.command:worker",
     "validate": "core.validate:validate",
+    "report": "core.html_report_command:report",
 }
 
 

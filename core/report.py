@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
@@ -39,6 +40,8 @@ class RunReport:
     records_read: int = 0
     counts: Counter[Outcome] = field(default_factory=Counter)
     money: dict[str, Decimal] = field(default_factory=dict)
+    #: the same money by (day, currency, designation), for ``connector report``
+    money_detail: dict[tuple[str, str, str], Decimal] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     waiting: str | None = None
     waits: int = 0  # how often a rate limit (the service's or our budget's) made the run wait
@@ -62,6 +65,26 @@ class RunReport:
 
     def add_money(self, currency: str, amount: Decimal) -> None:
         self.money[currency] = _EXACT.add(self.money.get(currency, Decimal(0)), amount)
+
+    def add_money_detail(
+        self,
+        day: str,
+        currency: str,
+        amount: Decimal,
+        designations: Sequence[tuple[str, Decimal]] = (),
+    ) -> None:
+        """``amount`` of a gift of ``day``, split among the funds it names; what they leave
+        counts as undesignated ("")."""
+        rest = amount
+        for name, part in designations:
+            self._detail(day, currency, name, part)
+            rest = _EXACT.subtract(rest, part)
+        if rest > 0 or not designations:
+            self._detail(day, currency, "", rest)
+
+    def _detail(self, day: str, currency: str, designation: str, amount: Decimal) -> None:
+        key = (day, currency, designation)
+        self.money_detail[key] = _EXACT.add(self.money_detail.get(key, Decimal(0)), amount)
 
     def totals(self) -> dict[str, Decimal]:
         """The money totals by currency, each to its currency's decimal places (JPY 0, KWD 3)."""
@@ -99,6 +122,10 @@ class RunReport:
             "records_read": self.records_read,
             "outcomes": {str(o): self.counts.get(o, 0) for o in Outcome},
             "money": {currency: str(total) for currency, total in self.totals().items()},
+            "money_detail": [
+                {"day": day, "currency": currency, "designation": name, "amount": str(amount)}
+                for (day, currency, name), amount in sorted(self.money_detail.items())
+            ],
             "problems": [
                 {"key": p.key, "outcome": str(p.outcome), "reason": p.reason, "field": p.field}
                 for p in self.problems

@@ -227,7 +227,7 @@ class Runner:
         inbox): the same filter, map, ledger, dead letters and sink as :meth:`run`, and no
         cursor. :attr:`dead_lettered` then says which of them did not reach the sink."""
         with self._exclusive():
-            self._sync(iter(records), None, advance_cursor=False, replaying=False)
+            self._sync(iter(records), None, advance_cursor=False, replaying=False, keep=False)
         return self.report
 
     def _forget_fixed_inputs(self) -> None:
@@ -257,9 +257,11 @@ class Runner:
         advance_cursor: bool,
         letters: list[DeadLetter] | None = None,
         replaying: bool | None = None,
+        keep: bool = True,
     ) -> bool:
         """Sync ``records``; True when the source was read to its end (no ``--limit`` cut).
-        ``replaying`` (by default: when no cursor advances) sends refused payloads again."""
+        ``replaying`` (by default: when no cursor advances) sends refused payloads again;
+        ``keep``: the report is kept in the state store (not for each drain of an inbox)."""
         sink = self.recipe.sink_class(self.recipe.sink_settings, self._sink_context)
         self._sink = sink
         self._replaying = not advance_cursor if replaying is None else replaying
@@ -282,10 +284,19 @@ class Runner:
                 self.report.requests_minimum = sink.minimum_requests(self._sent)
                 self.report.missing_paths = self._paths.report()
                 self.report.finish()
+                if keep and not self.dry_run:
+                    self._keep_report()
                 if self.pm is not None:
                     self.pm.hook.connector_after_run(
                         recipe=self.recipe.name, report=self.report.to_dict()
                     )
+
+    def _keep_report(self) -> None:
+        """Keep the run's report for ``connector report``; failing to is no reason to stop."""
+        try:
+            self.state.record_run(self.recipe.name, self.report.to_dict())
+        except Exception as error:  # the store failed (the run is stopping for it, maybe)
+            logger.warning("%s: the run's report was not kept: %s", self.recipe.name, error)
 
     def _paired(self, sink: Sink) -> Pairing | None:
         pair = self.recipe.pair
@@ -648,6 +659,9 @@ class Runner:
         money = self._sink.money(payload)
         if money is not None:
             self.report.add_money(*money)
+            day = self._sink.money_day(payload) or self.report.started_at[:10]
+            splits = self._sink.funds(payload)
+            self.report.add_money_detail(day, *money, splits)
 
     def _resolve(self, batch: Batch, key: str) -> None:
         """Clear the dead letter of a record that went through (only when it has one)."""

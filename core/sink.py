@@ -153,6 +153,22 @@ class Sink(ABC):
     def close(self) -> None:
         """Flush and release resources."""
 
+    def money_day(self, payload: Mapping[str, Any]) -> str | None:
+        """The day (``YYYY-MM-DD``) the money of ``payload`` was given, for ``connector
+        report``; None (the default): the day of the run."""
+        return None
+
+    def funds(self, payload: Mapping[str, Any]) -> list[tuple[str, Decimal]]:
+        """How the money of ``payload`` is split among funds or projects, by name, for
+        ``connector report``; by default none (all of it undesignated)."""
+        return []
+
+    @classmethod
+    def pending(cls, sink_key: str | None) -> bool:
+        """Whether a record written as ``sink_key`` waits in the service's queue (Virtuous's
+        import) rather than being the record itself yet; by default never."""
+        return False
+
     def money(self, payload: Mapping[str, Any]) -> tuple[str, Decimal] | None:
         """The (currency, amount) a written payload moved, for the run's money totals.
 

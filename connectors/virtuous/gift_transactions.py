@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -12,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from connectors.virtuous.designations import DesignationCheck, DesignationSettings
 from connectors.virtuous.models import GiftTransaction
-from connectors.virtuous.recovery import recover_gifts
+from connectors.virtuous.recovery import TRANSACTION_PREFIX, recover_gifts
 from connectors.virtuous.sink import VirtuousSink
 from connectors.virtuous.transactions import write_gifts
 from core.outcomes import WriteItem, WriteResult
@@ -69,6 +70,22 @@ class GiftTransactions(VirtuousSink):
     def designations(self) -> DesignationCheck:
         """Reads Virtuous's projects at the first designation of the run (a dry run too)."""
         return DesignationCheck(self.settings, self.context)
+
+    def money_day(self, payload: Mapping[str, Any]) -> str | None:
+        return str(payload["giftDate"])[:10] if payload.get("giftDate") else None
+
+    def funds(self, payload: Mapping[str, Any]) -> list[tuple[str, Decimal]]:
+        return [
+            (
+                str(d.get("name") or d.get("code") or d.get("id")),
+                Decimal(str(d["amountDesignated"])),
+            )
+            for d in payload.get("designations") or []
+        ]
+
+    @classmethod
+    def pending(cls, sink_key: str | None) -> bool:
+        return (sink_key or "").startswith(TRANSACTION_PREFIX)  # a gift: "gift/<id>"
 
     def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
         return write_gifts(batch, self._send, self.service, self.reference)

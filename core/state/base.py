@@ -125,6 +125,14 @@ class StateStore(Protocol):
         whose link is one of ``links``; they commit with a batch (``Batch.views``)."""
         ...
 
+    def record_run(self, recipe: str, report: dict[str, Any]) -> None:
+        """Keep the report of a run of ``recipe`` (:meth:`core.report.RunReport.to_dict`)."""
+        ...
+
+    def runs(self, recipe: str) -> list[dict[str, Any]]:
+        """The reports :meth:`record_run` kept for ``recipe``, oldest first."""
+        ...
+
     def cache_get(self, namespace: str, key: str, max_age_seconds: float) -> Any | None:
         """A JSON value :meth:`cache_put` stored under (``namespace``, ``key``), or None when
         there is none or it is older than ``max_age_seconds``. The cache belongs to no recipe:

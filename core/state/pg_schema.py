@@ -7,7 +7,8 @@ many workers starting at once migrate it once. A database of a newer version tha
 knows is refused: its tables may mean something this version would get wrong.
 
 Version 1: the state, leases, rate budgets and tokens. Version 2: the views of two-way pairs.
-Version 3: the inbox of ``connector serve``.
+Version 3: the inbox of ``connector serve``. Version 4: when each view last changed.
+Version 5: each run's report (``runs``), for ``connector report``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from core.errors import FatalError
 if TYPE_CHECKING:
     import psycopg
 
-VERSION = 4
+VERSION = 5
 
 _V1 = """
 CREATE TABLE recipe_state (
@@ -137,8 +138,18 @@ CREATE INDEX inbox_by_key ON inbox (recipe, source_key, status, seq)
 # When each two-way view last changed (0: before this version).
 _V4 = "ALTER TABLE pair_views ADD COLUMN seen_at BIGINT NOT NULL DEFAULT 0"
 
+# Each run's report, as JSON text (what `connector run --json` prints).
+_V5 = """
+CREATE TABLE runs (
+    recipe TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    report TEXT NOT NULL
+);
+CREATE INDEX runs_by_recipe ON runs (recipe, started_at)
+"""
+
 #: The statements that bring a database of version N-1 to version N.
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
 
 # Any fixed number: the advisory lock that serializes migrations of one database.
 _MIGRATION_LOCK = 0x636F6E6E  # "conn"

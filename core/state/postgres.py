@@ -13,6 +13,7 @@ is kept escaped instead of failing the commit.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -287,6 +288,17 @@ class PostgresStateStore(PostgresInbox):
             number = "(SELECT id FROM recipes WHERE name = %s)"
             for table in ("ledger", "pair_views"):
                 db.execute(f"DELETE FROM {table} WHERE recipe = {number}".encode(), (recipe,))
+
+    def record_run(self, recipe: str, report: dict[str, Any]) -> None:
+        started = str(report.get("started_at") or "")
+        with self._transaction() as db:
+            db.execute("INSERT INTO runs VALUES (%s, %s, %s)", (recipe, started, _json(report)))
+
+    def runs(self, recipe: str) -> list[dict[str, Any]]:
+        rows = self._fetchall(
+            "SELECT report FROM runs WHERE recipe = %s ORDER BY started_at", (recipe,)
+        )
+        return [json.loads(row[0]) for row in rows]
 
     # --- the cache, shared by every recipe ---------------------------------------------------
 

@@ -11,7 +11,8 @@ an older file gains the empty table when it is opened.
 
 Version 4 adds ``pair_views``, what each recipe of a two-way pair last read of a record (see
 :mod:`core.two_way`); an older file gains the empty table when it is opened. Version 5 records
-when each view last changed (``seen_at``; 0 in a view of version 4).
+when each view last changed (``seen_at``; 0 in a view of version 4). Version 6 adds ``runs``,
+each run's report, for ``connector report``; an older file gains the empty table when opened.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from functools import lru_cache
 
 from core.outcomes import Outcome
 
-VERSION = 5
+VERSION = 6
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS recipe_state (
@@ -102,6 +103,12 @@ CREATE TABLE IF NOT EXISTS pair_views (
     PRIMARY KEY (recipe, source_key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pair_views_by_link ON pair_views (recipe, link);
+CREATE TABLE IF NOT EXISTS runs (
+    recipe TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    report TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_recipe ON runs (recipe, started_at);
 CREATE TABLE IF NOT EXISTS state_schema (version INTEGER NOT NULL);
 """
 

@@ -273,6 +273,16 @@ class SqliteStateStore(SqliteInbox):
                 self._db.execute("DELETE FROM ledger WHERE recipe = ?", (number,))
                 self._db.execute("DELETE FROM pair_views WHERE recipe = ?", (number,))
 
+    def record_run(self, recipe: str, report: dict[str, Any]) -> None:
+        started = str(report.get("started_at") or _now())
+        self._db.execute("INSERT INTO runs VALUES (?, ?, ?)", (recipe, started, _dumps(report)))
+
+    def runs(self, recipe: str) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT report FROM runs WHERE recipe = ? ORDER BY started_at, rowid", (recipe,)
+        )
+        return [json.loads(row[0]) for row in rows]
+
     def cache_get(self, namespace: str, key: str, max_age_seconds: float) -> Any | None:
         row = self._db.execute(
             "SELECT value, stored_at FROM cache WHERE namespace = ? AND key = ?", (namespace, key)

@@ -1,0 +1,151 @@
+"""`connector report RECIPE --html FILE`: one self-contained page whose numbers, as a browser
+renders them (headless Chromium), are the state store's."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from core.recipe import load_recipe
+from core.state import open_state
+from tests.connectors.virtuous.support import donations_csv, serving
+from tests.connectors.virtuous.test_designations import PROJECTS, designated
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def history(tmp_path: Path, write_recipe, invoke, monkeypatch) -> Path:
+    """Two runs of a designated gifts recipe: gifts over three days and two funds, one changed
+    after it was written (needs review), one naming no project (invalid)."""
+    recipe = write_recipe(designated())
+    with serving(monkeypatch) as virtuous:
+        virtuous.control("POST", "seed", json={"projects": PROJECTS})
+        first = {"g-2": {"fund": "SCHOLARSHIP"}, "g-3": {"date": "2025-03-02"}}
+        donations_csv(tmp_path / "donations.csv", 4, **first)
+        assert invoke("run", recipe).exit_code == 0
+        second = {**first, "g-2": {"fund": "SCHOLARSHIP", "cents": "5000"}}
+        second |= {"g-5": {"fund": "NOPE"}, "g-6": {"date": "2025-03-03"}}
+        donations_csv(tmp_path / "donations.csv", 6, **second)
+        assert invoke("run", recipe).exit_code == 1
+    return recipe
+
+
+class _Numbers(HTMLParser):
+    """The text of every element that carries a ``data-`` attribute, by attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: dict[str, list[str]] = {}
+        self._open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        names = [f"{k}={v}" for k, v in attrs if k.startswith("data-")]
+        self._open = names
+        for name in names:
+            self.found.setdefault(name, []).append("")
+
+    def handle_data(self, data: str) -> None:
+        for name in self._open:
+            self.found[name][-1] += data.strip()
+
+    def handle_endtag(self, tag: str) -> None:
+        self._open = []
+
+
+def _numbers(html: str) -> dict[str, list[str]]:
+    parser = _Numbers()
+    parser.feed(html)
+    return parser.found
+
+
+def test_the_page_is_self_contained_and_counts_what_the_store_holds(
+    tmp_path, write_recipe, invoke, monkeypatch, registry
+) -> None:
+    recipe = history(tmp_path, write_recipe, invoke, monkeypatch)
+    page = tmp_path / "report.html"
+    result = invoke("report", recipe, "--html", page)
+    assert result.exit_code == 0, result.output
+    html = page.read_text()
+    assert not re.search(r"(src|href)=|@import|url\(|<script", html)  # nothing fetched
+    found = _numbers(html)
+    expected = _from_the_store(recipe, registry)
+    assert found["data-kpi=runs"] == [str(expected["runs"])]
+    assert found["data-kpi=written"] == [str(expected["written"])]
+    assert found["data-kpi=money-USD"] == [expected["USD"]]
+    assert found["data-kpi=dead-letters"] == [str(expected["dead_letters"])]
+    assert found["data-kpi=pending"] == [str(expected["pending"])]
+    assert found["data-money-day=2025-03-02"] == ["10.03"]
+    assert found["data-money-designation=SCHOLARSHIP"] == ["10.02"]
+    assert sorted(found["data-dead-letter-group=invalid"]) == ["1"]
+    assert found["data-dead-letter-group=needs_review"] == ["1"]
+
+
+def _from_the_store(recipe_path: Path, registry) -> dict[str, object]:
+    recipe = load_recipe(recipe_path, registry)
+    store = open_state(recipe.base_dir / ".connector" / "state.db")
+    try:
+        runs = store.runs(recipe.name)
+        written = sum(run["outcomes"]["written"] for run in runs)
+        usd = sum(Decimal(run["money"].get("USD", "0")) for run in runs)
+        letters = store.dead_letters(recipe.name)
+        pending = [
+            e for e in store.ledger_entries(recipe.name) if recipe.sink_class.pending(e.sink_key)
+        ]
+    finally:
+        store.close()
+    return {
+        "runs": len(runs),
+        "written": written,
+        "USD": f"{usd:,}",
+        "dead_letters": len(letters),
+        "pending": len(pending),
+    }
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (Debian: apt install chromium)"
+)
+def test_chromium_renders_the_numbers_of_the_store(
+    tmp_path, write_recipe, invoke, monkeypatch, registry
+) -> None:
+    recipe = history(tmp_path, write_recipe, invoke, monkeypatch)
+    page = tmp_path / "report.html"
+    assert invoke("report", recipe, "--html", page).exit_code == 0
+    shot = tmp_path / "report.png"
+    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,2200", page.as_uri())
+    assert shot.stat().st_size > 10_000  # a page was drawn, not a blank
+    dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
+    found = _numbers(dom)
+    expected = _from_the_store(recipe, registry)
+    assert found["data-kpi=runs"] == [str(expected["runs"])]
+    assert found["data-kpi=written"] == [str(expected["written"])]
+    assert found["data-kpi=money-USD"] == [expected["USD"]]
+    assert found["data-kpi=dead-letters"] == [str(expected["dead_letters"])]
+    assert found["data-kpi=pending"] == [str(expected["pending"])]
+    assert "<svg" in dom
+
+
+def _chromium(tmp_path: Path, *args: str) -> str:
+    """Headless Chromium on a local file, kept off the network (no updates, no sync)."""
+    assert CHROMIUM is not None
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",  # tests may run as root, where the sandbox refuses to start
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+        *args,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
