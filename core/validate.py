@@ -205,10 +205,13 @@ def _show(result: Checked) -> None:
         sampled = "" if result.sampled is None else f" ({read})"
         click.echo(f"✓ {result.path}: {result.source} → {result.sink}{sampled}")
         return
-    from core.cli import _stderr
+    from rich.markup import escape
 
-    _stderr().print(f"[red]✗[/] {result.path}", markup=True)
+    from core.console import console_for
+
+    errors = console_for(stderr=True)
+    errors.print(f"[red]✗[/] {escape(str(result.path))}", markup=True)
     for line in (*result.errors, *result.missing_paths):
-        _stderr().print(f"  {redact_text(line)}", markup=False, soft_wrap=True)
+        errors.print(f"  {redact_text(line)}", markup=False, soft_wrap=True)
     if result.missing_paths:
-        _stderr().print(f"  {ADVICE}", markup=False, soft_wrap=True)
+        errors.print(f"  {ADVICE}", markup=False, soft_wrap=True)

@@ -66,7 +66,19 @@ class FileSource(Source):
         if path.is_file():
             return {}
         problem = "is a directory, not a file" if path.is_dir() else "does not exist"
-        return {"path": f"input file {path} {problem}"}
+        return {"path": f"input file {path} {problem}{_files_beside(path)}"}
+
+
+def _files_beside(path: Path) -> str:
+    """The files of ``path``'s kind in its folder: the one meant is often among them."""
+    folder = path.parent
+    if not folder.is_dir():
+        return f" (nor does the folder {folder})"
+    found = sorted(p.name for p in folder.glob(f"*{path.suffix}") if p.is_file())
+    if not found:
+        return f"; {folder} holds no {path.suffix or 'such'} file"
+    shown = ", ".join(found[:10]) + (", ..." if len(found) > 10 else "")
+    return f"; {folder} holds {shown}"
 
 
 def record_key(record: Mapping[str, Any], field: str | None) -> str:

@@ -66,12 +66,13 @@ def test_a_required_field_inside_a_list_of_objects(write_recipe, invoke, rows) -
 
 
 def test_an_input_file_that_does_not_exist(write_recipe, invoke, tmp_path) -> None:
+    write_jsonl(tmp_path / "donations.jsonl", ROWS)
     result = invoke("validate", write_recipe(GIFTS))
     assert result.exit_code == 2
-    assert f"recipe.yaml:5:10: source.with.path: input file {tmp_path / 'in.jsonl'}" in (
-        result.stderr
-    )
-    assert "does not exist" in result.stderr
+    assert (
+        f"recipe.yaml:5:10: source.with.path: input file {tmp_path / 'in.jsonl'} does not exist;"
+        f" {tmp_path} holds donations.jsonl"
+    ) in result.stderr
 
 
 def test_a_transform_given_the_wrong_number_of_arguments(write_recipe, invoke, rows) -> None:
