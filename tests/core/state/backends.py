@@ -9,6 +9,7 @@ fraction of creating them. Tests of the schema itself take a fresh one (:func:`p
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import uuid
@@ -30,9 +31,12 @@ def _admin() -> Any:
     import psycopg
 
     try:
-        return psycopg.connect(SERVER, autocommit=True, connect_timeout=3)
+        admin = psycopg.connect(SERVER, autocommit=True, connect_timeout=3)
     except psycopg.Error as error:
         return f"PostgreSQL is not reachable at {SERVER}: {str(error).strip().splitlines()[0]}"
+    # Closed before the interpreter tears down: psycopg warns about a connection left open.
+    atexit.register(admin.close)
+    return admin
 
 
 def postgres_or_skip() -> Any:
