@@ -186,7 +186,12 @@ def _runs_table(runs: Sequence[dict[str, Any]]) -> str:
     for run in reversed(runs):
         cells = "".join(f'<td class="n">{_count(run, o):,}</td>' for o in columns)
         stopped = run.get("stopped")
-        state = ' <span class="pill" style="background:#c53030">stopped</span>' if stopped else ""
+        state = (
+            f' <span class="pill" style="background:#c53030" title="{escape(str(stopped))}">'
+            "stopped</span>"
+            if stopped
+            else ""
+        )
         rows.append(
             f"<tr><td>{escape(_time(str(run.get('started_at', ''))))}{state}</td>"
             f'<td class="n">{int(run.get("records_read", 0)):,}</td>{cells}'

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -292,7 +293,12 @@ class Runner:
                     )
 
     def _keep_report(self) -> None:
-        """Keep the run's report for ``connector report``; failing to is no reason to stop."""
+        """Keep the run's report for ``connector report``; failing to is no reason to stop.
+        Called while the run ends, by an error too: the report kept says why it stopped."""
+        error = sys.exception()
+        if error is not None and self.report.stopped is None:
+            stopped = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+            self.report.stopped = redact_text(stopped) or type(error).__name__
         try:
             self.state.record_run(self.recipe.name, self.report.to_dict())
         except Exception as error:  # the store failed (the run is stopping for it, maybe)

@@ -149,3 +149,24 @@ def _chromium(tmp_path: Path, *args: str) -> str:
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
+
+
+def test_a_run_that_stopped_is_kept_with_why(tmp_path, write_recipe, invoke) -> None:
+    recipe = write_recipe(
+        """
+        version: 1
+        name: files
+        source: {use: file.jsonl, with: {path: missing.jsonl, key: id}}
+        sink: {use: file.jsonl, with: {path: out.jsonl}}
+        """
+    )
+    assert invoke("run", recipe).exit_code == 3
+    store = open_state(tmp_path / ".connector" / "state.db")
+    try:
+        [run] = store.runs("files")
+    finally:
+        store.close()
+    assert "missing.jsonl" in run["stopped"]
+    page = tmp_path / "report.html"
+    assert invoke("report", recipe, "--html", page).exit_code == 0
+    assert ">stopped</span>" in page.read_text()
