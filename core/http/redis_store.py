@@ -185,6 +185,19 @@ class RedisBudgetStore:
             ]
         return report.usage(spent, limit, now)
 
+    def reported(self, now: float) -> dict[str, int]:
+        """The requests each budget has left by the server's last word, where that still
+        applies (``connector serve``'s metrics)."""
+        left: dict[str, int] = {}
+        with self._errors():
+            for name in self._redis.scan_iter(match=f"{self._prefix}*:server", count=1000):
+                text = name.decode() if isinstance(name, bytes) else str(name)
+                remaining, reset = self._redis.hmget(text, ["remaining", "reset"])
+                if remaining is not None and reset is not None and float(reset) > now:
+                    key = text.removeprefix(self._prefix).removesuffix(":server")[1:-1]
+                    left[key] = max(0, int(float(remaining)))
+        return left
+
     def _call(self, script: Any, keys: Any, args: list[Any]) -> Any:
         with self._errors():
             return script(keys=list(keys), args=args)

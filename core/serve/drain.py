@@ -123,7 +123,9 @@ class Drainer:
     def _process(self, store: StateStore, inbox: InboxStore, events: list[InboxEvent]) -> None:
         """Run the recipe over ``events``; then each leaves the inbox or waits to be retried."""
         records, failures, done = self._current_records(store, events)
-        runner = Runner(self.recipe, store, pm=self.pm)
+        # Another server or worker draining this recipe holds its lease for one batch: waited
+        # for, not counted as a failed attempt of these events.
+        runner = Runner(self.recipe, store, pm=self.pm, wait_for_lock=True)
         try:
             if records:
                 self._count(runner.sync(records))

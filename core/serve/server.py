@@ -46,12 +46,17 @@ class WebhookServer:
         *,
         pm: pluggy.PluginManager | None = None,
         drain: DrainSettings | None = None,
+        sole: bool = True,
     ) -> None:
         self.recipes = recipes
         self.location = location
         self.pm = pm
         self.drain = drain or DrainSettings()
         self.metrics = Metrics()
+        #: the only server of these recipes (``connector serve`` holds their locks): claims in
+        #: their inbox are a stopped run of its own, taken again at once. ``connector worker``
+        #: shares them with other workers, whose claims are left to expire.
+        self.sole = sole
 
     def run(self, sock: socket.socket, announce: Callable[[str], None]) -> None:
         """Serve on ``sock`` until SIGTERM or SIGINT, then stop gracefully."""
@@ -94,8 +99,8 @@ class WebhookServer:
                 stack.callback(inboxes[where].close)
                 stores[where] = open_state(where)
                 stack.callback(stores[where].close)
-            # A stopped server's claims are this server's to take again (it holds the lock).
-            inboxes[where].submit(_releasing(recipe.name)).result()
+            if self.sole:  # a stopped server's claims are this server's to take again
+                inboxes[where].submit(_releasing(recipe.name)).result()
             context = Context(recipe.name, recipe.base_dir, stores[where])
             stack.callback(context.close)
             source = recipe.source_class(recipe.source_settings, context)

@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -31,7 +31,7 @@ from core.worker.scheduler import Ran
     "--dir",
     "directory",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
-    help="run every recipe in DIR (*.yaml, *.yml) that has a schedule:",
+    help="every recipe in DIR (*.yaml, *.yml) that has a schedule: or a webhook source",
 )
 @click.option("--once", is_flag=True, help="run what is due now, then exit (for cron, CronJobs)")
 @click.option(
@@ -40,6 +40,16 @@ from core.worker.scheduler import Ran
     show_default=True,
     type=click.FloatRange(min=0.1),
     help="seconds between looks for due runs (a dead worker's run is taken over at a look)",
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="webhooks: address to listen on"
+)
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="webhooks: port (0: any free)",
 )
 @state_option
 @pass_session
@@ -50,65 +60,113 @@ def worker(
     directory: Path | None,
     once: bool,
     poll: float,
+    host: str,
+    port: int,
     state_path: str | None,
 ) -> None:
     """Run each RECIPE (or every recipe in --dir) on the schedule it declares (schedule:
-    "*/15 * * * *", in UTC).
+    "*/15 * * * *", in UTC), and serve the webhook recipes' routes as connector serve does.
 
     Any number of workers, on any number of machines, may run the same recipes: with a shared
-    state database (CONNECTOR_STATE_URL=postgresql://...) each scheduled run happens once, and
-    with CONNECTOR_RATE_URL=redis://... they share each service's rate budget. SIGTERM lets the
-    run in hand finish, then stops.
+    state database (CONNECTOR_STATE_URL=postgresql://...) each scheduled run happens once and
+    webhook events are drained once, in order per key; with CONNECTOR_RATE_URL=redis://... they
+    share each service's rate budget. With --once, webhook recipes are not served: the events
+    due in their inbox are synced. SIGTERM lets the run in hand finish, then stops.
     """
     from core.worker.scheduler import Scheduler
 
-    recipes = _scheduled(session, recipe_paths, directory)
-    location = state_path or os.environ.get("CONNECTOR_STATE_URL")
-    scheduler = Scheduler(
-        recipes,
-        lambda recipe: location or recipe.base_dir / ".connector" / "state.db",
-        pm=session.pm,
-        on_run=_announce,
-    )
+    scheduled, served = _recipes(session, recipe_paths, directory)
+    override = state_path or os.environ.get("CONNECTOR_STATE_URL")
+
+    def location(recipe: Recipe) -> str | Path:
+        return override or recipe.base_dir / ".connector" / "state.db"
+
+    scheduler = Scheduler(scheduled, location, pm=session.pm, on_run=_announce)
     if once:
         ran = scheduler.run_due(time.time())
-        sys.exit(_exit_code(ran))
+        failed = _drain_once(served, location, session)
+        sys.exit(max(_exit_code(ran), ExitCode.RECORDS_FAILED if failed else ExitCode.OK))
     stop = threading.Event()
-    names = ", ".join(f"{r.name} ({r.model.schedule})" for r in recipes)
-    _say(f"running {names}; SIGTERM stops it")
-    with _stopped_by_signals(stop):
-        scheduler.run_forever(stop, poll)
+    if scheduled:
+        names = ", ".join(f"{r.name} ({r.model.schedule})" for r in scheduled)
+        _say(f"running {names}; SIGTERM stops it")
+    if not served:
+        with _stopped_by_signals(stop):
+            scheduler.run_forever(stop, poll)
+        return
+    from core.worker.served import serve
+
+    thread = threading.Thread(target=scheduler.run_forever, args=(stop, poll), name="schedule")
+    if scheduled:
+        thread.start()
+    try:
+        serve(served, location, session.pm, host, port, _say)
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
 
 
-def _scheduled(session: Session, paths: tuple[Path, ...], directory: Path | None) -> list[Recipe]:
-    """The recipes to run: each named one (which must have a schedule), and those of
-    ``directory`` that have one."""
+def _drain_once(
+    served: list[Recipe], location: Callable[[Recipe], str | Path], session: Session
+) -> bool:
+    """Sync the events due in each webhook recipe's inbox; whether some failed (and wait)."""
+    from core.worker.served import drain_due
+
+    failed = False
+    for recipe in served:
+        synced, kept = drain_due(recipe, location(recipe), session.pm)
+        if synced or kept:
+            _say(f"{recipe.name}: {synced:,} webhook events synced, {kept:,} wait to be retried")
+        failed = failed or kept > 0
+    return failed
+
+
+def _recipes(
+    session: Session, paths: tuple[Path, ...], directory: Path | None
+) -> tuple[list[Recipe], list[Recipe]]:
+    """The recipes to run on their schedules, and those to serve: each named one (which must
+    have a schedule or a webhook source), and those of ``directory`` that have either."""
+    from core.webhooks import WebhookSource
+
     if not paths and directory is None:
-        raise RecipeError(
-            "connector worker: name the recipes to run, or a folder of them with --dir"
-        )
-    recipes = []
-    for path in paths:
-        recipe = session.recipe(path)
-        if recipe.model.schedule is None:
+        msg = "connector worker: name the recipes to run, or a folder of them with --dir"
+        raise RecipeError(msg)
+    named = [session.recipe(path) for path in paths]
+    for recipe in named:
+        if recipe.model.schedule is None and not issubclass(recipe.source_class, WebhookSource):
             msg = (
-                f'{path}: no schedule: to run it on; add one, e.g. schedule: "*/15 * * * *"'
-                " (connector run runs it once)"
+                f"{recipe.path}: no schedule: to run it on; add one, e.g. schedule:"
+                ' "*/15 * * * *" (connector run runs it once)'
             )
             raise RecipeValidationError(msg)
-        recipes.append(recipe)
+    found = []
     if directory is not None:
-        found = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
-        recipes += [r for r in map(session.recipe, found) if r.model.schedule is not None]
-    if not recipes:
-        msg = f'{directory}: no recipe in it has a schedule: (e.g. schedule: "*/15 * * * *")'
+        found = [
+            session.recipe(path)
+            for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+        ]
+    recipes = _unique([*named, *found])
+    served = [r for r in recipes if issubclass(r.source_class, WebhookSource)]
+    scheduled = [r for r in recipes if r.model.schedule is not None]
+    if not served and not scheduled:
+        msg = (
+            f'{directory}: no recipe in it has a schedule: (e.g. schedule: "*/15 * * * *")'
+            " or a webhook source"
+        )
         raise RecipeValidationError(msg)
-    names: dict[str, Path] = {}
+    return scheduled, served
+
+
+def _unique(recipes: list[Recipe]) -> list[Recipe]:
+    """Each recipe once (named and in --dir too); two files of one name are refused."""
+    kept: dict[str, Recipe] = {}
     for recipe in recipes:
-        if names.setdefault(recipe.name, recipe.path) != recipe.path:
-            msg = f"two recipes named {recipe.name!r} ({names[recipe.name]}, {recipe.path})"
+        other = kept.setdefault(recipe.name, recipe)
+        if other.path.resolve() != recipe.path.resolve():
+            msg = f"two recipes named {recipe.name!r} ({other.path}, {recipe.path})"
             raise RecipeValidationError(msg)
-    return recipes
+    return list(kept.values())
 
 
 def _announce(ran: Ran) -> None:

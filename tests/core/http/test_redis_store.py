@@ -47,3 +47,13 @@ def test_display_hides_the_password_only() -> None:
     assert display("redis://:pw@cache:6380/2") == "redis://cache:6380/2"
     assert display("rediss://app:pw@cache/0") == "rediss://app@cache/0"
     assert display("redis://cache:6379/0") == "redis://cache:6379/0"
+
+
+def test_reported_names_each_budget_the_server_reported_still_in_its_window(
+    redis_budgets,
+) -> None:
+    store, now = redis_budgets(), 1_700_000_000.0
+    store.observe("virtuous:1a2b3c", 4321, now + 600, 5000, now)
+    store.observe("stripe:9f8e", 12, now + 1, 100, now)
+    assert store.reported(now) == {"virtuous:1a2b3c": 4321, "stripe:9f8e": 12}
+    assert store.reported(now + 2) == {"virtuous:1a2b3c": 4321}
