@@ -80,6 +80,10 @@ class Batch:
         return bool(changes) or self.cursor is not None
 
 
+#: The run reports kept per recipe: a year and more of hourly runs, a few megabytes.
+RUNS_KEPT = 10_000
+
+
 class StateStore(Protocol):
     """Per-recipe cursors, the ledger and the dead-letter queue.
 
@@ -126,7 +130,8 @@ class StateStore(Protocol):
         ...
 
     def record_run(self, recipe: str, report: dict[str, Any]) -> None:
-        """Keep the report of a run of ``recipe`` (:meth:`core.report.RunReport.to_dict`)."""
+        """Keep the report of a run of ``recipe`` (:meth:`core.report.RunReport.to_dict`), and
+        only the newest :data:`RUNS_KEPT` of its runs."""
         ...
 
     def runs(self, recipe: str) -> list[dict[str, Any]]:

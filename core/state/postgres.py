@@ -25,7 +25,7 @@ from core.digest import exact_json_encoder
 from core.json_numbers import parse_json
 from core.outcomes import LedgerEntry, Outcome
 from core.state import pg_schema, schema
-from core.state.base import Batch, DeadLetter, InFlight, PairView
+from core.state.base import RUNS_KEPT, Batch, DeadLetter, InFlight, PairView
 from core.state.lease import Lease, lease_lost
 from core.state.pg_connect import connect, display, unreachable
 from core.state.pg_inbox import PostgresInbox
@@ -293,6 +293,11 @@ class PostgresStateStore(PostgresInbox):
         started = str(report.get("started_at") or "")
         with self._transaction() as db:
             db.execute("INSERT INTO runs VALUES (%s, %s, %s)", (recipe, started, _json(report)))
+            db.execute(
+                "DELETE FROM runs WHERE ctid IN (SELECT ctid FROM runs WHERE recipe = %s"
+                " ORDER BY started_at DESC OFFSET %s)",
+                (recipe, RUNS_KEPT),
+            )
 
     def runs(self, recipe: str) -> list[dict[str, Any]]:
         rows = self._fetchall(

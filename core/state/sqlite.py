@@ -16,7 +16,7 @@ from core.errors import FatalError
 from core.json_numbers import parse_json
 from core.outcomes import LedgerEntry, Outcome
 from core.state import schema
-from core.state.base import Batch, DeadLetter, InFlight, PairView
+from core.state.base import RUNS_KEPT, Batch, DeadLetter, InFlight, PairView
 from core.state.lock import busy_timeout, database_locked, is_busy, private_file, recipe_lock
 from core.state.sqlite_inbox import SqliteInbox
 
@@ -275,7 +275,13 @@ class SqliteStateStore(SqliteInbox):
 
     def record_run(self, recipe: str, report: dict[str, Any]) -> None:
         started = str(report.get("started_at") or _now())
-        self._db.execute("INSERT INTO runs VALUES (?, ?, ?)", (recipe, started, _dumps(report)))
+        with self._transaction():
+            self._db.execute("INSERT INTO runs VALUES (?, ?, ?)", (recipe, started, _dumps(report)))
+            self._db.execute(
+                "DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs WHERE recipe = ?"
+                " ORDER BY started_at DESC, rowid DESC LIMIT -1 OFFSET ?)",
+                (recipe, RUNS_KEPT),
+            )
 
     def runs(self, recipe: str) -> list[dict[str, Any]]:
         rows = self._db.execute(
