@@ -76,6 +76,13 @@ class Source(ABC):
         reports it; ``base_dir`` is the recipe's directory, which relative paths start from."""
         return {}
 
+    @classmethod
+    def record_fields(cls, settings: BaseModel, base_dir: Path) -> list[str] | None:
+        """The fields every record has, when the source can tell without reading one (a CSV
+        file's header), else None. ``connector validate`` refuses a ``record.`` path outside
+        them: every record would lack it."""
+        return None
+
     @abstractmethod
     def read(self, cursor: Any | None) -> Iterator[Record | Unreadable]:
         """Yield records, oldest first where the service allows, starting after ``cursor``.

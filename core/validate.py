@@ -8,6 +8,7 @@ records to name each ``record.`` path the recipe reads that none of them had.
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -100,6 +101,8 @@ def _check(session: Session, path: Path, sample: int | None, state_path: str | N
         recipe = load_recipe(path, session.registry, env=env)
         checked.source, checked.sink = recipe.source_class.name, recipe.sink_class.name
         checked.errors += _source_problems(recipe, env)
+        if not checked.errors:
+            checked.errors += _not_in_every_record(recipe)
         if sample is not None and not checked.errors:
             _sample(session, recipe, env, sample, state_path, checked)
     except RecipeError as error:
@@ -123,6 +126,26 @@ def _source_problems(recipe: Recipe, env: WithPlaceholders) -> list[str]:
         for name, problem in problems.items()
         if not env.holds_placeholder(settings.get(name))  # the real value is not known here
     ]
+
+
+def _not_in_every_record(recipe: Recipe) -> list[str]:
+    """A ``record.`` path whose field the source says no record has (a CSV file's header)."""
+    fields = recipe.source_class.record_fields(recipe.source_settings, recipe.base_dir)
+    if fields is None:
+        return []
+    problems = []
+    for path in (*recipe.mapping.filter_paths, *recipe.mapping.map_paths):
+        name = path[0]
+        if len(path) > 1 or not isinstance(name, str) or name in fields:
+            continue
+        at = recipe.mapping.read_at.get(path, ("map",))
+        close = difflib.get_close_matches(name, fields, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(
+            f"{recipe.located.where(at)}: {'.'.join(map(str, at))}: record.{name} is missing in"
+            f" every record; {recipe.source_class.name}'s have: {', '.join(fields)}{hint}"
+        )
+    return problems
 
 
 def _sample(

@@ -61,12 +61,17 @@ class FileSource(Source):
     @classmethod
     def preflight(cls, settings: BaseModel, base_dir: Path) -> dict[str, str]:
         assert isinstance(settings, FileSourceSettings)
-        path = Path(settings.path).expanduser()
-        path = path if path.is_absolute() else base_dir / path
+        path = input_path(settings, base_dir)
         if path.is_file():
             return {}
         problem = "is a directory, not a file" if path.is_dir() else "does not exist"
         return {"path": f"input file {path} {problem}{_files_beside(path)}"}
+
+
+def input_path(settings: FileSourceSettings, base_dir: Path) -> Path:
+    """The file ``settings`` name, relative paths from the recipe's folder (as a run reads it)."""
+    path = Path(settings.path).expanduser()
+    return path if path.is_absolute() else base_dir / path
 
 
 def _files_beside(path: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, Field, model_validator
@@ -13,6 +14,7 @@ from connectors.files.common import (
     FileSinkSettings,
     FileSource,
     FileSourceSettings,
+    input_path,
     missing_key,
     open_input,
     record_key,
@@ -54,6 +56,18 @@ class CsvSource(FileSource):
     Settings: ClassVar[type[BaseModel]] = CsvSourceSettings
     description: ClassVar[str] = "rows of a CSV file"
     settings: CsvSourceSettings
+
+    @classmethod
+    def record_fields(cls, settings: BaseModel, base_dir: Path) -> list[str] | None:
+        assert isinstance(settings, CsvSourceSettings)
+        if not settings.header:
+            return settings.columns
+        try:
+            with open_input(input_path(settings, base_dir), settings.encoding, newline="") as file:
+                first = next(read_rows(file, settings.delimiter), None)
+        except (InputError, UnicodeDecodeError):
+            return None  # preflight, or the run, says what is wrong with the file
+        return first.cells if first is not None and first.cells else None
 
     def read(self, cursor: Any | None) -> Iterator[Record | Unreadable]:
         path = self.context.path(self.settings.path)

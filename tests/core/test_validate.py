@@ -134,3 +134,26 @@ def test_sample_without_a_map_checks_what_the_sink_requires(write_recipe, invoke
     assert result.exit_code == 2
     assert "record.giftType was missing in all 2 records" in result.stderr
     assert "requires it (the recipe has no map:" in result.stderr
+
+
+CSV = """
+version: 1
+name: csv
+source: {use: file.csv, with: {path: in.csv, key: id}}
+filter: record.status == 'paid'
+map:
+  id: record.id
+  email: record.emial
+sink: {use: file.jsonl, with: {path: out.jsonl}}
+"""
+
+
+def test_a_csv_column_the_recipe_misspells_needs_no_sample(write_recipe, invoke, tmp_path) -> None:
+    (tmp_path / "in.csv").write_text("id,email,status\n1,a@b.org,paid\n")
+    result = invoke("validate", write_recipe(CSV))
+    assert result.exit_code == 2
+    assert (
+        "recipe.yaml:7:3: map.email: record.emial is missing in every record; file.csv's have:"
+        " id, email, status (did you mean 'email'?)"
+    ) in result.stderr
+    assert invoke("validate", write_recipe(CSV.replace("emial", "email"))).exit_code == 0
