@@ -29,6 +29,7 @@ def _no_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
     """Installed third-party plugins must not change what the suite sees."""
     monkeypatch.setenv("CONNECTOR_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.delenv("CONNECTOR_STATE_URL", raising=False)
+    monkeypatch.delenv("CONNECTOR_RATE_URL", raising=False)
 
 
 @pytest.fixture(autouse=True)

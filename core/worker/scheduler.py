@@ -95,6 +95,11 @@ class Scheduler:
             reason = redact_text(str(error))
             logger.warning("%s: the scheduled run stopped: %s", recipe.name, reason)
             return Ran(recipe.name, due, error=reason)
+        except Exception as error:  # a bug in one recipe's plugins must not stop the others
+            reason = f"unexpected {type(error).__name__}: {redact_text(str(error))}"
+            logger.warning("%s: the scheduled run stopped: %s", recipe.name, reason)
+            logger.debug("%s: the traceback", recipe.name, exc_info=True)  # shown with -vv
+            return Ran(recipe.name, due, error=reason)
         finally:
             store.close()
 

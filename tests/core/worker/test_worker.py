@@ -81,3 +81,24 @@ def test_due_times_are_the_schedules_firings_in_utc() -> None:
     assert latest_due("*/15 * * * *", noon + 899) == noon
     assert latest_due("0 2 * * *", noon) == noon - 10 * 3600
     assert next_due("*/15 * * * *", noon) == noon + 900
+
+
+def test_a_run_that_stops_is_told_and_the_others_still_run(
+    tmp_path: Path, virtuous: Virtuous, invoke: Callable[..., Result]
+) -> None:
+    folder = scheduled_gifts(tmp_path / "recipes", recipes=2, gifts=5, batch=10)
+    (folder / "donations-0.csv").unlink()
+    result = invoke("worker", "--dir", folder, "--once")
+    assert result.exit_code == 3
+    assert "connector worker: gifts-0 (due " in result.stderr
+    assert ") stopped: " in result.stderr
+    assert "donations-0.csv" in result.stderr
+    assert "gifts-1 (due " in result.stderr
+    assert len(gift_ids(virtuous)) == 5
+    # Not finished: the next look runs it again, once its input is back.
+    scheduled_gifts(tmp_path / "recipes", recipes=1, gifts=5, batch=10)
+    again = invoke("worker", "--dir", folder, "--once")
+    assert again.exit_code == 0, again.output
+    assert "gifts-0 (due " in again.stderr
+    assert "gifts-1" not in again.stderr
+    assert len(gift_ids(virtuous)) == 10
