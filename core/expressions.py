@@ -209,6 +209,7 @@ class Scope:
         self,
         transforms: Mapping[str, Callable[..., Any]],
         tables: Mapping[str, Mapping[str, Any]] | None,
+        day_first: bool | None = None,
     ) -> None:
         self.transforms = transforms
         self.tables = tables or {}
@@ -219,8 +220,8 @@ class Scope:
         #: Set when an expression holds a dict display or looks up a table of objects: its
         #: value may hold an object whose keys are not text (see :func:`plain_object`).
         self.builds_objects = False
-        #: The order of day and month this mapping's dates settle (see DateOrder).
-        self.dates = DateOrder()
+        #: The order of day and month the recipe says, or this mapping's dates settle.
+        self.dates = DateOrder(day_first)
 
     def transform(self, name: str) -> str:
         ref = f"_t_{name}"

@@ -129,12 +129,14 @@ def compile_mapping(
     transforms: Mapping[str, Transform],
     tables: Mapping[str, Mapping[str, Any]] | None = None,
     locate: Locate = lambda path: None,
+    day_first: bool | None = None,
 ) -> CompiledMapping:
     """Compile ``map:`` (nested mappings and lists of expressions) and ``filter:`` to one function.
 
     ``transforms`` are the names expressions may call; ``tables`` are the recipe's ``tables:``,
     which ``lookup`` names. ``locate`` turns a recipe path such as ``("map", "amount")`` into
-    ``"recipe.yaml:12:11"`` for error messages. Raises
+    ``"recipe.yaml:12:11"`` for error messages. ``day_first`` is the recipe's order of day and
+    month for dates that read two ways (see :class:`~core.transforms.DateOrder`). Raises
     :class:`~core.errors.RecipeValidationError` for anything not allowed or not valid.
     """
     if not isinstance(map_block, Mapping):
@@ -142,7 +144,7 @@ def compile_mapping(
             f"map must be a mapping of output fields to expressions, not {type(map_block).__name__}"
         )
         raise RecipeValidationError(msg, where=locate(("map",)))
-    scope = Scope(transforms, tables)
+    scope = Scope(transforms, tables, day_first)
     writer = _Writer(scope, locate)
     filter_line = ""
     if filter_expr:

@@ -128,6 +128,11 @@ class RecipeModel(BaseModel):
         default=None, description='when connector worker runs it, in cron syntax: "*/15 * * * *"'
     )
     tables: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    day_first: bool | None = Field(
+        default=None,
+        description="how parse_date and format_date read a date that reads two ways"
+        " (01/02/2025): true for D/M/YYYY, false for M/D/YYYY",
+    )
     tests: list[RecipeTestCase] = Field(default_factory=list)
 
     @field_validator("schedule", mode="before")
@@ -241,6 +246,7 @@ def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = 
         transforms=registry.transforms.items,
         tables=model.tables,
         locate=located.where,
+        day_first=model.day_first,
     )
     recipe = Recipe(
         path=path,

@@ -380,19 +380,23 @@ def _parse_moment(
 class DateOrder:
     """Whether a run's dates such as ``01/02/2025`` put the day or the month first.
 
-    Such a date reads two ways, so it is never guessed: the recipe says ``day_first`` (or gives
-    a format), or a date earlier in the same run that reads only one way (``15/01/2025``)
-    settled the order for the rest. A date that contradicts a settled order is refused. The
-    mapping compiler gives each compiled mapping (each run) its own.
+    Such a date reads two ways, so it is never guessed: the recipe says ``day_first`` (the
+    transform's argument, or the recipe's ``day_first:``), gives a format, or a date earlier in
+    the same run that reads only one way (``15/01/2025``) settled the order for the rest. A date
+    that contradicts a settled order is refused. The mapping compiler gives each compiled mapping
+    (each run) its own.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, declared: bool | None = None) -> None:
+        #: The order the recipe says (its ``day_first:``), obeyed like a transform's argument.
+        self.declared = declared
         self.day_first: bool | None = None
         self.settled_by: str | None = None
 
     def read(
         self, value: str, first: int, second: int, year: int, day_first: bool | None
     ) -> datetime:
+        day_first = self.declared if day_first is None else day_first
         if day_first is None and first != second and first <= 12 and second <= 12:
             if self.day_first is None:
                 raise ValueError(_two_ways(value, first, second))
@@ -447,7 +451,8 @@ def _two_ways(value: str, first: int, second: int) -> str:
     return (
         f"{_show(value)} reads two ways ({first} {months[second]} or {months[first]}"
         f" {second}); say which: parse_date(day_first=True) for D/M/YYYY,"
-        " parse_date(day_first=False) for M/D/YYYY, or a format such as parse_date('%d/%m/%Y')"
+        " parse_date(day_first=False) for M/D/YYYY (or `day_first: true` in the recipe, for"
+        " all its dates), or a format such as parse_date('%d/%m/%Y')"
     )
 
 

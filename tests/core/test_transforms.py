@@ -262,6 +262,12 @@ def test_day_first_is_obeyed_even_when_the_date_says_otherwise() -> None:
         t.parse_date("01/13/2025", day_first=True)
 
 
+def test_the_recipes_day_first_reads_every_date_and_an_argument_wins() -> None:
+    block = {"a": "record.d | parse_date", "b": "record.d | parse_date(day_first=False)"}
+    mapping = compile_mapping(block, transforms=t.builtin_transforms(), day_first=True)
+    assert mapping({"d": "01/02/2025"}) == {"a": "2025-02-01", "b": "2025-01-02"}
+
+
 def test_a_runs_first_date_that_reads_one_way_settles_the_order() -> None:
     mapping = compile_mapping({"day": "record.d | parse_date"}, transforms=t.builtin_transforms())
     with pytest.raises(MappingError, match="reads two ways") as caught:
@@ -610,7 +616,7 @@ def test_a_day_first_file_is_never_misread(write_recipe, invoke, tmp_path: Path)
     assert "parse_date(day_first=True)" in problem["reason"]
     written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert written == [{"id": "b", "day": "2025-01-15"}, {"id": "c", "day": "2025-02-03"}]
-    fixed = write_recipe(DAY_FIRST_RECIPE.replace("parse_date", "parse_date(day_first=True)"))
+    fixed = write_recipe(DAY_FIRST_RECIPE + "day_first: true\n")  # for all the recipe's dates
     assert invoke("dlq", "retry", fixed).exit_code == 0
     assert json.loads((tmp_path / "out.jsonl").read_text().splitlines()[-1]) == {
         "id": "a",
