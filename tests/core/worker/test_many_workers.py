@@ -23,6 +23,7 @@ from tests.core.worker.support import (
     worker_env,
 )
 from tests.redis_server import SERVER, redis_prefix
+from tests.reliability.support import SOAK, rng
 
 LIMIT, WINDOW = 10, 1.0  # the organization's budget: 10 requests a second
 
@@ -100,3 +101,35 @@ def test_a_killed_workers_run_is_finished_by_another_after_its_lease(
     assert len(held) == 400
     assert set(held.values()) == {1}
     assert most_in_a_window(virtuous, WINDOW) <= LIMIT
+
+
+@pytest.mark.skipif(
+    not SOAK, reason="about a minute of workers killed and restarted: CONNECTOR_SOAK=1 runs it"
+)
+def test_workers_killed_again_and_again_lose_and_double_nothing(
+    tmp_path: Path, virtuous: Virtuous, shared_env: dict[str, str]
+) -> None:
+    folder = scheduled_gifts(tmp_path / "recipes", recipes=4, gifts=500, batch=10)
+    dice = rng("workers-killed")
+    workers = [start_worker(folder, shared_env, "--poll", "0.5") for _ in range(4)]
+    kills, deadline = 0, time.monotonic() + 240
+    try:
+        while len(gift_ids(virtuous)) < 2000:
+            assert time.monotonic() < deadline, f"{len(gift_ids(virtuous))} gifts after {kills}"
+            time.sleep(dice.uniform(0.5, 2.5))
+            victim = dice.randrange(len(workers))
+            workers[victim].send_signal(signal.SIGKILL)
+            workers[victim].communicate()
+            workers[victim] = start_worker(folder, shared_env, "--poll", "0.5")
+            kills += 1
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.communicate(timeout=60)
+    held = gift_ids(virtuous)
+    assert len(held) == 2000
+    assert set(held.values()) == {1}
+    assert statuses(virtuous)[429] == 0
+    assert most_in_a_window(virtuous, WINDOW) <= LIMIT
+    assert kills >= 5
