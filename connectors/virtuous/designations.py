@@ -21,16 +21,18 @@ import difflib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from connectors.virtuous.queries import QuerySettings, _Query
 from connectors.virtuous.service import VirtuousSettings
-from core.context import Context
 from core.errors import FatalError, InvalidRecord, RetriableError, SkippableError
 from core.http.redact import redact_url
 from core.http.service import fingerprint
+
+if TYPE_CHECKING:
+    from core.context import Context
 
 log = logging.getLogger(__name__)
 

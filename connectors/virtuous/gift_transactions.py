@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel, Field
 
 from connectors.virtuous.designations import DesignationCheck, DesignationSettings
@@ -17,7 +16,11 @@ from connectors.virtuous.recovery import TRANSACTION_PREFIX, recover_gifts
 from connectors.virtuous.sink import VirtuousSink
 from connectors.virtuous.transactions import write_gifts
 from core.outcomes import WriteItem, WriteResult
-from core.state import InFlight
+
+if TYPE_CHECKING:  # what a run needs: `validate` imports this module and needs none of it
+    import httpx
+
+    from core.state import InFlight
 
 
 class GiftTransactionSettings(DesignationSettings):

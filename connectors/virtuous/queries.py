@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
 from pydantic import BaseModel, Field
 
 from connectors.virtuous.pairing import contact_seen
 from connectors.virtuous.service import VirtuousSettings, virtuous_client
 from core.errors import FatalError, RetriableError
-from core.http import IDEMPOTENT, RETRY_TIMEOUTS, Service, raise_for_status
+from core.http import IDEMPOTENT, RETRY_TIMEOUTS, Service
 from core.source import Record, Seen, Source
+
+if TYPE_CHECKING:
+    import httpx
 
 _SMALLER = (1000, 500, 250, 100, 50, 10, 1)
 # A query is a read sent as a POST: safe to repeat after a 5xx or a dropped connection. A page
@@ -83,6 +85,10 @@ class _Query(Source):
     ) -> tuple[list[Record], int | None, int]:
         """One page after ``last_id``, the number of records the query matched (``None`` if the
         answer does not say), and the take it was got with."""
+        import httpx  # with the client: `validate` and `plugins` never reach here
+
+        from core.http import raise_for_status
+
         conditions = [
             {"parameter": self.id_parameter, "operator": "GreaterThan", "value": str(last_id)}
         ]

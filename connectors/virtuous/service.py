@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import click
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from core.context import Context
-from core.http import (
-    BearerToken,
-    OAuthPasswordGrant,
-    RateLimit,
-    Service,
-    error_body,
-    token_store_for,
-)
+from core.http import RateLimit, Service
+
+if TYPE_CHECKING:  # httpx and the client come with the first request: `validate` needs neither
+    import httpx
+
+    from core.context import Context
 
 DEFAULT_BASE_URL = "https://api.virtuoussoftware.com"
 OTP_VARIABLE = "VIRTUOUS_OTP"
@@ -58,6 +54,8 @@ class VirtuousSettings(BaseModel):
 
 def describe_error(response: httpx.Response) -> str:
     """Virtuous's message, with the fields its ``modelState`` names."""
+    from core.http import error_body
+
     body = error_body(response)
     if isinstance(body, str):
         return body
@@ -88,6 +86,8 @@ def service_for(settings: VirtuousSettings) -> Service:
 
 
 def auth_for(settings: VirtuousSettings, context: Context) -> httpx.Auth:
+    from core.http import BearerToken, OAuthPasswordGrant, token_store_for
+
     if settings.api_key is not None:
         return BearerToken(settings.api_key.get_secret_value())
     # The settings model has checked that one credential or the other is set.

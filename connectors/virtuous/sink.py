@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from connectors.virtuous.service import VirtuousSettings, virtuous_client
 from core.errors import RetriableError, SkippableError
 from core.http import Service
 from core.outcomes import Outcome, WriteItem, WriteResult
 from core.sink import Sink
+
+if TYPE_CHECKING:  # httpx comes with the client, when a run opens the sink: `validate` needs none
+    import httpx
 
 
 class VirtuousSink(Sink):

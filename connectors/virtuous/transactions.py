@@ -20,12 +20,14 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-
-import httpx
+from typing import TYPE_CHECKING
 
 from core.errors import InvalidRecord, RetriableError
-from core.http import RetryPolicy, Service, error_message, raise_for_status, redact_text
+from core.http import RetryPolicy, Service, redact_text
 from core.outcomes import Outcome, WriteItem, WriteResult
+
+if TYPE_CHECKING:  # answers come from the client, built when a run opens the sink
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ _ID_FIELDS = {"", "transactionid", "transactionsource", "transaction"}
 
 IDEMPOTENT = {"connector_idempotent": True}
 
-Send = Callable[[Sequence[WriteItem]], httpx.Response]
+Send = Callable[[Sequence[WriteItem]], "httpx.Response"]
 Sleep = Callable[[float], None]
 
 
@@ -63,6 +65,8 @@ def write_batch(
     delivery: Delivery | None = None,
 ) -> list[WriteResult]:
     """Send ``items``; on a 400, pin down the bad records and send the others again."""
+    from core.http import error_message, raise_for_status
+
     if not items:
         return []
     how = delivery or Delivery()
@@ -239,6 +243,8 @@ def _field(key: str) -> str:
 
 def check_single(response: httpx.Response, service: Service) -> None:
     """For single-record endpoints: raise InvalidRecord with Virtuous's message on a 400."""
+    from core.http import error_message, raise_for_status
+
     if response.status_code == 400:
         msg = f"Virtuous refused it: {error_message(response, service)}"
         raise InvalidRecord(msg)

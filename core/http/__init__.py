@@ -47,8 +47,16 @@ if TYPE_CHECKING:
         redact_url,
         register_secret,
     )
-    from core.http.retry import IDEMPOTENT, RETRY_TIMEOUTS, RetryTransport, is_retry_safe
-    from core.http.service import RateLimit, RetryPolicy, Service, budget_key, fingerprint
+    from core.http.retry import RetryTransport, is_retry_safe
+    from core.http.service import (
+        IDEMPOTENT,
+        RETRY_TIMEOUTS,
+        RateLimit,
+        RetryPolicy,
+        Service,
+        budget_key,
+        fingerprint,
+    )
     from core.http.store import MemoryTokenStore, SqliteTokenStore, TokenStore, token_store_for
 
 #: Where each exported name is defined.
@@ -64,7 +72,7 @@ _HOMES = {
     "fingerprint": "core.http.service",
     "GovernedTransport": "core.http.governor",
     "HeaderKey": "core.http.auth",
-    "IDEMPOTENT": "core.http.retry",
+    "IDEMPOTENT": "core.http.service",
     "is_retry_safe": "core.http.retry",
     "MemoryBudgetStore": "core.http.budget",
     "MemoryTokenStore": "core.http.store",
@@ -77,7 +85,7 @@ _HOMES = {
     "redact_url": "core.http.redact",
     "register_secret": "core.http.redact",
     "retry_after": "core.http.governor",
-    "RETRY_TIMEOUTS": "core.http.retry",
+    "RETRY_TIMEOUTS": "core.http.service",
     "RetryPolicy": "core.http.service",
     "RetryTransport": "core.http.retry",
     "SecretFilter": "core.http.redact",

@@ -22,8 +22,7 @@ import httpx
 
 from core.errors import AuthError, FatalError, RetriableError
 from core.http.redact import redact_text, register_basic_credentials, register_secret
-from core.http.retry import IDEMPOTENT
-from core.http.service import fingerprint
+from core.http.service import IDEMPOTENT, fingerprint
 from core.http.store import TokenStore
 
 Flow = Generator[httpx.Request, httpx.Response, None]

@@ -31,15 +31,10 @@ import httpx
 from core.errors import FatalError, RetriableError
 from core.http.governor import retry_after
 from core.http.redact import redact_text, redact_url
-from core.http.service import RetryPolicy
+from core.http.service import IDEMPOTENT, RETRY_TIMEOUTS, RetryPolicy
 
 logger = logging.getLogger("core.http")
 
-#: Set this request extension to ``True`` to let a POST or PATCH be retried.
-IDEMPOTENT = "connector_idempotent"
-#: Set this request extension to ``False`` when the caller handles a timeout (or a 504) itself,
-#: for instance by asking again for a smaller page: it then comes back at the first occurrence.
-RETRY_TIMEOUTS = "connector_retry_timeouts"
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 

@@ -17,8 +17,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:  # imported by the code that calls a service: start-up needs none of it
+    import httpx
+
+#: Set this request extension to ``True`` to let a POST or PATCH be retried.
+IDEMPOTENT = "connector_idempotent"
+#: Set this request extension to ``False`` when the caller handles a timeout (or a 504) itself,
+#: for instance by asking again for a smaller page: it then comes back at the first occurrence.
+RETRY_TIMEOUTS = "connector_retry_timeouts"
 
 #: Statuses worth another try: throttling, server faults, and 520 (Cloudflare's "unknown error"
 #: in front of an origin that did answer, seen in front of some CRMs).

@@ -115,3 +115,13 @@ def test_validate_imports_only_the_connectors_its_recipe_uses(tmp_path: Path) ->
     assert [m for m in modules if m.startswith(others) and m not in others] == []
     # A recipe that reaches no service needs neither the HTTP client nor the token store.
     assert {"httpx", "sqlite3", "rich"} & modules == set()
+
+
+def test_validate_of_a_virtuous_recipe_builds_no_http_client(tmp_path: Path) -> None:
+    done, modules = imported_by(
+        "validate", str(RECIPES / "csv-donations-to-virtuous-gifts.yaml"), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "connectors.virtuous.gift_transactions" in modules
+    # The sink's settings are checked; httpx and the state store come with a run's first request.
+    assert {"httpx", "sqlite3"} & modules == set()
