@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from core.errors import ConnectorError, RecipeError
+from core.errors import ConnectorError, RecipeError, RecipeValidationError
 
 if TYPE_CHECKING:
     import pluggy
@@ -355,7 +355,7 @@ def run(
     from core import output
     from core.runner import Runner
 
-    recipe = session.recipe(recipe_path)
+    recipe = _polled(session.recipe(recipe_path))
     runner: Runner | None = None
     try:
         exclusive = _exclusive(recipe, dry_run=dry_run, wait=wait)
@@ -373,6 +373,28 @@ def run(
             _show_report(runner.report, as_json, recipe_path)
         raise
     _exit_with(report, as_json, recipe_path)
+
+
+def _polled(recipe: Recipe) -> Recipe:
+    """What ``connector run`` reads of a webhook recipe: its ``reconcile:`` poll, once (cron can
+    run it between servers' polls); with none, there is nothing to read."""
+    from core.webhooks import WebhookSource
+
+    if not issubclass(recipe.source_class, WebhookSource):
+        return recipe
+    if recipe.reconcile_class is None:
+        msg = (
+            f"source {recipe.source_class.name} takes webhooks, which connector run cannot read:"
+            f" serve them with `connector serve {recipe.path}`, or add reconcile: (a polling"
+            " source) for connector run to read"
+        )
+        raise RecipeValidationError(msg, where=recipe.located.where(("source", "use")))
+    click.echo(
+        f"{recipe.name}: webhooks are taken by connector serve; this run reads its"
+        f" reconcile: source ({recipe.reconcile_class.name}) once",
+        err=True,
+    )
+    return recipe.reconciling()
 
 
 def _stop_reason(error: BaseException) -> str:
