@@ -333,7 +333,9 @@ class _LogHandler(logging.Handler):
 
 @cli.command()
 @recipe_argument
-@click.option("--dry-run", is_flag=True, help="read, map and validate; write nothing")
+@click.option(
+    "--dry-run", is_flag=True, help="write nothing: say what a run would do (as `connector plan`)"
+)
 @click.option("--limit", type=click.IntRange(min=1), help="stop after N source records")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON run report on stdout")
 @click.option(
