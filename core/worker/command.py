@@ -36,6 +36,7 @@ from core.worker.scheduler import Ran
 @click.option("--once", is_flag=True, help="run what is due now, then exit (for cron, CronJobs)")
 @click.option(
     "--poll",
+    metavar="SECONDS",
     default=30.0,
     show_default=True,
     type=click.FloatRange(min=0.1),
