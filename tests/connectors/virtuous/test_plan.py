@@ -29,6 +29,21 @@ sink:
 """
 
 
+REFUNDS = """\
+version: 1
+name: refunds
+source: {use: file.jsonl, with: {path: refunds.jsonl, key: id}}
+map:
+  transactionSource: "'Test'"
+  transactionId: record.gift
+  giftDate: record.date
+  amount: record.cents | minor_to_major('usd')
+sink:
+  use: virtuous.gift_reversals
+  with: {base_url: "${VIRTUOUS_BASE_URL}", api_key: "${VIRTUOUS_API_KEY}"}
+"""
+
+
 def _outcomes(result: Any) -> dict[str, int]:
     return {k: v for k, v in report(result)["outcomes"].items() if v}
 
@@ -100,3 +115,23 @@ def test_a_dry_run_points_at_nothing_it_did_not_write(
     assert "invalid" in result.stdout
     assert "dlq list" not in result.output  # a dry run dead-letters nothing: it would show 0
     assert "connector run" in result.output
+
+
+def test_the_plan_of_refunds_is_what_the_run_does(virtuous, write_recipe, invoke, tmp_path) -> None:
+    donations_csv(tmp_path / "donations.csv", 2)
+    assert invoke("run", write_recipe(gifts_recipe(), "gifts.yaml")).exit_code == 0
+    virtuous.import_now()
+    donations_csv(tmp_path / "donations.csv", 3)  # g-3 waits in the import
+    assert invoke("run", tmp_path / "gifts.yaml").exit_code == 0
+    refunds = [
+        {"id": "re_1", "gift": "g-1", "date": "2025-03-05", "cents": 1001},  # whole: reversed
+        {"id": "re_2", "gift": "g-2", "date": "2025-03-05", "cents": 500},  # partial
+        {"id": "re_3", "gift": "g-3", "date": "2025-03-05", "cents": 1003},  # not a gift yet
+    ]
+    write_jsonl(tmp_path / "refunds.jsonl", refunds)
+    recipe = write_recipe(REFUNDS, "refunds.yaml")
+    expected = {"written": 1, "needs_review": 2}
+
+    assert _outcomes(invoke("plan", recipe, "--json")) == expected
+    assert not virtuous.requests("/api/Gift/ReversingTransaction")
+    assert _outcomes(invoke("run", recipe, "--json")) == expected
