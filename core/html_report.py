@@ -124,8 +124,9 @@ def _kpis(data: ReportData) -> str:
         )
     tone = "bad" if data.dead_letter_count else ""
     cards.append(_kpi("dead-letters", "dead letters", f"{data.dead_letter_count:,}", tone=tone))
-    tone = "warn" if data.pending_count else ""
-    cards.append(_kpi("pending", "pending", f"{data.pending_count:,}", tone=tone))
+    if data.queued:
+        tone = "warn" if data.pending_count else ""
+        cards.append(_kpi("pending", "pending", f"{data.pending_count:,}", tone=tone))
     return f'<div class="kpis">{"".join(cards)}</div>'
 
 
@@ -312,6 +313,8 @@ def _dead_letters(data: ReportData) -> str:
 
 
 def _pending(data: ReportData) -> str:
+    if not data.queued:
+        return ""  # the sink writes records themselves: nothing waits
     title = f"Pending in {data.sink.split('.')[0].capitalize()}"
     if not data.pending_count:
         return _section(title, "", '<p class="empty">Nothing waits in the sink\'s queue.</p>')

@@ -58,6 +58,8 @@ class ReportData:
     dead_letter_count: int
     pending: list[Pending]
     pending_count: int
+    #: whether the sink has a queue to wait in (Virtuous's import); else nothing is pending
+    queued: bool
     ledger: Counter[str]
 
     def outcome_total(self, outcome: Outcome) -> int:
@@ -95,6 +97,7 @@ def gather(
         dead_letter_count=len(letters),
         pending=sorted(pending, key=lambda p: p.since)[:PENDING_SHOWN],
         pending_count=len(pending),
+        queued=sink.pending.__func__ is not Sink.pending.__func__,  # type: ignore[attr-defined]
         ledger=Counter(str(e.outcome) for e in entries),
     )
 

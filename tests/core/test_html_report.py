@@ -169,4 +169,7 @@ def test_a_run_that_stopped_is_kept_with_why(tmp_path, write_recipe, invoke) -> 
     assert "missing.jsonl" in run["stopped"]
     page = tmp_path / "report.html"
     assert invoke("report", recipe, "--html", page).exit_code == 0
-    assert ">stopped</span>" in page.read_text()
+    html = page.read_text()
+    assert ">stopped</span>" in html
+    assert "Pending in" not in html  # a file sink has no queue for records to wait in
+    assert "data-kpi=pending" not in _numbers(html)
