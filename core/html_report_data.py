@@ -8,7 +8,6 @@ ledger, as they are now.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -60,7 +59,6 @@ class ReportData:
     pending_count: int
     #: whether the sink has a queue to wait in (Virtuous's import); else nothing is pending
     queued: bool
-    ledger: Counter[str]
 
     def outcome_total(self, outcome: Outcome) -> int:
         """``outcome`` summed over every run kept."""
@@ -98,7 +96,6 @@ def gather(
         pending=sorted(pending, key=lambda p: p.since)[:PENDING_SHOWN],
         pending_count=len(pending),
         queued=sink.pending.__func__ is not Sink.pending.__func__,  # type: ignore[attr-defined]
-        ledger=Counter(str(e.outcome) for e in entries),
     )
 
 
