@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from connectors.files.jsonl_file import JsonlSink
+from core.html_report_data import gather
+from core.outcomes import Outcome
 from core.recipe import load_recipe
-from core.state import open_state
+from core.state import Batch, DeadLetter, open_state
 from tests.connectors.virtuous.support import donations_csv, serving
 from tests.connectors.virtuous.test_designations import PROJECTS, designated
 
@@ -173,3 +176,26 @@ def test_a_run_that_stopped_is_kept_with_why(tmp_path, write_recipe, invoke) -> 
     assert ">stopped</span>" in html
     assert "Pending in" not in html  # a file sink has no queue for records to wait in
     assert "data-kpi=pending" not in _numbers(html)
+
+
+def test_dead_letters_of_one_cause_group_together(tmp_path) -> None:
+    store = open_state(tmp_path / "state.db")
+    try:
+        letters = [
+            DeadLetter(
+                "m-1", Outcome.NEEDS_REVIEW, "no Virtuous contact matches a@x.org", None, {}
+            ),
+            DeadLetter(
+                "m-2", Outcome.NEEDS_REVIEW, "no Virtuous contact matches b@y.org", None, {}
+            ),
+            DeadLetter("m-3", Outcome.INVALID, "amount: '12,50' is not a number", "amount", {}),
+        ]
+        store.commit("contacts", Batch(dead_letters=letters))
+        data = gather("contacts", "file.jsonl", JsonlSink, store, "2026-01-01T00:00:00+00:00")
+    finally:
+        store.close()
+    assert [(g.outcome, g.count, g.keys) for g in data.dead_letters] == [
+        ("needs_review", 2, ["m-1", "m-2"]),
+        ("invalid", 1, ["m-3"]),
+    ]
+    assert data.dead_letters[0].reason == "no Virtuous contact matches a@x.org"
