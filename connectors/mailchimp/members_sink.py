@@ -153,6 +153,15 @@ class MembersSink(Sink):
             return refused + self._write_in_bulk(batch)
         return refused + self._each(batch, self._upsert)
 
+    def preview(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
+        """A member whose merge tags the audience lacks is refused, as :meth:`write` would
+        (one read of the audience's fields); the others are written or updated."""
+        if not hasattr(self, "api"):  # a dry run opens nothing
+            self.api = lists_api(self.settings, self.context)
+            self._tags = None
+        kept, refused = self._with_known_tags(batch)
+        return refused + super().preview(kept)
+
     def _with_known_tags(
         self, batch: Sequence[WriteItem]
     ) -> tuple[list[WriteItem], list[WriteResult]]:

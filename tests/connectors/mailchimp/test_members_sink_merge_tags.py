@@ -85,3 +85,17 @@ def test_the_check_can_be_switched_off(mailchimp, run) -> None:
     else:  # Mailchimp's own refusal names the tag
         assert outcome["outcomes"]["invalid"] == 2
         assert all("SHIRT" in p["reason"] for p in outcome["problems"])
+
+
+def test_plan_refuses_a_tag_the_audience_lacks_as_the_run_does(
+    mailchimp, monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
+    monkeypatch.setenv("MC_KEY", API_KEY)
+    monkeypatch.setenv("MC_URL", mailchimp.url)
+    write_jsonl(tmp_path / "people.jsonl", ROWS)
+    recipe = write_recipe(RECIPE.format(extra=""))
+    planned = report(invoke("plan", recipe, "--json"))
+    assert held(mailchimp, 2) is None  # the plan wrote nothing
+    ran = report(invoke("run", recipe, "--json"))
+    assert planned["outcomes"] == ran["outcomes"]
+    assert (ran["outcomes"]["written"], ran["outcomes"]["invalid"]) == (1, 2)
