@@ -14,12 +14,15 @@ $(STAMP): pyproject.toml
 
 # The demo starts every service's emulator with sample data, runs a CSV of donations and a
 # month of Stripe charges into the local Virtuous, runs Virtuous's nightly import, then runs
-# again to show that nothing is sent twice. Copies, outputs and state go to a fresh temporary
+# again to show that nothing is sent twice. Meanwhile connector serve takes Virtuous's webhooks
+# for virtuous-webhooks-to-mailchimp: the contacts the import creates travel to Mailchimp as
+# ContactCreate events, shown at the end. Copies, outputs and state go to a fresh temporary
 # folder (named in the output); nothing is written in the checkout.
 demo: $(STAMP)
 	@$(BIN)/connector sandbox \
 		--run recipes/csv-donations-to-virtuous-gifts.yaml \
-		--run recipes/stripe-charges-to-virtuous-gifts.yaml --twice
+		--run recipes/stripe-charges-to-virtuous-gifts.yaml \
+		--run recipes/virtuous-webhooks-to-mailchimp.yaml --twice
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -14,6 +14,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,7 @@ from core.errors import RecipeValidationError
 
 if TYPE_CHECKING:
     from core.recipe import Recipe
-    from core.webhooks import WebhookSource
+    from core.webhooks import Subscription, WebhookSource
 
 _VARIABLE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}$")
 
@@ -47,24 +48,52 @@ def webhooks() -> None:
 @reports_errors
 def register(session: Session, recipe_path: Path, url: str, state_path: str | None) -> None:
     """Subscribe RECIPE's events on its service, delivered to URL; prints the secret to store."""
+    registered = register_webhook(session, recipe_path, url, state_path)
+    click.echo(registered.line)
+    route = f"/hooks/{registered.recipe.name}"
+    if not url.split("?")[0].rstrip("/").endswith(route):
+        click.echo(f"note: connector serve takes this recipe's deliveries at {route}", err=True)
+    if registered.new_secret:
+        env_file = registered.recipe.base_dir / ".env"
+        click.echo(f"its secret is new: add this line to {env_file}, then start")
+        click.echo(f"connector serve {recipe_path}:\n\n{registered.variable}={registered.secret}\n")
+    else:
+        click.echo(f"it uses the secret already set in {registered.variable}")
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A subscription just made, and the secret connector serve needs for it."""
+
+    recipe: Recipe
+    subscription: Subscription
+    url: str
+    #: the variable the recipe's ``secret:`` names, and the value to give it
+    variable: str
+    secret: str
+    #: whether that value is not the one already set (made now, or the service's own)
+    new_secret: bool
+
+    @property
+    def line(self) -> str:
+        events = ", ".join(self.subscription.events) or "every event"
+        return f"registered webhook {self.subscription.id} ({events}) delivering to {self.url}"
+
+
+def register_webhook(
+    session: Session, recipe_path: Path, url: str, state_path: str | None
+) -> Registered:
+    """Subscribe the recipe's events on its service, delivered to ``url`` (what ``connector
+    webhooks register`` does, and ``connector sandbox`` for the webhook recipes it runs)."""
     from core.http import check_url
 
-    recipe, variable, known, made = _webhook_recipe(session, recipe_path)
+    recipe, variable, known, made = webhook_recipe(session, recipe_path)
     check_url(url, "the webhook URL")
     with _source(session, recipe, state_path) as source:
         subscription = source.subscribe(url)
-    events = ", ".join(subscription.events) or "every event"
-    click.echo(f"registered webhook {subscription.id} ({events}) delivering to {url}")
-    route = f"/hooks/{recipe.name}"
-    if not url.split("?")[0].rstrip("/").endswith(route):
-        click.echo(f"note: connector serve takes this recipe's deliveries at {route}", err=True)
     # Some services make the secret themselves (Stripe's whsec_): theirs is the one to store.
     secret = subscription.secret or known
-    if made or secret != known:
-        click.echo(f"its secret is new: add this line to {recipe.base_dir / '.env'}, then start")
-        click.echo(f"connector serve {recipe_path}:\n\n{variable}={secret}\n")
-    else:
-        click.echo(f"it uses the secret already set in {variable}")
+    return Registered(recipe, subscription, url, variable, secret, made or secret != known)
 
 
 @webhooks.command("list")
@@ -74,7 +103,7 @@ def register(session: Session, recipe_path: Path, url: str, state_path: str | No
 @reports_errors
 def list_subscriptions(session: Session, recipe_path: Path, state_path: str | None) -> None:
     """List the subscriptions RECIPE's service has for its credential."""
-    recipe, *_ = _webhook_recipe(session, recipe_path)
+    recipe, *_ = webhook_recipe(session, recipe_path)
     with _source(session, recipe, state_path) as source:
         found = source.subscriptions()
     if not found:
@@ -94,7 +123,7 @@ def remove(
     session: Session, recipe_path: Path, subscription_id: str, state_path: str | None
 ) -> None:
     """Delete the subscription ID (as `connector webhooks list` shows it) from the service."""
-    recipe, *_ = _webhook_recipe(session, recipe_path)
+    recipe, *_ = webhook_recipe(session, recipe_path)
     with _source(session, recipe, state_path) as source:
         source.unsubscribe(subscription_id)
     click.echo(f"removed webhook {subscription_id}")
@@ -133,7 +162,7 @@ def _secret(recipe_path: Path) -> tuple[str, str, bool]:
     return variable, made, True
 
 
-def _webhook_recipe(session: Session, recipe_path: Path) -> tuple[Recipe, str, str, bool]:
+def webhook_recipe(session: Session, recipe_path: Path) -> tuple[Recipe, str, str, bool]:
     """The recipe, loaded with its secret variable set (to a new secret when it was not), the
     variable's name, the secret, and whether it was just made."""
     from core.env import environment
@@ -161,7 +190,7 @@ def _source(session: Session, recipe: Recipe, state_path: str | None) -> Iterato
     with session.state(recipe, state_path) as store:
         context = Context(recipe.name, recipe.base_dir, store)
         source = recipe.source_class(recipe.source_settings, context)
-        assert isinstance(source, WebhookSource)  # checked by _webhook_recipe
+        assert isinstance(source, WebhookSource)  # checked by webhook_recipe
         try:
             yield source
         finally:

@@ -11,7 +11,9 @@ registering it, lazily, through ``connector_register_emulators``::
 The sandbox talks to each emulator through the control plane every emulator keeps under
 ``/_emulator/`` (:mod:`core.emulation`): ``POST /_emulator/seed`` with :meth:`seed_data`, ``POST
 /_emulator/faults`` with :data:`FAULTS` when ``--faults`` is given, ``GET /_emulator/state`` for
-:meth:`SandboxEmulator.holdings`. This module imports neither the emulators nor uvicorn.
+:meth:`SandboxEmulator.holdings`, and ``POST /_emulator/webhooks`` to subscribe a webhook recipe
+of a service whose subscriptions are made in its dashboard (:mod:`core.emulation.subscribers`).
+This module imports neither the emulators nor uvicorn.
 """
 
 from __future__ import annotations
@@ -80,6 +82,12 @@ class SandboxEmulator:
         """Called once the recipes have run once (before ``--twice`` runs them again): what the
         service does on its own between two runs (a nightly import). Returns lines to print."""
         return ()
+
+    def provoke(self, url: str) -> str | None:
+        """Make the service announce one change by webhook, as a donor or a user would make it
+        (a new donation, a charge), for ``connector sandbox --run`` of a webhook recipe; one
+        line on what was done. None: the service sends no webhooks."""
+        return None
 
     def holdings(self, state: Mapping[str, Any]) -> str | None:
         """One line on what the emulator holds, from ``GET /_emulator/state``, after the runs."""

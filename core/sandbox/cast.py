@@ -23,3 +23,6 @@ DONORS = (
     Donor("Mary", "Jackson", "mary@example.org", "Tucson", "AZ", "85701"),
     Donor("Dorothy", "Vaughan", "dorothy@example.org", "Denver", "CO", "80202"),
 )
+
+#: Someone none of the services knows yet: the donor a sandbox's provoked webhook announces.
+NEWCOMER = Donor("Hedy", "Lamarr", "hedy@example.org", "Vienna", "VA", "22180")

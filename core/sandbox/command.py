@@ -6,6 +6,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -14,6 +15,7 @@ from core.cli import ExitCode, Session, pass_session, reports_errors
 from core.errors import RecipeError
 from core.sandbox import Rounds
 from core.sandbox.fleet import Served, chosen, registered_emulators, serving
+from core.sandbox.hooks import HookRecipe, serving_hooks, takes_webhooks
 from core.sandbox.workspace import environment_set, recipe_copies, write_env
 
 ENV_FILE = "sandbox.env"
@@ -86,8 +88,9 @@ def sandbox(
         with environment_set(variables):
             if recipes:
                 state = state_path or str(workspace / "state.db")  # a path, or a database URL
-                code = _run_rounds(served, recipes, workspace, state, twice)
-            if serve or not recipes:
+                rounds = _Rounds(session, served, workspace, state)
+                code = rounds.run(recipes, twice=twice, keep_serving=serve)
+            else:
                 _serve_until_interrupted()
     sys.exit(code)
 
@@ -142,31 +145,64 @@ def _announce(served: Sequence[Served], workspace: Path, faults: bool) -> dict[s
     return variables
 
 
-def _run_rounds(
-    served: Sequence[Served], recipes: Sequence[Path], workspace: Path, state: str, twice: bool
-) -> int:
-    copies = recipe_copies(recipes, workspace)
-    codes: list[int] = []
+class _Rounds:
+    """The recipes run against the emulators: the polled ones by ``connector run`` (twice with
+    ``--twice``), the webhook ones served by ``connector serve`` meanwhile."""
 
-    def invoke(args: list[str]) -> int:
-        codes.append(_invoke([*args, "--state", state]))
-        return codes[-1]
+    def __init__(
+        self, session: Session, served: Sequence[Served], workspace: Path, state: str
+    ) -> None:
+        self.session = session
+        self.served = served
+        self.workspace = workspace
+        self.state = state
+        self.codes: list[int] = []
 
-    rounds = Rounds(copies, state, invoke)
-    for number in (1, 2) if twice else (1,):
-        for original, copy in zip(recipes, copies, strict=True):
-            again = " (again)" if number > 1 else ""
-            click.echo(f"\n$ connector run {original}{again}")
-            invoke(["run", str(copy)])
-        if number == 1:
-            for one in served:
+    def run(self, recipes: Sequence[Path], *, twice: bool, keep_serving: bool) -> int:
+        copies = recipe_copies(recipes, self.workspace)
+        hooks = [
+            HookRecipe(original, copy)
+            for original, copy in zip(recipes, copies, strict=True)
+            if takes_webhooks(self.session, copy)
+        ]
+        polled = [(o, c) for o, c in zip(recipes, copies, strict=True) if c not in _copies(hooks)]
+        with ExitStack() as stack:
+            served_hooks = None
+            if hooks:
+                served_hooks = stack.enter_context(
+                    serving_hooks(self.session, self.served, hooks, self.state)
+                )
+            self._round(polled, again=False)
+            if served_hooks is not None:  # what their polls wrote is in the nightly import too
+                served_hooks.wait_drained()
+            rounds = Rounds(copies, self.state, self.invoke)
+            for one in self.served:
                 for line in one.emulator.after_first_round(one.url, rounds):
                     click.echo(line)
-    for one in served:
-        held = one.emulator.holdings(one.control("GET", "state"))
-        if held:
-            click.echo(f"\n{one.name} now holds: {held}")
-    return max(codes, default=ExitCode.OK)
+            if twice:
+                self._round(polled, again=True)
+            if served_hooks is not None:
+                self.codes.append(served_hooks.show())
+            if keep_serving:
+                _serve_until_interrupted()
+        for one in self.served:
+            held = one.emulator.holdings(one.control("GET", "state"))
+            if held:
+                click.echo(f"\n{one.name} now holds: {held}")
+        return max(self.codes, default=ExitCode.OK)
+
+    def _round(self, polled: Sequence[tuple[Path, Path]], *, again: bool) -> None:
+        for original, copy in polled:
+            click.echo(f"\n$ connector run {original}{' (again)' if again else ''}")
+            self.invoke(["run", str(copy)])
+
+    def invoke(self, args: list[str]) -> int:
+        self.codes.append(_invoke([*args, "--state", self.state]))
+        return self.codes[-1]
+
+
+def _copies(hooks: Sequence[HookRecipe]) -> set[Path]:
+    return {hook.copy for hook in hooks}
 
 
 def _invoke(args: list[str]) -> int:

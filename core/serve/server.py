@@ -16,8 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -30,10 +32,23 @@ from core.serve.store_thread import StoreThread
 from core.state import InboxStore, StateStore, open_state
 from core.webhooks import WebhookSource
 
+if TYPE_CHECKING:
+    import uvicorn
+
 logger = logging.getLogger(__name__)
 
 # Requests still open this long after SIGTERM are cut; their events were not acknowledged.
 _GRACE_SECONDS = 10
+
+
+@dataclass
+class Live:
+    """A server's recipes, counters and uvicorn server, as :meth:`WebhookServer.in_background`
+    hands them over."""
+
+    served: dict[str, Served]
+    metrics: Metrics
+    server: uvicorn.Server
 
 
 class WebhookServer:
@@ -60,32 +75,55 @@ class WebhookServer:
 
     def run(self, sock: socket.socket, announce: Callable[[str], None]) -> None:
         """Serve on ``sock`` until SIGTERM or SIGINT, then stop gracefully."""
-        import uvicorn
-
         with ExitStack() as stack:
-            served = self._serve(stack)
-            drainers = [self._drainer(entry) for entry in served.values()]
-            states = [entry.source.context.state for entry in served.values()]
-            app = build_app(served, self.metrics, reported_budgets(states))
-            config = uvicorn.Config(
-                app,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=_GRACE_SECONDS,
-            )
-            server = uvicorn.Server(config)
-            for drainer in drainers:
-                drainer.start()
+            live = self._started(stack)
             host, port = sock.getsockname()[:2]
             host = f"[{host}]" if ":" in host else host
-            announce(f"listening on http://{host}:{port}: " + ", ".join(_routes(served)))
+            announce(f"listening on http://{host}:{port}: " + ", ".join(_routes(live.served)))
+            with _signals_noted(announce):
+                live.server.run(sockets=[sock])
+
+    @contextmanager
+    def in_background(self, sock: socket.socket, timeout: float = 30) -> Iterator[Live]:
+        """Serve on ``sock`` from a thread of this process (``connector sandbox``) while the
+        block runs; then stop as on SIGTERM."""
+        with ExitStack() as stack:
+            live = self._started(stack)
+            thread = threading.Thread(
+                target=live.server.run, kwargs={"sockets": [sock]}, name="serve", daemon=True
+            )
+            thread.start()
+            deadline = time.monotonic() + timeout
+            while not live.server.started and thread.is_alive():
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
             try:
-                with _signals_noted(announce):
-                    server.run(sockets=[sock])
+                yield live
             finally:
-                for drainer in drainers:
-                    drainer.stop()
+                live.server.should_exit = True
+                thread.join()
+
+    def _started(self, stack: ExitStack) -> Live:
+        """The app over the recipes, its uvicorn server (not serving yet) and the workers
+        (draining already; stopped when ``stack`` closes, after the server)."""
+        import uvicorn
+
+        served = self._serve(stack)
+        drainers = [self._drainer(entry) for entry in served.values()]
+        states = [entry.source.context.state for entry in served.values()]
+        app = build_app(served, self.metrics, reported_budgets(states))
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=_GRACE_SECONDS,
+        )
+        for drainer in drainers:
+            drainer.start()
+            stack.callback(drainer.stop)
+        return Live(served, self.metrics, uvicorn.Server(config))
 
     def _serve(self, stack: ExitStack) -> dict[str, Served]:
         """Each recipe's source, inbox thread and wake-up, with the stores they use."""

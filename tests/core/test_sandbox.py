@@ -170,3 +170,56 @@ def test_its_folder_inside_the_recipes_is_not_copied_into_itself(invoke, tmp_pat
     assert not (folder / f"1-{tmp_path.name}" / "sandbox").exists()
     assert (folder / f"1-{tmp_path.name}" / "out.jsonl").read_text() == '{"id": 1}\n'
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_webhook_recipe_is_served_and_a_new_contact_travels_to_mailchimp(
+    invoke, tmp_path
+) -> None:
+    from connectors.mailchimp.service import subscriber_hash
+
+    before = _checkout_files()
+    recipe = RECIPES / "virtuous-webhooks-to-mailchimp.yaml"
+    result = invoke(
+        "sandbox", "--service", "virtuous", "--service", "mailchimp", "--run", recipe,
+        "--dir", tmp_path,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    url = re.search(
+        r"--url (http://127\.0\.0\.1:\d+/hooks/virtuous-webhooks-to-mailchimp)\n", result.output
+    )
+    assert url is not None, result.output
+    assert (
+        f"registered webhook 1 (ContactCreate, ContactUpdate) delivering to {url[1]}"
+        in result.output
+    )
+    assert "$ connector run" not in result.output  # served, not run
+    assert "Virtuous fires ContactCreate" in result.output  # Hedy Lamarr's gift, imported
+    travelled = result.output.split("through connector serve: ")[1]
+    assert travelled.startswith("1 event(s) received, 1 synced, 0 waiting")
+    member = subscriber_hash("hedy@example.org")
+    assert re.search(
+        rf"^  \d+  ContactCreate -> in mailchimp.members as {member}$", travelled, re.M
+    )
+    assert "outcomes (its webhooks and its poll): written 5" in travelled  # 4 polled, Hedy
+    assert "mailchimp now holds: 9 members" in result.output  # 6, Ada, Grace and Hedy
+    assert _checkout_files() == before
+
+
+def test_a_service_subscribed_in_its_dashboard_gets_the_sandboxs_url_and_secret(
+    invoke, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.delenv("DONORBOX_WEBHOOK_SECRET", raising=False)
+    recipe = RECIPES / "donorbox-webhooks-to-virtuous-gifts.yaml"
+    result = invoke(
+        "sandbox", "--service", "donorbox", "--service", "virtuous", "--run", recipe,
+        "--dir", tmp_path,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "donorbox has no API for webhooks: the sandbox adds http://127.0.0.1:" in result.output
+    assert "Donorbox fires donation.created" in result.output
+    travelled = result.output.split("through connector serve: ")[1]
+    assert travelled.startswith("1 event(s) received, 1 synced, 0 waiting")
+    assert re.search(
+        r"^  13  donation.created -> in virtuous.gift_transactions as txn/", travelled, re.M
+    )
+    assert "DONORBOX_WEBHOOK_SECRET" not in (tmp_path / "sandbox.env").read_text()

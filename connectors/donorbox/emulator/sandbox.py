@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from core.sandbox import SandboxEmulator
 
 if TYPE_CHECKING:
@@ -31,3 +33,8 @@ class DonorboxSandbox(SandboxEmulator):
 
     def seeded(self) -> str:
         return "12 donations, one a day"
+
+    def provoke(self, url: str) -> str | None:
+        """One more donation: Donorbox announces donation.created."""
+        httpx.post(f"{url}/_emulator/seed", json={"count": 1}, timeout=30).raise_for_status()
+        return "a new donation: Donorbox fires donation.created"

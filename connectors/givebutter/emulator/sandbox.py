@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from core.sandbox import SandboxEmulator
 
 if TYPE_CHECKING:
@@ -30,3 +32,8 @@ class GivebutterSandbox(SandboxEmulator):
 
     def seeded(self) -> str:
         return "12 transactions"
+
+    def provoke(self, url: str) -> str | None:
+        """One more transaction: Givebutter announces transaction.succeeded."""
+        httpx.post(f"{url}/_emulator/seed", json={"count": 1}, timeout=30).raise_for_status()
+        return "a new transaction: Givebutter fires transaction.succeeded"

@@ -3,11 +3,14 @@ readers."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from core.sandbox import SandboxEmulator
-from core.sandbox.cast import DONORS
+from core.sandbox.cast import DONORS, NEWCOMER
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -49,3 +52,21 @@ class MailchimpSandbox(SandboxEmulator):
 
     def seeded(self) -> str:
         return f"audience {LIST_ID} (Donors) with 6 members"
+
+    def holdings(self, state: Mapping[str, Any]) -> str | None:
+        members = (state.get("lists") or {}).get(LIST_ID)
+        if not isinstance(members, list):
+            return None
+        statuses = Counter(str(member.get("status")) for member in members)
+        shown = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+        return f"{len(members)} members in audience {LIST_ID} ({shown})"
+
+    def provoke(self, url: str) -> str | None:
+        """A new reader signs up on the audience's form: Mailchimp fires subscribe."""
+        body = {
+            "list_id": LIST_ID,
+            "email_address": NEWCOMER.email,
+            "merge_fields": {"FNAME": NEWCOMER.first, "LNAME": NEWCOMER.last},
+        }
+        httpx.post(f"{url}/_emulator/act", json=body, timeout=30).raise_for_status()
+        return f"{NEWCOMER.first} {NEWCOMER.last} signs up: Mailchimp fires subscribe"

@@ -7,8 +7,10 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from core.sandbox import SandboxEmulator
-from core.sandbox.cast import DONORS
+from core.sandbox.cast import DONORS, NEWCOMER
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -40,6 +42,17 @@ class StripeSandbox(SandboxEmulator):
 
     def seeded(self) -> str:
         return "12 charges over the last month (1 refunded, 1 declined) from 6 customers"
+
+    def provoke(self, url: str) -> str | None:
+        """A new donor's card charge: Stripe fires charge.succeeded."""
+        charge = _charge(12, int(time.time()))
+        name = f"{NEWCOMER.first} {NEWCOMER.last}"
+        charge["customer"] = {"id": "cus_sandbox_new", "name": name, "email": NEWCOMER.email}
+        charge["billing_details"] |= {"name": name, "email": NEWCOMER.email}
+        httpx.post(
+            f"{url}/_emulator/seed", json={"charges": [charge]}, timeout=30
+        ).raise_for_status()
+        return f"{name} gives ${charge['amount'] / 100:.2f} by card: Stripe fires charge.succeeded"
 
 
 def _charge(number: int, created: int) -> dict[str, Any]:

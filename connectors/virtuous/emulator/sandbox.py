@@ -3,14 +3,16 @@ and Virtuous's nightly import of gift transactions between two rounds of runs.""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from core.sandbox import Rounds, SandboxEmulator
-from core.sandbox.cast import DONORS
+from core.sandbox.cast import DONORS, NEWCOMER
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -86,6 +88,31 @@ class VirtuousSandbox(SandboxEmulator):
             if _sends_gifts(recipe):
                 yield f"\n$ connector status {recipe.name}"
                 rounds.invoke(["status", str(recipe)])
+
+    def provoke(self, url: str) -> str | None:
+        """A new donor's gift transaction, then the import: Virtuous makes the contact and the
+        gift and fires ContactCreate and GiftCreate."""
+        gift = {
+            "transactionSource": "Sandbox",
+            "transactionId": f"sandbox-{time.time_ns()}",
+            "amount": "50.00",
+            "giftDate": date.today().isoformat(),
+            "giftType": "Credit",
+            "contact": {
+                "firstname": NEWCOMER.first,
+                "lastname": NEWCOMER.last,
+                "email": NEWCOMER.email,
+            },
+        }
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        httpx.post(
+            f"{url}/api/v2/Gift/Transaction", json=gift, headers=headers, timeout=30
+        ).raise_for_status()
+        httpx.post(f"{url}/_emulator/import", timeout=30)
+        return (
+            f"a $50.00 gift from a new donor, {NEWCOMER.first} {NEWCOMER.last}, imported:"
+            " Virtuous fires ContactCreate and GiftCreate"
+        )
 
     def holdings(self, state: Mapping[str, Any]) -> str | None:
         counts = state.get("counts")
