@@ -9,6 +9,7 @@ psycopg is imported when a Postgres URL is opened, never at start-up.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import re
@@ -103,6 +104,17 @@ class Connections:
         self._idle: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        # Ended cleanly at exit: the server logs no broken connection, psycopg warns of none.
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Close the idle connections (those in use close when their caller is done)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            if self._pid != os.getpid():
+                return  # a forked child's inherited copy: the parent's to close
+        for db in idle:
+            db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Any]]:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from connectors.files.jsonl_file import JsonlSink
 from core.errors import RecipeValidationError, RunInProgressError
 from core.outcomes import Outcome, WriteItem, WriteResult
+from core.plugins import load_plugins
 from core.recipe import load_recipe
 from core.registry import Registry
 from core.runner import Runner
@@ -37,6 +38,13 @@ sink:
   use: file.jsonl
   with: {path: out.jsonl, batch_size: 2}
 """
+
+
+@pytest.fixture
+def registry() -> Registry:
+    """A registry of each test's own: tests here register test components, which must not leak
+    into the session's (``connector plugins`` lists every registered name)."""
+    return load_plugins(load_entrypoints=False)[1]
 
 
 def donations(n: int, **changes: dict[str, object]) -> list[dict[str, object]]:
