@@ -24,8 +24,10 @@ demo: $(STAMP)
 		--run recipes/stripe-charges-to-virtuous-gifts.yaml \
 		--run recipes/virtuous-webhooks-to-mailchimp.yaml --twice
 
+# Three workers on two cores: much of the suite waits on emulators and child processes.
+TEST_WORKERS ?= 3
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check core connectors tests bench examples
