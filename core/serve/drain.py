@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pluggy
@@ -25,6 +26,7 @@ from core.outcomes import Outcome
 from core.recipe import Recipe
 from core.report import RunReport
 from core.runner import Incoming, Runner
+from core.serve.claims import holder
 from core.serve.metrics import Metrics
 from core.source import Record
 from core.state import InboxEvent, InboxStore, StateStore, inbox_of
@@ -40,7 +42,9 @@ _PRUNE_EVERY = 3600.0
 @dataclass(frozen=True)
 class DrainSettings:
     batch: int = 100  # events per run of the recipe
-    lease_seconds: float = 300.0
+    #: how long a claim lasts unrenewed: how soon another process takes the events a killed
+    #: one had claimed (a restarted server on its machine takes them at once)
+    lease_seconds: float = 30.0
     max_attempts: int = 40  # about five hours of retries (1 s doubling to 10 min)
     first_backoff: float = 1.0
     max_backoff: float = 600.0
@@ -113,12 +117,45 @@ class Drainer:
     def drain_once(self, store: StateStore, inbox: InboxStore) -> bool:
         """Claim and process one batch of events; False when none is due."""
         now = time.time()
+        lease = self.settings.lease_seconds
         events = inbox.inbox_claim(
-            self.recipe.name, self.settings.batch, now, now + self.settings.lease_seconds
+            self.recipe.name, self.settings.batch, now, now + lease, holder()
         )
         if events:
-            self._process(store, inbox, events)
+            with self._renewing([event.seq for event in events]):
+                self._process(store, inbox, events)
         return bool(events)
+
+    @contextmanager
+    def _renewing(self, seqs: list[int]) -> Iterator[None]:
+        """Renew the claims on ``seqs`` every third of a lease while the block runs (a batch
+        slowed by the sink's rate limit can outlast a lease); on a connection of its own,
+        opened only if the batch takes that long."""
+        done = threading.Event()
+        thread = threading.Thread(
+            target=self._renew, args=(seqs, done), name=f"renew:{self.recipe.name}", daemon=True
+        )
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+    def _renew(self, seqs: list[int], done: threading.Event) -> None:
+        lease = self.settings.lease_seconds
+        store: StateStore | None = None
+        try:
+            while not done.wait(lease / 3):
+                store = store or self._open_store()
+                inbox_of(store).inbox_renew(seqs, holder(), time.time() + lease)
+        except Exception:  # the claims then run out, and another worker takes the events
+            logger.exception(
+                "%s: could not renew the claims on %d event(s)", self.recipe.name, len(seqs)
+            )
+        finally:
+            if store is not None:
+                store.close()
 
     def _process(self, store: StateStore, inbox: InboxStore, events: list[InboxEvent]) -> None:
         """Run the recipe over ``events``; then each leaves the inbox or waits to be retried."""

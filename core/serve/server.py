@@ -3,7 +3,8 @@
 On SIGTERM (or Ctrl-C) the server stops accepting connections and answers the requests it has
 (uvicorn's graceful shutdown); every event it acknowledged is already committed. Each worker then
 finishes the batch in hand and stops; the rest of the inbox waits for the next start, which
-drains it before anything else (a killed server's claims are released first).
+drains it before anything else (a killed server's claims are released first when it ran on this
+machine; another machine's run out: see :mod:`core.serve.claims`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pluggy
 from core.context import Context
 from core.recipe import Recipe
 from core.serve.app import Served, build_app
+from core.serve.claims import gone
 from core.serve.drain import Drainer, DrainSettings
 from core.serve.metrics import Metrics
 from core.serve.store_thread import StoreThread
@@ -61,17 +63,12 @@ class WebhookServer:
         *,
         pm: pluggy.PluginManager | None = None,
         drain: DrainSettings | None = None,
-        sole: bool = True,
     ) -> None:
         self.recipes = recipes
         self.location = location
         self.pm = pm
         self.drain = drain or DrainSettings()
         self.metrics = Metrics()
-        #: the only server of these recipes (``connector serve`` holds their locks): claims in
-        #: their inbox are a stopped run of its own, taken again at once. ``connector worker``
-        #: shares them with other workers, whose claims are left to expire.
-        self.sole = sole
 
     def run(self, sock: socket.socket, announce: Callable[[str], None]) -> None:
         """Serve on ``sock`` until SIGTERM or SIGINT, then stop gracefully."""
@@ -137,8 +134,9 @@ class WebhookServer:
                 stack.callback(inboxes[where].close)
                 stores[where] = open_state(where)
                 stack.callback(stores[where].close)
-            if self.sole:  # a stopped server's claims are this server's to take again
-                inboxes[where].submit(_releasing(recipe.name)).result()
+            # Claims no live process holds are taken again at once; other servers' and
+            # workers' (on this machine or another) stay theirs.
+            inboxes[where].submit(_releasing(recipe.name)).result()
             context = Context(recipe.name, recipe.base_dir, stores[where])
             stack.callback(context.close)
             source = recipe.source_class(recipe.source_settings, context)
@@ -177,9 +175,12 @@ def reported_budgets(states: list[StateStore]) -> Callable[[], dict[str, int]]:
     return budgets
 
 
-def _releasing(recipe: str) -> Callable[[InboxStore], None]:
-    def release(inbox: InboxStore) -> None:
-        inbox.inbox_release(recipe)
+def _releasing(recipe: str) -> Callable[[InboxStore], int]:
+    """Free the claims no live process holds: run out, or a killed server's on this machine
+    (other servers' claims, here or on other machines sharing the inbox, stay theirs)."""
+
+    def release(inbox: InboxStore) -> int:
+        return inbox.inbox_release(recipe, time.time(), gone)
 
     return release
 

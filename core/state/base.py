@@ -200,10 +200,17 @@ class InboxStore(Protocol):
         already holds is not added again. Returns how many were added."""
         ...
 
-    def inbox_claim(self, recipe: str, limit: int, now: float, until: float) -> list[InboxEvent]:
+    def inbox_claim(
+        self, recipe: str, limit: int, now: float, until: float, holder: str = ""
+    ) -> list[InboxEvent]:
         """Up to ``limit`` pending events of ``recipe`` due by ``now``, oldest first, leased
-        until ``until``: never an event while an earlier pending one of its key remains, so
-        the events of one key are processed in the order they arrived."""
+        to ``holder`` until ``until``: never an event while an earlier pending one of its key
+        remains, so the events of one key are processed in the order they arrived."""
+        ...
+
+    def inbox_renew(self, seqs: Sequence[int], holder: str, until: float) -> int:
+        """Extend ``holder``'s leases on these events to ``until`` (a batch that takes long);
+        how many it still held."""
         ...
 
     def inbox_done(self, seqs: Sequence[int], now: float) -> None:
@@ -221,9 +228,10 @@ class InboxStore(Protocol):
         ``now``, or ``failed`` for good once it has had ``max_attempts``."""
         ...
 
-    def inbox_release(self, recipe: str) -> None:
-        """Drop the leases of ``recipe``'s events (a stopped server's claims), so they are
-        claimed again; called when the only server draining ``recipe`` starts."""
+    def inbox_release(self, recipe: str, now: float, gone: Callable[[str], bool]) -> int:
+        """Drop the leases on ``recipe``'s events that ended by ``now``, and those whose holder
+        ``gone(holder)`` says holds nothing any more (a killed server's), so they are claimed
+        again at once; a live holder's stay. How many were dropped."""
         ...
 
     def inbox_events(

@@ -2,9 +2,11 @@
 
 Many servers and workers on many machines drain it together. A claim takes the oldest due
 events with ``FOR UPDATE SKIP LOCKED`` (two claims at once never wait for, nor take, the same
-rows) and leases them until a time; an event is never claimed while an earlier pending event of
-its key remains (leased by another worker or not), so each key's events are processed in the
-order they arrived.
+rows) and leases them to its holder until a time, renewed while the holder works on them; a
+starting server releases only leases that ran out and those of holders that are gone, never a
+live server's (:meth:`PostgresInbox.inbox_release`). An event is never claimed while an earlier
+pending event of its key remains (leased by another worker or not), so each key's events are
+processed in the order they arrived.
 """
 
 from __future__ import annotations
@@ -62,22 +64,33 @@ class PostgresInbox:
                 added += max(cursor.rowcount, 0)
             return added
 
-    def inbox_claim(self, recipe: str, limit: int, now: float, until: float) -> list[InboxEvent]:
+    def inbox_claim(
+        self, recipe: str, limit: int, now: float, until: float, holder: str = ""
+    ) -> list[InboxEvent]:
         with self._transaction() as db:
             rows = db.execute(_CLAIM, {"recipe": recipe, "now": now, "limit": limit}).fetchall()
             if rows:
                 db.execute(
-                    "UPDATE inbox SET leased_until = %s WHERE seq = ANY(%s)",
-                    (until, [row[0] for row in rows]),
+                    "UPDATE inbox SET leased_until = %s, claimed_by = %s WHERE seq = ANY(%s)",
+                    (until, holder, [row[0] for row in rows]),
                 )
         return [_event(row) for row in rows]
+
+    def inbox_renew(self, seqs: Sequence[int], holder: str, until: float) -> int:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE inbox SET leased_until = %s WHERE seq = ANY(%s) AND claimed_by = %s"
+                " AND status = 'pending' AND leased_until IS NOT NULL",
+                (until, list(seqs), holder),
+            )
+            return max(int(cursor.rowcount), 0)
 
     def inbox_done(self, seqs: Sequence[int], now: float) -> None:
         # The record leaves with the event; the row stays so a redelivery of its id is known.
         with self._transaction() as db:
             db.execute(
                 "UPDATE inbox SET status = 'done', record = '{}', leased_until = NULL,"
-                " available_at = %s, last_error = NULL WHERE seq = ANY(%s)",
+                " claimed_by = NULL, available_at = %s, last_error = NULL WHERE seq = ANY(%s)",
                 (now, list(seqs)),
             )
 
@@ -99,17 +112,25 @@ class PostgresInbox:
                 status = "failed" if attempts >= max_attempts else "pending"
                 db.execute(
                     "UPDATE inbox SET attempts = %s, status = %s, available_at = %s,"
-                    " leased_until = NULL, last_error = %s WHERE seq = %s",
+                    " leased_until = NULL, claimed_by = NULL, last_error = %s WHERE seq = %s",
                     (attempts, status, now + backoff(attempts), reason, seq),
                 )
 
-    def inbox_release(self, recipe: str) -> None:
+    def inbox_release(self, recipe: str, now: float, gone: Callable[[str], bool]) -> int:
         with self._transaction() as db:
-            db.execute(
-                "UPDATE inbox SET leased_until = NULL"
-                " WHERE recipe = %s AND leased_until IS NOT NULL",
-                (recipe,),
+            holders = db.execute(
+                "SELECT DISTINCT coalesce(claimed_by, '') FROM inbox"
+                " WHERE recipe = %s AND leased_until > %s",
+                (recipe, now),
+            ).fetchall()
+            freed = [holder for (holder,) in holders if gone(holder)]
+            cursor = db.execute(
+                "UPDATE inbox SET leased_until = NULL, claimed_by = NULL"
+                " WHERE recipe = %s AND leased_until IS NOT NULL"
+                " AND (leased_until <= %s OR coalesce(claimed_by, '') = ANY(%s))",
+                (recipe, now, freed),
             )
+            return max(int(cursor.rowcount), 0)
 
     def inbox_events(
         self, recipe: str, statuses: Sequence[str] = ("pending", "failed"), limit: int = 1000

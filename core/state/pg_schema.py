@@ -8,7 +8,8 @@ knows is refused: its tables may mean something this version would get wrong.
 
 Version 1: the state, leases, rate budgets and tokens. Version 2: the views of two-way pairs.
 Version 3: the inbox of ``connector serve``. Version 4: when each view last changed.
-Version 5: each run's report (``runs``), for ``connector report``.
+Version 5: each run's report (``runs``), for ``connector report``. Version 6: the holder of
+each inbox claim, so a starting server frees only claims no live process holds.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from core.errors import FatalError
 if TYPE_CHECKING:
     import psycopg
 
-VERSION = 5
+VERSION = 6
 
 _V1 = """
 CREATE TABLE recipe_state (
@@ -148,8 +149,11 @@ CREATE TABLE runs (
 CREATE INDEX runs_by_recipe ON runs (recipe, started_at)
 """
 
+# Who holds each inbox claim (none for a claim made before: it runs out).
+_V6 = "ALTER TABLE inbox ADD COLUMN claimed_by TEXT"
+
 #: The statements that bring a database of version N-1 to version N.
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
 
 # Any fixed number: the advisory lock that serializes migrations of one database.
 _MIGRATION_LOCK = 0x636F6E6E  # "conn"

@@ -13,6 +13,8 @@ Version 4 adds ``pair_views``, what each recipe of a two-way pair last read of a
 :mod:`core.two_way`); an older file gains the empty table when it is opened. Version 5 records
 when each view last changed (``seen_at``; 0 in a view of version 4). Version 6 adds ``runs``,
 each run's report, for ``connector report``; an older file gains the empty table when opened.
+Version 7 names the holder of each inbox claim (``claimed_by``), so a starting server frees only
+claims no live process holds; an older file's claims have none, and run out.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from functools import lru_cache
 
 from core.outcomes import Outcome
 
-VERSION = 6
+VERSION = 7
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS recipe_state (
@@ -87,7 +89,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     available_at REAL NOT NULL,
     leased_until REAL,
-    last_error TEXT
+    last_error TEXT,
+    claimed_by TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS inbox_event_id ON inbox (recipe, event_id)
     WHERE event_id IS NOT NULL;
@@ -198,6 +201,7 @@ def _migrate(db: sqlite3.Connection, found: int) -> None:
     if found == 1:
         _ledger_from_v1(db)
     _add_view_time(db)
+    _add_claim_holder(db)
     db.execute("DELETE FROM state_schema")
     db.execute("INSERT INTO state_schema VALUES (?)", (VERSION,))
 
@@ -215,6 +219,13 @@ def _add_view_time(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(pair_views)")}
     if "seen_at" not in columns:
         db.execute("ALTER TABLE pair_views ADD COLUMN seen_at INTEGER NOT NULL DEFAULT 0")
+
+
+def _add_claim_holder(db: sqlite3.Connection) -> None:
+    """An inbox of version 3 to 6 gains the holder of each claim (none: its claims run out)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(inbox)")}
+    if "claimed_by" not in columns:
+        db.execute("ALTER TABLE inbox ADD COLUMN claimed_by TEXT")
 
 
 def _ledger_from_v1(db: sqlite3.Connection) -> None:

@@ -1,8 +1,9 @@
 """The inbox of ``connector serve`` in the SQLite state file (:class:`InboxStore`).
 
-A table of events in arrival order (``seq``). An event is claimed with a lease rather than a
-status, so a server killed while it drains leaves nothing stuck: its claims are released when
-the next server starts (see :meth:`SqliteInbox.inbox_release`) or run out.
+A table of events in arrival order (``seq``). An event is claimed with a lease (its holder and
+an expiry, renewed while it is processed) rather than a status, so a server killed while it
+drains leaves nothing stuck: its claims run out, or are released at once by the next server on
+its machine (see :meth:`SqliteInbox.inbox_release`).
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ class SqliteInbox:
             )
             return self._db.total_changes - before
 
-    def inbox_claim(self, recipe: str, limit: int, now: float, until: float) -> list[InboxEvent]:
+    def inbox_claim(
+        self, recipe: str, limit: int, now: float, until: float, holder: str = ""
+    ) -> list[InboxEvent]:
         with self._transaction():
             rows = self._db.execute(
                 f"SELECT {_COLUMNS} FROM inbox AS e WHERE recipe = ? AND status = 'pending'"
@@ -73,9 +76,20 @@ class SqliteInbox:
                 (recipe, now, now, limit),
             ).fetchall()
             self._db.executemany(
-                "UPDATE inbox SET leased_until = ? WHERE seq = ?", [(until, row[0]) for row in rows]
+                "UPDATE inbox SET leased_until = ?, claimed_by = ? WHERE seq = ?",
+                [(until, holder, row[0]) for row in rows],
             )
         return [_event(row) for row in rows]
+
+    def inbox_renew(self, seqs: Sequence[int], holder: str, until: float) -> int:
+        with self._transaction():
+            before = self._db.total_changes
+            self._db.executemany(
+                "UPDATE inbox SET leased_until = ? WHERE seq = ? AND claimed_by = ?"
+                " AND status = 'pending' AND leased_until IS NOT NULL",
+                [(until, seq, holder) for seq in seqs],
+            )
+            return self._db.total_changes - before
 
     def inbox_done(self, seqs: Sequence[int], now: float) -> None:
         # The record leaves with the event: the donor's data is kept by the sink and the
@@ -83,7 +97,7 @@ class SqliteInbox:
         with self._transaction():
             self._db.executemany(
                 "UPDATE inbox SET status = 'done', record = '{}', leased_until = NULL,"
-                " available_at = ?, last_error = NULL WHERE seq = ?",
+                " claimed_by = NULL, available_at = ?, last_error = NULL WHERE seq = ?",
                 [(now, seq) for seq in seqs],
             )
 
@@ -104,17 +118,25 @@ class SqliteInbox:
                 status = "failed" if attempts >= max_attempts else "pending"
                 self._db.execute(
                     "UPDATE inbox SET attempts = ?, status = ?, available_at = ?,"
-                    " leased_until = NULL, last_error = ? WHERE seq = ?",
+                    " leased_until = NULL, claimed_by = NULL, last_error = ? WHERE seq = ?",
                     (attempts, status, now + backoff(attempts), reason, seq),
                 )
 
-    def inbox_release(self, recipe: str) -> None:
+    def inbox_release(self, recipe: str, now: float, gone: Callable[[str], bool]) -> int:
         with self._transaction():
-            self._db.execute(
-                "UPDATE inbox SET leased_until = NULL"
-                " WHERE recipe = ? AND leased_until IS NOT NULL",
-                (recipe,),
+            holders = self._db.execute(
+                "SELECT DISTINCT claimed_by FROM inbox WHERE recipe = ? AND leased_until > ?",
+                (recipe, now),
             )
+            freed = [h for (h,) in holders if gone(h or "")]
+            marks = ",".join("?" * len(freed))
+            cursor = self._db.execute(
+                "UPDATE inbox SET leased_until = NULL, claimed_by = NULL"
+                " WHERE recipe = ? AND leased_until IS NOT NULL"
+                f" AND (leased_until <= ? OR coalesce(claimed_by, '') IN ({marks}))",
+                (recipe, now, *[h or "" for h in freed]),
+            )
+            return cursor.rowcount
 
     def inbox_events(
         self, recipe: str, statuses: Sequence[str] = ("pending", "failed"), limit: int = 1000

@@ -47,7 +47,7 @@ def serve(
     from core.errors import FatalError
     from core.serve.server import WebhookServer, bind
 
-    server = WebhookServer(recipes, location, pm=pm, sole=False)
+    server = WebhookServer(recipes, location, pm=pm)
     try:
         sock = bind(host, port)
     except OSError as error:

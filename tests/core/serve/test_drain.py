@@ -172,3 +172,45 @@ def test_later_events_of_a_key_wait_behind_a_failing_one_until_it_is_given_up_on
     assert (failed.key, failed.status, failed.attempts) == ("g1", "failed", 3)
     assert "cannot be reached" in (failed.last_error or "")
     assert [(line["id"], line["amount"]) for line in served.out()] == [("g2", 2), ("g1", 3)]
+
+
+def test_a_batch_that_outlasts_its_lease_keeps_its_claims_renewed(
+    bench: Callable[..., Bench], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.serve.drain import Drainer, DrainSettings
+    from core.state import inbox_of, open_state
+
+    served = bench(drain=DrainSettings(first_backoff=0, lease_seconds=3))
+    renewals: list[tuple[float, int]] = []
+    store_class = type(served.store)
+    renew = store_class.inbox_renew
+
+    def noted(self: object, seqs: list[int], holder: str, until: float) -> int:
+        renewed = renew(self, seqs, holder, until)  # type: ignore[arg-type]
+        renewals.append((until, renewed))
+        return renewed
+
+    process = Drainer._process
+
+    def slow(self: Drainer, store: object, inbox: object, events: list[object]) -> None:
+        claimed_until = time.time() + 3  # no sooner than the claim runs out unrenewed
+        deadline = time.monotonic() + 30
+        while not renewals and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert renewals
+        assert renewals[0][1] == 1
+        other = open_state(served.location)
+        try:  # another server, once the first lease would have run out, takes nothing
+            now = max(claimed_until, time.time())
+            stolen = inbox_of(other).inbox_claim("hooks", 10, now, now + 30, holder="another")
+        finally:
+            other.close()
+        assert stolen == []
+        process(self, store, inbox, events)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_class, "inbox_renew", noted)
+    monkeypatch.setattr(Drainer, "_process", slow)
+    served.post(event("g1", amount=1))
+    served.drain()
+    assert served.out() == [{"id": "g1", "amount": 1}]
+    assert served.store.inbox_events("hooks") == []

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from core.cli import Session, with_plugin_commands
 from core.json_numbers import parse_json
+from core.serve.claims import gone
 from core.state import NewEvent, SqliteStateStore
 from core.state.schema import VERSION
 from tests.core.serve.conftest import Bench
@@ -54,7 +55,8 @@ def test_claims_keep_the_order_of_each_key_and_a_lease_hides_what_is_claimed(
     store.inbox_done([claimed[0].seq], 4.0)
     [second] = store.inbox_claim("hooks", 10, now=5.0, until=100.0)
     assert (second.key, second.record["v"]) == ("a", 2)
-    store.inbox_release("hooks")  # as a new server does: the others are claimed again
+    # As a server does when it starts and their holder is gone: they are claimed again.
+    assert store.inbox_release("hooks", 6.0, lambda holder: True) == 3
     assert [e.key for e in store.inbox_claim("hooks", 10, 6.0, 100.0)] == ["b", "a", "c"]
     assert store.inbox_depth() == {("hooks", "pending"): 3}
     assert store.inbox_prune(before=10.0) == 1  # the done one
@@ -72,6 +74,22 @@ def test_a_version_2_state_file_gains_the_inbox_when_opened(tmp_path: Path) -> N
     store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT version FROM state_schema").fetchall() == [(VERSION,)]
+
+
+def test_a_version_6_state_files_claims_gain_no_holder_and_run_out(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStateStore(path)
+    store.inbox_enqueue([_new("g1")], 1.0)
+    store.inbox_claim("hooks", 10, now=2.0, until=100.0)
+    store.close()
+    with sqlite3.connect(path) as db:  # as version 6 left it: claims name no holder
+        db.execute("ALTER TABLE inbox DROP COLUMN claimed_by")
+        db.execute("UPDATE state_schema SET version = 6")
+    store = SqliteStateStore(path)
+    assert store.inbox_release("hooks", 3.0, gone) == 0  # a holder it cannot tell about
+    assert store.inbox_claim("hooks", 10, now=3.0, until=100.0, holder="new") == []
+    assert [e.key for e in store.inbox_claim("hooks", 10, 100.0, 200.0, "new")] == ["g1"]
+    store.close()
 
 
 def test_inbox_list_and_retry_through_the_cli(bench: Callable[..., Bench]) -> None:

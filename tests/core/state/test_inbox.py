@@ -70,7 +70,7 @@ def test_a_failing_event_holds_back_its_key_until_it_is_given_up_on(state_locati
     assert three.record == {"n": 3}
     store.inbox_done([three.seq], NOW)
     assert store.inbox_claim("hooks", 10, NOW + 31, NOW + 90)[0].attempts == 1  # 0, retried
-    store.inbox_release("hooks")  # a restarted server's claims end
+    store.inbox_release("hooks", NOW + 31, lambda holder: True)  # a killed server's claims end
     [again] = store.inbox_claim("hooks", 10, NOW + 31, NOW + 90)
     store.inbox_failed([(again.seq, "still down")], NOW + 31, lambda attempts: 30.0, 2)
     assert store.inbox_depth() == {("hooks", "failed"): 1, ("hooks", "pending"): 1}
@@ -84,4 +84,30 @@ def test_a_failing_event_holds_back_its_key_until_it_is_given_up_on(state_locati
     store.inbox_done([zero.seq], NOW + 100)
     assert store.inbox_prune(NOW + 1) == 4
     assert store.inbox_events("hooks", ("pending", "failed", "done")) == []
+    state.close()
+
+
+def test_a_starting_server_frees_claims_that_ran_out_or_whose_holder_is_gone_only(
+    state_location: str,
+) -> None:
+    state = open_state(state_location)
+    store = inbox_of(state)
+    store.inbox_enqueue(_events(3, keys=3), NOW)
+    [live] = store.inbox_claim("hooks", 1, NOW, NOW + 30, holder="server-a")
+    [dead] = store.inbox_claim("hooks", 1, NOW, NOW + 30, holder="server-b")
+    [late] = store.inbox_claim("hooks", 1, NOW, NOW + 5, holder="server-c")
+    # Server d starts at NOW + 10 beside a, which runs: b was killed, c's lease ran out.
+    assert store.inbox_release("hooks", NOW + 10, lambda holder: holder == "server-b") == 2
+    taken = store.inbox_claim("hooks", 10, NOW + 10, NOW + 40, holder="server-d")
+    assert [e.seq for e in taken] == [dead.seq, late.seq]  # never a's: it is working on it
+    # a renews its claim while it works; nobody else can renew it.
+    assert store.inbox_renew([live.seq], "server-d", NOW + 100) == 0
+    assert store.inbox_renew([live.seq], "server-a", NOW + 100) == 1
+    retaken = store.inbox_claim("hooks", 10, NOW + 50, NOW + 130, holder="server-e")
+    assert [e.seq for e in retaken] == [dead.seq, late.seq]  # d's ran out at NOW + 40
+    assert store.inbox_claim("hooks", 10, NOW + 99, NOW + 130, holder="server-f") == []
+    store.inbox_done([e.seq for e in retaken], NOW + 99)
+    assert store.inbox_renew([dead.seq], "server-e", NOW + 200) == 0  # done: nothing to renew
+    [again] = store.inbox_claim("hooks", 10, NOW + 101, NOW + 130, holder="server-f")
+    assert again.seq == live.seq  # a's renewed lease ran out unrenewed: a died
     state.close()
