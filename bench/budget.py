@@ -7,10 +7,13 @@ allow. Goals (issue 10): requests at the minimum, zero 429s, elapsed within 10% 
 
 The least the windows allow is measured, not only computed: requests take time. Each scenario
 first runs the same sync with a limit that never binds (the baseline, in the same run), which
-gives the start-up, the time per request and the final commit on this machine. A limit of L per
-window W lets requests go in g = ceil(minimum / L) windows; the least is then the start-up, g - 1
-whole windows, the requests of the last window one after another, and the commit (and never less
-than the baseline). The figure for requests that take no time, (g - 1) x W, is printed too.
+gives the start-up, the pace of each request and the final commit on this machine. The least is
+the baseline's requests replayed at their own pace (each after the gap that preceded it in the
+baseline), none sent in a window that already holds L of them (it waits for the next window),
+then the commit; never less than the baseline. When requests take no time that is the start-up,
+g - 1 whole windows (g = ceil(minimum / L)) and the last window's requests; when the machine is
+slower than the limit it is the baseline; in between, only the stretches where the machine is
+faster than the limit wait. The figure for requests that take no time, (g - 1) x W, is printed.
 The emulator's windows are fixed (aligned on multiples of W since the epoch): each run starts so
 that its first request opens a window, the case where fixed windows allow no more than a sliding
 window would (a run starting late in a window could squeeze two windows' worth in one W).
@@ -34,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,14 +199,22 @@ def sync(
 
 
 def least_time(scenario: Scenario, baseline: Run) -> float:
-    """The least the windows allow on this machine: see the module's docstring."""
-    in_last_window = scenario.in_last_window
-    # The baseline's own last requests: the emulator slows down as it fills, so the last window's
-    # requests take longer than the average one.
-    last_requests = baseline.last - baseline.arrivals[-in_last_window]
-    start_up, commit = baseline.first, baseline.elapsed - baseline.last
-    paced = (scenario.windows - 1) * scenario.window + last_requests
-    return max(baseline.elapsed, start_up + paced + commit)
+    """The least the windows allow on this machine: see the module's docstring. The baseline's
+    own pace is kept request by request: the emulator slows down as it fills, so the last
+    window's requests take longer than the average one."""
+    first = baseline.first
+    used: Counter[int] = Counter()
+    at = previous = first
+    for arrival in baseline.arrivals:
+        at += arrival - previous
+        previous = arrival
+        window = int((at - first) // scenario.window)
+        while used[window] >= scenario.limit:  # full: the request waits for the next window
+            window += 1
+            at = max(at, first + window * scenario.window)
+        used[window] += 1
+    commit = baseline.elapsed - baseline.last
+    return max(baseline.elapsed, at + commit)
 
 
 @dataclass(frozen=True)
