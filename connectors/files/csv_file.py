@@ -77,11 +77,15 @@ class CsvSource(FileSource):
                 columns = self._columns(rows) if self.settings.header else self.settings.columns
                 if not columns:
                     return
-                for row in rows:
-                    if row.cells is None:
-                        yield Unreadable(f"line:{row.line}", row.problem or "unreadable")
-                    elif any(map(str.strip, row.cells)):  # a row of blanks is no record
-                        yield self._record(columns, row.cells, row.line)
+                width = len(columns)
+                for line, cells, problem in rows:
+                    if cells is None:
+                        yield Unreadable(f"line:{line}", problem or "unreadable")
+                    elif len(cells) == width and "" not in cells and any(map(str.strip, cells)):
+                        # The usual row: every cell filled (so its key too), no null to make.
+                        yield dict(zip(columns, cells, strict=True))
+                    elif any(map(str.strip, cells)):  # a row of blanks is no record
+                        yield self._record(columns, cells, line)
             except UnicodeDecodeError as error:
                 raise undecodable(path, self.settings.encoding, error) from None
 
