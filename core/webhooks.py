@@ -15,10 +15,13 @@ A service with a subscription API also implements :meth:`subscribe`, :meth:`subs
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -124,6 +127,17 @@ class WebhookSource(Source):
         """
         raise NotImplementedError
 
+    def signing_secret(self, where: str) -> str:
+        """The recipe's ``secret:`` as text; :class:`WebhookRejected` when it is unset or blank,
+        since no delivery can then be verified. ``where`` tells the user where to find one."""
+        secret = getattr(self.settings, "secret", None)
+        text = secret.get_secret_value() if isinstance(secret, SecretStr) else ""
+        if not text.strip():
+            msg = f"{self.name} has no secret, so no delivery can be verified: set with: secret:"
+            msg += f" ({where})"
+            raise WebhookRejected(msg)
+        return text
+
     def selects(self, event: Event) -> bool:
         """Whether the recipe processes ``event`` (its ``events:`` setting, when given)."""
         wanted = getattr(self.settings, "events", None)
@@ -167,6 +181,31 @@ def json_body(delivery: Delivery, service: str) -> Any:
     except (UnicodeDecodeError, ValueError) as error:
         msg = f"{service} delivery is not JSON ({error.__class__.__name__}: {error})"
         raise MalformedDelivery(msg) from None
+
+
+def hmac_sha256(secret: str, message: bytes, encoding: Literal["base64", "hex"] = "hex") -> str:
+    """The HMAC-SHA256 of ``message`` keyed by ``secret``, as base64 or lower-case hex text: what
+    most services sign a delivery with (and what their emulators sign with)."""
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode() if encoding == "base64" else digest.hex()
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Whether ``given`` is ``expected``, compared in constant time (a signature or a secret:
+    how long a comparison takes must not tell an attacker how much of it was right)."""
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def check_url_secret(delivery: Delivery, parameter: str, secret: str, service: str) -> None:
+    """Refuse a delivery whose URL does not carry ``secret`` as ``?parameter=``: the only proof
+    of origin a service with unsigned deliveries gives."""
+    given = delivery.query.get(parameter, "")
+    if not given:
+        msg = f"{service} delivery without ?{parameter}= in its URL: it is not from our webhook"
+        raise WebhookRejected(msg)
+    if not same_secret(given, secret):
+        msg = f"{service} delivery with a wrong secret in its URL: it is not from our webhook"
+        raise WebhookRejected(msg)
 
 
 def with_query(url: str, **params: str) -> str:

@@ -17,7 +17,6 @@ reads the donation again (``GET /api/v1/donations?id=``), which needs the API ad
 from __future__ import annotations
 
 import functools
-import hmac
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -41,7 +40,9 @@ from core.webhooks import (
     WebhookSettings,
     WebhookSource,
     check_age,
+    hmac_sha256,
     json_body,
+    same_secret,
 )
 
 NAME = "Donorbox"
@@ -93,15 +94,12 @@ class DonorboxWebhook(WebhookSource):
         header = delivery.headers.get("donorbox-signature")
         if not header:
             raise WebhookRejected("Donorbox delivery without a Donorbox-Signature header")
-        secret = self.settings.secret.get_secret_value() if self.settings.secret else ""
-        if not secret.strip():
-            msg = "donorbox.webhook has no secret: set with: secret: (the Signature Secret)"
-            raise WebhookRejected(msg)
+        secret = self.signing_secret("the custom webhook's Signature Secret")
         found = _SIGNATURE.match(header)
         if found is None:
             raise WebhookRejected("Donorbox-Signature is not '<timestamp>,<hex signature>'")
         stamp, signature = found.groups()
-        if not hmac.compare_digest(sign(secret, delivery.body, stamp), signature.lower()):
+        if not same_secret(sign(secret, delivery.body, stamp), signature.lower()):
             raise WebhookRejected("Donorbox signature does not match the body and the secret")
         check_age(int(stamp), delivery, self.settings.tolerance_seconds, NAME)
 
@@ -144,7 +142,7 @@ class DonorboxWebhook(WebhookSource):
 
 def sign(secret: str, body: bytes, stamp: int | str) -> str:
     """Donorbox's signature of ``body`` sent at ``stamp``: hex HMAC-SHA256 of "<stamp>.<body>"."""
-    return hmac.new(secret.encode(), f"{stamp}.".encode() + body, "sha256").hexdigest()
+    return hmac_sha256(secret, f"{stamp}.".encode() + body)
 
 
 def _event(donation: Any, check: ContractCheck) -> Event:

@@ -20,7 +20,6 @@ given to Givebutter, and is shown as ``***`` wherever the URL is printed.
 from __future__ import annotations
 
 import functools
-import hmac
 from typing import Any, ClassVar
 
 import httpx
@@ -39,9 +38,9 @@ from core.webhooks import (
     Event,
     MalformedDelivery,
     Subscription,
-    WebhookRejected,
     WebhookSettings,
     WebhookSource,
+    check_url_secret,
     json_body,
     with_query,
 )
@@ -95,16 +94,8 @@ class GivebutterWebhook(WebhookSource):
     settings: GivebutterWebhookSettings
 
     def verify(self, delivery: Delivery) -> None:
-        expected = self.settings.secret.get_secret_value() if self.settings.secret else ""
-        if not expected.strip():
-            msg = "givebutter.webhook has no secret: set with: secret: (the one in its URL)"
-            raise WebhookRejected(msg)
-        given = delivery.query.get(self.settings.query_parameter)
-        if not given:
-            msg = f"Givebutter delivery without ?{self.settings.query_parameter}= in its URL"
-            raise WebhookRejected(msg)
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise WebhookRejected("Givebutter delivery with a wrong secret in its URL")
+        secret = self.signing_secret("the one in its URL")
+        check_url_secret(delivery, self.settings.query_parameter, secret, NAME)
 
     def events(self, delivery: Delivery) -> list[Event]:
         payload = json_body(delivery, NAME)

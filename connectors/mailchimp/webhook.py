@@ -26,7 +26,6 @@ Subscriptions go through the audience's webhooks (``/lists/{list_id}/webhooks``)
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -54,6 +53,7 @@ from core.webhooks import (
     WebhookRejected,
     WebhookSettings,
     WebhookSource,
+    check_url_secret,
     with_query,
 )
 
@@ -154,20 +154,8 @@ class MailchimpWebhook(WebhookSource):
     settings: MailchimpWebhookSettings
 
     def verify(self, delivery: Delivery) -> None:
-        expected = self.settings.secret.get_secret_value() if self.settings.secret else ""
-        if not expected:
-            msg = (
-                f"{self.name} has no secret, so no delivery can be checked: set with: secret:"
-                " (`connector webhooks register` makes one)"
-            )
-            raise WebhookRejected(msg)
-        given = delivery.query.get("secret", "")
-        if not given:
-            msg = "no secret in the URL's query string: the delivery is not from our webhook"
-            raise WebhookRejected(msg)
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            msg = "the secret in the URL's query string is not this webhook's"
-            raise WebhookRejected(msg)
+        secret = self.signing_secret("`connector webhooks register` makes one")
+        check_url_secret(delivery, "secret", secret, "Mailchimp")
 
     def answer_validation(self, delivery: Delivery) -> tuple[int, str]:
         try:

@@ -21,10 +21,6 @@ database are remembered (the state's cache) and read back one by one.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, ClassVar, Self
@@ -46,6 +42,9 @@ from core.webhooks import (
     WebhookRejected,
     WebhookSettings,
     WebhookSource,
+    hmac_sha256,
+    json_body,
+    same_secret,
 )
 
 #: The object each event type carries, under the key of that name.
@@ -101,8 +100,7 @@ class VirtuousWebhookSettings(WebhookSettings, VirtuousSettings):
 
 def signature(secret: str, body: bytes) -> str:
     """What Virtuous sends: the base64 HMAC-SHA256 of the raw body keyed by the secret."""
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
+    return hmac_sha256(secret, body, "base64")
 
 
 def as_read(obj: dict[str, Any]) -> Record:
@@ -124,28 +122,18 @@ class VirtuousWebhook(WebhookSource):
 
     def verify(self, delivery: Delivery) -> None:
         header = self.settings.signature_header
-        secret = self.settings.secret.get_secret_value() if self.settings.secret else ""
-        if not secret:
-            msg = (
-                f"{self.name} has no secret, so no delivery can be verified: set with: secret:"
-                " (`connector webhooks register` makes one)"
-            )
-            raise WebhookRejected(msg)
+        secret = self.signing_secret("`connector webhooks register` makes one")
         given = delivery.headers.get(header.lower(), "").strip()
         if not given:
             msg = f"no {header} header: the delivery is not signed"
             raise WebhookRejected(msg)
         expected = signature(secret, delivery.body)
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        if not same_secret(given, expected):
             msg = f"the {header} signature does not match the body and the secret"
             raise WebhookRejected(msg)
 
     def events(self, delivery: Delivery) -> list[Event]:
-        try:
-            body = json.loads(delivery.body)
-        except ValueError as error:
-            msg = f"the body is not JSON: {error}"
-            raise MalformedDelivery(msg) from None
+        body = json_body(delivery, "Virtuous")
         if not isinstance(body, dict) or not isinstance(body.get("event"), str):
             msg = 'the body has no "event" name'
             raise MalformedDelivery(msg)

@@ -23,8 +23,8 @@ The parts:
   (a fundraising platform's donations); subclass :class:`~core.emulation.records.RecordsState`.
 - :mod:`core.emulation.responses`: JSON bodies with exact decimals and ISO dates.
 - :mod:`core.emulation.webhooks`: :class:`WebhookDeliverer`, which POSTs an emulator's webhooks
-  to its subscribers from a background thread and retries failures with growing delays, and
-  :func:`hmac_sha256` to sign them.
+  to its subscribers from a background thread and retries failures with growing delays;
+  :func:`hmac_sha256` (from :mod:`core.webhooks`) signs them.
 
 Every emulator keeps a control plane under ``/_emulator/`` (seed, faults, state, reset) that faults
 never touch. Write the emulator from the service's published specification, and test it against a
@@ -42,7 +42,8 @@ from core.emulation.faults import (
 )
 from core.emulation.responses import JSON_MEDIA_TYPE, empty_response, json_default, json_response
 from core.emulation.server import EmulatorServer, serve_forever
-from core.emulation.webhooks import Attempt, WebhookDeliverer, hmac_sha256
+from core.emulation.webhooks import Attempt, WebhookDeliverer
+from core.webhooks import hmac_sha256
 
 __all__ = [
     "Attempt",

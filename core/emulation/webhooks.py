@@ -16,22 +16,20 @@ delivery to a :class:`WebhookDeliverer` when a change happens::
 Any answer but 2xx, a timeout and a refused connection count as a failed attempt (even a 4xx: the
 services retry those too). ``delays`` are the waits before the second, third... attempts; after
 the last one the delivery is given up. ``scale`` multiplies every delay, so a test can run a
-schedule of minutes in milliseconds and still see its shape.
+schedule of minutes in milliseconds and still see its shape. Sign with
+:func:`core.webhooks.hmac_sha256`, the function the webhook sources verify with.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import heapq
-import hmac
 import itertools
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
@@ -47,12 +45,6 @@ _ONE_TRY = RetryPolicy(attempts=1, throttle_timeout=0)
 
 #: How many attempts :meth:`WebhookDeliverer.attempts` remembers (oldest forgotten first).
 _LOG_SIZE = 10_000
-
-
-def hmac_sha256(secret: str, message: bytes, encoding: Literal["base64", "hex"] = "hex") -> str:
-    """The HMAC-SHA256 of ``message`` keyed by ``secret``, as base64 or lower-case hex text."""
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode() if encoding == "base64" else digest.hex()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,85 @@
+"""The helpers every webhook source verifies deliveries with (``core.webhooks``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pytest
+from pydantic import BaseModel
+
+from core import emulation
+from core.webhooks import (
+    Delivery,
+    WebhookRejected,
+    WebhookSettings,
+    WebhookSource,
+    check_url_secret,
+    hmac_sha256,
+    same_secret,
+)
+
+SECRET = "s3cret-in-the-url"
+
+
+def _delivery(query: dict[str, str]) -> Delivery:
+    return Delivery("POST", {}, query, b"{}", 0.0)
+
+
+def test_hmac_sha256_matches_the_published_example() -> None:
+    message = b"The quick brown fox jumps over the lazy dog"
+    assert hmac_sha256("key", message) == (
+        "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+    )
+    assert hmac_sha256("key", message, "base64") == "97yD9DBThCSxMpjmqm+xQ+9NWaFJRhdZl0edvC0aPNg="
+
+
+def test_emulators_sign_with_the_function_sources_verify_with() -> None:
+    assert emulation.hmac_sha256 is hmac_sha256
+
+
+@pytest.mark.parametrize(
+    ("given", "same"),
+    [(SECRET, True), (SECRET + "x", False), (SECRET[:-1], False), ("", False), ("é", False)],
+)
+def test_same_secret_is_equality(given: str, same: bool) -> None:
+    assert same_secret(given, SECRET) is same
+
+
+def test_a_delivery_with_the_urls_secret_is_accepted() -> None:
+    check_url_secret(_delivery({"token": SECRET}), "token", SECRET, "Example")
+
+
+@pytest.mark.parametrize(
+    ("query", "why"),
+    [
+        ({}, r"Example delivery without \?token= in its URL"),
+        ({"token": ""}, r"without \?token="),
+        ({"secret": SECRET}, r"without \?token="),
+        ({"token": "guessed"}, "wrong secret"),
+    ],
+)
+def test_a_delivery_without_the_urls_secret_is_refused_without_showing_it(
+    query: dict[str, str], why: str
+) -> None:
+    with pytest.raises(WebhookRejected, match=why) as refused:
+        check_url_secret(_delivery(query), "token", SECRET, "Example")
+    assert SECRET not in str(refused.value)
+
+
+class _Source(WebhookSource):
+    name: ClassVar[str] = "example.webhook"
+    Settings: ClassVar[type[BaseModel]] = WebhookSettings
+    settings: WebhookSettings
+
+    def __init__(self, secret: str | None) -> None:  # no context: only the settings are read
+        self.settings = WebhookSettings.model_validate({"secret": secret})
+
+
+def test_the_signing_secret_is_the_settings_secret() -> None:
+    assert _Source(SECRET).signing_secret("the dashboard") == SECRET
+
+
+@pytest.mark.parametrize("secret", [None, "", "   "])
+def test_without_a_secret_no_delivery_can_be_verified(secret: str | None) -> None:
+    with pytest.raises(WebhookRejected, match=r"example.webhook has no secret.*\(the dashboard\)"):
+        _Source(secret).signing_secret("the dashboard")
