@@ -14,7 +14,8 @@ WIDTH = 80
 
 _ROLE = re.compile(r":(?:func|meth|class|mod|attr|data|exc|obj):`~?([^`]+)`")
 _LITERAL = re.compile(r"``(.+?)``")
-_SENTENCE_END = re.compile(r"(?<=[.;:])\s+(?=[A-Z])")
+# A full stop ends a sentence; a semicolon or colon only joins its clauses.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 _EMPHASIS = re.compile(r"(?<![\w*])\*{1,2}([^*\s][^*]*?)\*{1,2}(?![\w*])")
 
 

@@ -681,7 +681,7 @@ def split(value: Any, sep: str = ",") -> list[str] | None:
 
 
 def lookup(value: Any, table: Mapping[Any, Any], default: Any = None) -> Any:
-    """Look ``value`` up in one of the recipe's ``tables:``; ``default`` when it is not there.
+    """Look ``value`` up in one of the recipe's tables (``tables:``); ``default`` if it is absent.
 
     In a recipe the table is named, ``record.fund | lookup('funds')``; the compiler checks the name
     and passes the table itself.

@@ -139,6 +139,28 @@ def test_docstring_markup_becomes_plain_text(doc: str, shown: str) -> None:
     assert plain("a ``b``") == "a b"
 
 
+@pytest.mark.parametrize(
+    ("doc", "shown"),
+    [
+        ("Upper-case text; ``None`` stays ``None``.", "Upper-case text; None stays None."),
+        (
+            '``"GENERAL 50.00; MISSIONS 25.00"``: each code and amount.',
+            '"GENERAL 50.00; MISSIONS 25.00": each code and amount.',
+        ),
+        ("The first sentence. The second.", "The first sentence."),
+    ],
+)
+def test_a_transform_is_summed_up_by_its_whole_first_sentence(doc: str, shown: str) -> None:
+    assert summary(doc, sentence=True) == shown
+
+
+def test_the_plugins_table_shows_no_sentence_cut_short(invoke) -> None:
+    listing = json.loads(invoke("plugins", "--json").stdout)
+    cut = [t["name"] for t in listing["transforms"] if t["description"].endswith((";", ":"))]
+    assert cut == []
+    assert ":;" not in json.dumps(listing)
+
+
 def test_long_names_keep_whole_and_lines_fit(registry) -> None:
     listing = plugins_listing(registry)
     listing["sinks"].append(
