@@ -27,7 +27,7 @@ from pydantic import Field
 
 from connectors.virtuous.queries import QuerySettings, _Query
 from connectors.virtuous.service import VirtuousSettings
-from core.errors import FatalError, InvalidRecord, RetriableError, SkippableError
+from core.errors import AuthError, FatalError, InvalidRecord, RetriableError, SkippableError
 from core.http.redact import redact_url
 from core.http.service import fingerprint
 
@@ -199,6 +199,8 @@ def read_projects(settings: VirtuousSettings, context: Context) -> list[Project]
     try:
         return [Project.from_row(row) for row in query.read(None)]
     except (FatalError, RetriableError, SkippableError) as error:  # a 403 is a FatalError too
+        if isinstance(error, AuthError) and error.status != 403:
+            raise  # a refused key fails every request alike: no check to turn off
         msg = f"cannot read Virtuous's projects to check designations: {error}; {_OFF_SWITCH}"
         raise FatalError(msg) from error
 

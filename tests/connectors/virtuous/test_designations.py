@@ -185,3 +185,14 @@ def test_a_key_that_may_not_read_projects_stops_the_run_saying_how_to_go_on(
     assert "cannot read Virtuous's projects to check designations" in result.stderr
     assert "check_designations: false" in result.stderr
     assert sent == []
+
+
+def test_a_refused_key_is_told_as_such_without_pointing_at_the_designation_check(
+    virtuous, monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
+    monkeypatch.setenv("VIRTUOUS_API_KEY", "not-the-key")
+    donations_csv(tmp_path / "donations.csv", 1)
+    result = invoke("run", write_recipe(designated()))
+    assert result.exit_code == 3
+    assert "Virtuous refused the API key (401)" in result.stderr
+    assert "check_designations" not in result.stderr
