@@ -27,9 +27,9 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
 
-from core.http.store import Located, Sqlite, sqlite_file
+from core.http.store import Connection, Cursor, Located, Sqlite, Transactions, sqlite_file
 
 
 class Usage(NamedTuple):
@@ -85,6 +85,11 @@ CREATE INDEX IF NOT EXISTS http_budget_log_key_at ON http_budget_log (key, at);
 
 # Columns added since the first release, created in an existing state file on opening.
 _BUDGET_COLUMNS = {"server_window": "REAL"}
+
+_REPORT = """
+SELECT blocked_until, server_remaining, server_reset, server_limit, server_window
+FROM http_budget WHERE key = ?
+"""
 
 # A reset this close to the one already recorded is the same server window (clocks and rounding
 # differ by a second or so between responses).
@@ -150,15 +155,6 @@ class ServerReport(NamedTuple):
         return Usage(used=used, limit=most, blocked_until=self.blocked_until)
 
 
-def _server(db: sqlite3.Connection, key: str) -> ServerReport:
-    row = db.execute(
-        "SELECT blocked_until, server_remaining, server_reset, server_limit, server_window"
-        " FROM http_budget WHERE key = ?",
-        (key,),
-    ).fetchone()
-    return ServerReport(*row) if row else ServerReport()
-
-
 def _add_columns(db: sqlite3.Connection) -> None:
     """Bring a state file created by an earlier version up to the current budget table."""
     have = {row[1] for row in db.execute("PRAGMA table_info(http_budget)")}
@@ -167,69 +163,64 @@ def _add_columns(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE http_budget ADD COLUMN {name} {kind}")
 
 
-def _count(db: sqlite3.Connection, key: str, window: float, now: float) -> int:
-    """Requests on ``key`` counted in the ``window`` seconds up to ``now``."""
-    (count,) = db.execute(
-        "SELECT COUNT(*) FROM http_budget_log WHERE key = ? AND at > ?", (key, now - window)
-    ).fetchone()
-    return int(count)
+class SqlBudgetStore:
+    """A :class:`BudgetStore` in the ``http_budget`` tables of a SQL database, whatever the
+    engine: the statements are written once, with ``?`` for parameters, and a subclass says
+    how its engine differs (its placeholder, the log's row id, its two-argument maximum, how a
+    budget's row is read and locked for the rest of a claim)."""
 
+    mark: ClassVar[str] = "?"
+    row_id: ClassVar[str] = "rowid"
+    greatest: ClassVar[str] = "MAX"
+    #: Reads a budget's row for a claim; SQLite's ``BEGIN IMMEDIATE`` has locked the whole file.
+    locked_report: ClassVar[str] = _REPORT
 
-def _room(db: sqlite3.Connection, key: str, limit: int, window: float, now: float) -> float:
-    """0 when one more request fits ``limit`` per ``window``, else the seconds until one does."""
-    count = _count(db, key, window, now)
-    if count < limit:
-        return 0.0
-    # The request that must leave the window before one more fits in it.
-    (oldest,) = db.execute(
-        "SELECT at FROM http_budget_log WHERE key = ? AND at > ? ORDER BY at LIMIT 1 OFFSET ?",
-        (key, now - window, count - limit),
-    ).fetchone()
-    return max(float(oldest + window - now), 1e-3)
-
-
-class _SqliteBudget:
-    """The budget tables and their arithmetic, in a SQLite file or a private in-memory database."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._db = Sqlite(path, _BUDGET_SCHEMA)
-        with self._db.transaction() as db:
-            _add_columns(db)
+    def __init__(self, db: Transactions) -> None:
+        self._db = db
 
     def take(self, key: str, limit: int, window: float, now: float) -> float:
         with self._db.transaction() as db:
-            server = _server(db, key)
+            server = self._report(db, self.locked_report, key)
             if (wait := server.wait(now)) > 0:
                 return wait
             # The server's window is never longer than ours: nothing older than ours counts.
-            db.execute("DELETE FROM http_budget_log WHERE key = ? AND at <= ?", (key, now - window))
-            wait = max(_room(db, key, n, per, now) for n, per in server.budgets(limit, window))
+            old = now - window
+            self._run(db, "DELETE FROM http_budget_log WHERE key = ? AND at <= ?", key, old)
+            wait = max(self._room(db, key, n, per, now) for n, per in server.budgets(limit, window))
             if wait > 0:
                 return wait
-            db.execute("INSERT INTO http_budget_log (key, at) VALUES (?, ?)", (key, now))
+            self._run(db, "INSERT INTO http_budget_log (key, at) VALUES (?, ?)", key, now)
             if server.capped(now):
-                db.execute(
+                self._run(
+                    db,
                     "UPDATE http_budget SET server_remaining = server_remaining - 1 WHERE key = ?",
-                    (key,),
+                    key,
                 )
             return 0.0
 
     def settle(self, key: str, claimed_at: float, now: float) -> None:
         if now <= claimed_at:
             return
+        row = self.row_id
         with self._db.transaction() as db:
-            db.execute(
-                "UPDATE http_budget_log SET at = ? WHERE rowid = (SELECT rowid FROM"
+            self._run(
+                db,
+                f"UPDATE http_budget_log SET at = ? WHERE {row} = (SELECT {row} FROM"
                 " http_budget_log WHERE key = ? AND at = ? LIMIT 1)",
-                (now, key, claimed_at),
+                now,
+                key,
+                claimed_at,
             )
 
     def block_until(self, key: str, until: float) -> None:
         with self._db.transaction() as db:
-            db.execute(
+            self._run(
+                db,
                 "INSERT INTO http_budget (key, blocked_until) VALUES (?, ?) ON CONFLICT (key)"
-                " DO UPDATE SET blocked_until = MAX(blocked_until, excluded.blocked_until)",
-                (key, until),
+                f" DO UPDATE SET blocked_until = {self.greatest}(http_budget.blocked_until,"
+                " excluded.blocked_until)",
+                key,
+                until,
             )
 
     def observe(
@@ -238,33 +229,80 @@ class _SqliteBudget:
         if reset_at <= now:
             return  # a report about a window that is already over
         with self._db.transaction() as db:
-            new = _server(db, key).merged(remaining, reset_at, limit, now)
-            db.execute(
+            old = self._report(db, self.locked_report, key)
+            new = old.merged(remaining, reset_at, limit, now)
+            self._run(
+                db,
                 "INSERT INTO http_budget"
                 " (key, server_remaining, server_reset, server_limit, server_window)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
                 " server_remaining = excluded.server_remaining,"
                 " server_reset = excluded.server_reset, server_limit = excluded.server_limit,"
                 " server_window = excluded.server_window",
-                (key, new.remaining, new.reset, new.limit, new.window),
+                key,
+                new.remaining,
+                new.reset,
+                new.limit,
+                new.window,
             )
 
     def usage(self, key: str, limit: int, window: float, now: float) -> Usage:
         with self._db.transaction() as db:
-            server = _server(db, key)
-            spent = [(_count(db, key, per, now), n) for n, per in server.budgets(limit, window)]
+            server = self._report(db, _REPORT, key)
+            budgets = server.budgets(limit, window)
+            spent = [(self._count(db, key, per, now), n) for n, per in budgets]
         return server.usage(spent, limit, now)
 
     def reported(self, now: float) -> dict[str, int]:
         """The requests each budget has left by the server's last word, where that still
         applies (``connector serve``'s metrics)."""
         with self._db.transaction() as db:
-            rows = db.execute(
+            rows = self._run(
+                db,
                 "SELECT key, server_remaining FROM http_budget"
                 " WHERE server_remaining IS NOT NULL AND server_reset > ?",
-                (now,),
+                now,
             ).fetchall()
         return {str(key): max(0, int(remaining)) for key, remaining in rows}
+
+    def _run(self, db: Connection, statement: str, *params: object) -> Cursor:
+        return db.execute(statement.replace("?", self.mark), params)
+
+    def _report(self, db: Connection, statement: str, key: str) -> ServerReport:
+        row = self._run(db, statement, key).fetchone()
+        return ServerReport(*row) if row else ServerReport()
+
+    def _count(self, db: Connection, key: str, window: float, now: float) -> int:
+        """Requests on ``key`` counted in the ``window`` seconds up to ``now``."""
+        statement = "SELECT COUNT(*) FROM http_budget_log WHERE key = ? AND at > ?"
+        (count,) = self._run(db, statement, key, now - window).fetchone()
+        return int(count)
+
+    def _room(self, db: Connection, key: str, limit: int, window: float, now: float) -> float:
+        """0 when one more request fits ``limit`` per ``window``, else the seconds until one
+        does."""
+        count = self._count(db, key, window, now)
+        if count < limit:
+            return 0.0
+        # The request that must leave the window before one more fits in it.
+        (oldest,) = self._run(
+            db,
+            "SELECT at FROM http_budget_log WHERE key = ? AND at > ? ORDER BY at LIMIT 1 OFFSET ?",
+            key,
+            now - window,
+            count - limit,
+        ).fetchone()
+        return max(float(oldest) + window - now, 1e-3)
+
+
+class _SqliteBudget(SqlBudgetStore):
+    """The budget tables in a SQLite file or a private in-memory database."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        sqlite = Sqlite(path, _BUDGET_SCHEMA)
+        with sqlite.transaction() as db:
+            _add_columns(db)
+        super().__init__(sqlite)
 
 
 class SqliteBudgetStore(_SqliteBudget):

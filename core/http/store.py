@@ -15,9 +15,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from core.state.lock import busy_timeout, database_locked, is_busy, private_file
 
@@ -32,6 +32,30 @@ class TokenStore(Protocol):
     def save(self, key: str, tokens: dict[str, Any]) -> None:
         """Replace the tokens saved under ``key``."""
         ...
+
+
+# --- SQL, whatever the engine ----------------------------------------------------------------
+
+
+class Cursor(Protocol):
+    """What the HTTP stores read of a DB-API cursor (sqlite3's, psycopg's)."""
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> Any: ...
+
+
+class Connection(Protocol):
+    """A connection inside a transaction, as the HTTP stores use it (sqlite3's, psycopg's)."""
+
+    def execute(self, statement: str, params: Any, /) -> Cursor: ...
+
+
+class Transactions(Protocol):
+    """Hands out transactions on one database: :class:`Sqlite` here, and
+    :class:`core.state.pg_connect.Connections` for Postgres."""
+
+    def transaction(self) -> AbstractContextManager[Connection]: ...
 
 
 # --- SQLite plumbing --------------------------------------------------------------------------
@@ -118,19 +142,18 @@ CREATE TABLE IF NOT EXISTS http_tokens (
 """
 
 
-class SqliteTokenStore:
-    """A :class:`TokenStore` in the ``http_tokens`` table of a SQLite file.
+class SqlTokenStore:
+    """A :class:`TokenStore` in the ``http_tokens`` table of a SQL database; its statements are
+    written with ``?`` for parameters, and ``mark`` is the engine's own placeholder."""
 
-    The file is usually the recipe's state database, which is its owner's only from its creation
-    (:func:`core.state.lock.private_file`).
-    """
+    mark: ClassVar[str] = "?"
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._db = Sqlite(path, _TOKEN_SCHEMA)
+    def __init__(self, db: Transactions) -> None:
+        self._db = db
 
     def load(self, key: str) -> dict[str, Any] | None:
         with self._db.transaction() as db:
-            row = db.execute("SELECT tokens FROM http_tokens WHERE key = ?", (key,)).fetchone()
+            row = self._run(db, "SELECT tokens FROM http_tokens WHERE key = ?", key).fetchone()
         if row is None:
             return None
         tokens = json.loads(row[0])
@@ -138,12 +161,29 @@ class SqliteTokenStore:
 
     def save(self, key: str, tokens: dict[str, Any]) -> None:
         with self._db.transaction() as db:
-            db.execute(
+            self._run(
+                db,
                 "INSERT INTO http_tokens (key, tokens, updated_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (key) DO UPDATE"
                 " SET tokens = excluded.tokens, updated_at = excluded.updated_at",
-                (key, json.dumps(tokens), time.time()),
+                key,
+                json.dumps(tokens),
+                time.time(),
             )
+
+    def _run(self, db: Connection, statement: str, *params: object) -> Cursor:
+        return db.execute(statement.replace("?", self.mark), params)
+
+
+class SqliteTokenStore(SqlTokenStore):
+    """A :class:`TokenStore` in the ``http_tokens`` table of a SQLite file.
+
+    The file is usually the recipe's state database, which is its owner's only from its creation
+    (:func:`core.state.lock.private_file`).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(Sqlite(path, _TOKEN_SCHEMA))
 
 
 class MemoryTokenStore:
