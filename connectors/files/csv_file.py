@@ -140,6 +140,9 @@ class CsvSink(Sink):
     description: ClassVar[str] = "rows appended to a CSV file"
     settings: CsvSinkSettings
 
+    def minimum_requests(self, records: int) -> int:
+        return 0  # a local file spends no service's budget
+
     def open(self, checkpoint: dict[str, Any] | None) -> None:
         self.log = AppendLog(
             self.context.path(self.settings.path), self.settings.encoding, self.settings.if_exists

@@ -90,6 +90,9 @@ class JsonlSink(Sink):
     description: ClassVar[str] = "objects appended to a JSON Lines file"
     settings: FileSinkSettings
 
+    def minimum_requests(self, records: int) -> int:
+        return 0  # a local file spends no service's budget
+
     def open(self, checkpoint: dict[str, Any] | None) -> None:
         self.log = AppendLog(
             self.context.path(self.settings.path), self.settings.encoding, self.settings.if_exists

@@ -117,3 +117,13 @@ def test_test_and_state_show_print_json(write_recipe, invoke, tmp_path) -> None:
     assert shown["recipe"] == "charges"
     assert shown["ledger"] == {"records": 1, "outcomes": {"written": 1}}
     assert shown["dead_letters"] == 0
+
+
+def test_a_run_into_a_file_counts_no_requests(write_recipe, invoke, tmp_path) -> None:
+    write_jsonl(tmp_path / "in.jsonl", [{"id": "ch_1", "amount": 2500, "currency": "usd"}])
+    recipe = write_recipe(RECIPE)
+    result = invoke("run", recipe, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["requests"] == {"sent": 0, "minimum": 0}
+    (tmp_path / "out.jsonl").unlink()
+    assert "requests" not in invoke("run", recipe, "--state", str(tmp_path / "again.db")).stdout
