@@ -167,11 +167,27 @@ def _field(name: str, info: FieldInfo) -> dict[str, Any]:
             default = info.default_factory()  # type: ignore[call-arg]
     return {
         "name": info.alias or name,
-        "type": type_text(info.annotation),
+        "type": _accepted(info) or type_text(info.annotation),
         "required": required,
         "default": _jsonable(default),
         "description": plain(info.description or ""),
     }
+
+
+def _accepted(info: FieldInfo) -> str | None:
+    """What a setting accepts where its validator takes more than its type (a date for a Unix
+    time), as its ``json_schema_extra`` tells editors."""
+    extra = info.json_schema_extra
+    choices = extra.get("anyOf") if isinstance(extra, dict) else None
+    if not isinstance(choices, list):
+        return None
+    names = {"string": "text", "boolean": "true/false", "number": "number"}
+    shown = [
+        str(c.get("format") or names.get(str(c.get("type")), c.get("type")))
+        for c in choices
+        if isinstance(c, dict)
+    ]
+    return " or ".join(shown) or None
 
 
 def _jsonable(value: Any) -> Any:

@@ -65,6 +65,7 @@ def test_a_source_shows_its_settings_with_defaults_and_its_sampled_record_fields
         "description": "a secret (sk_) or restricted (rk_) key",
     }
     assert settings["page_size"]["default"] == 100
+    assert settings["start"]["type"] == "integer or date or date-time or null"  # as validated
     fields = {f["name"]: f for f in described["fields"]}
     assert fields["amount"]["type"] == "integer"
     assert fields["metadata.designation"]["type"] == "text"
