@@ -189,11 +189,30 @@ def _write_env_example(path: Path, template: Template) -> None:
 def _next_steps(template: Template, folder: Path, written: list[Path]) -> None:
     recipe = folder / template.path.name
     click.echo("wrote " + ", ".join(str(p) for p in written))
+    name = parsed_yaml(template.path).get("name", template.name)
+    real = (
+        f"  connector webhooks register {recipe} --url https://YOUR-HOST/hooks/{name}\n"
+        f"  connector serve {recipe}"
+        if _takes_webhooks(template)
+        else f"  connector run {recipe}"
+    )
     click.echo(
         "\nNext: its inline tests (no secrets needed), a run against local emulators, then\n"
         "your own keys in .env and a real run:\n\n"
         f"  connector test {recipe}\n"
         f"  connector sandbox --run {recipe}\n"
-        f"  cp {folder / ENV_EXAMPLE} {folder / '.env'}\n"
-        f"  connector run {recipe}"
+        f"  cp {folder / ENV_EXAMPLE} {folder / '.env'}\n" + real
     )
+
+
+def _takes_webhooks(template: Template) -> bool:
+    """Whether the recipe's source takes webhooks (served by ``connector serve``, not run)."""
+    from core.plugins import load_plugins
+    from core.webhooks import WebhookSource
+
+    use = template.source_use()
+    sources = load_plugins()[1].sources
+    if use is None or use not in sources.names():
+        return False
+    found = sources.get(use)
+    return isinstance(found, type) and issubclass(found, WebhookSource)

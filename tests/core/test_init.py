@@ -84,3 +84,15 @@ def test_an_unknown_template_is_refused_with_the_choices(invoke) -> None:
     assert result.exit_code == 2
     assert "unknown template 'paypal-to-virtuous'" in result.stderr
     assert "stripe-charges-to-virtuous-gifts" in result.stderr
+
+
+def test_a_webhook_template_is_followed_by_register_and_serve(invoke, tmp_path) -> None:
+    result = invoke("init", "stripe-webhooks-to-virtuous-gifts", "--dir", tmp_path / "hooks")
+    assert result.exit_code == 0, result.output
+    recipe = tmp_path / "hooks" / "stripe-webhooks-to-virtuous-gifts.yaml"
+    assert (
+        f"connector webhooks register {recipe} --url "
+        "https://YOUR-HOST/hooks/stripe-webhooks-to-virtuous-gifts"
+    ) in result.output
+    assert f"connector serve {recipe}" in result.output
+    assert f"connector run {recipe}" not in result.output  # a run only polls its reconcile:
