@@ -177,8 +177,7 @@ class Session:
         """RECIPE's state store (``--state``, ``CONNECTOR_STATE_URL``, or beside the recipe)."""
         from core.state import open_state
 
-        location = override or os.environ.get("CONNECTOR_STATE_URL")
-        store = open_state(location or recipe.base_dir / ".connector" / "state.db")
+        store = open_state(state_locations(override)(recipe))
         try:
             yield store
         finally:
@@ -197,6 +196,19 @@ def _exclusive(
 
 
 pass_session = click.make_pass_decorator(Session, ensure=True)
+
+
+def state_locations(override: str | None) -> Callable[[Recipe], str | Path]:
+    """Where each recipe's state store is, as ``--state`` promises: ``override`` (the option),
+    else ``CONNECTOR_STATE_URL``, else ``.connector/state.db`` beside the recipe."""
+    chosen = override or os.environ.get("CONNECTOR_STATE_URL")
+
+    def location(recipe: Recipe) -> str | Path:
+        return chosen or recipe.base_dir / ".connector" / "state.db"
+
+    return location
+
+
 state_option = click.option(
     "--state",
     "state_path",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
 
-from core.cli import Session, pass_session, reports_errors, state_option
+from core.cli import Session, pass_session, reports_errors, state_locations, state_option
 from core.errors import RecipeValidationError
 
 
@@ -55,23 +54,11 @@ def serve(
             msg = f"two recipes named {recipe.name!r} ({names[recipe.name]}, {recipe.path})"
             raise RecipeValidationError(msg)
         names[recipe.name] = recipe.path
-    location = state_path or os.environ.get("CONNECTOR_STATE_URL")
-    server = WebhookServer(
-        recipes,
-        lambda recipe: location or recipe.base_dir / ".connector" / "state.db",
-        pm=session.pm,
-    )
+    server = WebhookServer(recipes, state_locations(state_path), pm=session.pm)
     with ExitStack() as held:
         for recipe in recipes:
             held.enter_context(run_lock(recipe.path, recipe.name))
-        try:
-            sock = bind(host, port)
-        except OSError as error:
-            from core.errors import FatalError
-
-            msg = f"cannot listen on {host}:{port}: {error.strerror or error}"
-            raise FatalError(msg) from None
-        with sock:
+        with bind(host, port) as sock:
             server.run(sock, _announce)
 
 

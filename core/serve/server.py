@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import functools
 import logging
-import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import pluggy
 
 from core.context import Context
+from core.errors import FatalError
 from core.recipe import Recipe
 from core.serve.app import Served, build_app
 from core.serve.claims import gone
@@ -32,6 +31,7 @@ from core.serve.drain import Drainer, DrainSettings
 from core.serve.metrics import Metrics
 from core.serve.store_thread import StoreThread
 from core.state import InboxStore, StateStore, open_state
+from core.stop_signals import stop_signals_handled
 from core.webhooks import WebhookSource
 
 if TYPE_CHECKING:
@@ -186,14 +186,26 @@ def _releasing(recipe: str) -> Callable[[InboxStore], int]:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """The listening socket (port 0: any free port, which the announcement then names)."""
+    """The listening socket (port 0: any free port, which the announcement then names);
+    :class:`FatalError` saying why when ``host:port`` cannot be listened on."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as error:
+        raise _cannot_listen(host, port, error) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as error:
+        sock.close()
+        raise _cannot_listen(host, port, error) from None
     sock.set_inheritable(True)
     return sock
+
+
+def _cannot_listen(host: str, port: int, error: OSError) -> FatalError:
+    return FatalError(f"cannot listen on {host}:{port}: {error.strerror or error}")
 
 
 def _routes(served: dict[str, Served]) -> Iterator[str]:
@@ -202,17 +214,9 @@ def _routes(served: dict[str, Served]) -> Iterator[str]:
         yield f"POST{extra} /hooks/{name}"
 
 
-@contextmanager
-def _signals_noted(announce: Callable[[str], None]) -> Iterator[None]:
+def _signals_noted(announce: Callable[[str], None]) -> AbstractContextManager[None]:
     """While uvicorn serves it handles SIGTERM and SIGINT (a graceful shutdown), then raises
     them again: these handlers take them then, so the workers can stop in turn."""
-
-    def note(signum: int, frame: FrameType | None) -> None:
-        announce(f"{signal.Signals(signum).name}: stopping; what was acknowledged is kept")
-
-    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return stop_signals_handled(
+        lambda sig: announce(f"{sig.name}: stopping; what was acknowledged is kept")
+    )

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from types import FrameType
 
 import click
 
-from core.cli import ExitCode, Session, pass_session, reports_errors, state_option
+from core.cli import (
+    ExitCode,
+    Session,
+    pass_session,
+    reports_errors,
+    state_locations,
+    state_option,
+)
 from core.errors import RecipeError, RecipeValidationError
 from core.recipe import Recipe
+from core.stop_signals import stop_signals_handled
 from core.worker.scheduler import Ran
 
 
@@ -77,11 +83,7 @@ def worker(
     from core.worker.scheduler import Scheduler
 
     scheduled, served = _recipes(session, recipe_paths, directory)
-    override = state_path or os.environ.get("CONNECTOR_STATE_URL")
-
-    def location(recipe: Recipe) -> str | Path:
-        return override or recipe.base_dir / ".connector" / "state.db"
-
+    location = state_locations(state_path)
     scheduler = Scheduler(scheduled, location, pm=session.pm, on_run=_announce)
     if once:
         ran = scheduler.run_due(time.time())
@@ -192,17 +194,11 @@ def _say(message: str) -> None:
     sys.stderr.flush()
 
 
-@contextmanager
-def _stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+def _stopped_by_signals(stop: threading.Event) -> AbstractContextManager[None]:
     """SIGTERM and SIGINT set ``stop``: the run in hand finishes, then the worker exits."""
 
-    def note(signum: int, frame: FrameType | None) -> None:
-        _say(f"{signal.Signals(signum).name}: stopping after the run in hand")
+    def note(sig: signal.Signals) -> None:
+        _say(f"{sig.name}: stopping after the run in hand")
         stop.set()
 
-    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return stop_signals_handled(note)

@@ -44,14 +44,8 @@ def serve(
     announce: Callable[[str], None],
 ) -> None:
     """Serve ``recipes``' webhook routes until SIGTERM, as ``connector serve`` does."""
-    from core.errors import FatalError
     from core.serve.server import WebhookServer, bind
 
     server = WebhookServer(recipes, location, pm=pm)
-    try:
-        sock = bind(host, port)
-    except OSError as error:
-        msg = f"cannot listen on {host}:{port}: {error.strerror or error}"
-        raise FatalError(msg) from None
-    with sock:
+    with bind(host, port) as sock:
         server.run(sock, announce)

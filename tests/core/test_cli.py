@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from core.state import SqliteStateStore
 from tests.conftest import write_jsonl
@@ -311,3 +312,18 @@ def test_a_state_database_locked_by_another_process_exits_3_naming_it(
     assert "locked by another process" in result.stderr
     assert "CONNECTOR_STATE_BUSY_TIMEOUT" in result.stderr
     assert invoke("run", recipe).exit_code == 1  # free again: the run goes on (r2 is invalid)
+
+
+def test_the_state_is_the_option_else_the_variable_else_beside_the_recipe(
+    tmp_path, monkeypatch
+) -> None:
+    from types import SimpleNamespace
+
+    from core.cli import state_locations
+
+    recipe: Any = SimpleNamespace(base_dir=tmp_path)
+    monkeypatch.delenv("CONNECTOR_STATE_URL", raising=False)
+    assert state_locations(None)(recipe) == tmp_path / ".connector" / "state.db"
+    monkeypatch.setenv("CONNECTOR_STATE_URL", "postgresql://root@127.0.0.1/test")
+    assert state_locations(None)(recipe) == "postgresql://root@127.0.0.1/test"
+    assert state_locations("other.db")(recipe) == "other.db"
