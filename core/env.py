@@ -1,14 +1,17 @@
-"""``${VAR}`` and ``${VAR:-default}`` in recipes, from the environment and an optional ``.env``."""
+"""What the environment says: ``${VAR}`` and ``${VAR:-default}`` in recipes (from the
+environment and an optional ``.env``), and the process's settings in seconds
+(``CONNECTOR_LEASE_SECONDS``...)."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from core.errors import MissingSecretError
+from core.errors import MissingSecretError, RecipeError
 
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _PLACEHOLDER = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
@@ -116,3 +119,19 @@ def _unset(name: str, value: str | None) -> str:
             f" ${{{name}:-default}}"
         )
     return f"environment variable {name} is set but empty; give it the credential (check .env)"
+
+
+def seconds_setting(variable: str, default: float, least: float) -> float:
+    """The seconds the environment variable ``variable`` gives (``default`` when it is unset or
+    blank); a :class:`RecipeError` naming it when it is no number, or less than ``least``."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (seconds >= least and math.isfinite(seconds)):
+        msg = f"{variable} must be a number of seconds ({least:g} or more), not {text!r}"
+        raise RecipeError(msg)
+    return seconds

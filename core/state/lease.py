@@ -14,7 +14,6 @@ stops at its next write instead of sending what the other run is sending.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import socket
 import threading
@@ -24,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.errors import FatalError, RecipeError, RunInProgressError
+from core.env import seconds_setting
+from core.errors import FatalError, RunInProgressError
 from core.state.pg_connect import shared
 
 if TYPE_CHECKING:
@@ -59,17 +59,7 @@ WHERE recipe = %s AND holder = %s
 
 def lease_seconds() -> float:
     """The length of a lease (``CONNECTOR_LEASE_SECONDS``, default 30)."""
-    text = os.environ.get(LEASE_SECONDS_VARIABLE, "").strip()
-    if not text:
-        return DEFAULT_LEASE_SECONDS
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not (seconds >= 1 and math.isfinite(seconds)):
-        msg = f"{LEASE_SECONDS_VARIABLE} must be a number of seconds (1 or more), not {text!r}"
-        raise RecipeError(msg)
-    return seconds
+    return seconds_setting(LEASE_SECONDS_VARIABLE, DEFAULT_LEASE_SECONDS, least=1)
 
 
 @dataclass(frozen=True)

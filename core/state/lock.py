@@ -22,7 +22,6 @@ import contextlib
 import fcntl
 import hashlib
 import logging
-import math
 import os
 import re
 import sqlite3
@@ -31,7 +30,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.errors import FatalError, RecipeError, RunInProgressError
+from core.env import seconds_setting
+from core.errors import FatalError, RunInProgressError
 
 logger = logging.getLogger("core.state")
 
@@ -163,17 +163,7 @@ def _tighten(file: Path) -> None:
 def busy_timeout() -> float:
     """Seconds to wait for another process's write lock on a state database
     (``CONNECTOR_STATE_BUSY_TIMEOUT``, default 30)."""
-    text = os.environ.get(BUSY_TIMEOUT_VARIABLE, "").strip()
-    if not text:
-        return DEFAULT_BUSY_TIMEOUT
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not (seconds >= 0 and math.isfinite(seconds)):
-        msg = f"{BUSY_TIMEOUT_VARIABLE} must be a number of seconds (0 or more), not {text!r}"
-        raise RecipeError(msg)
-    return seconds
+    return seconds_setting(BUSY_TIMEOUT_VARIABLE, DEFAULT_BUSY_TIMEOUT, least=0)
 
 
 def is_busy(error: BaseException) -> bool:
