@@ -25,8 +25,10 @@ class MailchimpSandbox(SandboxEmulator):
 
     def create_app(self) -> ASGIApp:
         from connectors.mailchimp.emulator.app import create_app
+        from connectors.mailchimp.emulator.store import EmulatorSettings
 
-        return create_app()
+        # Its one audience only: a change made without a list_id goes where the sandbox says.
+        return create_app(EmulatorSettings(lists={LIST_ID: "Donors"}))
 
     def variables(self, url: str) -> dict[str, str]:
         return {
