@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 
 from core.errors import ConnectorError
 from core.source import Record, Source, Unreadable
@@ -49,6 +50,18 @@ class WebhookSettings(BaseModel):
     max_body_bytes: int = Field(
         default=1_000_000, gt=0, description="larger deliveries are refused with 413"
     )
+
+    #: The event types the source can process, which ``events:`` chooses from (empty: any).
+    known_events: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, events: list[str] | None) -> list[str] | None:
+        unknown = [e for e in events or [] if cls.known_events and e not in cls.known_events]
+        if unknown:
+            msg = f"unknown event {unknown[0]!r}; choose from {', '.join(cls.known_events)}"
+            raise PydanticCustomError("event", msg)
+        return events
 
 
 @dataclass(frozen=True)

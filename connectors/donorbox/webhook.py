@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from connectors.donorbox.models import Donation
 from connectors.donorbox.service import DEFAULT_BASE_URL, DonorboxSettings, donorbox_client
@@ -55,6 +55,8 @@ DONATION_EVENTS = ("donation.created", "donation.updated")
 
 
 class DonorboxWebhookSettings(WebhookSettings):
+    known_events: ClassVar[tuple[str, ...]] = DONATION_EVENTS
+
     secret: SecretStr | None = Field(
         default=None, description="the custom webhook's Signature Secret (its details page)"
     )
@@ -64,15 +66,6 @@ class DonorboxWebhookSettings(WebhookSettings):
     email: str | None = Field(default=None, description="for refetch: the login email")
     api_key: SecretStr | None = Field(default=None, description="for refetch: the API key")
     base_url: str = Field(default=DEFAULT_BASE_URL, description="for an emulator or a proxy")
-
-    @field_validator("events")
-    @classmethod
-    def _donation_events(cls, value: list[str] | None) -> list[str] | None:
-        unknown = [name for name in value or [] if name not in DONATION_EVENTS]
-        if unknown:
-            msg = f"donorbox.webhook cannot process {unknown}; choose from {list(DONATION_EVENTS)}"
-            raise ValueError(msg)
-        return value
 
     @model_validator(mode="after")
     def _refetch_needs_the_api(self) -> DonorboxWebhookSettings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from core import emulation
 from core.webhooks import (
@@ -83,3 +83,17 @@ def test_the_signing_secret_is_the_settings_secret() -> None:
 def test_without_a_secret_no_delivery_can_be_verified(secret: str | None) -> None:
     with pytest.raises(WebhookRejected, match=r"example.webhook has no secret.*\(the dashboard\)"):
         _Source(secret).signing_secret("the dashboard")
+
+
+class _KnownSettings(WebhookSettings):
+    known_events: ClassVar[tuple[str, ...]] = ("gift.created", "gift.updated")
+
+
+def test_events_are_chosen_from_the_known_ones_if_a_source_names_them() -> None:
+    assert _KnownSettings(events=["gift.updated"]).events == ["gift.updated"]
+    assert WebhookSettings(events=["anything"]).events == ["anything"]
+    with pytest.raises(
+        ValidationError,
+        match="unknown event 'gift.deleted'; choose from gift.created, gift.updated",
+    ):
+        _KnownSettings(events=["gift.created", "gift.deleted"])

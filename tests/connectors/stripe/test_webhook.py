@@ -168,7 +168,9 @@ def test_a_charge_that_breaks_stripes_contract_is_malformed(tmp_path) -> None:
 
 
 def test_only_charge_events_are_accepted_in_events(tmp_path) -> None:
-    with pytest.raises(ValidationError, match=r"cannot process \['customer.created'\]"):
+    with pytest.raises(
+        ValidationError, match="unknown event 'customer.created'; choose from charge.succeeded"
+    ):
         StripeWebhookSettings.model_validate({"api_key": KEY, "events": ["customer.created"]})
     with pytest.raises(ValidationError, match="set refetch: true"):
         StripeWebhookSettings.model_validate({"api_key": KEY, "events": ["charge.refund.updated"]})
