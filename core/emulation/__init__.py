@@ -24,7 +24,8 @@ The parts:
 - :mod:`core.emulation.responses`: JSON bodies with exact decimals and ISO dates.
 - :mod:`core.emulation.webhooks`: :class:`WebhookDeliverer`, which POSTs an emulator's webhooks
   to its subscribers from a background thread and retries failures with growing delays;
-  :func:`hmac_sha256` (from :mod:`core.webhooks`) signs them.
+  :func:`hmac_sha256` (from :mod:`core.webhooks`) signs them; :func:`stopped_with_the_server`
+  is an app's lifespan that stops the deliverer's thread with the server.
 
 Every emulator keeps a control plane under ``/_emulator/`` (seed, faults, state, reset) that faults
 never touch. Write the emulator from the service's published specification, and test it against a
@@ -42,13 +43,14 @@ from core.emulation.faults import (
 )
 from core.emulation.responses import JSON_MEDIA_TYPE, empty_response, json_default, json_response
 from core.emulation.server import EmulatorServer, serve_forever
-from core.emulation.webhooks import Attempt, WebhookDeliverer
+from core.emulation.webhooks import Attempt, WebhookDeliverer, stopped_with_the_server
 from core.webhooks import hmac_sha256
 
 __all__ = [
     "Attempt",
     "WebhookDeliverer",
     "hmac_sha256",
+    "stopped_with_the_server",
     "CONTROL_PREFIX",
     "JSON_MEDIA_TYPE",
     "ApiMiddleware",

@@ -27,11 +27,14 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
+from starlette.types import Lifespan
 
 from core.errors import ConnectorError
 from core.http import RetryPolicy, Service, build_client
@@ -249,3 +252,14 @@ class WebhookDeliverer:
                 job.seq = next(self._seq)
                 heapq.heappush(self._queue, job)
             self._cond.notify_all()
+
+
+def stopped_with_the_server(deliverer: WebhookDeliverer) -> Lifespan[Starlette]:
+    """An emulator app's ``lifespan``: its deliverer's thread stops when the server stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        deliverer.close()
+
+    return lifespan

@@ -144,3 +144,22 @@ def test_check_answers_the_status_of_a_get_or_none_without_an_answer(
     assert (hooks.check(URL), hooks.check(URL), hooks.check(URL)) == (404, None, 200)
     assert [r.method for r in seen] == ["GET"] * 3
     assert hooks.check("http://hooks.example.org/x") is None  # refused before it leaves
+
+
+def test_an_emulators_deliverer_stops_with_its_server(
+    deliverer: Callable[..., WebhookDeliverer],
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from core.emulation import stopped_with_the_server
+
+    transport, seen = _answers()
+    hooks = deliverer(transport)
+    with TestClient(Starlette(lifespan=stopped_with_the_server(hooks))):
+        hooks.send(URL, b"{}", {}, label="while serving")
+        assert hooks.wait_idle(5)
+    hooks.send(URL, b"{}", {}, label="after the server stopped")
+    assert hooks.pending() == 0
+    assert [a.label for a in hooks.attempts()] == ["while serving"]
+    assert len(seen) == 1

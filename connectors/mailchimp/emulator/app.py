@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
@@ -35,7 +34,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connectors.mailchimp.emulator.merge_fields import MergeField, definition_json
 from connectors.mailchimp.emulator.shapes import fault_problem, member_json, problem, project
@@ -52,7 +51,13 @@ from connectors.mailchimp.emulator.store import (
 from connectors.mailchimp.emulator.webhooks import CONTROL_ROUTES as WEBHOOK_CONTROL_ROUTES
 from connectors.mailchimp.emulator.webhooks import ROUTES as WEBHOOK_ROUTES
 from connectors.mailchimp.emulator.webhooks import Snapshot, fire_changes, read_json
-from core.emulation import ApiMiddleware, FaultMiddleware, empty_response, json_response
+from core.emulation import (
+    ApiMiddleware,
+    FaultMiddleware,
+    empty_response,
+    json_response,
+    stopped_with_the_server,
+)
 
 __all__ = ["EmulatorSettings", "EmulatorState", "create_app"]
 
@@ -401,17 +406,6 @@ async def _no_route(request: Request, exc: Exception) -> Response:
     return problem(404, "Resource Not Found", "The requested resource could not be found.")
 
 
-def _delivering(state: EmulatorState) -> Lifespan[Starlette]:
-    """Stops the webhook deliverer's thread when the server stops."""
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        state.deliverer.close()
-
-    return lifespan
-
-
 def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     """A fresh emulator; its state is ``app.state.emulator`` (an :class:`EmulatorState`)."""
     state = EmulatorState(settings or EmulatorSettings())
@@ -421,7 +415,7 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
             Middleware(Gateway, state=state),
             Middleware(FaultMiddleware, faults=state.faults, error_body=fault_problem),
         ],
-        lifespan=_delivering(state),
+        lifespan=stopped_with_the_server(state.deliverer),
         exception_handlers={Refusal: _refused, 404: _no_route, 405: _no_route},
     )
     app.state.emulator = state

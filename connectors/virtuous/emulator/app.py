@@ -27,8 +27,7 @@ The control plane, never authenticated, rate-limited or faulted:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -39,7 +38,6 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Lifespan
 
 from connectors.virtuous.emulator.gateway import RequestLog, emulator, error, token
 from connectors.virtuous.emulator.imports import (
@@ -60,7 +58,7 @@ from connectors.virtuous.emulator.store import EmulatorState, Payload, Pending, 
 from connectors.virtuous.emulator.transactions import custom_fields, lower_keys, parse_int, text
 from connectors.virtuous.emulator.webhooks import ROUTES as WEBHOOK_ROUTES
 from connectors.virtuous.emulator.webhooks import deliveries
-from core.emulation import FaultMiddleware, json_response
+from core.emulation import FaultMiddleware, json_response, stopped_with_the_server
 
 __all__ = ["EmulatorSettings", "EmulatorState", "create_app"]
 
@@ -257,17 +255,6 @@ CONTROL_ROUTES = [
 ]
 
 
-def _delivering(state: EmulatorState) -> Lifespan[Starlette]:
-    """Stops the webhook deliverer's thread when the server stops."""
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        state.deliverer.close()
-
-    return lifespan
-
-
 def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     """A fresh emulator; its state is ``app.state.emulator`` (an :class:`EmulatorState`)."""
     state = EmulatorState(settings or EmulatorSettings())
@@ -282,7 +269,7 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
             Middleware(RequestLog, state=state),  # outermost, so injected faults are logged too
             Middleware(FaultMiddleware, faults=state.faults),
         ],
-        lifespan=_delivering(state),
+        lifespan=stopped_with_the_server(state.deliverer),
         exception_handlers={404: _no_route, 405: _no_route},
     )
     app.state.emulator = state
