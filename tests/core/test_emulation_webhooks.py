@@ -149,16 +149,22 @@ def test_check_answers_the_status_of_a_get_or_none_without_an_answer(
 def test_an_emulators_deliverer_stops_with_its_server(
     deliverer: Callable[..., WebhookDeliverer],
 ) -> None:
+    import asyncio
+
     from starlette.applications import Starlette
-    from starlette.testclient import TestClient
 
     from core.emulation import stopped_with_the_server
 
     transport, seen = _answers()
     hooks = deliverer(transport)
-    with TestClient(Starlette(lifespan=stopped_with_the_server(hooks))):
-        hooks.send(URL, b"{}", {}, label="while serving")
-        assert hooks.wait_idle(5)
+    app = Starlette()
+
+    async def serve_once() -> None:
+        async with stopped_with_the_server(hooks)(app):  # as the server starts and stops it
+            hooks.send(URL, b"{}", {}, label="while serving")
+            assert hooks.wait_idle(5)
+
+    asyncio.run(serve_once())
     hooks.send(URL, b"{}", {}, label="after the server stopped")
     assert hooks.pending() == 0
     assert [a.label for a in hooks.attempts()] == ["while serving"]
