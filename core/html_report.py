@@ -280,7 +280,10 @@ def _money_by_designation(data: ReportData) -> str:
 
 
 def _no_money() -> str:
-    return '<p class="empty">No money was written (a recipe without map: counts none).</p>'
+    return (
+        '<p class="empty">No money was written in these runs'
+        " (only the amounts that a map: writes are counted).</p>"
+    )
 
 
 # --- dead letters and pending --------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from connectors.files.jsonl_file import JsonlSink
+from core.html_report import render
 from core.html_report_data import gather
 from core.outcomes import Outcome
 from core.recipe import load_recipe
@@ -199,3 +200,14 @@ def test_dead_letters_of_one_cause_group_together(tmp_path) -> None:
         ("invalid", 1, ["m-3"]),
     ]
     assert data.dead_letters[0].reason == "no Virtuous contact matches a@x.org"
+
+
+def test_runs_that_wrote_no_money_are_not_blamed_on_a_missing_map(tmp_path) -> None:
+    store = open_state(tmp_path / "state.db")
+    try:
+        data = gather("gifts", "file.jsonl", JsonlSink, store, "2026-01-01T00:00:00+00:00")
+    finally:
+        store.close()
+    html = render(data)
+    assert "No money was written" in html
+    assert "without map" not in html  # the recipe may well have one: its runs wrote no money
