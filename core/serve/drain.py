@@ -172,11 +172,12 @@ class Drainer:
             failures += [(e.seq, reason) for e in events if e.seq not in _seqs(failures, done)]
         else:
             lost = {k for k, outcome in runner.dead_lettered.items() if outcome is Outcome.FAILED}
+            why = {problem.key: problem.reason for problem in runner.report.problems}
             for event in events:
                 if event.seq in _seqs(failures, done):
                     continue
                 if event.key in lost:
-                    failures.append((event.seq, "the sink did not take it; see connector dlq"))
+                    failures.append((event.seq, _not_taken(why.get(event.key))))
                 else:
                     done.append(event.seq)
         now = time.time()
@@ -240,3 +241,13 @@ def _current(source: WebhookSource, event: InboxEvent) -> Record | None:
 
 def _seqs(failures: list[tuple[int, str]], done: list[int]) -> set[int]:
     return {seq for seq, _ in failures} | set(done)
+
+
+def _not_taken(reason: str | None) -> str:
+    """An event's last error when the sink did not take its record: why, where the run says
+    (its first problems), else where to look."""
+    return (
+        f"the sink did not take it: {reason}"
+        if reason
+        else "the sink did not take it; see connector dlq"
+    )

@@ -73,6 +73,7 @@ def test_while_the_sink_is_down_events_stay_and_are_retried_with_backoff(
     assert [(e.status, e.attempts) for e in waiting] == [("pending", 1), ("pending", 1)]
     assert all(e.available_at > e.received_at + 50 for e in waiting)
     assert "the sink did not take it" in (waiting[0].last_error or "")
+    assert "the test service is down" in (waiting[0].last_error or "")  # why, not just where
     assert served.out() == []
     assert DrainSettings(first_backoff=60).backoff(3) == 240  # longer after each failure
     down.unlink()

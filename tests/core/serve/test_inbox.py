@@ -113,7 +113,8 @@ def test_inbox_list_and_retry_through_the_cli(bench: Callable[..., Bench]) -> No
 
     listed = json.loads(connector("inbox", "list", "--json"))
     assert [(e["key"], e["event_id"], e["attempts"]) for e in listed] == [("g1", "evt_1", 1)]
-    assert listed[0]["last_error"] == "the sink did not take it; see connector dlq"
+    assert listed[0]["last_error"].startswith("the sink did not take it: ")
+    assert "the test service is down" in listed[0]["last_error"]
     assert "1 event(s) in the inbox of hooks" in connector("inbox", "list")
     assert "1 event(s) of hooks to be tried again" in connector("inbox", "retry")
     (served.directory / "down").unlink()
