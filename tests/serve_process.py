@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -22,12 +22,31 @@ CONNECTOR = Path(sys.executable).parent / "connector"
 
 
 class Serve:
-    """``connector serve RECIPE --port PORT --state STATE``, its stderr read as it comes."""
+    """``connector serve RECIPE... --port PORT [--state STATE]``, its stderr read as it comes.
 
-    def __init__(self, recipe: Path, state: Path, port: int = 0) -> None:
-        command = [str(CONNECTOR), "serve", str(recipe), "--port", str(port), "--state", str(state)]
+    ``program`` replaces the ``connector`` executable (a launcher that arms kill points), ``cwd``
+    and ``env`` are the process's (relative recipe and state paths are read from ``cwd``).
+    """
+
+    def __init__(
+        self,
+        recipes: Path | str | Sequence[Path | str],
+        state: Path | str | None = None,
+        port: int = 0,
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        program: Sequence[str] = (str(CONNECTOR),),
+    ) -> None:
+        named = [recipes] if isinstance(recipes, Path | str) else list(recipes)
+        command = [*program, "serve", *map(str, named), "--port", str(port)]
+        command += ["--state", str(state)] if state is not None else []
         self.process = subprocess.Popen(
-            command, env=dict(os.environ), stderr=subprocess.PIPE, text=True
+            command,
+            cwd=cwd,
+            env=dict(os.environ if env is None else env),
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.said: list[str] = []

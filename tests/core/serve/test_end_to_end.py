@@ -9,8 +9,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ from connectors.mailchimp.service import subscriber_hash
 from tests.connectors.mailchimp.conftest import API_KEY, LIST_ID, Emulator
 from tests.connectors.mailchimp.conftest import serving as mailchimp_serving
 from tests.connectors.virtuous.support import KEY, Virtuous, running
+from tests.serve_process import Serve
 
 ROOT = Path(__file__).resolve().parents[3]
 SECRET = "whsec-e2e-5b1c"
@@ -95,40 +94,24 @@ def _until(what: Callable[[], bool], timeout: float = 60) -> None:
         time.sleep(0.1)
 
 
-def _metric(text: str, name: str, **labels: str) -> int:
-    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    found = re.search(rf"^{name}{{{re.escape(inner)}}} (\d+)$", text, re.M)
-    return int(found.group(1)) if found else 0
-
-
-class Serve:
+class Serving(Serve):
     """``connector serve`` on both recipes, as a user starts it."""
 
     def __init__(self, folder: Path, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [str(ROOT / ".venv/bin/connector"), "serve", *RECIPES.values(), "--port", "0"],
-            cwd=folder,
-            env=env,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stderr is not None
-        first = self.process.stderr.readline()
-        found = re.search(r"listening on (http://[\d.]+:\d+)", first)
-        assert found is not None, first + self.process.stderr.read()
-        self.url = found.group(1)
+        super().__init__(list(RECIPES.values()), cwd=folder, env=env)
 
     def outcomes(self, recipe: str) -> dict[str, int]:
         text = httpx.get(f"{self.url}/metrics").text
         pattern = rf'^connector_records_total{{recipe="{recipe}",outcome="(\w+)"}} (\d+)$'
         found = {m.group(1): int(m.group(2)) for m in re.finditer(pattern, text, re.M)}
-        found["polls"] = _metric(text, "connector_reconcile_runs_total", recipe=recipe, result="ok")
-        found["events"] = _metric(text, "connector_webhook_events_processed_total", recipe=recipe)
+        found["polls"] = self.count("connector_reconcile_runs_total", recipe=recipe, result="ok")
+        found["events"] = self.count("connector_webhook_events_processed_total", recipe=recipe)
         return found
 
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(timeout=60) == 0
+    def stop(self) -> int:
+        code = super().stop()
+        assert code == 0, "".join(self.said)
+        return code
 
 
 #: The shipped recipe of contacts into Mailchimp, and one of gifts into a file (a gift carries no
@@ -153,7 +136,7 @@ def test_the_import_run_fires_webhooks_that_update_mailchimp_and_the_poll_fills_
         "MAILCHIMP_LIST_ID": LIST_ID,
         "MAILCHIMP_BASE_URL": mailchimp.url,
     }
-    server = Serve(tmp_path, env)
+    server = Serving(tmp_path, env)
     try:
         _subscribe(virtuous, f"{server.url}/hooks/virtuous-gift-hooks", ["GiftCreate"])
         _subscribe(virtuous, f"{server.url}/hooks/{CONTACTS}", ["ContactCreate"])
@@ -173,7 +156,7 @@ def test_the_import_run_fires_webhooks_that_update_mailchimp_and_the_poll_fills_
     assert ("GiftCreate", True) in delivered
     assert ("ContactCreate", True) in delivered
     # Started again, the poll reads Grace, whom her webhooks wrote: unchanged, not sent again.
-    again = Serve(tmp_path, env)
+    again = Serving(tmp_path, env)
     try:
         for recipe in RECIPES:
             _until(lambda r=recipe: again.outcomes(r)["polls"] == 1)

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import os
-import queue
-import re
 import signal
-import subprocess
 import sys
-import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -20,12 +15,14 @@ from core.state import SqliteStateStore
 from tests.conftest import read_jsonl
 from tests.core.serve.conftest import recipe_text
 from tests.core.serve.signed import SECRET, delivery, event
+from tests.serve_process import Serve
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-class Serving:
-    """A ``connector serve`` subprocess on a free port, its stderr read line by line."""
+class Serving(Serve):
+    """``connector serve`` of the test recipe in ``directory``, through the launcher that arms
+    ``kill_at``."""
 
     def __init__(self, directory: Path, kill_at: str = "") -> None:
         env = {
@@ -34,50 +31,10 @@ class Serving:
             "TEST_WEBHOOK_SECRET": SECRET,
             "KILL_AT": kill_at,
         }
+        launcher = (sys.executable, "-m", "tests.core.serve.launch")
+        super().__init__("recipe.yaml", "state.db", cwd=directory, env=env, program=launcher)
         self.directory = directory
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.core.serve.launch",
-                "serve",
-                "recipe.yaml",
-                "--port",
-                "0",
-                "--state",
-                "state.db",
-            ],
-            cwd=directory,
-            env=env,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.stderr: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-        found = re.search(r"listening on (http://[\d.]+:\d+)", self._wait_for("listening on "))
-        assert found is not None
-        self.url = found.group(1)
         self.client = httpx.Client(base_url=self.url, timeout=10)
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.stderr.append(line)
-            self.lines.put(line)
-
-    def _wait_for(self, text: str) -> str:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=1)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            if text in line:
-                return line
-        pytest.fail(f"connector serve never said {text!r}: {''.join(self.stderr)}")
 
     def post(self, *events: dict[str, object]) -> bool:
         """Whether the delivery was acknowledged."""
@@ -90,22 +47,15 @@ class Serving:
             return False
 
     def wait_drained(self, expected: int) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            metrics = self.client.get("/metrics").text
-            if (
-                'connector_inbox_events{recipe="hooks",status="pending"} 0' in metrics
-                and len(_written(self.directory)) >= expected
-            ):
-                return
-            time.sleep(0.1)
-        pytest.fail(f"the inbox was not drained: {''.join(self.stderr)}")
+        def drained() -> bool:
+            pending = self.count("connector_inbox_events", recipe="hooks", status="pending")
+            return pending == 0 and len(_written(self.directory)) >= expected
+
+        self.until(drained, "the inbox drained", timeout=60)
 
     def stop(self) -> int:
         self.client.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
+        return super().stop()
 
 
 @pytest.fixture
@@ -146,7 +96,7 @@ def test_killed_after_acknowledging_nothing_is_lost_or_doubled_after_a_restart(
     late = [f"late{n}" for n in range(10)]
     assert all(again.post(event(key, amount=1)) for key in late)
     assert again.stop() == 0
-    assert "SIGTERM: stopping; what was acknowledged is kept" in "".join(again.stderr)
+    assert "SIGTERM: stopping; what was acknowledged is kept" in "".join(again.said)
     written = Counter(str(line["id"]) for line in _written(served_dir))
     assert max(written.values()) == 1  # nothing is written twice
     assert len(set(late) - set(written)) == _pending(served_dir)  # the rest is kept
