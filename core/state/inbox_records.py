@@ -4,7 +4,8 @@ A float and the decimal it prints as give different payload digests, and the led
 the same digest when a polling source reads the same object later (a Virtuous gift's ``40.0``
 read by ``json.loads`` on both paths). Plain JSON would turn decimals into floats, exact JSON
 every fraction into a decimal; so decimals are kept as tagged objects. Text is escaped to ASCII,
-so a lone surrogate survives. Every inbox backend stores records through these two functions.
+so a lone surrogate survives. Every inbox backend stores records through these two functions,
+and reads its rows back as events through :func:`event_from_row`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,16 @@ from decimal import Decimal
 from typing import Any
 
 from core.json_numbers import JsonNumber
+from core.state.base import InboxEvent
 
 _TAGS: dict[type[Decimal], str] = {JsonNumber: "\u0000json-number", Decimal: "\u0000decimal"}
 _TYPES = {tag: kind for kind, tag in _TAGS.items()}
+
+#: The ``inbox`` columns :func:`event_from_row` reads, in its order (the same in every backend).
+EVENT_COLUMNS = (
+    "seq, recipe, type, source_key, record, event_id, occurred_at, received_at, status,"
+    " attempts, available_at, last_error"
+)
 
 
 def dump_record(record: dict[str, Any]) -> str:
@@ -41,3 +49,21 @@ def _untagged(found: dict[str, Any]) -> Any:
         if key in _TYPES:
             return _TYPES[key](value)
     return found
+
+
+def event_from_row(row: tuple[Any, ...]) -> InboxEvent:
+    """An ``inbox`` row of the :data:`EVENT_COLUMNS` as the event it keeps."""
+    return InboxEvent(
+        seq=row[0],
+        recipe=row[1],
+        type=row[2],
+        key=row[3],
+        record=load_record(row[4]),
+        event_id=row[5],
+        occurred_at=row[6],
+        received_at=row[7],
+        status=row[8],
+        attempts=row[9],
+        available_at=row[10],
+        last_error=row[11],
+    )

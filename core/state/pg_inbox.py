@@ -16,14 +16,10 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from core.state.base import InboxEvent, NewEvent
-from core.state.inbox_records import dump_record, load_record
+from core.state.inbox_records import EVENT_COLUMNS, dump_record, event_from_row
 
-_COLUMNS = (
-    "seq, recipe, type, source_key, record, event_id, occurred_at, received_at, status,"
-    " attempts, available_at, last_error"
-)
 _CLAIM = f"""
-SELECT {_COLUMNS} FROM inbox AS e
+SELECT {EVENT_COLUMNS} FROM inbox AS e
 WHERE recipe = %(recipe)s AND status = 'pending' AND available_at <= %(now)s
   AND (leased_until IS NULL OR leased_until <= %(now)s)
   AND NOT EXISTS (SELECT 1 FROM inbox AS p WHERE p.recipe = e.recipe
@@ -74,7 +70,7 @@ class PostgresInbox:
                     "UPDATE inbox SET leased_until = %s, claimed_by = %s WHERE seq = ANY(%s)",
                     (until, holder, [row[0] for row in rows]),
                 )
-        return [_event(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     def inbox_renew(self, seqs: Sequence[int], holder: str, until: float) -> int:
         with self._transaction() as db:
@@ -136,11 +132,11 @@ class PostgresInbox:
         self, recipe: str, statuses: Sequence[str] = ("pending", "failed"), limit: int = 1000
     ) -> list[InboxEvent]:
         rows = self._fetchall(
-            f"SELECT {_COLUMNS} FROM inbox WHERE recipe = %s AND status = ANY(%s)"
+            f"SELECT {EVENT_COLUMNS} FROM inbox WHERE recipe = %s AND status = ANY(%s)"
             " ORDER BY seq LIMIT %s",
             (recipe, list(statuses), limit),
         )
-        return [_event(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     def inbox_retry(self, recipe: str, now: float) -> int:
         with self._transaction() as db:
@@ -166,20 +162,3 @@ class PostgresInbox:
                 "DELETE FROM inbox WHERE status = 'done' AND received_at < %s", (before,)
             )
             return max(int(cursor.rowcount), 0)
-
-
-def _event(row: tuple[Any, ...]) -> InboxEvent:
-    return InboxEvent(
-        seq=row[0],
-        recipe=row[1],
-        type=row[2],
-        key=row[3],
-        record=load_record(row[4]),
-        event_id=row[5],
-        occurred_at=row[6],
-        received_at=row[7],
-        status=row[8],
-        attempts=row[9],
-        available_at=row[10],
-        last_error=row[11],
-    )

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.state.base import InboxEvent, NewEvent
-from core.state.inbox_records import dump_record, load_record
+from core.state.inbox_records import EVENT_COLUMNS, dump_record, event_from_row
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
-
-_COLUMNS = (
-    "seq, recipe, type, source_key, record, event_id, occurred_at, received_at, status,"
-    " attempts, available_at, last_error"
-)
 
 
 class SqliteInbox:
@@ -68,7 +63,7 @@ class SqliteInbox:
     ) -> list[InboxEvent]:
         with self._transaction():
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM inbox AS e WHERE recipe = ? AND status = 'pending'"
+                f"SELECT {EVENT_COLUMNS} FROM inbox AS e WHERE recipe = ? AND status = 'pending'"
                 " AND available_at <= ? AND (leased_until IS NULL OR leased_until <= ?)"
                 " AND NOT EXISTS (SELECT 1 FROM inbox AS p WHERE p.recipe = e.recipe"
                 " AND p.source_key = e.source_key AND p.status = 'pending' AND p.seq < e.seq)"
@@ -79,7 +74,7 @@ class SqliteInbox:
                 "UPDATE inbox SET leased_until = ?, claimed_by = ? WHERE seq = ?",
                 [(until, holder, row[0]) for row in rows],
             )
-        return [_event(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     def inbox_renew(self, seqs: Sequence[int], holder: str, until: float) -> int:
         with self._transaction():
@@ -143,11 +138,11 @@ class SqliteInbox:
     ) -> list[InboxEvent]:
         marks = ",".join("?" * len(statuses))
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM inbox WHERE recipe = ? AND status IN ({marks})"
+            f"SELECT {EVENT_COLUMNS} FROM inbox WHERE recipe = ? AND status IN ({marks})"
             " ORDER BY seq LIMIT ?",
             (recipe, *statuses, limit),
         ).fetchall()
-        return [_event(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     def inbox_retry(self, recipe: str, now: float) -> int:
         with self._transaction():
@@ -172,20 +167,3 @@ class SqliteInbox:
                 "DELETE FROM inbox WHERE status = 'done' AND received_at < ?", (before,)
             )
             return cursor.rowcount
-
-
-def _event(row: tuple[Any, ...]) -> InboxEvent:
-    return InboxEvent(
-        seq=row[0],
-        recipe=row[1],
-        type=row[2],
-        key=row[3],
-        record=load_record(row[4]),
-        event_id=row[5],
-        occurred_at=row[6],
-        received_at=row[7],
-        status=row[8],
-        attempts=row[9],
-        available_at=row[10],
-        last_error=row[11],
-    )
