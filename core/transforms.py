@@ -463,10 +463,10 @@ def parse_date(value: Any, fmt: str | None = None, day_first: bool | None = None
     (also with ``.`` or ``-``), unix seconds (int or digit text) and ``date``/``datetime``
     objects; with ``fmt``, exactly that ``strptime`` format. A date that reads two ways
     (``01/02/2025``) is refused unless ``day_first`` says which order the file uses; in a recipe,
-    a date of the same run that reads one way only (``15/01/2025``) settles it for the rest (see
-    :class:`DateOrder`). A datetime keeps the calendar date it was written in:
-    ``2025-01-01T23:30:00-05:00`` is ``2025-01-01``, the day the donor saw. Empty text gives
-    ``None``.
+    a date of the same run that reads one way only (``15/01/2025``) settles it for the rest, and
+    ``day_first:`` at a recipe's top says it for all its dates. A datetime keeps the calendar date
+    it was written in: ``2025-01-01T23:30:00-05:00`` is ``2025-01-01``, the day the donor saw.
+    Empty text gives ``None``.
     """
     moment = _parse_moment(value, fmt, day_first)
     return None if moment is None else moment.date().isoformat()

@@ -170,3 +170,10 @@ def test_long_names_keep_whole_and_lines_fit(registry) -> None:
     lines = plugins_lines(listing)
     assert "  " + "x" * 50 in lines
     assert all(len(line) <= 80 for line in lines)
+
+
+def test_a_transform_s_details_name_no_class_of_ours(invoke) -> None:
+    result = invoke("describe", "parse_date")
+    assert result.exit_code == 0, result.output
+    assert "DateOrder" not in result.stdout  # how it works inside means nothing to a user
+    assert "day_first: at a recipe's top" in " ".join(result.stdout.split())
