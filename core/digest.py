@@ -17,7 +17,7 @@ from collections.abc import Callable
 from json import encoder as _json_encoder
 from typing import Any
 
-from core.json_numbers import JsonNumber, plain_text, to_json
+from core.json_numbers import HasJsonNumber, text_or_has_number, to_json
 
 Encode = Callable[[Any], str]
 
@@ -71,26 +71,16 @@ def payload_digest(payload: Any) -> str:
     return hashlib.sha256(_digest_text(payload).encode()).hexdigest()
 
 
-class _HasJsonNumber(Exception):
-    """The value holds a :class:`JsonNumber`, which only :func:`to_json`'s slow road writes."""
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, JsonNumber):
-        raise _HasJsonNumber
-    return plain_text(value)
-
-
 def exact_json_encoder(*, sort_keys: bool = False, ensure_ascii: bool = False) -> Encode:
     """:func:`core.json_numbers.to_json` with these arguments, reusing one encoder: the same
     text, for the price of the encoding alone (a value holding a :class:`JsonNumber` still takes
     ``to_json``'s slow road)."""
-    fast = json_encoder(sort_keys=sort_keys, ensure_ascii=ensure_ascii, default=_as_text)
+    fast = json_encoder(sort_keys=sort_keys, ensure_ascii=ensure_ascii, default=text_or_has_number)
 
     def encode(value: Any) -> str:
         try:
             return fast(value)
-        except _HasJsonNumber:
+        except HasJsonNumber:
             return to_json(value, sort_keys=sort_keys, ensure_ascii=ensure_ascii)
 
     return encode

@@ -61,8 +61,10 @@ def to_json(value: Any, *, sort_keys: bool = False, ensure_ascii: bool = False) 
     """``value`` as JSON text: a :class:`JsonNumber` as a number, another ``Decimal`` as plain
     text (``"100"``, never ``"1E+2"``), anything else JSON cannot say as ``str()`` of it."""
     try:
-        return json.dumps(value, default=_as_text, sort_keys=sort_keys, ensure_ascii=ensure_ascii)
-    except _HasJsonNumber:
+        return json.dumps(
+            value, default=text_or_has_number, sort_keys=sort_keys, ensure_ascii=ensure_ascii
+        )
+    except HasJsonNumber:
         return _compose(value, sort_keys, ensure_ascii)
 
 
@@ -80,13 +82,16 @@ def plain_text(value: Any) -> str:
 _WRITTEN_OUT = 10_000
 
 
-class _HasJsonNumber(Exception):
-    """The value holds a :class:`JsonNumber`, which ``json.dumps`` cannot write as a number."""
+class HasJsonNumber(Exception):
+    """The value holds a :class:`JsonNumber`, which ``json.dumps`` cannot write as a number:
+    only :func:`to_json`'s slow road can."""
 
 
-def _as_text(value: Any) -> str:
+def text_or_has_number(value: Any) -> str:
+    """The ``default=`` of a fast JSON encoder: :func:`plain_text` of what JSON cannot say, and
+    :class:`HasJsonNumber` for a :class:`JsonNumber`, so the caller takes the slow road."""
     if isinstance(value, JsonNumber):
-        raise _HasJsonNumber
+        raise HasJsonNumber
     return plain_text(value)
 
 
