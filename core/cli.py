@@ -369,7 +369,7 @@ def run(
     from core import output
     from core.runner import Runner
 
-    recipe = _polled(session.recipe(recipe_path))
+    recipe = polled(session.recipe(recipe_path))
     runner: Runner | None = None
     try:
         exclusive = _exclusive(recipe, dry_run=dry_run, wait=wait)
@@ -389,7 +389,7 @@ def run(
     _exit_with(report, as_json, recipe_path)
 
 
-def _polled(recipe: Recipe) -> Recipe:
+def polled(recipe: Recipe) -> Recipe:
     """What ``connector run`` reads of a webhook recipe: its ``reconcile:`` poll, once (cron can
     run it between servers' polls); with none, there is nothing to read."""
     from core.webhooks import WebhookSource

@@ -19,6 +19,7 @@ from core.cli import (
     ExitCode,
     Session,
     pass_session,
+    polled,
     progress_wanted,
     recipe_argument,
     redact_text,
@@ -55,7 +56,7 @@ def plan(
     from core import output
     from core.runner import Runner
 
-    recipe = session.recipe(recipe_path)
+    recipe = polled(session.recipe(recipe_path))  # a webhook recipe: its reconcile:, as run
     with session.state(recipe, state_path) as state:
         runner = Runner(recipe, state, dry_run=True, limit=limit, pm=session.pm, show=show)
         with output.progress(runner, enabled=progress_wanted(as_json)):

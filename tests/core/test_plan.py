@@ -77,3 +77,29 @@ def test_hints_name_the_recipe_and_commands_that_show_something(
     assert f"connector dlq list {recipe}" in ran.output
     listed = invoke("dlq", "list", recipe, "--json")
     assert [letter["key"] for letter in json.loads(listed.stdout)] == ["3"]
+
+
+def test_plan_of_a_webhook_recipe_previews_its_reconciling_poll_as_run_reads_it(
+    invoke, tmp_path
+) -> None:
+    from tests.core.test_run_webhook_recipe import HOOKS, RECONCILE
+
+    recipe = tmp_path / "hooks.yaml"
+    recipe.write_text(HOOKS.replace("{reconcile}", RECONCILE), encoding="utf-8")
+    write_jsonl(tmp_path / "gifts.jsonl", [{"id": n, "amount": 10 * n} for n in (1, 2)])
+    planned = invoke("plan", recipe, "--json")
+    assert planned.exit_code == 0, planned.output
+    assert json.loads(planned.stdout)["outcomes"]["written"] == 2  # was 0 records read
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_plan_of_a_webhook_recipe_without_a_poll_points_at_connector_serve(
+    invoke, tmp_path
+) -> None:
+    from tests.core.test_run_webhook_recipe import HOOKS
+
+    recipe = tmp_path / "hooks.yaml"
+    recipe.write_text(HOOKS.replace("{reconcile}", ""), encoding="utf-8")
+    planned = invoke("plan", recipe)
+    assert planned.exit_code == 2  # as connector run: nothing it could read
+    assert f"connector serve {recipe}" in planned.stderr
