@@ -14,6 +14,9 @@ import pytest
 
 from connectors.virtuous.emulator.app import EmulatorSettings, create_app
 from core.emulation import EmulatorServer
+from tests.connectors.mailchimp.conftest import API_KEY as MAILCHIMP_KEY
+from tests.connectors.mailchimp.conftest import LIST_ID, Emulator
+from tests.connectors.mailchimp.conftest import serving as mailchimp_serving
 
 KEY = "test-key-6f1d2a9c"
 
@@ -66,6 +69,20 @@ def serving(monkeypatch: pytest.MonkeyPatch, **settings: Any) -> Iterator[Virtuo
         monkeypatch.setenv("VIRTUOUS_BASE_URL", emulator.url)
         monkeypatch.setenv("VIRTUOUS_API_KEY", KEY)
         yield emulator
+
+
+@contextmanager
+def serving_with_mailchimp(
+    monkeypatch: pytest.MonkeyPatch, webhook_secret: str, **settings: Any
+) -> Iterator[tuple[Virtuous, Emulator]]:
+    """`serving`, and a Mailchimp emulator beside it, with the other variables the shipped
+    Virtuous-to-Mailchimp recipes read (``VIRTUOUS_WEBHOOK_SECRET``, ``MAILCHIMP_*``)."""
+    with serving(monkeypatch, **settings) as virtuous, mailchimp_serving() as mailchimp:
+        monkeypatch.setenv("VIRTUOUS_WEBHOOK_SECRET", webhook_secret)
+        monkeypatch.setenv("MAILCHIMP_BASE_URL", mailchimp.url)
+        monkeypatch.setenv("MAILCHIMP_API_KEY", MAILCHIMP_KEY)
+        monkeypatch.setenv("MAILCHIMP_LIST_ID", LIST_ID)
+        yield virtuous, mailchimp
 
 
 def donations_csv(path: Path, count: int, *, start: int = 1, **overrides: dict[str, str]) -> Path:

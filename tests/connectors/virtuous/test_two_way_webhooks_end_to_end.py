@@ -15,11 +15,8 @@ import pytest
 from click.testing import Result
 
 from connectors.mailchimp.service import subscriber_hash
-from tests.connectors.mailchimp.conftest import API_KEY as MAILCHIMP_KEY
 from tests.connectors.mailchimp.conftest import LIST_ID, Emulator, report
-from tests.connectors.mailchimp.conftest import serving as mailchimp_serving
-from tests.connectors.virtuous.support import KEY as VIRTUOUS_KEY
-from tests.connectors.virtuous.support import Virtuous, running
+from tests.connectors.virtuous.support import Virtuous, serving_with_mailchimp
 from tests.serve_process import Serve
 
 RECIPES = Path(__file__).resolve().parents[3] / "recipes"
@@ -47,17 +44,8 @@ reconcile:
 
 @pytest.fixture
 def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Virtuous, Emulator]]:
-    with running(webhook_delay_scale=0.01) as virtuous, mailchimp_serving() as mailchimp:
-        for name, value in {
-            "VIRTUOUS_BASE_URL": virtuous.url,
-            "VIRTUOUS_API_KEY": VIRTUOUS_KEY,
-            "VIRTUOUS_WEBHOOK_SECRET": SECRET,
-            "MAILCHIMP_BASE_URL": mailchimp.url,
-            "MAILCHIMP_API_KEY": MAILCHIMP_KEY,
-            "MAILCHIMP_LIST_ID": LIST_ID,
-        }.items():
-            monkeypatch.setenv(name, value)
-        yield virtuous, mailchimp
+    with serving_with_mailchimp(monkeypatch, SECRET, webhook_delay_scale=0.01) as both:
+        yield both
 
 
 def _pair(folder: Path) -> tuple[Path, Path]:

@@ -12,11 +12,9 @@ import httpx
 import pytest
 from click.testing import Result
 
-from tests.connectors.mailchimp.conftest import API_KEY as MAILCHIMP_KEY
 from tests.connectors.mailchimp.conftest import LIST_ID, Emulator
-from tests.connectors.mailchimp.conftest import serving as mailchimp_serving
 from tests.connectors.virtuous.support import KEY as VIRTUOUS_KEY
-from tests.connectors.virtuous.support import Virtuous, running
+from tests.connectors.virtuous.support import Virtuous, serving_with_mailchimp
 from tests.serve_process import Serve
 
 RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "virtuous-webhooks-to-mailchimp.yaml"
@@ -25,17 +23,8 @@ SECRET = "e2e-virtuous-webhook-secret"
 
 @pytest.fixture
 def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Virtuous, Emulator]]:
-    with running(webhook_delay_scale=0.01) as virtuous, mailchimp_serving() as mailchimp:
-        for name, value in {
-            "VIRTUOUS_BASE_URL": virtuous.url,
-            "VIRTUOUS_API_KEY": VIRTUOUS_KEY,
-            "VIRTUOUS_WEBHOOK_SECRET": SECRET,
-            "MAILCHIMP_BASE_URL": mailchimp.url,
-            "MAILCHIMP_API_KEY": MAILCHIMP_KEY,
-            "MAILCHIMP_LIST_ID": LIST_ID,
-        }.items():
-            monkeypatch.setenv(name, value)
-        yield virtuous, mailchimp
+    with serving_with_mailchimp(monkeypatch, SECRET, webhook_delay_scale=0.01) as both:
+        yield both
 
 
 def _writes(mailchimp: Emulator) -> int:
