@@ -133,6 +133,23 @@ sink:
 """
 
 
+#: Reverses gifts of :data:`GIFTS_RECIPE`: ``refunds.jsonl`` lines name a gift (its ``id``), a
+#: date and the cents refunded.
+REFUNDS_RECIPE = """\
+version: 1
+name: refunds
+source: {use: file.jsonl, with: {path: refunds.jsonl, key: id}}
+map:
+  transactionSource: "'Test'"
+  transactionId: record.gift
+  giftDate: record.date
+  amount: record.cents | minor_to_major('usd')
+sink:
+  use: virtuous.gift_reversals
+  with: {base_url: "${VIRTUOUS_BASE_URL}", api_key: "${VIRTUOUS_API_KEY}"}
+"""
+
+
 def gifts_recipe(batch: int = 100, limit: int = 5000, window: float = 3600) -> str:
     return (
         GIFTS_RECIPE.replace("BATCH", str(batch))

@@ -24,6 +24,7 @@ from core.state import open_state
 from tests.conftest import write_jsonl
 from tests.connectors.virtuous.support import (
     KEY,
+    REFUNDS_RECIPE,
     Virtuous,
     donations_csv,
     gifts_recipe,
@@ -219,21 +220,6 @@ def test_the_report_counts_what_virtuous_holds_when_answers_are_lost(
     assert result["money"] == {"USD": str(total)}
 
 
-REFUNDS = """\
-version: 1
-name: refunds
-source: {use: file.jsonl, with: {path: refunds.jsonl, key: id}}
-map:
-  transactionSource: "'Test'"
-  transactionId: record.gift
-  giftDate: record.date
-  amount: record.cents | minor_to_major('usd')
-sink:
-  use: virtuous.gift_reversals
-  with: {base_url: "${VIRTUOUS_BASE_URL}", api_key: "${VIRTUOUS_API_KEY}"}
-"""
-
-
 @pytest.mark.parametrize("repeated_reversal", ["accept", "refuse"])
 def test_a_refund_in_doubt_after_a_kill_is_never_reversed_twice(
     monkeypatch, write_recipe, invoke, tmp_path, repeated_reversal
@@ -247,7 +233,7 @@ def test_a_refund_in_doubt_after_a_kill_is_never_reversed_twice(
             for n in (1, 2, 3)
         ]
         write_jsonl(tmp_path / "refunds.jsonl", rows)
-        refunds = write_recipe(REFUNDS, "refunds.yaml")
+        refunds = write_recipe(REFUNDS_RECIPE, "refunds.yaml")
         # The second refund is reversed in Virtuous; the process dies before recording it.
         assert _killed_run(refunds, emulator, "reversals.write_one", 2, "after") == -9
         rerun = report(invoke("run", refunds, "--json"))

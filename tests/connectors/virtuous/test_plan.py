@@ -8,7 +8,13 @@ import json
 from typing import Any
 
 from tests.conftest import write_jsonl
-from tests.connectors.virtuous.support import KEY, donations_csv, gifts_recipe, report
+from tests.connectors.virtuous.support import (
+    KEY,
+    REFUNDS_RECIPE,
+    donations_csv,
+    gifts_recipe,
+    report,
+)
 
 PEOPLE = [
     {"id": "u-1", "email": "ada@example.org", "first": "Augusta Ada"},
@@ -25,21 +31,6 @@ map:
   firstName: record.first
 sink:
   use: virtuous.contacts
-  with: {base_url: "${VIRTUOUS_BASE_URL}", api_key: "${VIRTUOUS_API_KEY}"}
-"""
-
-
-REFUNDS = """\
-version: 1
-name: refunds
-source: {use: file.jsonl, with: {path: refunds.jsonl, key: id}}
-map:
-  transactionSource: "'Test'"
-  transactionId: record.gift
-  giftDate: record.date
-  amount: record.cents | minor_to_major('usd')
-sink:
-  use: virtuous.gift_reversals
   with: {base_url: "${VIRTUOUS_BASE_URL}", api_key: "${VIRTUOUS_API_KEY}"}
 """
 
@@ -129,7 +120,7 @@ def test_the_plan_of_refunds_is_what_the_run_does(virtuous, write_recipe, invoke
         {"id": "re_3", "gift": "g-3", "date": "2025-03-05", "cents": 1003},  # not a gift yet
     ]
     write_jsonl(tmp_path / "refunds.jsonl", refunds)
-    recipe = write_recipe(REFUNDS, "refunds.yaml")
+    recipe = write_recipe(REFUNDS_RECIPE, "refunds.yaml")
     expected = {"written": 1, "needs_review": 2}
 
     assert _outcomes(invoke("plan", recipe, "--json")) == expected
