@@ -70,7 +70,11 @@ class UnknownComponentError(RecipeError):
         self.kind = kind
         self.name = name
         self.known = sorted(known)
-        message = f"unknown {kind} {name!r}; known: {', '.join(self.known) or '(none)'}"
+        import difflib  # here: every command imports this module, few ever need it
+
+        close = difflib.get_close_matches(name, self.known, n=1)
+        guess = f" (did you mean {close[0]!r}?)" if close else ""
+        message = f"unknown {kind} {name!r}{guess}; known: {', '.join(self.known) or '(none)'}"
         if hint:
             message = f"{message} ({hint})"
         super().__init__(message, where=where)

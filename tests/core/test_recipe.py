@@ -76,7 +76,7 @@ def test_unknown_component_lists_the_known_ones(write_recipe, registry: Registry
     )
     with pytest.raises(UnknownComponentError) as caught:
         load_recipe(path, registry)
-    assert "unknown sink 'file.jsnl'; known: " in str(caught.value)
+    assert "unknown sink 'file.jsnl' (did you mean 'file.jsonl'?); known: " in str(caught.value)
     assert "file.csv, file.jsonl" in str(caught.value)
     assert str(caught.value).startswith(f"{path}:9:")
 
