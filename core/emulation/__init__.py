@@ -43,12 +43,18 @@ from core.emulation.faults import (
 )
 from core.emulation.responses import JSON_MEDIA_TYPE, empty_response, json_default, json_response
 from core.emulation.server import EmulatorServer, serve_forever
-from core.emulation.webhooks import Attempt, WebhookDeliverer, stopped_with_the_server
+from core.emulation.webhooks import (
+    Attempt,
+    WebhookDeliverer,
+    attempts_json,
+    stopped_with_the_server,
+)
 from core.webhooks import hmac_sha256
 
 __all__ = [
     "Attempt",
     "WebhookDeliverer",
+    "attempts_json",
     "hmac_sha256",
     "stopped_with_the_server",
     "CONTROL_PREFIX",

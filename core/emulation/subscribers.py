@@ -17,7 +17,6 @@ first, with the status the receiver answered).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from starlette.routing import Route
 
 from core.emulation.faults import CONTROL_PREFIX
 from core.emulation.responses import json_response
-from core.emulation.webhooks import WebhookDeliverer
+from core.emulation.webhooks import WebhookDeliverer, attempts_json
 
 
 @dataclass(frozen=True)
@@ -100,11 +99,6 @@ def subscriber_routes(of: Callable[[Request], Subscribers]) -> list[Route]:
         Route(f"{CONTROL_PREFIX}webhooks", webhooks, methods=["GET", "POST"]),
         Route(f"{CONTROL_PREFIX}deliveries", deliveries),
     ]
-
-
-def attempts_json(deliverer: WebhookDeliverer) -> list[dict[str, object]]:
-    """Every delivery attempt, oldest first, as the control plane shows them."""
-    return [{**dataclasses.asdict(a), "delivered": a.delivered} for a in deliverer.attempts()]
 
 
 def _shown(subscriber: Subscriber) -> dict[str, object]:

@@ -67,14 +67,17 @@ class Attempt:
         return self.status is not None and 200 <= self.status < 300
 
     def as_json(self) -> dict[str, Any]:
-        """The attempt as an emulator's ``/_emulator/deliveries`` lists it."""
+        """The attempt as an emulator's ``/_emulator/deliveries`` lists it (see
+        :func:`attempts_json`)."""
         return {
             "url": self.url,
             "event": self.label,
             "attempt": self.number,
+            "at": self.at,
             "status": self.status,
             "error": self.error,
             "delivered": self.delivered,
+            "final": self.final,
         }
 
 
@@ -252,6 +255,12 @@ class WebhookDeliverer:
                 job.seq = next(self._seq)
                 heapq.heappush(self._queue, job)
             self._cond.notify_all()
+
+
+def attempts_json(deliverer: WebhookDeliverer) -> list[dict[str, Any]]:
+    """Every attempt of ``deliverer``, oldest first, as an emulator's ``GET
+    /_emulator/deliveries`` lists them."""
+    return [attempt.as_json() for attempt in deliverer.attempts()]
 
 
 def stopped_with_the_server(deliverer: WebhookDeliverer) -> Lifespan[Starlette]:

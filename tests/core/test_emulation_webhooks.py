@@ -169,3 +169,22 @@ def test_an_emulators_deliverer_stops_with_its_server(
     assert hooks.pending() == 0
     assert [a.label for a in hooks.attempts()] == ["while serving"]
     assert len(seen) == 1
+
+
+def test_every_emulator_lists_its_attempts_in_one_shape(
+    deliverer: Callable[..., WebhookDeliverer],
+) -> None:
+    from core.emulation import attempts_json
+
+    transport, _ = _answers(503)
+    hooks = deliverer(transport, delays=(0.0,))
+    hooks.send(URL, b"{}", {}, label="GiftCreate")
+    assert hooks.wait_idle(5)
+    listed = attempts_json(hooks)
+    assert [{k: v for k, v in a.items() if k != "at"} for a in listed] == [
+        {"url": URL, "event": "GiftCreate", "attempt": 1, "status": 503, "error": None}
+        | {"delivered": False, "final": False},
+        {"url": URL, "event": "GiftCreate", "attempt": 2, "status": 200, "error": None}
+        | {"delivered": True, "final": True},
+    ]
+    assert listed[0]["at"] <= listed[1]["at"]

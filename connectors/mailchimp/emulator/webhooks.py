@@ -29,7 +29,7 @@ from starlette.routing import Route
 from connectors.mailchimp import php_form
 from connectors.mailchimp.emulator.merge_fields import blank_values
 from connectors.mailchimp.emulator.store import Member, Refusal, hash_of
-from core.emulation import empty_response, json_response
+from core.emulation import attempts_json, empty_response, json_response
 
 if TYPE_CHECKING:
     from connectors.mailchimp.emulator.store import EmulatorState
@@ -292,7 +292,7 @@ async def act(request: Request) -> Response:
 
 async def deliveries(request: Request) -> Response:
     """``GET /_emulator/deliveries``: every delivery attempt, oldest first."""
-    return json_response([a.as_json() for a in _emulator(request).deliverer.attempts()])
+    return json_response(attempts_json(_emulator(request).deliverer))
 
 
 CONTROL_ROUTES = [

@@ -55,9 +55,9 @@ from core.emulation import (
     FaultMiddleware,
     Faults,
     WebhookDeliverer,
+    attempts_json,
     json_response,
 )
-from core.emulation.subscribers import attempts_json
 
 __all__ = ["EmulatorSettings", "create_app", "seed_charges"]
 

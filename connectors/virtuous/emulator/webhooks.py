@@ -34,7 +34,13 @@ from connectors.virtuous.emulator.gateway import (
 )
 from connectors.virtuous.emulator.shapes import dotnet_datetime, gift_full, gift_webhook
 from connectors.virtuous.emulator.transactions import parse_amount, parse_date, text
-from core.emulation import empty_response, hmac_sha256, json_default, json_response
+from core.emulation import (
+    attempts_json,
+    empty_response,
+    hmac_sha256,
+    json_default,
+    json_response,
+)
 
 if TYPE_CHECKING:
     from connectors.virtuous.emulator.settings import EmulatorSettings
@@ -261,7 +267,7 @@ async def delete_gift(request: Request, who: Principal) -> Response:
 
 async def deliveries(request: Request) -> Response:
     """``GET /_emulator/deliveries``: every delivery attempt, oldest first."""
-    return json_response([a.as_json() for a in emulator(request).deliverer.attempts()])
+    return json_response(attempts_json(emulator(request).deliverer))
 
 
 ROUTES = [
