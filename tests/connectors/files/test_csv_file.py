@@ -99,6 +99,21 @@ def test_settings_that_cannot_work_are_refused(write_recipe, invoke, settings, s
     assert said in result.stderr
 
 
+def test_blank_rows_are_no_records_and_empty_cells_read_as_null(
+    write_recipe, invoke, tmp_path
+) -> None:
+    text = "id,amount,note\nd1,1,full\n , ,\t\nd2,2,\n,,\nd3,,x\n"
+    (tmp_path / "in.csv").write_text(text, encoding="utf-8")
+    path = write_recipe(recipe("path: in.csv, key: id", "use: file.jsonl\n  with: {path: o.jsonl}"))
+    assert outcomes(invoke("run", path, "--json")) == {"written": 3}
+    rows = [json.loads(line) for line in lines(tmp_path / "o.jsonl")]
+    assert rows == [
+        {"id": "d1", "amount": "1", "note": "full"},
+        {"id": "d2", "amount": "2", "note": None},
+        {"id": "d3", "amount": None, "note": "x"},
+    ]
+
+
 def test_a_row_of_the_wrong_width_is_dead_lettered(write_recipe, invoke, tmp_path) -> None:
     (tmp_path / "in.csv").write_text("id,amount\nd1,1\nd2,2,extra\n\nd3,3\n", encoding="utf-8")
     path = write_recipe(recipe("path: in.csv, key: id"))
