@@ -391,6 +391,8 @@ def _describe(model: type[BaseModel], error: Any, located: Located, prefix: tupl
         return f"{where}: {dotted}: unknown key{choices}"
     if error["type"] == "missing":
         return f"{where}: {dotted}: required key is missing"
+    if error["type"] == "value_error":  # the validator's words, not "Value error, ..."
+        return f"{where}: {dotted}: {error['ctx']['error']}"
     return f"{where}: {dotted}: {error['msg']}"
 
 

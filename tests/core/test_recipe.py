@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from core.errors import MissingSecretError, RecipeError, UnknownComponentError
+from core.errors import (
+    MissingSecretError,
+    RecipeError,
+    RecipeValidationError,
+    UnknownComponentError,
+)
 from core.recipe import load_recipe
 from core.registry import Registry
 
@@ -281,3 +286,17 @@ def test_brackets_nested_thousands_deep_are_refused_at_once(
     assert f"{path}:8:107: the recipe is nested more than 100 deep" in result.stderr.replace(
         "\n  ", " "
     )
+
+
+def test_a_setting_refused_by_its_validator_is_told_without_pydantic_s_words(
+    write_recipe, registry: Registry
+) -> None:
+    text = GOOD.replace(
+        "use: file.jsonl\n  with: {path: in.jsonl}",
+        "use: file.csv\n  with: {path: in.csv, header: false}",
+    )
+    with pytest.raises(RecipeValidationError) as caught:
+        load_recipe(write_recipe(text), registry)
+    message = str(caught.value)
+    assert "source.with: with header: false, set columns: to the column names" in message
+    assert "Value error" not in message
