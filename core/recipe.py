@@ -391,9 +391,14 @@ def _describe(model: type[BaseModel], error: Any, located: Located, prefix: tupl
         return f"{where}: {dotted}: unknown key{choices}"
     if error["type"] == "missing":
         return f"{where}: {dotted}: required key is missing"
-    if error["type"] == "value_error":  # the validator's words, not "Value error, ..."
-        return f"{where}: {dotted}: {error['ctx']['error']}"
-    return f"{where}: {dotted}: {error['msg']}"
+    return f"{where}: {dotted}: {error_text(error)}"
+
+
+def error_text(error: Any) -> str:
+    """One of pydantic's errors in words: a validator's own, without "Value error, "."""
+    if error["type"] == "value_error" and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])
+    return str(error["msg"])
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:

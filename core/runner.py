@@ -40,7 +40,7 @@ from core.http.redact import redact_text
 from core.mapping import FILTERED
 from core.outcomes import LedgerEntry, Outcome, WriteItem, WriteResult
 from core.pipeline import Flight, WriteQueue
-from core.recipe import Recipe
+from core.recipe import Recipe, error_text
 from core.report import RunReport
 from core.sink import Sink
 from core.source import Record, Source, Unreadable
@@ -797,7 +797,7 @@ def _explain(
     if problem["type"] == "missing":
         return "required, but the recipe's map: does not set it"
     if problem.get("input", ...) is not None:
-        return str(problem["msg"])
+        return error_text(problem)
     expression = expression_at(tuple(problem["loc"])) if expression_at else None
     given = f"'{expression}' gave null" if expression else "the mapped value is null"
     # The usual cause: the source record lacks the field the expression reads.

@@ -570,3 +570,17 @@ def test_a_record_in_flight_keeps_a_lone_surrogate_it_holds(tmp_path, state_loca
         assert state.in_flight("gifts")[0].payload == {"note": "\udc80 é"}
     finally:
         state.close()
+
+
+def test_a_payload_its_sink_refuses_is_dead_lettered_in_the_validator_s_words() -> None:
+    from connectors.virtuous.gift_transactions import GiftTransactions
+    from core.errors import InvalidRecord
+    from core.runner import validate_payload
+
+    contact = {"firstname": "Ada", "lastname": "Lovelace", "email": "ada@example.org"}
+    payload = {"transactionSource": "CSV", "transactionId": "d-1", "contact": contact}
+    payload |= {"giftDate": "2025-01-01", "giftType": "Nope", "amount": "10.00"}
+    with pytest.raises(InvalidRecord) as caught:
+        validate_payload(GiftTransactions, payload)
+    assert caught.value.message.startswith("unknown gift type 'Nope'; valid: Cash,")
+    assert caught.value.field == "giftType"
