@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., object])
 
 
 @functools.cache
@@ -221,6 +222,17 @@ state_option = click.option(
 recipe_argument = click.argument(
     "recipe_path", metavar="RECIPE", type=click.Path(path_type=Path, dir_okay=False)
 )
+
+
+def recipes_argument(*, required: bool = True) -> Callable[[F], F]:
+    """``RECIPE...``: the recipe files a command takes (``recipe_paths``, a tuple)."""
+    return click.argument(
+        "recipe_paths",
+        metavar="RECIPE...",
+        nargs=-1,
+        required=required,
+        type=click.Path(path_type=Path, dir_okay=False),
+    )
 
 
 class CommandGroup(click.Group):

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from core.cli import ExitCode, Session, pass_session, redact_text, reports_errors, state_option
+from core.cli import (
+    ExitCode,
+    Session,
+    pass_session,
+    recipes_argument,
+    redact_text,
+    reports_errors,
+    state_option,
+)
 from core.errors import RecipeError
 from core.recipe import load_recipe
 from core.record_paths import ADVICE
@@ -55,13 +63,7 @@ class Checked:
 
 
 @click.command()
-@click.argument(
-    "recipe_paths",
-    metavar="RECIPE...",
-    nargs=-1,
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-)
+@recipes_argument()
 @click.option(
     "--sample",
     type=click.IntRange(min=1),

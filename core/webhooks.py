@@ -203,6 +203,16 @@ def hmac_sha256(secret: str, message: bytes, encoding: Literal["base64", "hex"] 
     return base64.b64encode(digest).decode() if encoding == "base64" else digest.hex()
 
 
+def signature_header(delivery: Delivery, name: str, service: str) -> str:
+    """The value of the header ``name`` that signs ``delivery``; :class:`WebhookRejected` when
+    it has none (or an empty one): the delivery is not signed."""
+    value = delivery.headers.get(name.lower(), "").strip()
+    if not value:
+        msg = f"{service} delivery without a {name} header: it is not signed"
+        raise WebhookRejected(msg)
+    return value
+
+
 def same_secret(given: str, expected: str) -> bool:
     """Whether ``given`` is ``expected``, compared in constant time (a signature or a secret:
     how long a comparison takes must not tell an attacker how much of it was right)."""

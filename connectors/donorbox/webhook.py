@@ -43,6 +43,7 @@ from core.webhooks import (
     hmac_sha256,
     json_body,
     same_secret,
+    signature_header,
 )
 
 NAME = "Donorbox"
@@ -84,9 +85,7 @@ class DonorboxWebhook(WebhookSource):
     settings: DonorboxWebhookSettings
 
     def verify(self, delivery: Delivery) -> None:
-        header = delivery.headers.get("donorbox-signature")
-        if not header:
-            raise WebhookRejected("Donorbox delivery without a Donorbox-Signature header")
+        header = signature_header(delivery, "Donorbox-Signature", NAME)
         secret = self.signing_secret("the custom webhook's Signature Secret")
         found = _SIGNATURE.match(header)
         if found is None:

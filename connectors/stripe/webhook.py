@@ -40,6 +40,7 @@ from core.webhooks import (
     WebhookSource,
     check_age,
     json_body,
+    signature_header,
 )
 
 if TYPE_CHECKING:
@@ -111,9 +112,7 @@ class StripeWebhook(WebhookSource):
     def verify(self, delivery: Delivery) -> None:
         import stripe  # here, not at the top: commands that serve nothing never load the SDK
 
-        header = delivery.headers.get("stripe-signature")
-        if not header:
-            raise WebhookRejected("Stripe delivery without a Stripe-Signature header")
+        header = signature_header(delivery, "Stripe-Signature", "Stripe")
         secret = self.signing_secret("the endpoint's whsec_...").strip()
         try:
             # tolerance=None: the SDK would compare with the clock now; the age is checked

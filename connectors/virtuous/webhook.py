@@ -45,6 +45,7 @@ from core.webhooks import (
     hmac_sha256,
     json_body,
     same_secret,
+    signature_header,
 )
 
 #: The object each event type carries, under the key of that name.
@@ -121,10 +122,7 @@ class VirtuousWebhook(WebhookSource):
     def verify(self, delivery: Delivery) -> None:
         header = self.settings.signature_header
         secret = self.signing_secret("`connector webhooks register` makes one")
-        given = delivery.headers.get(header.lower(), "").strip()
-        if not given:
-            msg = f"no {header} header: the delivery is not signed"
-            raise WebhookRejected(msg)
+        given = signature_header(delivery, header, "Virtuous")
         expected = signature(secret, delivery.body)
         if not same_secret(given, expected):
             msg = f"the {header} signature does not match the body and the secret"

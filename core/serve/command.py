@@ -7,18 +7,19 @@ from pathlib import Path
 
 import click
 
-from core.cli import Session, pass_session, reports_errors, state_locations, state_option
+from core.cli import (
+    Session,
+    pass_session,
+    recipes_argument,
+    reports_errors,
+    state_locations,
+    state_option,
+)
 from core.errors import RecipeValidationError
 
 
 @click.command()
-@click.argument(
-    "recipe_paths",
-    metavar="RECIPE...",
-    nargs=-1,
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-)
+@recipes_argument()
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option(
     "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="0: any free"

@@ -16,6 +16,7 @@ from core.cli import (
     ExitCode,
     Session,
     pass_session,
+    recipes_argument,
     reports_errors,
     state_locations,
     state_option,
@@ -27,12 +28,7 @@ from core.worker.scheduler import Ran
 
 
 @click.command()
-@click.argument(
-    "recipe_paths",
-    metavar="RECIPE...",
-    nargs=-1,
-    type=click.Path(path_type=Path, dir_okay=False),
-)
+@recipes_argument(required=False)
 @click.option(
     "--dir",
     "directory",

@@ -16,6 +16,7 @@ from core.webhooks import (
     check_url_secret,
     hmac_sha256,
     same_secret,
+    signature_header,
 )
 
 SECRET = "s3cret-in-the-url"
@@ -97,3 +98,12 @@ def test_events_are_chosen_from_the_known_ones_if_a_source_names_them() -> None:
         match="unknown event 'gift.deleted'; choose from gift.created, gift.updated",
     ):
         _KnownSettings(events=["gift.created", "gift.deleted"])
+
+
+def test_the_signature_header_is_read_whatever_its_case_and_required() -> None:
+    signed = Delivery("POST", {"x-example-signature": " t=1,v1=ab "}, {}, b"{}", 0.0)
+    assert signature_header(signed, "X-Example-Signature", "Example") == "t=1,v1=ab"
+    for headers in ({}, {"x-example-signature": "  "}):
+        unsigned = Delivery("POST", headers, {}, b"{}", 0.0)
+        with pytest.raises(WebhookRejected, match="Example delivery without a X-Example-Signature"):
+            signature_header(unsigned, "X-Example-Signature", "Example")
