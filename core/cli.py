@@ -506,15 +506,23 @@ def state_show(session: Session, recipe_path: Path, state_path: str | None, as_j
 def state_reset(session: Session, recipe_path: Path, state_path: str | None, yes: bool) -> None:
     """Forget RECIPE's cursor, ledger and dead letters (the next run starts over)."""
     recipe = session.recipe(recipe_path, placeholders=True)
-    if not yes:
-        click.confirm(
-            f"Forget everything recipe {recipe.name!r} wrote? Records already in the sink may be"
-            " sent again.",
-            abort=True,
-        )
+    if not yes and not _confirmed(
+        f"Forget everything recipe {recipe.name!r} wrote? Records already in the sink may be"
+        " sent again."
+    ):
+        msg = f"state of {recipe.name} not reset: not confirmed (--yes resets without asking)"
+        raise RecipeError(msg)
     with _exclusive(recipe), session.state(recipe, state_path) as store, store.lock(recipe.name):
         store.reset(recipe.name)
     click.echo(f"state of {recipe.name} reset")
+
+
+def _confirmed(question: str) -> bool:
+    """A yes to ``question``; no answer at all (no terminal: cron, CI) is a no."""
+    try:
+        return click.confirm(question)
+    except click.Abort:
+        return False
 
 
 @cli.group()

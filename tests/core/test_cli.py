@@ -206,6 +206,21 @@ def test_state_show_and_reset(write_recipe, invoke, tmp_path) -> None:
     assert "0 record(s)" in invoke("state", "show", recipe).stdout
 
 
+def test_state_reset_unconfirmed_keeps_the_state_and_says_how(
+    write_recipe, invoke, tmp_path
+) -> None:
+    _records(tmp_path)
+    recipe = write_recipe(RECIPE)
+    invoke("run", recipe)
+    result = invoke("state", "reset", recipe)  # no terminal to answer the question (cron, CI)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+    assert "not confirmed" in result.stderr
+    assert "--yes" in result.stderr
+    assert "Abort" not in result.output
+    assert "3 record(s)" in invoke("state", "show", recipe).stdout
+
+
 def test_state_option_moves_the_database(write_recipe, invoke, tmp_path) -> None:
     _records(tmp_path)
     invoke("run", write_recipe(RECIPE), "--state", tmp_path / "elsewhere.db")
