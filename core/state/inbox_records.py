@@ -4,8 +4,8 @@ A float and the decimal it prints as give different payload digests, and the led
 the same digest when a polling source reads the same object later (a Virtuous gift's ``40.0``
 read by ``json.loads`` on both paths). Plain JSON would turn decimals into floats, exact JSON
 every fraction into a decimal; so decimals are kept as tagged objects. Text is escaped to ASCII,
-so a lone surrogate survives. Every inbox backend stores records through these two functions,
-and reads its rows back as events through :func:`event_from_row`.
+so a lone surrogate survives. Every inbox backend writes its rows with :func:`new_event_row`
+and reads them back as events with :func:`event_from_row`, which keep records this way.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.json_numbers import JsonNumber
-from core.state.base import InboxEvent
+from core.state.base import InboxEvent, NewEvent
 
 _TAGS: dict[type[Decimal], str] = {JsonNumber: "\u0000json-number", Decimal: "\u0000decimal"}
 _TYPES = {tag: kind for kind, tag in _TAGS.items()}
@@ -49,6 +49,13 @@ def _untagged(found: dict[str, Any]) -> Any:
         if key in _TYPES:
             return _TYPES[key](value)
     return found
+
+
+def new_event_row(event: NewEvent, now: float) -> tuple[Any, ...]:
+    """What an ``inbox`` row of ``event``, received ``now`` and due at once, is inserted with:
+    ``(recipe, event_id, type, source_key, record, occurred_at, received_at, available_at)``."""
+    e = event
+    return (e.recipe, e.event_id, e.type, e.key, dump_record(e.record), e.occurred_at, now, now)
 
 
 def event_from_row(row: tuple[Any, ...]) -> InboxEvent:

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from core.state.base import InboxEvent, NewEvent
-from core.state.inbox_records import EVENT_COLUMNS, dump_record, event_from_row
+from core.state.inbox_records import EVENT_COLUMNS, event_from_row, new_event_row
 
 _CLAIM = f"""
 SELECT {EVENT_COLUMNS} FROM inbox AS e
@@ -46,16 +46,7 @@ class PostgresInbox:
                     "INSERT INTO inbox (recipe, event_id, type, source_key, record, occurred_at,"
                     " received_at, available_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                     " ON CONFLICT (recipe, event_id) WHERE event_id IS NOT NULL DO NOTHING",
-                    (
-                        e.recipe,
-                        e.event_id,
-                        e.type,
-                        e.key,
-                        dump_record(e.record),
-                        e.occurred_at,
-                        now,
-                        now,
-                    ),
+                    new_event_row(e, now),
                 )
                 added += max(cursor.rowcount, 0)
             return added

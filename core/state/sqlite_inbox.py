@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from core.state.base import InboxEvent, NewEvent
-from core.state.inbox_records import EVENT_COLUMNS, dump_record, event_from_row
+from core.state.inbox_records import EVENT_COLUMNS, event_from_row, new_event_row
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -42,19 +42,7 @@ class SqliteInbox:
             self._db.executemany(
                 "INSERT OR IGNORE INTO inbox (recipe, event_id, type, source_key, record,"
                 " occurred_at, received_at, available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        e.recipe,
-                        e.event_id,
-                        e.type,
-                        e.key,
-                        dump_record(e.record),
-                        e.occurred_at,
-                        now,
-                        now,
-                    )
-                    for e in events
-                ],
+                [new_event_row(e, now) for e in events],
             )
             return self._db.total_changes - before
 
