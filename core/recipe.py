@@ -8,7 +8,7 @@ component's own ``Settings`` model. Every error names ``file:line:column`` and t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -58,6 +58,17 @@ def duration_seconds(text: str) -> int:
     return total
 
 
+def _checked_text(value: object, check: Callable[[str], object], kind: str) -> object:
+    """``value``, once ``check`` accepts it when it is text; the ValueError ``check`` raises is
+    said as it is, without pydantic's "Value error, " in front."""
+    if isinstance(value, str):
+        try:
+            check(value)
+        except ValueError as error:
+            raise PydanticCustomError(kind, str(error)) from None
+    return value
+
+
 class ReconcileRef(ComponentRef):
     """A webhook recipe's reconciling poll: a polling source of the same objects, read every
     ``every`` by ``connector serve`` through the recipe's ledger, to fill what lost webhooks
@@ -68,12 +79,7 @@ class ReconcileRef(ComponentRef):
     @field_validator("every", mode="before")
     @classmethod
     def _is_duration(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                duration_seconds(value)
-            except ValueError as error:  # said as it is, without pydantic's "Value error, "
-                raise PydanticCustomError("duration", str(error)) from None
-        return value
+        return _checked_text(value, duration_seconds, "duration")
 
     @property
     def seconds(self) -> int:
@@ -138,12 +144,7 @@ class RecipeModel(BaseModel):
     @field_validator("schedule", mode="before")
     @classmethod
     def _is_cron(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                check_schedule(value)
-            except ValueError as error:  # said as it is, without pydantic's "Value error, "
-                raise PydanticCustomError("schedule", str(error)) from None
-        return value
+        return _checked_text(value, check_schedule, "schedule")
 
 
 @dataclass
