@@ -8,8 +8,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from core.emulation.control import EmulatorRefused, control
 from core.errors import PluginError, RecipeError
 from core.registry import Catalog, named_classes
 from core.sandbox import FAULTS, SandboxEmulator
@@ -55,24 +54,7 @@ class Served:
 
     def control(self, method: str, what: str, body: Any = None) -> Any:
         """Call the emulator's control plane (``/_emulator/WHAT``); its answer, as JSON."""
-        response = httpx.request(method, f"{self.url}/_emulator/{what}", json=body, timeout=30)
-        if response.status_code >= 400:
-            raise _Refused(_message(response))
-        return response.json()
-
-
-class _Refused(Exception):
-    """The control plane refused a request; the message is the emulator's."""
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        said = response.json()
-    except ValueError:
-        return response.text
-    if isinstance(said, Mapping):
-        return str(said.get("message") or said.get("detail") or said.get("error") or said)
-    return str(said)
+        return control(self.url, method, what, body)
 
 
 @contextmanager
@@ -112,7 +94,7 @@ def _seed(served: Served, given: str | None) -> None:
         return
     try:
         served.control("POST", "seed", body)
-    except _Refused as refused:
+    except EmulatorRefused as refused:
         if given is None:  # the emulator's own sample data: a bug in the plugin
             msg = f"the {served.name} emulator refused its own sample data: {refused}"
             raise PluginError(msg) from None

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from core.emulation.control import control
 from core.sandbox import SandboxEmulator
 
 if TYPE_CHECKING:
@@ -36,5 +35,5 @@ class DonorboxSandbox(SandboxEmulator):
 
     def provoke(self, url: str) -> str | None:
         """One more donation: Donorbox announces donation.created."""
-        httpx.post(f"{url}/_emulator/seed", json={"count": 1}, timeout=30).raise_for_status()
+        control(url, "POST", "seed", {"count": 1})
         return "a new donation: Donorbox fires donation.created"

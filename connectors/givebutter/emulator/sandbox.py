@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from core.emulation.control import control
 from core.sandbox import SandboxEmulator
 
 if TYPE_CHECKING:
@@ -35,5 +34,5 @@ class GivebutterSandbox(SandboxEmulator):
 
     def provoke(self, url: str) -> str | None:
         """One more transaction: Givebutter announces transaction.succeeded."""
-        httpx.post(f"{url}/_emulator/seed", json={"count": 1}, timeout=30).raise_for_status()
+        control(url, "POST", "seed", {"count": 1})
         return "a new transaction: Givebutter fires transaction.succeeded"

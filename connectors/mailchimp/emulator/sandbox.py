@@ -7,8 +7,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from core.emulation.control import control
 from core.sandbox import SandboxEmulator
 from core.sandbox.cast import DONORS, NEWCOMER
 
@@ -70,5 +69,5 @@ class MailchimpSandbox(SandboxEmulator):
             "email_address": NEWCOMER.email,
             "merge_fields": {"FNAME": NEWCOMER.first, "LNAME": NEWCOMER.last},
         }
-        httpx.post(f"{url}/_emulator/act", json=body, timeout=30).raise_for_status()
+        control(url, "POST", "act", body)
         return f"{NEWCOMER.first} {NEWCOMER.last} signs up: Mailchimp fires subscribe"

@@ -7,8 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from core.emulation.control import control
 from core.sandbox import SandboxEmulator
 from core.sandbox.cast import DONORS, NEWCOMER
 
@@ -49,9 +48,7 @@ class StripeSandbox(SandboxEmulator):
         name = f"{NEWCOMER.first} {NEWCOMER.last}"
         charge["customer"] = {"id": "cus_sandbox_new", "name": name, "email": NEWCOMER.email}
         charge["billing_details"] |= {"name": name, "email": NEWCOMER.email}
-        httpx.post(
-            f"{url}/_emulator/seed", json={"charges": [charge]}, timeout=30
-        ).raise_for_status()
+        control(url, "POST", "seed", {"charges": [charge]})
         return f"{name} gives ${charge['amount'] / 100:.2f} by card: Stripe fires charge.succeeded"
 
 

@@ -9,8 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from core.emulation.control import control, emulator_request
 from core.sandbox import Rounds, SandboxEmulator
 from core.sandbox.cast import DONORS, NEWCOMER
 
@@ -78,7 +77,7 @@ class VirtuousSandbox(SandboxEmulator):
     def after_first_round(self, url: str, rounds: Rounds) -> Iterable[str]:
         """Virtuous's nightly import makes gifts of the gift transactions sent, then ``connector
         status`` follows each recipe that sent gift transactions."""
-        summary = httpx.post(f"{url}/_emulator/import", timeout=30).json()
+        summary = control(url, "POST", "import")
         yield (
             f"\nVirtuous's nightly import ran: {summary.get('giftsCreated', 0)} gift(s)"
             f" and {summary.get('contactsCreated', 0)} contact(s) created,"
@@ -105,10 +104,8 @@ class VirtuousSandbox(SandboxEmulator):
             },
         }
         headers = {"Authorization": f"Bearer {API_KEY}"}
-        httpx.post(
-            f"{url}/api/v2/Gift/Transaction", json=gift, headers=headers, timeout=30
-        ).raise_for_status()
-        httpx.post(f"{url}/_emulator/import", timeout=30)
+        emulator_request(url, "POST", "/api/v2/Gift/Transaction", gift, headers)
+        control(url, "POST", "import")
         return (
             f"a $50.00 gift from a new donor, {NEWCOMER.first} {NEWCOMER.last}, imported:"
             " Virtuous fires ContactCreate and GiftCreate"
