@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -39,6 +40,17 @@ class Seen:
 
     fields: dict[str, Any]
     modified: str | None = None
+
+
+def utc_moment(value: Any) -> str | None:
+    """A moment as a service reports it (ISO 8601, UTC when it has no offset) as ISO 8601 with
+    the offset, in UTC: what :attr:`Seen.modified` holds. None when it is no such moment."""
+    try:
+        moment = datetime.fromisoformat(str(value or ""))
+    except ValueError:
+        return None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat()
 
 
 class NoSettings(BaseModel):

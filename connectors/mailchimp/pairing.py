@@ -6,17 +6,16 @@ adds tags and never takes one away: a member holds what was written when it has 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from core.source import Seen
+from core.source import Seen, utc_moment
 
 
 def member_seen(member: Mapping[str, Any]) -> Seen:
     merge_fields = member.get("merge_fields") or {}
     names = (t.get("name") if isinstance(t, Mapping) else t for t in member.get("tags") or [])
     fields = _fields(member.get("email_address"), member.get("status"), merge_fields, names)
-    return Seen(fields, _utc(member.get("last_changed")))
+    return Seen(fields, utc_moment(member.get("last_changed")))
 
 
 def payload_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -37,12 +36,3 @@ def _fields(
             fields[f"merge_fields.{str(tag).upper()}"] = value
     fields.update({f"tags.{name}": True for name in tags if name})
     return fields
-
-
-def _utc(value: Any) -> str | None:
-    try:
-        moment = datetime.fromisoformat(str(value or ""))
-    except ValueError:
-        return None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.isoformat()

@@ -5,10 +5,9 @@ individual's."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from core.source import Seen
+from core.source import Seen, utc_moment
 
 #: Fields of the contact itself, and of its primary individual, that the contacts sink writes.
 CONTACT_FIELDS = ("contactType", "name", "informalName", "description", "website", "maritalStatus")
@@ -23,7 +22,7 @@ def contact_seen(contact: Mapping[str, Any]) -> Seen:
         email = _primary_email(person)
         if email is not None:
             fields["email"] = email
-    return Seen(fields, _utc(contact.get("modifiedDateTimeUtc")))
+    return Seen(fields, utc_moment(contact.get("modifiedDateTimeUtc")))
 
 
 def primary_individual(contact: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -46,15 +45,3 @@ def _primary_email(person: Mapping[str, Any]) -> str | None:
     primary = [m for m in emails if m.get("isPrimary")]
     chosen = (primary or emails or [None])[0]
     return str(chosen["value"]).strip().lower() if chosen and chosen.get("value") else None
-
-
-def _utc(value: Any) -> str | None:
-    """Virtuous's ``2023-12-07T16:10:47.017`` (UTC, no offset) as ISO 8601 with the offset."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.isoformat()
