@@ -189,8 +189,10 @@ def bind(host: str, port: int) -> socket.socket:
     """The listening socket (port 0: any free port, which the announcement then names);
     :class:`FatalError` saying why when ``host:port`` cannot be listened on."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
+    # without it a small answer waits for the client's delayed ACK (40 ms on Linux).
     try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     except OSError as error:
         raise _cannot_listen(host, port, error) from None
     try:
