@@ -19,6 +19,7 @@ from core.sandbox.hooks import HookRecipe, serving_hooks, takes_webhooks
 from core.sandbox.workspace import environment_set, recipe_copies, write_env
 
 ENV_FILE = "sandbox.env"
+STATE_FILE = "state.db"
 
 
 @click.command()
@@ -82,12 +83,14 @@ def sandbox(
     emulators = chosen(registered_emulators(session.pm), services)
     seed_texts = _seed_texts(seeds, [e.name for e in emulators])
     workspace = _workspace(folder)
+    if state_path is None:
+        _set_aside_earlier_state(workspace)
     with serving(emulators, port=port, seeds=seed_texts, faults=faults) as served:
         variables = _announce(served, workspace, faults)
         code: int = ExitCode.OK
         with environment_set(variables):
             if recipes:
-                state = state_path or str(workspace / "state.db")  # a path, or a database URL
+                state = state_path or str(workspace / STATE_FILE)  # a path, or a database URL
                 rounds = _Rounds(session, served, workspace, state)
                 code = rounds.run(recipes, twice=twice, keep_serving=serve)
             else:
@@ -121,6 +124,15 @@ def _workspace(folder: Path | None) -> Path:
         return Path(tempfile.mkdtemp(prefix="connector-sandbox-"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder.resolve()
+
+
+def _set_aside_earlier_state(workspace: Path) -> None:
+    """Keep an earlier sandbox's state database as ``previous-state.db``: its emulators are gone,
+    and its ledger would call every record these fresh ones never saw unchanged."""
+    for name in (STATE_FILE, *(STATE_FILE + suffix for suffix in ("-wal", "-shm", "-journal"))):
+        earlier = workspace / name
+        if earlier.exists():
+            earlier.replace(workspace / f"previous-{name}")
 
 
 def _announce(served: Sequence[Served], workspace: Path, faults: bool) -> dict[str, str]:

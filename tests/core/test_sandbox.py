@@ -4,6 +4,8 @@ and runs of any recipes against them that leave the checkout as it was (what `ma
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -45,6 +47,33 @@ def test_the_demo_sends_each_gift_once_and_writes_nothing_beside_the_recipe(
     assert "written" not in again
     assert _checkout_files() == before
     assert (tmp_path / "state.db").is_file()
+
+
+def test_a_sandbox_started_again_in_its_folder_sends_to_its_fresh_emulators(
+    invoke, tmp_path
+) -> None:
+    # The emulators start afresh each time; the state an earlier sandbox left in the folder
+    # would call every gift unchanged, and the new Virtuous would never see one.
+    args = [
+        "sandbox",
+        "--service",
+        "virtuous",
+        "--run",
+        str(GIFTS_FROM_CSV),
+        "--dir",
+        str(tmp_path),
+    ]
+    assert "nightly import ran: 4 gift(s)" in invoke(*args).output
+    again = subprocess.run(  # another day, another process
+        [sys.executable, "-c", "from core.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nightly import ran: 4 gift(s)" in again.stdout
+    assert (tmp_path / "previous-state.db").is_file()  # set aside, not deleted
 
 
 def test_a_stripe_recipe_runs_against_the_stripe_emulator_with_no_key_set(
