@@ -143,13 +143,26 @@ class WebhookSource(Source):
     def signing_secret(self, where: str) -> str:
         """The recipe's ``secret:`` as text; :class:`WebhookRejected` when it is unset or blank,
         since no delivery can then be verified. ``where`` tells the user where to find one."""
-        secret = getattr(self.settings, "secret", None)
-        text = secret.get_secret_value() if isinstance(secret, SecretStr) else ""
-        if not text.strip():
+        text = self._secret_text()
+        if not text:
             msg = f"{self.name} has no secret, so no delivery can be verified: set with: secret:"
             msg += f" ({where})"
             raise WebhookRejected(msg)
         return text
+
+    def url_secret(self) -> str:
+        """The recipe's ``secret:``, for the URL a new subscription delivers to (a service whose
+        deliveries are unsigned); :class:`ConnectorError` when it is unset or blank."""
+        text = self._secret_text()
+        if not text:
+            msg = f"{self.name}: set with: secret: before subscribing; it goes in the URL"
+            raise ConnectorError(msg)
+        return text
+
+    def _secret_text(self) -> str:
+        secret = getattr(self.settings, "secret", None)
+        text = secret.get_secret_value() if isinstance(secret, SecretStr) else ""
+        return text if text.strip() else ""
 
     def selects(self, event: Event) -> bool:
         """Whether the recipe processes ``event`` (its ``events:`` setting, when given)."""
@@ -237,6 +250,12 @@ def with_query(url: str, **params: str) -> str:
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
     return urlunsplit(parts._replace(query=urlencode([*query, *params.items()], safe="*")))
+
+
+def masked(url: str, parameter: str = "secret") -> str:
+    """``url`` with the secret its query carries as ``parameter`` shown as ``***`` (a
+    subscription's URL, as commands print it)."""
+    return with_query(url, **{parameter: "***"}) if f"{parameter}=" in url else url
 
 
 def check_age(signed_at: float, delivery: Delivery, tolerance: float, service: str) -> None:

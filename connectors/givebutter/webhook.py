@@ -42,6 +42,7 @@ from core.webhooks import (
     WebhookSource,
     check_url_secret,
     json_body,
+    masked,
     with_query,
 )
 
@@ -130,10 +131,7 @@ class GivebutterWebhook(WebhookSource):
 
     def subscribe(self, url: str) -> Subscription:
         """A webhook delivering this recipe's events to ``url``, the secret in its query."""
-        secret = self.settings.secret.get_secret_value() if self.settings.secret else ""
-        if not secret.strip():
-            msg = f"{self.name}: set with: secret: before subscribing; it goes in the URL"
-            raise ConnectorError(msg)
+        secret = self.url_secret()
         body = {
             "url": with_query(url, **{self.settings.query_parameter: secret}),
             "events": self.settings.events or list(TRANSACTION_EVENTS),
@@ -170,8 +168,7 @@ class GivebutterWebhook(WebhookSource):
             msg = f"{NAME} answered a webhook request without its id"
             raise ConnectorError(msg)
         url = str(webhook.get("url") or "")
-        hidden = self.settings.query_parameter
-        shown = with_query(url, **{hidden: "***"}) if f"{hidden}=" in url else url
+        shown = masked(url, self.settings.query_parameter)
         events = webhook.get("events")
         return Subscription(str(webhook["id"]), shown, list(events or []))
 

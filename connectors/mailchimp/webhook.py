@@ -53,6 +53,7 @@ from core.webhooks import (
     WebhookSettings,
     WebhookSource,
     check_url_secret,
+    masked,
     with_query,
 )
 
@@ -201,10 +202,7 @@ class MailchimpWebhook(WebhookSource):
     # --- subscriptions -------------------------------------------------------------------------
 
     def subscribe(self, url: str) -> Subscription:
-        secret = self.settings.secret.get_secret_value() if self.settings.secret else ""
-        if not secret:
-            msg = f"{self.name}: set with: secret: before subscribing; it goes in the URL"
-            raise ConnectorError(msg)
+        secret = self.url_secret()
         wanted = self.settings.events or list(EVENT_TYPES)
         body = {
             "url": with_query(url, secret=secret),
@@ -240,7 +238,7 @@ def _subscription(hook: Any, secret: str | None = None) -> Subscription:
     events = hook.get("events")
     events = events if isinstance(events, dict) else {}
     url = str(hook.get("url") or "")
-    shown = with_query(url, secret="***") if "secret=" in url else url  # never print the secret
+    shown = masked(url)  # never print the secret
     return Subscription(
         str(hook["id"]), shown, [k for k in EVENT_TYPES if events.get(k) is True], secret
     )

@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from core import emulation
+from core.errors import ConnectorError
 from core.webhooks import (
     Delivery,
     WebhookRejected,
@@ -15,6 +16,7 @@ from core.webhooks import (
     WebhookSource,
     check_url_secret,
     hmac_sha256,
+    masked,
     same_secret,
     signature_header,
 )
@@ -107,3 +109,19 @@ def test_the_signature_header_is_read_whatever_its_case_and_required() -> None:
         unsigned = Delivery("POST", headers, {}, b"{}", 0.0)
         with pytest.raises(WebhookRejected, match="Example delivery without a X-Example-Signature"):
             signature_header(unsigned, "X-Example-Signature", "Example")
+
+
+def test_the_url_secret_is_the_settings_secret_and_needed_to_subscribe() -> None:
+    assert _Source(SECRET).url_secret() == SECRET
+    with pytest.raises(ConnectorError, match="set with: secret: before subscribing"):
+        _Source("  ").url_secret()
+
+
+def test_a_subscriptions_url_is_shown_with_its_secret_masked() -> None:
+    url = f"https://hooks.example.org/hooks/gifts?secret={SECRET}&x=1"
+    assert masked(url) == "https://hooks.example.org/hooks/gifts?x=1&secret=***"
+    assert (
+        masked(f"https://h.example.org/?token={SECRET}", "token")
+        == "https://h.example.org/?token=***"
+    )
+    assert masked("https://h.example.org/hooks") == "https://h.example.org/hooks"
