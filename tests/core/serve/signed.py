@@ -8,9 +8,6 @@ with ``"gone": true`` has no current version (``refetch`` returns None); one wit
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
@@ -30,6 +27,8 @@ from core.webhooks import (
     WebhookRejected,
     WebhookSettings,
     WebhookSource,
+    hmac_sha256,
+    same_secret,
 )
 
 SECRET = "test-webhook-secret"
@@ -37,7 +36,7 @@ HEADER = "x-test-signature"
 
 
 def sign(body: bytes, secret: str = SECRET) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    return hmac_sha256(secret, body, "base64")
 
 
 def delivery(*events: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
@@ -63,7 +62,7 @@ class SignedSource(WebhookSource):
         if self.settings.secret is None or given is None:
             raise WebhookRejected(f"no {HEADER} header")
         expected = sign(delivery.body, self.settings.secret.get_secret_value())
-        if not hmac.compare_digest(given, expected):
+        if not same_secret(given, expected):
             raise WebhookRejected("the signature does not match the body")
 
     def events(self, delivery: Delivery) -> list[Event]:
