@@ -112,12 +112,12 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _exit_with(report: RunReport, as_json: bool, recipe_path: Path) -> NoReturn:
+def _exit_with(report: RunReport, as_json: bool, recipe_path: Path | str) -> NoReturn:
     _show_report(report, as_json, recipe_path)
     sys.exit(ExitCode.OK if report.ok else ExitCode.RECORDS_FAILED)
 
 
-def _show_report(report: RunReport, as_json: bool, recipe_path: Path) -> None:
+def _show_report(report: RunReport, as_json: bool, recipe_path: Path | str) -> None:
     from core import output
 
     if as_json:
@@ -126,6 +126,17 @@ def _show_report(report: RunReport, as_json: bool, recipe_path: Path) -> None:
         click.echo(redact_text(json.dumps(report.to_dict(), indent=2)))
     else:
         output.print_report(report, recipe_path)
+
+
+def hint_target(recipe_path: Path, state_path: str | None) -> str:
+    """What a hint's command names (``connector dlq list ...``): the recipe, and the ``--state``
+    the run used, so that the command finds what the run kept. A database URL may hold a
+    password, so it is referred to, never repeated."""
+    if not state_path:
+        return str(recipe_path)
+    if "://" in state_path:
+        return f"{recipe_path} --state <the same URL>"
+    return f"{recipe_path} --state {state_path}"
 
 
 class Session:
@@ -396,9 +407,9 @@ def run(
         # or no report ever will (the next run finds those records unchanged).
         if runner is not None and runner.report.finished_at is not None:
             runner.report.stopped = _stop_reason(error)
-            _show_report(runner.report, as_json, recipe_path)
+            _show_report(runner.report, as_json, hint_target(recipe_path, state_path))
         raise
-    _exit_with(report, as_json, recipe_path)
+    _exit_with(report, as_json, hint_target(recipe_path, state_path))
 
 
 def polled(recipe: Recipe) -> Recipe:
@@ -578,7 +589,7 @@ def dlq_retry(session: Session, recipe_path: Path, state_path: str | None, as_js
     with _exclusive(recipe), session.state(recipe, state_path) as store:
         runner = Runner(recipe, store, pm=session.pm)
         report = runner.replay()
-    _exit_with(report, as_json, recipe_path)
+    _exit_with(report, as_json, hint_target(recipe_path, state_path))
 
 
 def with_plugin_commands(session: Session) -> click.Group:

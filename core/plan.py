@@ -18,6 +18,7 @@ import click
 from core.cli import (
     ExitCode,
     Session,
+    hint_target,
     pass_session,
     polled,
     progress_wanted,
@@ -65,6 +66,6 @@ def plan(
         body: dict[str, Any] = {**report.to_dict(), "payloads": runner.payloads}
         click.echo(redact_text(json.dumps(body, indent=2, default=str)))
     else:
-        output.print_report(report, recipe_path)
+        output.print_report(report, hint_target(recipe_path, state_path))
         output.print_payloads(runner.payloads)
     sys.exit(ExitCode.OK if report.ok else ExitCode.RECORDS_FAILED)

@@ -221,6 +221,18 @@ def test_state_reset_unconfirmed_keeps_the_state_and_says_how(
     assert "3 record(s)" in invoke("state", "show", recipe).stdout
 
 
+def test_a_run_s_hints_name_the_state_it_used(write_recipe, invoke, tmp_path) -> None:
+    _records(tmp_path, "r2")
+    recipe = write_recipe(RECIPE)
+    moved = tmp_path / "elsewhere.db"
+    result = invoke("run", recipe, "--state", moved)
+    assert result.exit_code == 1
+    shown = f"`connector dlq list {recipe} --state {moved}`"
+    assert shown in " ".join(result.stderr.split())
+    # ...and that command shows the dead letter, where a bare `dlq list` would find none.
+    assert "r2" in invoke("dlq", "list", recipe, "--state", moved).stdout
+
+
 def test_state_option_moves_the_database(write_recipe, invoke, tmp_path) -> None:
     _records(tmp_path)
     invoke("run", write_recipe(RECIPE), "--state", tmp_path / "elsewhere.db")
