@@ -51,7 +51,7 @@ def open_state(location: str | Path) -> StateStore:
         scheme = text.split("://", 1)[0]
         msg = (
             f"unsupported state store {scheme!r} (from --state or CONNECTOR_STATE_URL);"
-            " supported: a file path, sqlite:///PATH, postgresql://USER@HOST:PORT/DATABASE"
+            " supported: a file path, sqlite:///PATH, postgresql://HOST:PORT/DATABASE?user=USER"
         )
         raise RecipeError(msg)
     return SqliteStateStore(Path(text))

@@ -155,6 +155,7 @@ def test_an_unsupported_state_url_exits_2_without_showing_it(
     result = invoke("run", write_recipe(RECIPE))
     assert result.exit_code == 2
     assert "unsupported state store 'mysql'" in result.stderr
+    assert "postgresql://HOST:PORT/DATABASE?user=USER" in result.stderr  # not masked as a secret
     assert "hunter2" not in result.output
     assert not (tmp_path / "out.csv").exists()
 
