@@ -88,7 +88,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             _fail(str(error), ExitCode.USAGE)
         except ConnectorError as error:  # FatalError, PluginError, and anything unforeseen
             _fail(str(error), ExitCode.FATAL)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, click.Abort):  # Abort: Ctrl-C or Ctrl-D at a prompt
             _fail("interrupted; committed batches are kept, the rest runs next time", 130)
         except Exception as error:  # a bug, or a library's failure nobody mapped: still one line
             if _verbosity >= 2:

@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from core.state import SqliteStateStore
 from tests.conftest import write_jsonl
 
@@ -355,3 +357,18 @@ def test_the_state_is_the_option_else_the_variable_else_beside_the_recipe(
     monkeypatch.setenv("CONNECTOR_STATE_URL", "postgresql://root@127.0.0.1/test")
     assert state_locations(None)(recipe) == "postgresql://root@127.0.0.1/test"
     assert state_locations("other.db")(recipe) == "other.db"
+
+
+def test_a_question_left_unanswered_stops_in_one_line(capsys) -> None:
+    import click
+
+    from core.cli import reports_errors
+
+    @reports_errors
+    def asks() -> None:  # as the Virtuous two-factor prompt does when Ctrl-C or Ctrl-D answers
+        raise click.Abort
+
+    with pytest.raises(SystemExit) as stopped:
+        asks()
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err.startswith("error: interrupted")
