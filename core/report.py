@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 from typing import Any
 
 from core.outcomes import Outcome
@@ -81,6 +81,14 @@ class RunReport:
             rest = _EXACT.subtract(rest, part)
         if rest > 0 or not designations:
             self._detail(day, currency, "", rest)
+
+    def add_undesignated(self, day: str, currency: str, amounts: Iterable[Decimal]) -> None:
+        """Gifts of one day and currency with no fund named, at once: the same totals as
+        adding each of them (an exact sum does not depend on the order), for two additions."""
+        with localcontext(_EXACT):
+            total = sum(amounts, Decimal(0))
+        self.add_money(currency, total)
+        self._detail(day, currency, "", total)
 
     def _detail(self, day: str, currency: str, designation: str, amount: Decimal) -> None:
         key = (day, currency, designation)

@@ -179,6 +179,8 @@ class Sink(ABC):
         if amount is None or isinstance(amount, bool):
             return None
         currency = payload.get("currencyCode") or payload.get("currency") or ""
+        if amount.__class__ is Decimal:  # a mapped amount, as minor_to_major gives it
+            return str(currency).upper(), amount
         try:
             return str(currency).upper(), Decimal(str(amount))
         except InvalidOperation:
