@@ -60,7 +60,10 @@ def duration_seconds(text: str) -> int:
 
 def _checked_text(value: object, check: Callable[[str], object], kind: str) -> object:
     """``value``, once ``check`` accepts it when it is text; the ValueError ``check`` raises is
-    said as it is, without pydantic's "Value error, " in front."""
+    said as it is, without pydantic's "Value error, " in front. A bare number (``every: 15``) is
+    read as the text it is, to be told what is missing."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
     if isinstance(value, str):
         try:
             check(value)

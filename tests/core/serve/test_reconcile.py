@@ -52,6 +52,10 @@ def _load(tmp_path: Path, registry: Registry, text: str) -> None:
             r"recipe.yaml:15:3: reconcile.every: '15 minutes' is not a duration; write it"
             r" like 30s, 15m, 1h or 1h30m",
         ),
+        (  # a bare number: no unit to read it in
+            "reconcile:\n  use: file.jsonl\n  with: {path: a.jsonl}\n  every: 15",
+            r"reconcile.every: '15' is not a duration; write it like 30s, 15m",
+        ),
         (
             "reconcile:\n  use: file.jsonl\n  with: {path: a.jsonl}\n  every: 0s",
             r"reconcile.every: .*no time at all",
