@@ -141,10 +141,11 @@ def _recipes(
             raise RecipeValidationError(msg)
     found = []
     if directory is not None:
-        found = [
-            session.recipe(path)
-            for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
-        ]
+        for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+            # Looked at without its secrets first: one the worker will not run needs none set.
+            seen = session.recipe(path, placeholders=True)
+            if seen.model.schedule is not None or issubclass(seen.source_class, WebhookSource):
+                found.append(session.recipe(path))
     recipes = _unique([*named, *found])
     served = [r for r in recipes if issubclass(r.source_class, WebhookSource)]
     scheduled = [r for r in recipes if r.model.schedule is not None]

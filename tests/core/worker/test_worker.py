@@ -34,6 +34,23 @@ def test_once_runs_what_is_due_and_a_second_look_finds_it_done(
     assert second.stderr == ""
 
 
+def test_a_recipe_of_the_folder_it_will_not_run_needs_none_of_its_secrets(
+    tmp_path: Path, virtuous: Virtuous, invoke: Callable[..., Result], monkeypatch
+) -> None:
+    # A folder such as the shipped recipes/: most have no schedule, and their keys are not set.
+    monkeypatch.delenv("PAYPAL_API_KEY", raising=False)
+    folder = scheduled_gifts(tmp_path / "recipes", recipes=1, gifts=3, batch=10)
+    (folder / "by-hand.yaml").write_text(
+        "version: 1\nname: by-hand\n"
+        "source: {use: file.jsonl, with: {path: '${PAYPAL_API_KEY}.jsonl'}}\n"
+        "sink: {use: file.jsonl, with: {path: out.jsonl}}\n"
+    )
+    result = invoke("worker", "--dir", folder, "--once")
+    assert result.exit_code == 0, result.output
+    assert "): 3 written" in result.stderr
+    assert "PAYPAL_API_KEY" not in result.output
+
+
 def test_a_schedule_that_is_no_cron_names_its_line(
     tmp_path: Path, virtuous: Virtuous, invoke: Callable[..., Result]
 ) -> None:
