@@ -326,7 +326,7 @@ def cli(verbose: int, quiet: bool) -> None:
 
 #: Libraries whose own debug lines would bury ours (httpcore's connection internals; httpx's
 #: line per request, which repeats ours without the rate budget): their warnings only.
-_QUIETED = ("httpcore", "httpx", "hpack", "urllib3", "stripe", "asyncio", "multipart")
+_QUIETED = ("httpcore", "httpx", "hpack", "urllib3", "asyncio", "multipart")
 
 
 def _configure_logging(verbose: int) -> None:

@@ -13,6 +13,7 @@ the plain-HTTP check apply to Stripe like to every other service::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -60,6 +61,8 @@ def stripe_client(api_key: SecretStr, base_url: str, context: Context) -> stripe
 
     from connectors.stripe.central_http import CentralHTTPClient
 
+    # The SDK's debug line per request repeats the central client's, without the rate budget.
+    logging.getLogger("stripe").setLevel(logging.WARNING)
     key = api_key.get_secret_value().strip()
     service = stripe_service(base_url, key)
     central = context.http_client(service, BearerToken(key))
