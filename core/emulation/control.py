@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from core.errors import ConnectorError
-from core.http import RetryPolicy, Service, build_client
+from core.http import RetryPolicy, Service, build_client, error_message
 
 _ONE_TRY = RetryPolicy(attempts=1, throttle_timeout=0)
 
@@ -33,7 +33,7 @@ def emulator_request(
     with build_client(service) as client:
         response = client.request(method, path, json=body, headers=headers)
     if response.status_code >= 400:
-        raise EmulatorRefused(_message(response))
+        raise EmulatorRefused(error_message(response, service))
     return response
 
 
@@ -42,13 +42,3 @@ def control(url: str, method: str, what: str, body: Any = None) -> Any:
     JSON (None when it has no body)."""
     response = emulator_request(url, method, f"/_emulator/{what}", body)
     return response.json() if response.content else None
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        said = response.json()
-    except ValueError:
-        return response.text
-    if isinstance(said, Mapping):
-        return str(said.get("message") or said.get("detail") or said.get("error") or said)
-    return str(said)
