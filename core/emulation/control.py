@@ -10,14 +10,14 @@ from typing import Any
 
 import httpx
 
-from core.errors import ConnectorError
+from core.errors import FatalError
 from core.http import RetryPolicy, Service, build_client, error_message
 
 _ONE_TRY = RetryPolicy(attempts=1, throttle_timeout=0)
 
 
-class EmulatorRefused(ConnectorError):
-    """The emulator answered 4xx or 5xx; the message is the emulator's."""
+class EmulatorRefused(FatalError):
+    """The emulator answered 4xx or 5xx (the sandbox stops); the message is the emulator's."""
 
 
 def emulator_request(
