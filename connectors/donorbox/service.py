@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import html
 import re
+from typing import TYPE_CHECKING
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from core.context import Context
-from core.http import Basic, RateLimit, Service, error_body
+from core.http import RateLimit, Service
+
+if TYPE_CHECKING:  # what a request needs: `validate` checks these settings and sends none
+    import httpx
+
+    from core.context import Context
 
 DEFAULT_BASE_URL = "https://donorbox.org"
 
@@ -34,6 +38,8 @@ _HEADING = re.compile(r"<h1[^>]*>(.*?)</h1>|<title[^>]*>(.*?)</title>", re.I | r
 def describe_error(response: httpx.Response) -> str:
     """What Donorbox said: Devise's and Rails' ``{"error": ...}``, or the heading of the HTML
     error page a Rails app or its proxy sends, never the page itself."""
+    from core.http import error_body
+
     body = error_body(response)
     if isinstance(body, dict):
         return str(body.get("error") or body.get("message") or "")
@@ -51,6 +57,8 @@ def donorbox_service(base_url: str) -> Service:
 
 def donorbox_client(settings: DonorboxSettings, context: Context) -> tuple[httpx.Client, Service]:
     """The central client for Donorbox, authenticated with the login email and API key."""
+    from core.http import Basic
+
     service = donorbox_service(settings.base_url)
     auth = Basic(settings.email, settings.api_key.get_secret_value())
     return context.http_client(service, auth), service

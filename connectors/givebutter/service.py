@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from core.context import Context
-from core.http import BearerToken, RateLimit, Service, error_body
+from core.http import RateLimit, Service
+
+if TYPE_CHECKING:  # what a request needs: `validate` checks these settings and sends none
+    import httpx
+
+    from core.context import Context
 
 DEFAULT_BASE_URL = "https://api.givebutter.com"
 
@@ -25,6 +30,8 @@ class GivebutterSettings(BaseModel):
 
 def describe_error(response: httpx.Response) -> str:
     """Laravel's ``{"message", "errors": {field: [...]}}``: the message and first field error."""
+    from core.http import error_body
+
     body = error_body(response)
     if isinstance(body, str):
         return body
@@ -47,6 +54,8 @@ def givebutter_client(
     settings: GivebutterSettings, context: Context
 ) -> tuple[httpx.Client, Service]:
     """The central client for Givebutter, authenticated with the account's API key."""
+    from core.http import BearerToken
+
     service = givebutter_service(settings.base_url)
     auth = BearerToken(settings.api_key.get_secret_value())
     return context.http_client(service, auth), service

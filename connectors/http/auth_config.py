@@ -7,12 +7,12 @@ the auth classes of :mod:`core.http.auth` register them for redaction.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from core.http import Basic, BearerToken, HeaderKey, QueryKey
+if TYPE_CHECKING:  # built for a request: `validate` checks the block and builds none
+    import httpx
 
 
 class _Auth(BaseModel):
@@ -26,6 +26,8 @@ class BearerAuth(_Auth):
     token: SecretStr
 
     def build(self) -> httpx.Auth:
+        from core.http import BearerToken
+
         return BearerToken(self.token.get_secret_value())
 
 
@@ -37,6 +39,8 @@ class BasicAuth(_Auth):
     password: SecretStr
 
     def build(self) -> httpx.Auth:
+        from core.http import Basic
+
         return Basic(self.username, self.password.get_secret_value())
 
 
@@ -48,6 +52,8 @@ class HeaderAuth(_Auth):
     value: SecretStr
 
     def build(self) -> httpx.Auth:
+        from core.http import HeaderKey
+
         return HeaderKey(self.header, self.value.get_secret_value())
 
 
@@ -59,6 +65,8 @@ class QueryAuth(_Auth):
     value: SecretStr
 
     def build(self) -> httpx.Auth:
+        from core.http import QueryKey
+
         return QueryKey(self.param, self.value.get_secret_value())
 
 

@@ -10,14 +10,15 @@ Sources compose it with a paginator instead of writing their own ``while next_ur
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from connectors.http.paginators import PageRequest, Paginator
 from connectors.http.paths import dig
 from core.errors import FatalError, InvalidRecord
-from core.http import Service, raise_for_status, redact_url
+from core.http import Service, redact_url
+
+if TYPE_CHECKING:  # imported by the read: `validate` imports a source and sends nothing
+    import httpx
 
 
 def walk_pages(
@@ -33,6 +34,10 @@ def walk_pages(
     client before they reach here. Any other refusal stops the read: a list request that is wrong
     once is wrong for every page.
     """
+    import httpx
+
+    from core.http import raise_for_status
+
     paginator.init_request(request)
     previous: list[dict[str, Any]] | None = None
     while True:
@@ -66,6 +71,8 @@ def walk_pages(
 
 def _check_origin(url: str, base: httpx.URL, service: Service) -> None:
     """Refuse a next-page URL on another host: the credential would be sent along to it."""
+    import httpx
+
     target = httpx.URL(url)
     if not target.is_absolute_url:
         return

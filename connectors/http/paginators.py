@@ -15,12 +15,13 @@ the body. They are plain objects, so tests drive them with hand-built ``httpx.Re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from connectors.http.paths import dig
 from core.errors import FatalError
+
+if TYPE_CHECKING:  # they read responses: `validate` builds none
+    import httpx
 
 
 @dataclass

@@ -19,23 +19,17 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from core.context import Context
 from core.errors import ConnectorError, FatalError, InvalidRecord
-from core.http import (
-    Basic,
-    RateLimit,
-    Service,
-    error_body,
-    raise_for_status,
-    redact_text,
-)
+from core.http import RateLimit, Service, redact_text
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what a request needs: `validate` checks these settings and sends none
+    import httpx
     from mailchimp_marketing.api.lists_api import ListsApi
     from mailchimp_marketing.api_client import ApiClientError
+
+    from core.context import Context
 
 #: Every member status Mailchimp reports; ``archived`` can be read but not written.
 Status = Literal["subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived"]
@@ -57,6 +51,8 @@ DEFAULT_BASE_URL = "https://{dc}.api.mailchimp.com/3.0"
 
 def describe_error(response: httpx.Response) -> str:
     """Mailchimp's ``detail`` (problem+json), with the fields its ``errors`` array names."""
+    from core.http import error_body
+
     body = error_body(response)
     if isinstance(body, str):
         return body
@@ -178,6 +174,7 @@ def lists_api(settings: MailchimpSettings, context: Context) -> ListsApi:
     from mailchimp_marketing.api.lists_api import ListsApi
 
     from connectors.mailchimp.sdk_client import CentralApiClient
+    from core.http import Basic
 
     service = service_for(settings)
     # Mailchimp ignores the user name of its basic auth; the key is the password.
@@ -207,6 +204,10 @@ def translate(error: ApiClientError) -> ConnectorError:
         cause = error.text
         msg = f"Mailchimp: the request failed: {type(cause).__name__}: {redact_text(str(cause))}"
         return FatalError(msg)
+    import httpx
+
+    from core.http import raise_for_status
+
     text = error.text if isinstance(error.text, str) else json.dumps(error.text)
     response = httpx.Response(
         status, content=text.encode(), headers={"Content-Type": "application/problem+json"}

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from core.errors import AuthError, FatalError, RetriableError
-from core.http import BearerToken, RateLimit, RetryPolicy, Service
+from core.http import RateLimit, RetryPolicy, Service
 from core.http.redact import redact_text
 from core.http.service import RETRY_STATUSES
 
@@ -60,6 +60,7 @@ def stripe_client(api_key: SecretStr, base_url: str, context: Context) -> stripe
     import stripe  # here, not at the top: commands that reach no service never load the SDK
 
     from connectors.stripe.central_http import CentralHTTPClient
+    from core.http import BearerToken
 
     # The SDK's debug line per request repeats the central client's, without the rate budget.
     logging.getLogger("stripe").setLevel(logging.WARNING)

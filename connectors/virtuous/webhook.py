@@ -23,16 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-import httpx
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from connectors.virtuous.pairing import contact_seen
 from connectors.virtuous.service import VirtuousSettings, virtuous_client
 from core.errors import ConnectorError
-from core.http import Service, fingerprint, raise_for_status
+from core.http import Service, fingerprint
 from core.source import Record, Seen
 from core.webhooks import (
     Delivery,
@@ -47,6 +46,9 @@ from core.webhooks import (
     same_secret,
     signature_header,
 )
+
+if TYPE_CHECKING:  # responses come with a run: `validate` imports this module, sends none
+    import httpx
 
 #: The object each event type carries, under the key of that name.
 EVENT_OBJECTS = {
@@ -153,6 +155,8 @@ class VirtuousWebhook(WebhookSource):
         return contact_seen(record) if "contactIndividuals" in record else None
 
     def refetch(self, event: Event) -> Record | None:
+        from core.http import raise_for_status
+
         name = EVENT_OBJECTS.get(event.type)
         if name is None:
             return event.record
@@ -167,6 +171,8 @@ class VirtuousWebhook(WebhookSource):
     # --- subscriptions -------------------------------------------------------------------------
 
     def subscribe(self, url: str) -> Subscription:
+        from core.http import raise_for_status
+
         client, service = self._client()
         wanted = self.settings.events or list(EVENT_OBJECTS)
         body: dict[str, Any] = {"payloadUrl": url, "active": True}
@@ -180,6 +186,8 @@ class VirtuousWebhook(WebhookSource):
         return replace(created, secret=body.get("secret"))
 
     def subscriptions(self) -> list[Subscription]:
+        from core.http import raise_for_status
+
         client, service = self._client()
         found, gone = [], []
         for webhook_id in self._remembered():
@@ -194,6 +202,8 @@ class VirtuousWebhook(WebhookSource):
         return found
 
     def unsubscribe(self, subscription_id: str) -> None:
+        from core.http import raise_for_status
+
         client, service = self._client()
         response = client.delete(f"/api/Webhook/{subscription_id}")
         if response.status_code == 404:

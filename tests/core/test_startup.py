@@ -37,6 +37,9 @@ PLACEHOLDERS = {
     "VIRTUOUS_API_KEY": "placeholder-virtuous-key",
     "MAILCHIMP_API_KEY": "placeholder0mailchimp-us21",
     "MAILCHIMP_LIST_ID": "list-placeholder",
+    "DONORBOX_EMAIL": "placeholder@example.org",
+    "DONORBOX_API_KEY": "placeholder-donorbox-key",
+    "GIVEBUTTER_API_KEY": "placeholder-givebutter-key",
 }
 
 SERVICE_RECIPES = (
@@ -124,4 +127,12 @@ def test_validate_of_a_virtuous_recipe_builds_no_http_client(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert "connectors.virtuous.gift_transactions" in modules
     # The sink's settings are checked; httpx and the state store come with a run's first request.
+    assert {"httpx", "sqlite3"} & modules == set()
+
+
+def test_validate_of_every_shipped_recipe_builds_no_http_client(tmp_path: Path) -> None:
+    recipes = sorted(str(path) for path in RECIPES.glob("*.yaml"))
+    done, modules = imported_by("validate", *recipes, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Sources, sinks and webhooks import httpx and the state store where a request is sent.
     assert {"httpx", "sqlite3"} & modules == set()
