@@ -11,12 +11,23 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import PydanticCustomError
+
 from core.errors import MissingSecretError, RecipeError
 
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _PLACEHOLDER = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
 # Values of variables named like these are credentials: they are registered for redaction.
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASS|PRIVATE|OTP|CREDENTIAL|AUTH", re.IGNORECASE)
+#: The error type of a settings check that reads a secret's value (see :func:`secret_format_error`).
+SECRET_FORMAT = "secret_format"
+
+
+def secret_format_error(setting: str, message: str) -> PydanticCustomError:
+    """An error of a whole-settings check that reads the value of ``setting`` (a Mailchimp key's
+    data center): ``connector validate`` without the secret excuses it while a placeholder stands
+    there, and no other whole-settings error (a missing ``events:`` is refused either way)."""
+    return PydanticCustomError(SECRET_FORMAT, message, {"setting": setting})
 
 
 def environment(recipe_dir: Path) -> dict[str, str]:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from core import limits
-from core.env import WithPlaceholders, environment, interpolate
+from core.env import SECRET_FORMAT, WithPlaceholders, environment, interpolate
 from core.errors import RecipeError, RecipeSyntaxError, RecipeValidationError
 from core.mapping import FILTERED, CompiledMapping, compile_mapping
 from core.pair import Pair, TwoWayModel, check_pair
@@ -332,14 +332,19 @@ def _settings(
         try:
             return model.model_validate(data)
         except ValidationError as error:
-            if all(_placeholder_made(e["loc"], data, env) for e in error.errors()):
+            if all(_placeholder_made(e, data, env) for e in error.errors()):
                 return model.model_construct(**data)
     return validate_model(model, data, located, (part, "with"))
 
 
-def _placeholder_made(loc: tuple[Any, ...], data: dict[str, Any], env: WithPlaceholders) -> bool:
-    """An error about the settings as a whole, or about a setting that holds a placeholder."""
-    return not loc or (loc[0] in data and env.holds_placeholder(data[loc[0]]))
+def _placeholder_made(error: Any, data: dict[str, Any], env: WithPlaceholders) -> bool:
+    """An error about a setting that holds a placeholder, or of a whole-settings check that says
+    it read one (:func:`core.env.secret_format_error`); any other mistake is refused as with the
+    secrets set."""
+    loc = error["loc"]
+    if not loc and error["type"] == SECRET_FORMAT:
+        loc = (error["ctx"]["setting"],)
+    return bool(loc) and loc[0] in data and env.holds_placeholder(data[loc[0]])
 
 
 def validate_model(model: type[M], data: Any, located: Located, prefix: tuple[str | int, ...]) -> M:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from core.env import secret_format_error
 from core.errors import ConnectorError, FatalError, InvalidRecord
 from core.http import RateLimit, Service, redact_text
 
@@ -106,7 +107,7 @@ class MailchimpSettings(BaseModel):
                 "the API key does not end with its data center (like -us21); check the key, "
                 "or set base_url"
             )
-            raise ValueError(msg)
+            raise secret_format_error("api_key", msg)
         return self
 
     def resolved_base_url(self) -> str:

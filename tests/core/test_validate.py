@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -157,3 +158,59 @@ def test_a_csv_column_the_recipe_misspells_needs_no_sample(write_recipe, invoke,
         " id, email, status (did you mean 'email'?)"
     ) in result.stderr
     assert invoke("validate", write_recipe(CSV.replace("emial", "email"))).exit_code == 0
+
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+SECRETS = {"VIRTUOUS_API_KEY": "vk_test", "MAILCHIMP_API_KEY": "0123abcd-us21"}
+
+
+@pytest.mark.parametrize("secrets_set", [False, True], ids=["without secrets", "with secrets"])
+def test_a_webhook_recipe_without_events_is_refused_with_or_without_secrets(
+    write_recipe, invoke, monkeypatch, secrets_set
+) -> None:
+    """A placeholder for an unset key excuses only what the key could have caused."""
+    for name, value in SECRETS.items():
+        if secrets_set:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
+    text = (RECIPES / "virtuous-webhooks-to-mailchimp.yaml").read_text(encoding="utf-8")
+    recipe = write_recipe(text.replace("    events: [ContactCreate, ContactUpdate]\n", ""))
+    result = invoke("validate", recipe)
+    assert result.exit_code == 2, result.output
+    assert "source.with: set events: gift events or contact events" in result.stderr
+
+
+MAILCHIMP_SINK = """
+version: 1
+name: to-mailchimp
+source:
+  use: file.jsonl
+  with: {path: in.jsonl, key: id}
+map:
+  email_address: record.email
+sink:
+  use: mailchimp.members
+  with: {api_key: "${MAILCHIMP_API_KEY}", list_id: LIST}
+"""
+
+
+def test_a_mailchimp_key_unset_is_excused_but_one_without_its_data_center_is_not(
+    write_recipe, invoke, rows, monkeypatch
+) -> None:
+    recipe = write_recipe(MAILCHIMP_SINK)
+    monkeypatch.delenv("MAILCHIMP_API_KEY", raising=False)
+    assert invoke("validate", recipe).exit_code == 0  # <MAILCHIMP_API_KEY> names no data center
+    monkeypatch.setenv("MAILCHIMP_API_KEY", "0123abcd")
+    result = invoke("validate", recipe)
+    assert result.exit_code == 2
+    assert "sink.with: the API key does not end with its data center" in result.stderr
+
+
+def test_a_mailchimp_mistake_beside_an_unset_key_is_still_refused(
+    write_recipe, invoke, rows, monkeypatch
+) -> None:
+    monkeypatch.delenv("MAILCHIMP_API_KEY", raising=False)
+    result = invoke("validate", write_recipe(MAILCHIMP_SINK.replace("list_id: LIST", "list: L")))
+    assert result.exit_code == 2
+    assert "sink.with.list: unknown key" in result.stderr
