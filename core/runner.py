@@ -450,14 +450,15 @@ class Runner:
             self._judge(self._pairing, reads, known)
         # Rows that may change before their record is taken: records of these keys are sent.
         stale = {key for key in keys if key in self._open_keys}
+        classify, cut_when_due = self._classify, self._cut_when_due
         for read in reads:
             if read.letter is not None:
                 self._cut.open.dead_letters.append(read.letter)
             elif read.candidate is not None:
-                self._classify(sink, read.candidate, known, stale)
+                classify(sink, read.candidate, known, stale)
             self._cut.open.cursor = read.cursor
             self._planned += 1
-            self._cut_when_due(sink)
+            cut_when_due(sink)
 
     def _judge(self, pairing: Pairing, reads: list[_Read], known: dict[str, LedgerEntry]) -> None:
         """Two-way: take the other side's values of the fields it owns, and find the echoes."""
@@ -742,11 +743,17 @@ class Runner:
 
 
 def _incoming(source: Source, records: Iterable[Record | Unreadable]) -> Iterator[Incoming]:
+    key_of, cursor_of = source.key, source.cursor_value  # looked up once, not per record
     for record in records:
         if isinstance(record, Unreadable):
             yield Incoming(record.key, {UNREADABLE: record.raw}, unreadable=record.reason)
-        else:
-            yield Incoming(_key(source, record), record, source.cursor_value(record))
+            continue
+        try:
+            key = key_of(record)
+        except (KeyError, TypeError, ValueError):
+            # Without a key the record cannot be tracked; hashing it keeps re-runs idempotent.
+            key = "sha256:" + payload_digest(record)[:32]
+        yield Incoming(key, record, cursor_of(record))
 
 
 def _needs_marks(sink: Sink) -> bool:
@@ -773,14 +780,6 @@ def _replayed(letter: DeadLetter) -> Incoming:
         reason = f"{letter.reason} (fix the input, then run the recipe again)"
         return Incoming(letter.key, letter.record, unreadable=reason)
     return Incoming(letter.key, letter.record)
-
-
-def _key(source: Source, record: Record) -> str:
-    try:
-        return source.key(record)
-    except (KeyError, TypeError, ValueError):
-        # Without a key the record cannot be tracked; hashing it still makes re-runs idempotent.
-        return "sha256:" + payload_digest(record)[:32]
 
 
 def validate_payload(

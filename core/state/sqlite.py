@@ -342,17 +342,21 @@ _new = object.__new__
 
 
 def _entry(row: tuple[Any, ...]) -> LedgerEntry:
-    """A ledger row as a :class:`LedgerEntry`, one per record read: filled in directly, at half
-    the cost of the frozen dataclass's ``__init__``, which sets each field through a call."""
+    """A ledger row as a :class:`LedgerEntry`, one per record read: its fields set in its
+    ``__dict__`` one by one, at a quarter of the cost of the frozen dataclass's ``__init__``
+    (which sets each through a call) and half of a ``__dict__.update`` with keywords."""
     entry: LedgerEntry = _new(LedgerEntry)
-    entry.__dict__.update(
-        key=row[0],
-        payload_hash=schema.unpack_digest(row[1]),
-        sink_key=row[2],
-        outcome=schema.OUTCOMES[row[3]],
-        updated_at=schema.iso_time(row[4]),
-    )
+    fields = entry.__dict__
+    fields["key"] = row[0]
+    digest = row[1]  # schema.unpack_digest, inlined
+    fields["payload_hash"] = digest.hex() if digest.__class__ is bytes else digest
+    fields["sink_key"] = row[2]
+    fields["outcome"] = _OUTCOMES[row[3]]
+    fields["updated_at"] = _iso_time(row[4])
     return entry
+
+
+_OUTCOMES, _iso_time = schema.OUTCOMES, schema.iso_time
 
 
 def _dumps(value: Any) -> str:
