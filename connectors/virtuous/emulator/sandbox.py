@@ -83,9 +83,12 @@ class VirtuousSandbox(SandboxEmulator):
             f" and {summary.get('contactsCreated', 0)} contact(s) created,"
             f" {len(summary.get('needsUpdate') or [])} left for review"
         )
+        from core.cli import hint_target
+
         for recipe in rounds.recipes:
             if _sends_gifts(recipe):
-                yield f"\n$ connector status {recipe.name}"
+                # the copy the run read and the state it kept: the command runs as shown
+                yield f"\n$ connector status {hint_target(recipe, rounds.state)}"
                 rounds.invoke(["status", str(recipe)])
 
     def provoke(self, url: str) -> str | None:
