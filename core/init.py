@@ -9,6 +9,7 @@ variables are set.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -78,9 +79,17 @@ def _strings(data: Any) -> Iterator[str]:
 
 
 def recipes_folder() -> Path:
-    """Where the shipped recipes are: ``CONNECTOR_RECIPES``, or the checkout's ``recipes/``."""
+    """Where the shipped recipes are: ``CONNECTOR_RECIPES``, the checkout's ``recipes/``, or
+    where ``pip install .`` put them (the package ``connector_recipes``, see setup.py)."""
     chosen = os.environ.get(RECIPES_VARIABLE)
-    return Path(chosen) if chosen else Path(__file__).resolve().parents[1] / "recipes"
+    if chosen:
+        return Path(chosen)
+    checkout = Path(__file__).resolve().parents[1] / "recipes"
+    if checkout.is_dir():
+        return checkout
+    spec = importlib.util.find_spec("connector_recipes")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]) if locations else checkout
 
 
 def templates(folder: Path | None = None) -> dict[str, Template]:
@@ -135,7 +144,7 @@ def init(template: str | None, folder: Path, force: bool) -> None:
 
 def _list(offered: dict[str, Template]) -> None:
     if not offered:
-        click.echo(f"no templates in {recipes_folder()} (set {RECIPES_VARIABLE})")
+        click.echo(f"no templates in {recipes_folder()} (set {RECIPES_VARIABLE})", err=True)
         sys.exit(ExitCode.USAGE)
     click.echo("Templates (connector init NAME [--dir D]):\n")
     for template in offered.values():

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -96,3 +101,41 @@ def test_a_webhook_template_is_followed_by_register_and_serve(invoke, tmp_path) 
     ) in result.output
     assert f"connector serve {recipe}" in result.output
     assert f"connector run {recipe}" not in result.output  # a run only polls its reconcile:
+
+
+def test_no_templates_is_an_error_naming_the_folder(invoke, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CONNECTOR_RECIPES", str(tmp_path))
+    result = invoke("init")
+    assert result.exit_code == 2
+    assert f"no templates in {tmp_path} (set CONNECTOR_RECIPES)" in result.stderr
+
+
+def test_a_non_editable_install_ships_the_recipes_as_templates(tmp_path) -> None:
+    """`pip install .` (docs/deploy.md, deploy/Dockerfile): the wheel holds recipes/ and the
+    files they name, and `connector init`, run from the installed code, lists them."""
+    source = tmp_path / "source"  # a copy: building writes build/ beside the sources
+    for name in ("core", "connectors", "recipes"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+         "-w", tmp_path / "dist", source],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("connector-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert {f"connector_recipes/{name}.yaml" for name in SHIPPED} <= names
+    assert "connector_recipes/data/donations.csv" in names
+    installed = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(installed)  # what `pip install` puts in site-packages
+    listed = subprocess.run(
+        [sys.executable, "-c", "from core.cli import main; main()", "init"],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(installed)},
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert "stripe-charges-to-virtuous-gifts" in listed.stdout
