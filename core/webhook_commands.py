@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import click
 
 from core.cli import Session, pass_session, recipe_argument, reports_errors, state_option
-from core.errors import RecipeValidationError
+from core.errors import MissingSecretError, RecipeValidationError
 
 if TYPE_CHECKING:
     from core.recipe import Recipe
@@ -48,6 +48,7 @@ def webhooks() -> None:
 @reports_errors
 def register(session: Session, recipe_path: Path, url: str, state_path: str | None) -> None:
     """Subscribe RECIPE's events on its service, delivered to URL; prints the secret to store."""
+    _refuse_a_secret_the_check_cannot_see(session, recipe_path)
     registered = register_webhook(session, recipe_path, url, state_path)
     click.echo(registered.line)
     route = f"/hooks/{registered.recipe.name}"
@@ -59,6 +60,30 @@ def register(session: Session, recipe_path: Path, url: str, state_path: str | No
         click.echo(f"connector serve {recipe_path}:\n\n{registered.variable}={registered.secret}\n")
     else:
         click.echo(f"it uses the secret already set in {registered.variable}")
+
+
+def _refuse_a_secret_the_check_cannot_see(session: Session, recipe_path: Path) -> None:
+    """A service that checks a new URL before it subscribes (Mailchimp's GET, its
+    ``validation_methods``) is answered by ``connector serve``, which knows only the secret it
+    was started with: a secret made now could not pass, so it must be set first."""
+    from core.env import environment
+    from core.webhooks import WebhookSource
+
+    checked = session.recipe(recipe_path, placeholders=True)
+    source = checked.source_class
+    if not issubclass(source, WebhookSource) or not source.validation_methods:
+        return
+    variable = _secret_variable(recipe_path)
+    if environment(recipe_path.parent).get(variable):
+        return
+    methods = "/".join(sorted(source.validation_methods))
+    msg = (
+        f"{source.name}: the service checks the URL with a {methods} request before it"
+        f" subscribes, and only connector serve started with the secret can answer: set"
+        f" {variable} to a new secret in {checked.base_dir / '.env'}, start `connector serve"
+        f" {recipe_path}`, then register"
+    )
+    raise MissingSecretError(msg, where=checked.located.where(("source", "with", "secret")))
 
 
 @dataclass(frozen=True)

@@ -102,30 +102,39 @@ def test_list_shows_the_subscriptions_and_remove_deletes_one(
     assert set(virtuous.app.state.emulator.webhooks) == {2}
 
 
+def _audience_recipe(write_recipe: Callable[..., Path], base_url: str, tmp_path: Path) -> Path:
+    return write_recipe(
+        f"""
+        version: 1
+        name: audience
+        source:
+          use: mailchimp.webhook
+          with:
+            secret: "${{AUDIENCE_HOOK_SECRET}}"
+            api_key: {MAILCHIMP_KEY}
+            list_id: {LIST_ID}
+            base_url: {base_url}
+            events: [subscribe, unsubscribe]
+        sink:
+          use: file.jsonl
+          with: {{path: {tmp_path / "out.jsonl"}}}
+        """
+    )
+
+
 def test_mailchimp_keeps_the_secret_in_the_url_and_list_does_not_show_it(
-    webhooks: Callable[..., Result], write_recipe: Callable[..., Path], tmp_path: Path
+    webhooks: Callable[..., Result],
+    write_recipe: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    secret = "s3cret-for-the-url"
+    monkeypatch.setenv("AUDIENCE_HOOK_SECRET", secret)
     with mailchimp_serving() as mailchimp, receiving("/hooks/audience") as receiver:
-        recipe = write_recipe(
-            f"""
-            version: 1
-            name: audience
-            source:
-              use: mailchimp.webhook
-              with:
-                secret: "${{AUDIENCE_HOOK_SECRET}}"
-                api_key: {MAILCHIMP_KEY}
-                list_id: {LIST_ID}
-                base_url: {mailchimp.url}
-                events: [subscribe, unsubscribe]
-            sink:
-              use: file.jsonl
-              with: {{path: {tmp_path / "out.jsonl"}}}
-            """
-        )
+        recipe = _audience_recipe(write_recipe, mailchimp.url, tmp_path)
         result = webhooks("register", recipe, "--url", receiver.url)
         assert result.exit_code == 0, result.output
-        secret = _secret(result.stdout, "AUDIENCE_HOOK_SECRET")
+        assert "it uses the secret already set in AUDIENCE_HOOK_SECRET" in result.stdout
         [hook] = mailchimp.state.webhooks[LIST_ID].values()
         assert hook.url == f"{receiver.url}?secret={secret}"
         assert receiver.deliveries[0].method == "GET"  # Mailchimp's check of the URL
@@ -133,6 +142,25 @@ def test_mailchimp_keeps_the_secret_in_the_url_and_list_does_not_show_it(
         assert listed.stdout == f"{hook.id}  {receiver.url}?secret=***  (subscribe, unsubscribe)\n"
         assert webhooks("remove", recipe, hook.id).exit_code == 0
         assert webhooks("list", recipe).stdout == "no webhooks for audience on mailchimp.webhook\n"
+
+
+def test_mailchimp_with_its_secret_unset_is_refused_before_subscribing(
+    webhooks: Callable[..., Result],
+    write_recipe: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Mailchimp checks the URL with a GET that only connector serve, started with the secret,
+    can answer: a secret made by register could never pass it."""
+    monkeypatch.delenv("AUDIENCE_HOOK_SECRET", raising=False)
+    with mailchimp_serving() as mailchimp:
+        recipe = _audience_recipe(write_recipe, mailchimp.url, tmp_path)
+        result = webhooks("register", recipe, "--url", "https://hooks.example.org/hooks/audience")
+        assert result.exit_code == 2, result.output
+        assert "set AUDIENCE_HOOK_SECRET to a new secret in" in result.stderr
+        assert f"start `connector serve {recipe}`, then register" in result.stderr
+        assert f"{recipe}:" in result.stderr  # where: the recipe's secret: line
+        assert not mailchimp.state.webhooks.get(LIST_ID)
 
 
 @pytest.mark.parametrize(
