@@ -51,9 +51,11 @@ def inbox_list(
     for event in events:
         row = _row(event)
         error = f"  last error: {row['last_error']}" if row["last_error"] else ""
+        # attempts counts the tries that failed: a done event's last, good one is not in it
+        failed = f"  failed attempts {event.attempts}" if event.attempts else ""
         click.echo(
             f"{event.seq}  {event.status:<7}  {event.type}  key {event.key}"
-            f"  attempts {event.attempts}  received {row['received_at']}{error}"
+            f"{failed}  received {row['received_at']}{error}"
         )
     click.echo(f"{len(events)} event(s) in the inbox of {recipe.name}")
 

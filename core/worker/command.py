@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -82,8 +83,11 @@ def worker(
     location = state_locations(state_path)
     scheduler = Scheduler(scheduled, location, pm=session.pm, on_run=_announce)
     if once:
-        ran = scheduler.run_due(time.time())
-        failed = _drain_once(served, location, session)
+        now = time.time()
+        ran = scheduler.run_due(now)
+        drained, failed = _drain_once(served, location, session)
+        if not ran and not drained:
+            _say(_nothing_due(scheduled, now))  # so that a cron log shows the worker looked
         sys.exit(max(_exit_code(ran), ExitCode.RECORDS_FAILED if failed else ExitCode.OK))
     stop = threading.Event()
     if scheduled:
@@ -108,17 +112,30 @@ def worker(
 
 def _drain_once(
     served: list[Recipe], location: Callable[[Recipe], str | Path], session: Session
-) -> bool:
-    """Sync the events due in each webhook recipe's inbox; whether some failed (and wait)."""
+) -> tuple[bool, bool]:
+    """Sync the events due in each webhook recipe's inbox; whether there were any, and whether
+    some failed (and wait)."""
     from core.worker.served import drain_due
 
-    failed = False
+    drained = failed = False
     for recipe in served:
         synced, kept = drain_due(recipe, location(recipe), session.pm)
         if synced or kept:
             _say(f"{recipe.name}: {synced:,} webhook events synced, {kept:,} wait to be retried")
+        drained = drained or synced + kept > 0
         failed = failed or kept > 0
-    return failed
+    return drained, failed
+
+
+def _nothing_due(scheduled: list[Recipe], now: float) -> str:
+    """One line for a look that found nothing to do: when the next scheduled run is due."""
+    from core.worker.schedule import next_due
+
+    if not scheduled:
+        return "nothing due: no webhook event waits"
+    due, name = min((next_due(r.model.schedule or "", now), r.name) for r in scheduled)
+    when = datetime.fromtimestamp(due, UTC).strftime("%Y-%m-%d %H:%M")
+    return f"nothing due now; the next run is {name}'s, at {when} UTC"
 
 
 def _recipes(

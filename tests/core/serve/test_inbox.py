@@ -121,3 +121,6 @@ def test_inbox_list_and_retry_through_the_cli(bench: Callable[..., Bench]) -> No
     served.drain()
     assert served.out() == [{"id": "g1", "amount": 5}]
     assert "0 event(s) in the inbox of hooks" in connector("inbox", "list")
+    done = connector("inbox", "list", "--all")
+    assert "done     GiftCreate  key g1  received" in done  # no "attempts 0"
+    assert "attempts" not in done
