@@ -47,9 +47,11 @@ class ContractCheck:
         return record
 
     def _broken(self, record: Record, error: ValidationError) -> Unreadable:
+        from core.recipe import error_text  # only once a record breaks the contract
+
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(the record)"
-        problem = "missing" if first["type"] == "missing" else first["msg"]
+        problem = "missing" if first["type"] == "missing" else error_text(first)
         reason = (
             f"{self.service} sent a record that breaks its published contract: "
             f"'{field}' {problem}; it was not read, so that nothing is guessed from it"

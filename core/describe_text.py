@@ -40,7 +40,7 @@ def columns(
 ) -> list[str]:
     """``name  text`` lines within :data:`WIDTH`: names in one column (``width`` wide, or as
     wide as the longest), never cut; text wrapped under itself (a name too long for the column
-    puts its text on the next line)."""
+    puts its text on the next line); a word is never cut, so one longer than the room runs past."""
     rows = list(rows)
     if not rows:
         return []
@@ -49,7 +49,11 @@ def columns(
     hang = " " * (indent + width + gap)
     lines = []
     for name, text in rows:
-        wrapped = textwrap.wrap(text, WIDTH - len(hang), break_on_hyphens=False) or [""]
+        # A word longer than the room (a URL in an example) goes whole on its own line: a cut one
+        # reads as two words and cannot be copied.
+        wrapped = textwrap.wrap(
+            text, WIDTH - len(hang), break_on_hyphens=False, break_long_words=False
+        ) or [""]
         if len(name) > width:
             lines.append(" " * indent + name)
             lines.extend(hang + part for part in wrapped if part)

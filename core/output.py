@@ -170,6 +170,13 @@ def print_test_results(recipe: Recipe, results: Sequence[CaseResult], *, as_json
         for line in result.problems:
             # A mapping error or a diff may quote a value the recipe interpolated: a secret.
             console.print(f"    {redact_text(line)}", markup=False)
+    if not results:
+        errors.print(
+            f"{recipe.name}: no tests, so nothing was checked: add tests: to {recipe.path.name},"
+            " each an input record and the fields it must map to (expect:) or filtered: true",
+            markup=False,
+        )
+        return
     passed = sum(r.passed for r in results)
     console.print(f"{recipe.name}: {passed} of {len(results)} test(s) passed")
 

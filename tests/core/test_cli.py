@@ -103,6 +103,19 @@ def test_inline_tests_pass_and_fail(write_recipe, invoke) -> None:
     assert 'amount: expected "2.55", got "2.50"' in result.stdout
 
 
+def test_a_recipe_without_tests_is_told_to_add_some_and_fails(write_recipe, invoke) -> None:
+    """Exit 1, as a failed test: a CI job running `connector test` must not pass a recipe whose
+    map nothing checks."""
+    recipe = write_recipe(RECIPE[: RECIPE.index("tests:")], "untested.yaml")
+    result = invoke("test", recipe)
+    assert result.exit_code == 1
+    assert "cli-demo: no tests, so nothing was checked: add tests: to untested" in result.stderr
+    assert "0 of 0" not in result.output
+    as_json = invoke("test", recipe, "--json")
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.stdout)["total"] == 0
+
+
 def test_inline_tests_need_no_secrets_but_a_run_does(
     write_recipe, invoke, monkeypatch, tmp_path
 ) -> None:

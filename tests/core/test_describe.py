@@ -177,3 +177,9 @@ def test_a_transform_s_details_name_no_class_of_ours(invoke) -> None:
     assert result.exit_code == 0, result.output
     assert "DateOrder" not in result.stdout  # how it works inside means nothing to a user
     assert "day_first: at a recipe's top" in " ".join(result.stdout.split())
+
+
+def test_a_long_example_value_is_never_cut_mid_word(invoke) -> None:
+    result = invoke("describe", "stripe.charges")
+    assert result.exit_code == 0, result.output
+    assert '"https://pay.stripe.com/receipts/emulated"' in result.stdout  # not "rec" + "eipts"
