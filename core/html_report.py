@@ -330,6 +330,12 @@ def _pending(data: ReportData) -> str:
         f"{data.pending_count:,} record(s) written to the import, not yet seen as created"
         " (<code>connector status</code> looks them up); the oldest first"
     )
+    if data.pending_held_already:
+        note += (
+            f". {data.pending_held_already:,} of them were in"
+            f" {data.sink.split('.')[0].capitalize()} already when this state sent them (another"
+            " state database had sent them): counted unchanged, not written, and not sent twice"
+        )
     table = (
         "<table><tr><th>source key</th><th>sink reference</th><th>written (UTC)</th></tr>"
         f"{''.join(rows)}</table>"

@@ -57,6 +57,8 @@ class ReportData:
     dead_letter_count: int
     pending: list[Pending]
     pending_count: int
+    #: of those, the ones the sink held already when this state sent them (another state did)
+    pending_held_already: int
     #: whether the sink has a queue to wait in (Virtuous's import); else nothing is pending
     queued: bool
 
@@ -76,10 +78,9 @@ def gather(
     by_day, by_designation, by_currency = _money(runs)
     letters = store.dead_letters(recipe)
     entries = store.ledger_entries(recipe)
+    waiting = [e for e in entries if sink.pending(e.sink_key)]
     pending = [
-        Pending(redact_text(e.key), redact_text(e.sink_key or ""), e.updated_at)
-        for e in entries
-        if sink.pending(e.sink_key)
+        Pending(redact_text(e.key), redact_text(e.sink_key or ""), e.updated_at) for e in waiting
     ]
     return ReportData(
         recipe=recipe,
@@ -95,6 +96,7 @@ def gather(
         dead_letter_count=len(letters),
         pending=sorted(pending, key=lambda p: p.since)[:PENDING_SHOWN],
         pending_count=len(pending),
+        pending_held_already=sum(e.outcome is Outcome.UNCHANGED for e in waiting),
         queued=sink.pending.__func__ is not Sink.pending.__func__,  # type: ignore[attr-defined]
     )
 

@@ -636,8 +636,8 @@ class Runner:
                 batch.settled.append(result.key)
                 self._resent.discard(result.key)
             if result.outcome.succeeded:
-                outcome = Outcome.WRITTEN if result.outcome is Outcome.UNCHANGED else result.outcome
-                batch.ledger.append((result.key, candidate.digest, result.sink_key, outcome))
+                # UNCHANGED: the sink held it already (another state sent it), as the run counts
+                batch.ledger.append((result.key, candidate.digest, result.sink_key, result.outcome))
                 if result.key in self._lettered:
                     self._resolve(batch, result.key)
                 if candidate.verdict is not None:

@@ -3,6 +3,7 @@ renders them (headless Chromium), are the state store's."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -211,3 +212,30 @@ def test_runs_that_wrote_no_money_are_not_blamed_on_a_missing_map(tmp_path) -> N
     html = render(data)
     assert "No money was written" in html
     assert "without map" not in html  # the recipe may well have one: its runs wrote no money
+
+
+def test_gifts_another_state_submitted_are_unchanged_in_the_run_the_state_and_the_page(
+    tmp_path, write_recipe, invoke, monkeypatch
+) -> None:
+    """A gift Virtuous holds already, sent by another state database (a restored backup, a
+    second machine), was not written by this one: the run, `state show` and the report page all
+    say unchanged, and the page says why its pending gifts outnumber what it wrote."""
+    recipe = write_recipe(designated())
+    with serving(monkeypatch) as virtuous:
+        virtuous.control("POST", "seed", json={"projects": PROJECTS})
+        donations_csv(tmp_path / "donations.csv", 4)
+        other = tmp_path / "other-state.db"
+        assert invoke("run", recipe, "--state", other).exit_code == 0
+        ours = tmp_path / "state.db"
+        run = invoke("run", recipe, "--state", ours, "--json")
+        assert run.exit_code == 0, run.output
+        counted = json.loads(run.stdout)["outcomes"]
+        assert {k: n for k, n in counted.items() if n} == {"unchanged": 4}
+        shown = json.loads(invoke("state", "show", recipe, "--state", ours, "--json").stdout)
+        assert shown["ledger"]["outcomes"] == {"unchanged": 4}
+        page = tmp_path / "report.html"
+        assert invoke("report", recipe, "--state", ours, "--html", page).exit_code == 0
+    found = _numbers(page.read_text())
+    assert found["data-kpi=written"] == ["0"]
+    assert found["data-kpi=pending"] == ["4"]
+    assert "4 of them were in Virtuous already when this state sent them" in page.read_text()
