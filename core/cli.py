@@ -577,6 +577,42 @@ def dlq_show(session: Session, recipe_path: Path, key: str, state_path: str | No
     output.print_dead_letter(letters[0])
 
 
+@dlq.command("resolve")
+@recipe_argument
+@click.argument("keys", nargs=-1, required=True, metavar="KEY...")
+@state_option
+@pass_session
+@reports_errors
+def dlq_resolve(
+    session: Session, recipe_path: Path, keys: tuple[str, ...], state_path: str | None
+) -> None:
+    """Record that the changes of RECIPE's needs_review records KEY... (changed after they were
+    written, which the sink cannot update) were applied by hand: the ledger takes each record
+    as it is now, and its dead letter goes."""
+    from core.outcomes import Outcome
+    from core.state import Batch
+
+    recipe = session.recipe(recipe_path, placeholders=True)
+    with _exclusive(recipe), session.state(recipe, state_path) as store:
+        letters = {d.key: d for d in store.dead_letters(recipe.name)}
+        written = store.ledger(recipe.name, keys)
+        rows = []
+        for key in dict.fromkeys(keys):
+            letter = letters.get(key)
+            # only a change the sink could not make carries its digest (see Runner)
+            review = letter is not None and letter.outcome is Outcome.NEEDS_REVIEW
+            if not review or letter is None or letter.digest is None or key not in written:
+                msg = (
+                    f"{key!r} of recipe {recipe.name} holds no change to apply by hand;"
+                    f" `connector dlq list {hint_target(recipe_path, state_path)}` shows what"
+                    " does, and `connector dlq retry` sends the others again"
+                )
+                _fail(msg, ExitCode.USAGE)
+            rows.append((key, letter.digest, written[key].sink_key, Outcome.UPDATED))
+        store.commit(recipe.name, Batch(ledger=rows, resolved=[key for key, *_ in rows]))
+    click.echo(f"{len(rows)} record(s) of {recipe.name} resolved: the next run leaves them alone")
+
+
 @dlq.command("retry")
 @recipe_argument
 @state_option

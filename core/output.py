@@ -127,11 +127,7 @@ def print_report(report: RunReport, recipe_path: Path | str = "RECIPE") -> None:
             markup=False,
         )
     elif report.failed:
-        errors.print(
-            f"{report.failed:,} record(s) need attention: `connector dlq list {recipe_path}`"
-            f" shows them, `connector dlq retry {recipe_path}` sends them again",
-            markup=False,
-        )
+        _attention_hints(report, recipe_path)
     for line in report.missing_paths:
         errors.print(line, markup=False, soft_wrap=True)
     if report.missing_paths:
@@ -140,6 +136,26 @@ def print_report(report: RunReport, recipe_path: Path | str = "RECIPE") -> None:
         errors.print(
             f"{report.dead_letters_waiting:,} dead-lettered record(s) not sent: unchanged since"
             " the service refused them; change them, or `connector dlq retry` sends them again",
+            markup=False,
+        )
+
+
+def _attention_hints(report: RunReport, recipe_path: Path | str) -> None:
+    """What to do about the records that did not go through: a change the sink cannot make is
+    applied by hand (sent again, it would only be found changed again); the rest are retried."""
+    retried = report.failed - report.to_apply
+    if retried:
+        errors.print(
+            f"{retried:,} record(s) need attention: `connector dlq list {recipe_path}`"
+            f" shows them, `connector dlq retry {recipe_path}` sends them again",
+            markup=False,
+        )
+    if report.to_apply:
+        errors.print(
+            f"{report.to_apply:,} record(s) changed after they were written, and the sink cannot"
+            " update them: apply each change in the service by hand (`connector dlq list"
+            f" {recipe_path}` shows them), then `connector dlq resolve {recipe_path} KEY...`"
+            " records it",
             markup=False,
         )
 

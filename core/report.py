@@ -51,6 +51,9 @@ class RunReport:
     requests_minimum: int = 0
     #: dead letters read again with the payload the sink refused: not sent; `dlq retry` sends
     dead_letters_waiting: int = 0
+    #: of the needs_review ones: changed after they were written, and the sink cannot update;
+    #: a person applies each change, then `dlq resolve` records it (`dlq retry` cannot help)
+    to_apply: int = 0
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished_at: str | None = None
     #: record paths the recipe reads that every record read lacked (see core.record_paths)

@@ -318,7 +318,7 @@ class Runner:
         ``dlq retry`` or a changed payload."""
         for letter in letters:
             self._lettered.add(letter.key)
-            if letter.digest is not None:
+            if letter.digest is not None and letter.outcome is Outcome.INVALID:
                 self._refused[letter.key] = letter.digest
 
     def _open(self, sink: Sink) -> None:
@@ -510,9 +510,15 @@ class Runner:
         elif previous is not None and not sink.supports_update:
             reason = (
                 f"changed since it was written ({_sink_ref(previous)}); {sink.name}"
-                " cannot update, so a person must apply the change"
+                " cannot update, so a person must apply the change, then `connector dlq resolve`"
+                " it"
             )
-            self._dead_letter(self._cut.open, key, candidate.record, Outcome.NEEDS_REVIEW, reason)
+            self.report.to_apply += 1
+            # the digest of the change: `dlq resolve` records it as applied
+            self._dead_letter(
+                self._cut.open, key, candidate.record, Outcome.NEEDS_REVIEW, reason, None,
+                candidate.digest,
+            )  # fmt: skip
         else:
             self._join(candidate, previous)
             stale.add(key)
@@ -731,7 +737,7 @@ class Runner:
         self.report.count(outcome)
         self.report.add_problem(key, outcome, reason, field)
         self._lettered.add(key)
-        if digest is None:
+        if digest is None or outcome is not Outcome.INVALID:
             self._refused.pop(key, None)
         else:
             self._refused[key] = digest

@@ -397,3 +397,29 @@ def test_a_gift_the_import_sets_aside_is_listed_by_status_with_virtuous_reason(
     assert row["reason"] == "contact 999999 does not exist"
     text = invoke("status", recipe)
     assert "needs update Web/q-2: contact 999999 does not exist" in text.output
+
+
+def test_a_gift_changed_after_it_was_written_is_applied_by_hand_then_resolved(
+    virtuous, write_recipe, invoke, tmp_path
+) -> None:
+    """Virtuous's transactions cannot update a gift: the run says to apply the change by hand
+    and then `dlq resolve` it (not `dlq retry`, which would only find it changed again)."""
+    donations_csv(tmp_path / "donations.csv", 3)
+    recipe = write_recipe(gifts_recipe())
+    assert invoke("run", recipe).exit_code == 0
+    donations_csv(tmp_path / "donations.csv", 3, **{"g-2": {"cents": "5000"}})
+    changed = invoke("run", recipe)
+    assert changed.exit_code == 1
+    assert "1 record(s) changed after they were written, and the sink cannot update" in (
+        changed.stderr
+    )
+    assert f"then `connector dlq resolve {recipe} KEY...` records it" in changed.stderr
+    assert "dlq retry" not in changed.stderr
+    assert invoke("dlq", "resolve", recipe, "g-1").exit_code == 2  # no change waits for it
+    resolved = invoke("dlq", "resolve", recipe, "g-2")
+    assert resolved.exit_code == 0, resolved.output
+    again = report(invoke("run", recipe, "--json"))
+    assert again["ok"]
+    assert again["outcomes"]["unchanged"] == 3
+    assert invoke("dlq", "list", recipe, "--json").stdout.strip() == "[]"
+    assert virtuous.state()["counts"]["pending"] == 3  # nothing was sent again
