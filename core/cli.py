@@ -599,9 +599,13 @@ def dlq_resolve(
         rows = []
         for key in dict.fromkeys(keys):
             letter = letters.get(key)
-            # only a change the sink could not make carries its digest (see Runner)
-            review = letter is not None and letter.outcome is Outcome.NEEDS_REVIEW
-            if not review or letter is None or letter.digest is None or key not in written:
+            # only a change the sink could not make is needs_review with a digest (see Runner)
+            if (
+                letter is None
+                or letter.outcome is not Outcome.NEEDS_REVIEW
+                or letter.digest is None
+                or key not in written
+            ):
                 msg = (
                     f"{key!r} of recipe {recipe.name} holds no change to apply by hand;"
                     f" `connector dlq list {hint_target(recipe_path, state_path)}` shows what"

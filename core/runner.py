@@ -516,9 +516,13 @@ class Runner:
             self.report.to_apply += 1
             # the digest of the change: `dlq resolve` records it as applied
             self._dead_letter(
-                self._cut.open, key, candidate.record, Outcome.NEEDS_REVIEW, reason, None,
-                candidate.digest,
-            )  # fmt: skip
+                self._cut.open,
+                key,
+                candidate.record,
+                Outcome.NEEDS_REVIEW,
+                reason,
+                digest=candidate.digest,
+            )
         else:
             self._join(candidate, previous)
             stale.add(key)
