@@ -33,3 +33,25 @@ def test_money_totals_of_more_than_28_digits_are_exact() -> None:
         "JPY": "100000000000000000000000000000",
         "USD": "12345678901234567890123456789.02",
     }
+
+
+def test_a_batch_of_undesignated_gifts_adds_up_as_its_gifts_one_by_one() -> None:
+    amounts = [Decimal(a) for a in ("12345678901234567890123456789.01", "0.01", "-0.00", "5")]
+    one_by_one, at_once = RunReport("r"), RunReport("r")
+    for amount in amounts:
+        one_by_one.add_money("USD", amount)
+        one_by_one.add_money_detail("2026-11-30", "USD", amount)
+    at_once.add_undesignated("2026-11-30", "USD", amounts)
+    assert at_once.to_dict()["money"] == one_by_one.to_dict()["money"]
+    assert (
+        at_once.to_dict()["money_detail"]
+        == one_by_one.to_dict()["money_detail"]
+        == [
+            {
+                "day": "2026-11-30",
+                "currency": "USD",
+                "designation": "",
+                "amount": "12345678901234567890123456794.02",
+            }
+        ]
+    )
