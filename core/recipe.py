@@ -8,6 +8,7 @@ component's own ``Settings`` model. Every error names ``file:line:column`` and t
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,7 +27,6 @@ from core.record_paths import MissingPaths, paths_in
 from core.registry import Registry
 from core.sink import Sink
 from core.source import Source
-from core.webhooks import WebhookSource
 from core.yaml_marks import Located, load_located
 
 M = TypeVar("M", bound=BaseModel)
@@ -267,7 +267,7 @@ def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = 
     )
     if model.reconcile is not None:
         _add_reconcile(recipe, model.reconcile, registry, env)
-    if model.schedule is not None and issubclass(source_class, WebhookSource):
+    if model.schedule is not None and _takes_webhooks(source_class):
         msg = (
             f"schedule: runs a polled source, but {source_class.name} takes webhooks as they"
             " come; remove schedule: (reconcile.every sets how often its reconciling poll runs)"
@@ -276,12 +276,19 @@ def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = 
     return recipe
 
 
+def _takes_webhooks(source_class: type[Source]) -> bool:
+    """Whether ``source_class`` takes webhooks. Only a webhook source's module imports
+    :mod:`core.webhooks`, so a recipe of polled sources never loads it (a faster ``validate``)."""
+    webhooks = sys.modules.get("core.webhooks")
+    return webhooks is not None and issubclass(source_class, webhooks.WebhookSource)
+
+
 def _add_reconcile(
     recipe: Recipe, ref: ReconcileRef, registry: Registry, env: Mapping[str, str] | None
 ) -> None:
     """Resolve ``reconcile:``: a polling source, only under a webhook source."""
     located = recipe.located
-    if not issubclass(recipe.source_class, WebhookSource):
+    if not _takes_webhooks(recipe.source_class):
         msg = (
             f"reconcile: fills the events a webhook source missed, but {recipe.source_class.name}"
             " is polled already; remove reconcile: or use a webhook source"
@@ -289,7 +296,7 @@ def _add_reconcile(
         raise RecipeValidationError(msg, where=located.where(("reconcile",)))
     where = located.where(("reconcile", "use"))
     found = registry.sources.get(ref.use, where=where, hint=registry.failure_hint())
-    if issubclass(found, WebhookSource):
+    if _takes_webhooks(found):
         msg = (
             f"reconcile.use: {ref.use} is a webhook source;"
             " name a polling source of the same objects"

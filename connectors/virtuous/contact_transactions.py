@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
-from connectors.virtuous.models import ContactTransaction
+from connectors.virtuous.contact_models import ContactTransaction
 from connectors.virtuous.service import VirtuousSettings
 from connectors.virtuous.sink import VirtuousSink
 from connectors.virtuous.transactions import IDEMPOTENT, write_batch

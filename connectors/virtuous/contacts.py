@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
-from connectors.virtuous.models import ContactUpdate
+from connectors.virtuous.contact_models import ContactUpdate
 from connectors.virtuous.pairing import CONTACT_FIELDS, INDIVIDUAL_FIELDS, contact_key, contact_seen
 from connectors.virtuous.service import VirtuousSettings
 from connectors.virtuous.sink import OneByOne

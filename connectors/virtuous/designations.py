@@ -21,11 +21,10 @@ import difflib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from connectors.virtuous.queries import QuerySettings, _Query
 from connectors.virtuous.service import VirtuousSettings
 from core.errors import AuthError, FatalError, InvalidRecord, RetriableError, SkippableError
 from core.http.redact import redact_url
@@ -181,21 +180,16 @@ def no_project_message(designation: Designation, catalog: ProjectCatalog) -> str
     return f"{message} among Virtuous's {len(catalog.projects)} projects"
 
 
-class _ProjectQuery(_Query):
-    """Every project, keyset-paged by id like the gift and contact queries."""
-
-    name: ClassVar[str] = "virtuous.projects"
-    path: ClassVar[str] = "/api/Project/Query"
-    id_parameter: ClassVar[str] = "Project Id"
-
-
 def read_projects(settings: VirtuousSettings, context: Context) -> list[Project]:
     """Every project of the organization, through the central client.
 
     A failure stops the run: without the projects, no gift can be judged.
     """
+    # The query machinery comes with the first read: ``connector validate`` never needs it.
+    from connectors.virtuous.queries import ProjectQuery, QuerySettings
+
     credentials = {name: getattr(settings, name) for name in VirtuousSettings.model_fields}
-    query = _ProjectQuery(QuerySettings(**credentials, page_size=1000), context)
+    query = ProjectQuery(QuerySettings(**credentials, page_size=1000), context)
     try:
         return [Project.from_row(row) for row in query.read(None)]
     except (FatalError, RetriableError, SkippableError) as error:  # a 403 is a FatalError too

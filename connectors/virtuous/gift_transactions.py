@@ -14,7 +14,6 @@ from connectors.virtuous.designations import DesignationCheck, DesignationSettin
 from connectors.virtuous.models import GiftTransaction
 from connectors.virtuous.recovery import TRANSACTION_PREFIX, recover_gifts
 from connectors.virtuous.sink import VirtuousSink
-from connectors.virtuous.transactions import write_gifts
 from core.outcomes import WriteItem, WriteResult
 
 if TYPE_CHECKING:  # what a run needs: `validate` imports this module and needs none of it
@@ -91,6 +90,8 @@ class GiftTransactions(VirtuousSink):
         return (sink_key or "").startswith(TRANSACTION_PREFIX)  # a gift: "gift/<id>"
 
     def write(self, batch: Sequence[WriteItem]) -> list[WriteResult]:
+        from connectors.virtuous.transactions import write_gifts  # a run's, not validate's
+
         return write_gifts(batch, self._send, self.service, self.reference)
 
     def reference(self, item: WriteItem) -> str:

@@ -130,6 +130,15 @@ class _Query(Source):
         return str(record["id"])
 
 
+class ProjectQuery(_Query):
+    """Every project, keyset-paged by id like the gift and contact queries (for the designation
+    check of :mod:`connectors.virtuous.designations`; not a recipe's source)."""
+
+    name: ClassVar[str] = "virtuous.projects"
+    path: ClassVar[str] = "/api/Project/Query"
+    id_parameter: ClassVar[str] = "Project Id"
+
+
 class VirtuousGifts(_Query):
     """Full gifts (``POST /api/Gift/Query/FullGift``)."""
 

@@ -118,6 +118,8 @@ def test_validate_imports_only_the_connectors_its_recipe_uses(tmp_path: Path) ->
     assert [m for m in modules if m.startswith(others) and m not in others] == []
     # A recipe that reaches no service needs neither the HTTP client nor the token store.
     assert {"httpx", "sqlite3", "rich"} & modules == set()
+    # Only a webhook source needs the webhook machinery.
+    assert "core.webhooks" not in modules
 
 
 def test_validate_of_a_virtuous_recipe_builds_no_http_client(tmp_path: Path) -> None:
@@ -128,6 +130,15 @@ def test_validate_of_a_virtuous_recipe_builds_no_http_client(tmp_path: Path) -> 
     assert "connectors.virtuous.gift_transactions" in modules
     # The sink's settings are checked; httpx and the state store come with a run's first request.
     assert {"httpx", "sqlite3"} & modules == set()
+    # Neither are the queries (the designation check's read of projects), the sending of
+    # gifts, the contacts' payload models, nor the webhook machinery.
+    unused = (
+        "connectors.virtuous.queries",
+        "connectors.virtuous.transactions",
+        "connectors.virtuous.contact_models",
+        "core.webhooks",
+    )
+    assert sorted(set(unused) & modules) == []
 
 
 def test_validate_of_every_shipped_recipe_builds_no_http_client(tmp_path: Path) -> None:
