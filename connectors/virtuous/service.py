@@ -23,7 +23,9 @@ OTP_VARIABLE = "VIRTUOUS_OTP"
 class VirtuousSettings(BaseModel):
     """Credentials and limits shared by every Virtuous source and sink."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Each subclass's validator is built when first used: a recipe validates one of them, and
+    # none validates these base settings themselves.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     base_url: str = Field(default=DEFAULT_BASE_URL, description="the Virtuous API")
     api_key: SecretStr | None = Field(default=None, description="an API key (recommended)")
