@@ -93,8 +93,11 @@ def test_a_killed_workers_run_is_finished_by_another_after_its_lease(
     first.wait()
     assert len(gift_ids(virtuous)) < 400
     # Its lease still holds (6 s from its last renewal): another worker leaves the run alone...
+    before = len(gift_ids(virtuous))
     second = start_worker(folder, shared_env, "--once")
-    assert second.communicate(timeout=60) == ("", "")
+    out, err = second.communicate(timeout=60)
+    assert (out, "(due" in err, second.returncode) == ("", False, 0), err  # it ran nothing
+    assert len(gift_ids(virtuous)) == before
     # ...until the lease expires; then a worker finishes it, nothing lost or doubled.
     third = start_worker(folder, shared_env, "--poll", "0.5")
     deadline = time.monotonic() + 120
