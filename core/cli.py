@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
 import click
 
 from core.errors import ConnectorError, RecipeError, RecipeValidationError
+from core.hints import hint_target
 
 if TYPE_CHECKING:
     import pluggy
@@ -126,17 +127,6 @@ def _show_report(report: RunReport, as_json: bool, recipe_path: Path | str) -> N
         click.echo(redact_text(json.dumps(report.to_dict(), indent=2)))
     else:
         output.print_report(report, recipe_path)
-
-
-def hint_target(recipe_path: Path, state_path: str | None) -> str:
-    """What a hint's command names (``connector dlq list ...``): the recipe, and the ``--state``
-    the run used, so that the command finds what the run kept. A database URL may hold a
-    password, so it is referred to, never repeated."""
-    if not state_path:
-        return str(recipe_path)
-    if "://" in state_path:
-        return f"{recipe_path} --state <the same URL>"
-    return f"{recipe_path} --state {state_path}"
 
 
 class Session:

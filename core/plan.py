@@ -18,7 +18,6 @@ import click
 from core.cli import (
     ExitCode,
     Session,
-    hint_target,
     pass_session,
     polled,
     progress_wanted,
@@ -27,6 +26,7 @@ from core.cli import (
     reports_errors,
     state_option,
 )
+from core.hints import hint_target
 
 
 @click.command()

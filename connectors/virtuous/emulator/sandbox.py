@@ -83,7 +83,7 @@ class VirtuousSandbox(SandboxEmulator):
             f" and {summary.get('contactsCreated', 0)} contact(s) created,"
             f" {len(summary.get('needsUpdate') or [])} left for review"
         )
-        from core.cli import hint_target
+        from core.hints import hint_target
 
         for recipe in rounds.recipes:
             if _sends_gifts(recipe):
