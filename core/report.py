@@ -144,6 +144,7 @@ class RunReport:
             "rate_limit_waits": self.waits,
             "requests": {"sent": self.requests_sent, "minimum": self.requests_minimum},
             "dead_letters_waiting": self.dead_letters_waiting,
+            "to_apply": self.to_apply,
             "missing_paths": self.missing_paths,
             "state": self.state,
             "started_at": self.started_at,
