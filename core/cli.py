@@ -589,13 +589,8 @@ def dlq_resolve(
         rows = []
         for key in dict.fromkeys(keys):
             letter = letters.get(key)
-            # only a change the sink could not make is needs_review with a digest (see Runner)
-            if (
-                letter is None
-                or letter.outcome is not Outcome.NEEDS_REVIEW
-                or letter.digest is None
-                or key not in written
-            ):
+            # to_apply implies the digest of the change to record; both named for mypy
+            if letter is None or letter.digest is None or not letter.to_apply or key not in written:
                 msg = (
                     f"{key!r} of recipe {recipe.name} holds no change to apply by hand;"
                     f" `connector dlq list {hint_target(recipe_path, state_path)}` shows what"

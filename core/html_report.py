@@ -305,14 +305,31 @@ def _dead_letters(data: ReportData) -> str:
         )
     note = (
         f"{data.dead_letter_count:,} record(s), grouped by reason;"
-        " <code>connector dlq list</code> lists them, <code>connector dlq retry</code>"
-        " sends them again"
+        " <code>connector dlq list</code> lists them. "
+        + _dead_letters_next(data.dead_letter_count, data.to_apply)
     )
     table = (
         '<table><tr><th class="n">records</th><th>outcome</th><th>field</th><th>reason</th></tr>'
         f"{''.join(rows)}</table>"
     )
     return _section("Dead letters", note, table)
+
+
+def _dead_letters_next(count: int, to_apply: int) -> str:
+    """What to do about them, as the run's own hint says: a change the sink cannot make is
+    applied by hand (sent again, it would only be found changed again); the rest are retried."""
+    retried = count - to_apply
+    steps = []
+    if to_apply:
+        steps.append(
+            f"{to_apply:,} changed after they were written, and the sink cannot update them:"
+            " apply each change by hand, then <code>connector dlq resolve RECIPE KEY...</code>"
+            " records it"
+        )
+    if retried:
+        others = "the other " if to_apply else ""
+        steps.append(f"<code>connector dlq retry</code> sends {others}{retried:,} again")
+    return "; ".join(steps)
 
 
 def _pending(data: ReportData) -> str:

@@ -55,6 +55,8 @@ class ReportData:
     by_currency: dict[str, Decimal]
     dead_letters: list[ReasonGroup]
     dead_letter_count: int
+    #: of those, changes the sink cannot make: applied by hand, then ``dlq resolve``d
+    to_apply: int
     pending: list[Pending]
     pending_count: int
     #: of those, the ones the sink held already when this state sent them (another state did)
@@ -94,6 +96,7 @@ def gather(
         by_currency=by_currency,
         dead_letters=_group(letters),
         dead_letter_count=len(letters),
+        to_apply=sum(letter.to_apply for letter in letters),
         pending=sorted(pending, key=lambda p: p.since)[:PENDING_SHOWN],
         pending_count=len(pending),
         pending_held_already=sum(e.outcome is Outcome.UNCHANGED for e in waiting),

@@ -25,6 +25,13 @@ class DeadLetter:
     #: when its payload changed (``dlq retry`` sends it regardless). None: not sent.
     digest: str | None = None
 
+    @property
+    def to_apply(self) -> bool:
+        """A change made after the record was written that the sink cannot update: a person
+        applies it, then ``dlq resolve`` records it (a ``dlq retry`` would find it changed
+        again). The runner keeps the change's digest with it; no other needs_review has one."""
+        return self.outcome is Outcome.NEEDS_REVIEW and self.digest is not None
+
 
 @dataclass(frozen=True)
 class InFlight:

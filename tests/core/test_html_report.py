@@ -89,6 +89,13 @@ def test_the_page_is_self_contained_and_counts_what_the_store_holds(
     assert found["data-money-designation=SCHOLARSHIP"] == ["10.02"]
     assert sorted(found["data-dead-letter-group=invalid"]) == ["1"]
     assert found["data-dead-letter-group=needs_review"] == ["1"]
+    # g-2 changed after it was written: a retry would find it changed again, so the page says
+    # what the run's hint says (apply it by hand, then resolve it); g-5 is retried
+    assert (
+        "1 changed after they were written, and the sink cannot update them: apply each change"
+        " by hand, then <code>connector dlq resolve RECIPE KEY...</code> records it"
+    ) in html
+    assert "<code>connector dlq retry</code> sends the other 1 again" in html
 
 
 def _from_the_store(recipe_path: Path, registry) -> dict[str, object]:
@@ -201,6 +208,9 @@ def test_dead_letters_of_one_cause_group_together(tmp_path) -> None:
         ("invalid", 1, ["m-3"]),
     ]
     assert data.dead_letters[0].reason == "no Virtuous contact matches a@x.org"
+    html = render(data)
+    assert "<code>connector dlq retry</code> sends 3 again" in html  # none waits for a person
+    assert "dlq resolve" not in html
 
 
 def test_runs_that_wrote_no_money_are_not_blamed_on_a_missing_map(tmp_path) -> None:
