@@ -546,7 +546,7 @@ def dlq_list(session: Session, recipe_path: Path, state_path: str | None, as_jso
     recipe = session.recipe(recipe_path, placeholders=True)
     with session.state(recipe, state_path) as store:
         letters = store.dead_letters(recipe.name)
-    output.print_dead_letters(letters, as_json=as_json)
+    output.print_dead_letters(letters, hint_target(recipe_path, state_path), as_json=as_json)
 
 
 @dlq.command("show")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -219,7 +221,9 @@ def print_state(recipe: str, store: StateStore, *, as_json: bool) -> None:
     console.print(f"dead letters: {len(store.dead_letters(recipe)):,}")
 
 
-def print_dead_letters(letters: Sequence[DeadLetter], *, as_json: bool) -> None:
+def print_dead_letters(letters: Sequence[DeadLetter], target: str, *, as_json: bool) -> None:
+    """``target`` is what the next commands name: the recipe (and ``--state``), as
+    :func:`core.hints.hint_target` gives it."""
     if as_json:
         rows = [
             {
@@ -229,17 +233,59 @@ def print_dead_letters(letters: Sequence[DeadLetter], *, as_json: bool) -> None:
                 "field": d.field,
                 "attempts": d.attempts,
                 "updated_at": d.updated_at,
+                "next": _next_command(d, target),
             }
             for d in letters
         ]
         console.print_json(json.dumps(rows))
         return
-    table = Table("key", "outcome", "field", "reason", "attempts", "when")
+    table = Table("key", "outcome", "field", "reason", "attempts", "when", "next")
     for d in letters:
         reason = redact_text(d.reason)
-        table.add_row(d.key, str(d.outcome), d.field or "", reason, str(d.attempts), d.updated_at)
+        when = d.updated_at
+        step = f"dlq {_next_step(d)}"
+        table.add_row(d.key, str(d.outcome), d.field or "", reason, str(d.attempts), when, step)
     console.print(table)
     console.print(f"{len(letters)} dead letter(s)")
+    for line in _next_steps(letters, target):
+        console.print(line, markup=False, soft_wrap=True)
+
+
+def _next_step(letter: DeadLetter) -> str:
+    """The ``dlq`` command for ``letter``: a change the sink cannot make is applied by hand, then
+    resolved; another needs_review waits for a person, who reads why (a retry may not help, or,
+    for a write in doubt, may make it twice); the rest are sent again."""
+    if letter.to_apply:
+        return "resolve"
+    return "show" if letter.outcome is Outcome.NEEDS_REVIEW else "retry"
+
+
+def _next_command(letter: DeadLetter, target: str) -> str:
+    step = _next_step(letter)
+    key = "" if step == "retry" else f" {shlex.quote(letter.key)}"
+    return f"connector dlq {step} {target}{key}"
+
+
+def _next_steps(letters: Sequence[DeadLetter], target: str) -> list[str]:
+    steps = Counter(_next_step(d) for d in letters)
+    lines = []
+    if steps["resolve"]:
+        lines.append(
+            f"{steps['resolve']:,} changed after they were written, and the sink cannot update"
+            " them: apply each change in the service by hand, then"
+            f" `connector dlq resolve {target} KEY...` records it"
+        )
+    if steps["show"]:
+        lines.append(
+            f"{steps['show']:,} need a person: the reason says what to do;"
+            f" `connector dlq show {target} KEY` shows the record"
+        )
+    if steps["retry"]:
+        lines.append(
+            f"{steps['retry']:,} to send again: `connector dlq retry {target}` (an invalid one"
+            " after fixing its record or the recipe)"
+        )
+    return lines
 
 
 def print_dead_letter(letter: DeadLetter) -> None:

@@ -18,6 +18,7 @@ from core.cli import (
     reports_errors,
     state_option,
 )
+from core.hints import hint_target
 
 if TYPE_CHECKING:
     from core.state import InboxEvent
@@ -53,11 +54,18 @@ def inbox_list(
         error = f"  last error: {row['last_error']}" if row["last_error"] else ""
         # attempts counts the tries that failed: a done event's last, good one is not in it
         failed = f"  failed attempts {event.attempts}" if event.attempts else ""
+        again = (
+            f"  next attempt {row['next_attempt']}"
+            if event.attempts and row["next_attempt"]
+            else ""
+        )
         click.echo(
             f"{event.seq}  {event.status:<7}  {event.type}  key {event.key}"
-            f"{failed}  received {row['received_at']}{error}"
+            f"{failed}{again}  received {row['received_at']}{error}"
         )
     click.echo(f"{len(events)} event(s) in the inbox of {recipe.name}")
+    for line in _next_steps(events, hint_target(recipe_path, state_path)):
+        click.echo(line)
 
 
 @inbox.command("retry")
@@ -74,6 +82,25 @@ def inbox_retry(session: Session, recipe_path: Path, state_path: str | None) -> 
     with session.state(recipe, state_path) as store:
         count = inbox_of(store).inbox_retry(recipe.name, time.time())
     click.echo(f"{count} event(s) of {recipe.name} to be tried again")
+
+
+def _next_steps(events: list[InboxEvent], target: str) -> list[str]:
+    """What to type about the events listed: a failed one waits for a person; a waiting one for
+    `connector serve`, at its next attempt or at once after `inbox retry`."""
+    failed = sum(event.status == "failed" for event in events)
+    waiting = sum(event.status == "pending" for event in events)
+    lines = []
+    if failed:
+        lines.append(
+            f"{failed:,} failed after every attempt: once what the last error names is fixed,"
+            f" `connector inbox retry {target}` makes them due again"
+        )
+    if waiting:
+        lines.append(
+            f"{waiting:,} waiting: `connector serve {target}` syncs them (a running one does,"
+            f" at the next attempt); `connector inbox retry {target}` makes them due now"
+        )
+    return lines
 
 
 def _row(event: InboxEvent) -> dict[str, object]:

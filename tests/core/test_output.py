@@ -12,6 +12,7 @@ import pytest
 from core.outcomes import Outcome
 from core.output import progress_line
 from core.report import RunReport
+from core.state import Batch, DeadLetter, open_state
 from tests.conftest import write_jsonl
 from tests.connectors.virtuous.support import KEY, serving
 
@@ -127,3 +128,42 @@ def test_a_run_into_a_file_counts_no_requests(write_recipe, invoke, tmp_path) ->
     assert json.loads(result.stdout)["requests"] == {"sent": 0, "minimum": 0}
     (tmp_path / "out.jsonl").unlink()
     assert "requests" not in invoke("run", recipe, "--state", str(tmp_path / "again.db")).stdout
+
+
+def test_dlq_list_names_the_next_command_for_each_kind_of_dead_letter(
+    write_recipe, invoke, tmp_path
+) -> None:
+    """A change the sink cannot make is applied by hand, then resolved; a write in doubt waits
+    for a person, who reads why (a retry could make it twice); a refused record is retried."""
+    recipe = write_recipe(RECIPE)
+    letters = [
+        DeadLetter(
+            "changed",
+            Outcome.NEEDS_REVIEW,
+            "changed since it was written",
+            None,
+            {},
+            1,
+            digest="d1",
+        ),
+        DeadLetter("in doubt", Outcome.NEEDS_REVIEW, "look for it by hand", None, {}),
+        DeadLetter("refused", Outcome.INVALID, "amount: not a number", "amount", {}, digest="d2"),
+    ]
+    store = open_state(tmp_path / ".connector" / "state.db")
+    try:
+        store.commit("charges", Batch(dead_letters=letters))
+    finally:
+        store.close()
+    listed = json.loads(invoke("dlq", "list", recipe, "--json").stdout)
+    assert {row["key"]: row["next"] for row in listed} == {
+        "changed": f"connector dlq resolve {recipe} changed",
+        "in doubt": f"connector dlq show {recipe} 'in doubt'",
+        "refused": f"connector dlq retry {recipe}",
+    }
+    text = invoke("dlq", "list", recipe, "--state", tmp_path / ".connector" / "state.db").stdout
+    target = f"{recipe} --state {tmp_path / '.connector' / 'state.db'}"
+    assert f"then `connector dlq resolve {target} KEY...` records it" in text
+    assert f"1 need a person: the reason says what to do; `connector dlq show {target} KEY`" in (
+        text
+    )
+    assert f"1 to send again: `connector dlq retry {target}`" in text

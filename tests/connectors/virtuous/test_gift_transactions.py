@@ -417,6 +417,8 @@ def test_a_gift_changed_after_it_was_written_is_applied_by_hand_then_resolved(
     assert "dlq retry" not in changed.stderr
     # a script reads the same count: the change waits for a person, run after run
     assert report(invoke("run", recipe, "--json"))["to_apply"] == 1
+    [letter] = json.loads(invoke("dlq", "list", recipe, "--json").stdout)
+    assert letter["next"] == f"connector dlq resolve {recipe} g-2"
     assert invoke("dlq", "resolve", recipe, "g-1").exit_code == 2  # no change waits for it
     resolved = invoke("dlq", "resolve", recipe, "g-2")
     assert resolved.exit_code == 0, resolved.output

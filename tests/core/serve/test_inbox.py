@@ -11,6 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from core.cli import Session, with_plugin_commands
+from core.hints import hint_target
 from core.json_numbers import parse_json
 from core.serve.claims import gone
 from core.state import NewEvent, SqliteStateStore
@@ -115,7 +116,10 @@ def test_inbox_list_and_retry_through_the_cli(bench: Callable[..., Bench]) -> No
     assert [(e["key"], e["event_id"], e["attempts"]) for e in listed] == [("g1", "evt_1", 1)]
     assert listed[0]["last_error"].startswith("the sink did not take it: ")
     assert "the test service is down" in listed[0]["last_error"]
-    assert "1 event(s) in the inbox of hooks" in connector("inbox", "list")
+    waiting = connector("inbox", "list")
+    assert "1 event(s) in the inbox of hooks" in waiting
+    target = hint_target(served.recipe.path, served.location)  # a URL is not repeated
+    assert f"`connector inbox retry {target}` makes them due now" in waiting
     assert "1 event(s) of hooks to be tried again" in connector("inbox", "retry")
     (served.directory / "down").unlink()
     served.drain()
@@ -124,3 +128,28 @@ def test_inbox_list_and_retry_through_the_cli(bench: Callable[..., Bench]) -> No
     done = connector("inbox", "list", "--all")
     assert "done     GiftCreate  key g1  received" in done  # no "attempts 0"
     assert "attempts" not in done
+
+
+def test_inbox_list_names_the_command_that_takes_a_failed_event_again(
+    tmp_path: Path, write_recipe, invoke
+) -> None:
+    recipe = write_recipe(
+        """
+        version: 1
+        name: hooks
+        source: {use: file.jsonl, with: {path: in.jsonl, key: id}}
+        sink: {use: file.jsonl, with: {path: out.jsonl}}
+        """
+    )
+    store = SqliteStateStore(tmp_path / "state.db")
+    store.inbox_enqueue([_new("g1")], 1.0)
+    [claimed] = store.inbox_claim("hooks", 10, now=2.0, until=100.0)
+    store.inbox_failed([(claimed.seq, "the sink is down")], 3.0, lambda n: 60.0, max_attempts=1)
+    store.close()
+    listed = invoke("inbox", "list", recipe, "--state", tmp_path / "state.db").stdout
+    assert "failed attempts 1" in listed
+    assert (
+        "1 failed after every attempt: once what the last error names is fixed,"
+        f" `connector inbox retry {recipe} --state {tmp_path / 'state.db'}` makes them due again"
+    ) in listed
+    assert "waiting" not in listed  # nothing else waits: no serve to start
