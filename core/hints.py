@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from core.state import DeadLetter
 
 
 def hint_target(recipe_path: Path, state_path: str | None) -> str:
@@ -14,3 +18,15 @@ def hint_target(recipe_path: Path, state_path: str | None) -> str:
     if "://" in state_path:
         return f"{recipe_path} --state <the same URL>"
     return f"{recipe_path} --state {state_path}"
+
+
+def dead_letter_step(letter: DeadLetter) -> Literal["resolve", "show", "retry"]:
+    """The ``dlq`` command a dead letter needs next: a change the sink cannot make is applied by
+    hand, then resolved (a retry would find it changed again); another needs_review waits for a
+    person, whose next step its reason names (a refund in doubt, a partial refund, a contact no
+    one matches); an invalid or failed record is sent again."""
+    from core.outcomes import Outcome  # not at start-up: the CLI imports this module
+
+    if letter.to_apply:
+        return "resolve"
+    return "show" if letter.outcome is Outcome.NEEDS_REVIEW else "retry"

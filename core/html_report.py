@@ -7,6 +7,7 @@ script) can read them from the page without depending on its wording.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from html import escape
@@ -305,8 +306,7 @@ def _dead_letters(data: ReportData) -> str:
         )
     note = (
         f"{data.dead_letter_count:,} record(s), grouped by reason;"
-        " <code>connector dlq list</code> lists them. "
-        + _dead_letters_next(data.dead_letter_count, data.to_apply)
+        " <code>connector dlq list</code> lists them. " + _dead_letters_next(data.next_steps)
     )
     table = (
         '<table><tr><th class="n">records</th><th>outcome</th><th>field</th><th>reason</th></tr>'
@@ -315,21 +315,22 @@ def _dead_letters(data: ReportData) -> str:
     return _section("Dead letters", note, table)
 
 
-def _dead_letters_next(count: int, to_apply: int) -> str:
-    """What to do about them, as the run's own hint says: a change the sink cannot make is
-    applied by hand (sent again, it would only be found changed again); the rest are retried."""
-    retried = count - to_apply
-    steps = []
-    if to_apply:
-        steps.append(
-            f"{to_apply:,} changed after they were written, and the sink cannot update them:"
-            " apply each change by hand, then <code>connector dlq resolve RECIPE KEY...</code>"
-            " records it"
+def _dead_letters_next(steps: Counter[str]) -> str:
+    """What to do about them, as ``connector dlq list`` says: a change the sink cannot make is
+    applied by hand (sent again, it would only be found changed again); another needs_review
+    waits for a person; the rest are retried."""
+    lines = []
+    if steps["resolve"]:
+        lines.append(
+            f"{steps['resolve']:,} changed after they were written, and the sink cannot update"
+            " them: apply each change by hand, then"
+            " <code>connector dlq resolve RECIPE KEY...</code> records it"
         )
-    if retried:
-        others = "the other " if to_apply else ""
-        steps.append(f"<code>connector dlq retry</code> sends {others}{retried:,} again")
-    return "; ".join(steps)
+    if steps["show"]:
+        lines.append(f"{steps['show']:,} need a person to read why and act")
+    if steps["retry"]:
+        lines.append(f"<code>connector dlq retry</code> sends {steps['retry']:,} again")
+    return "; ".join(lines)
 
 
 def _pending(data: ReportData) -> str:

@@ -8,10 +8,12 @@ ledger, as they are now.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from core.hints import dead_letter_step
 from core.http.redact import redact_text
 from core.outcomes import Outcome
 from core.sink import Sink
@@ -55,8 +57,8 @@ class ReportData:
     by_currency: dict[str, Decimal]
     dead_letters: list[ReasonGroup]
     dead_letter_count: int
-    #: of those, changes the sink cannot make: applied by hand, then ``dlq resolve``d
-    to_apply: int
+    #: of those, how many need each ``dlq`` command next (see core.hints.dead_letter_step)
+    next_steps: Counter[str]
     pending: list[Pending]
     pending_count: int
     #: of those, the ones the sink held already when this state sent them (another state did)
@@ -96,7 +98,7 @@ def gather(
         by_currency=by_currency,
         dead_letters=_group(letters),
         dead_letter_count=len(letters),
-        to_apply=sum(letter.to_apply for letter in letters),
+        next_steps=Counter(dead_letter_step(letter) for letter in letters),
         pending=sorted(pending, key=lambda p: p.since)[:PENDING_SHOWN],
         pending_count=len(pending),
         pending_held_already=sum(e.outcome is Outcome.UNCHANGED for e in waiting),

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from core import record_paths
 from core.console import console_for
+from core.hints import dead_letter_step
 from core.http.redact import redact_text
 from core.outcomes import Outcome
 from core.state import DeadLetter, StateStore
@@ -243,7 +244,7 @@ def print_dead_letters(letters: Sequence[DeadLetter], target: str, *, as_json: b
     for d in letters:
         reason = redact_text(d.reason)
         when = d.updated_at
-        step = f"dlq {_next_step(d)}"
+        step = f"dlq {dead_letter_step(d)}"
         table.add_row(d.key, str(d.outcome), d.field or "", reason, str(d.attempts), when, step)
     console.print(table)
     console.print(f"{len(letters)} dead letter(s)")
@@ -251,23 +252,14 @@ def print_dead_letters(letters: Sequence[DeadLetter], target: str, *, as_json: b
         console.print(line, markup=False, soft_wrap=True)
 
 
-def _next_step(letter: DeadLetter) -> str:
-    """The ``dlq`` command for ``letter``: a change the sink cannot make is applied by hand, then
-    resolved; another needs_review waits for a person, who reads why (a retry may not help, or,
-    for a write in doubt, may make it twice); the rest are sent again."""
-    if letter.to_apply:
-        return "resolve"
-    return "show" if letter.outcome is Outcome.NEEDS_REVIEW else "retry"
-
-
 def _next_command(letter: DeadLetter, target: str) -> str:
-    step = _next_step(letter)
+    step = dead_letter_step(letter)
     key = "" if step == "retry" else f" {shlex.quote(letter.key)}"
     return f"connector dlq {step} {target}{key}"
 
 
 def _next_steps(letters: Sequence[DeadLetter], target: str) -> list[str]:
-    steps = Counter(_next_step(d) for d in letters)
+    steps = Counter(dead_letter_step(d) for d in letters)
     lines = []
     if steps["resolve"]:
         lines.append(
@@ -277,8 +269,8 @@ def _next_steps(letters: Sequence[DeadLetter], target: str) -> list[str]:
         )
     if steps["show"]:
         lines.append(
-            f"{steps['show']:,} need a person: the reason says what to do;"
-            f" `connector dlq show {target} KEY` shows the record"
+            f"{steps['show']:,} need a person to read why and act:"
+            f" `connector dlq show {target} KEY` shows each with its record"
         )
     if steps["retry"]:
         lines.append(

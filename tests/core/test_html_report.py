@@ -95,7 +95,7 @@ def test_the_page_is_self_contained_and_counts_what_the_store_holds(
         "1 changed after they were written, and the sink cannot update them: apply each change"
         " by hand, then <code>connector dlq resolve RECIPE KEY...</code> records it"
     ) in html
-    assert "<code>connector dlq retry</code> sends the other 1 again" in html
+    assert "<code>connector dlq retry</code> sends 1 again" in html
 
 
 def _from_the_store(recipe_path: Path, registry) -> dict[str, object]:
@@ -209,7 +209,9 @@ def test_dead_letters_of_one_cause_group_together(tmp_path) -> None:
     ]
     assert data.dead_letters[0].reason == "no Virtuous contact matches a@x.org"
     html = render(data)
-    assert "<code>connector dlq retry</code> sends 3 again" in html  # none waits for a person
+    # contacts no one matches: a person reads why (create them, or match them by hand)
+    assert "2 need a person to read why and act" in html
+    assert "<code>connector dlq retry</code> sends 1 again" in html
     assert "dlq resolve" not in html
 
 

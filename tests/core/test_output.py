@@ -133,8 +133,8 @@ def test_a_run_into_a_file_counts_no_requests(write_recipe, invoke, tmp_path) ->
 def test_dlq_list_names_the_next_command_for_each_kind_of_dead_letter(
     write_recipe, invoke, tmp_path
 ) -> None:
-    """A change the sink cannot make is applied by hand, then resolved; a write in doubt waits
-    for a person, who reads why (a retry could make it twice); a refused record is retried."""
+    """A change the sink cannot make is applied by hand, then resolved; a refund in doubt waits
+    for a person, who reads why; a refused record is retried."""
     recipe = write_recipe(RECIPE)
     letters = [
         DeadLetter(
@@ -163,7 +163,5 @@ def test_dlq_list_names_the_next_command_for_each_kind_of_dead_letter(
     text = invoke("dlq", "list", recipe, "--state", tmp_path / ".connector" / "state.db").stdout
     target = f"{recipe} --state {tmp_path / '.connector' / 'state.db'}"
     assert f"then `connector dlq resolve {target} KEY...` records it" in text
-    assert f"1 need a person: the reason says what to do; `connector dlq show {target} KEY`" in (
-        text
-    )
+    assert f"1 need a person to read why and act: `connector dlq show {target} KEY`" in text
     assert f"1 to send again: `connector dlq retry {target}`" in text
