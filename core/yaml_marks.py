@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from core import limits
-from core.errors import RecipeSyntaxError, RecipeValidationError
+from core.errors import RecipeError, RecipeSyntaxError, RecipeValidationError
 
 Path_ = tuple[str | int, ...]
 
@@ -46,8 +46,13 @@ class Located:
 
 def load_located(text: str, file: str) -> Located:
     """Parse ``text`` with the safe loader, recording a mark for every mapping key and item."""
-    located = Located(file, None)
     _check_flow_depth(text, file)
+    return _located_by_libyaml(text, file) or _located(text, file)
+
+
+def _located(text: str, file: str) -> Located:
+    """The pure-Python parser's reading of ``text``: the one whose errors users see."""
+    located = Located(file, None)
     try:
         loader = _Loader(text)  # the reader refuses a NUL or a control character here
     except yaml.reader.ReaderError as error:
@@ -69,20 +74,63 @@ def load_located_file(path: Path) -> Located:
     return load_located(path.read_text(encoding="utf-8"), str(path))
 
 
-class _Loader(yaml.SafeLoader):
-    """The safe loader, remembering where each alias is used: composing forgets it."""
+def _located_by_libyaml(text: str, file: str) -> Located | None:
+    """``text`` parsed by libyaml (a tenth of the pure-Python parser's time), composed and built
+    as :func:`_located` does; None for a character the pure-Python reader refuses and for
+    whatever libyaml or the builder refuses, so that :func:`_located` says what is wrong, in
+    the words and at the line it always did."""
+    if not _LIBYAML or yaml.reader.Reader.NON_PRINTABLE.search(text):
+        return None
+    located = Located(file, None)
+    loader = _CLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            located.data = _Builder(loader, located).build(node, ())
+    except (yaml.YAMLError, RecipeError, RecursionError):
+        return None
+    finally:
+        loader.dispose()
+    return located
+
+
+class _AliasMarks(yaml.composer.Composer):
+    """Composing that remembers where each alias is used: the composer forgets it. The parser
+    it is mixed with, pure Python or libyaml, provides the events."""
+
+    aliases: dict[tuple[int, int], tuple[str, Any]]
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        alias = self.check_event(yaml.AliasEvent)  # type: ignore[attr-defined]
+        if alias and parent is not None and index is not None:
+            event: yaml.AliasEvent = self.peek_event()  # type: ignore[attr-defined]
+            if event.start_mark is not None:
+                self.aliases[_slot(parent, index)] = (str(event.anchor), event.start_mark)
+        return super().compose_node(parent, index)
+
+
+class _Loader(_AliasMarks, yaml.SafeLoader):
+    """The safe loader, pure Python."""
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
         #: (id of the parent node, id of the key node or the item index) -> (anchor, mark)
-        self.aliases: dict[tuple[int, int], tuple[str, Any]] = {}
+        self.aliases = {}
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        if parent is not None and index is not None and self.check_event(yaml.AliasEvent):
-            event: yaml.AliasEvent = self.peek_event()  # type: ignore[no-untyped-call]
-            if event.start_mark is not None:
-                self.aliases[_slot(parent, index)] = (str(event.anchor), event.start_mark)
-        return super().compose_node(parent, index)
+
+#: PyYAML built without libyaml has no CSafeLoader: then every text takes the pure-Python path.
+_LIBYAML: bool = yaml.__with_libyaml__
+_CSafeLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _CLoader(_AliasMarks, _CSafeLoader):  # type: ignore[misc]
+    """libyaml's scanner and parser under the pure-Python composer (which, as its events come
+    in, marks the aliases), constructor and resolver."""
+
+    def __init__(self, text: str) -> None:
+        _CSafeLoader.__init__(self, text)  # the composer's own __init__ is not in its chain
+        self.anchors = {}
+        self.aliases = {}
 
 
 def _slot(parent: yaml.Node, index: Any) -> tuple[int, int]:
