@@ -17,7 +17,6 @@ gigabytes. Static paths are hoisted into locals that every expression of the map
 from __future__ import annotations
 
 import ast
-import difflib
 import inspect
 import math
 import re
@@ -491,6 +490,8 @@ class _Emitter:
         transforms = self.scope.transforms
         if name not in transforms:
             known = ", ".join(sorted(transforms)) or "(none)"
+            import difflib  # here: a misspelt transform is rare, and start-up is paid each time
+
             close = difflib.get_close_matches(name, transforms, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             msg = f"unknown transform {name!r}; known: {known}{hint}"

@@ -8,7 +8,6 @@ records to name each ``record.`` path the recipe reads that none of them had.
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -141,6 +140,8 @@ def _not_in_every_record(recipe: Recipe) -> list[str]:
         if len(path) > 1 or not isinstance(name, str) or name in fields:
             continue
         at = recipe.mapping.read_at.get(path, ("map",))
+        import difflib  # here: a field no source gives is rare, validate is started often
+
         close = difflib.get_close_matches(name, fields, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         problems.append(

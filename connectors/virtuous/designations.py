@@ -17,7 +17,6 @@ against cached projects reads them afresh once per run, so a project created sin
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -114,6 +113,8 @@ class ProjectCatalog:
     def closest(self, kind: str, value: str, count: int = 3) -> list[str]:
         """The project codes (or names) spelled most like ``value``."""
         known = self._by_text[kind]
+        import difflib  # here: only an unknown project asks, and validate loads this module
+
         close = difflib.get_close_matches(_fold(value), list(known), n=count, cutoff=0.6)
         return [getattr(known[folded], kind) for folded in close]
 

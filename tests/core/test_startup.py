@@ -147,3 +147,15 @@ def test_validate_of_every_shipped_recipe_builds_no_http_client(tmp_path: Path) 
     assert done.returncode == 0, done.stdout + done.stderr
     # Sources, sinks and webhooks import httpx and the state store where a request is sent.
     assert {"httpx", "sqlite3"} & modules == set()
+
+
+@pytest.mark.parametrize(
+    "recipe", ["csv-donations-to-virtuous-gifts.yaml", "csv-donations-to-jsonl.yaml"]
+)
+def test_validate_of_a_valid_recipe_loads_no_suggestion_machinery(
+    recipe: str, tmp_path: Path
+) -> None:
+    done, modules = imported_by("validate", str(RECIPES / recipe), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    # "did you mean" (difflib) is asked only when a name is wrong: bench/startup.py times this.
+    assert "difflib" not in modules
