@@ -46,7 +46,7 @@ from core.report import RunReport
 from core.sink import Sink
 from core.source import Record, Source, Unreadable
 from core.state import Batch, DeadLetter, InFlight, StateStore
-from core.two_way import Pairing, Pending, Verdict
+from core.two_way import Pairing, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -463,8 +463,7 @@ class Runner:
     def _judge(self, pairing: Pairing, reads: list[_Read], known: dict[str, LedgerEntry]) -> None:
         """Two-way: take the other side's values of the fields it owns, and find the echoes."""
         candidates = [read.candidate for read in reads if read.candidate is not None]
-        pending = [Pending(c.key, c.record, c.payload, c.digest) for c in candidates]
-        verdicts = pairing.judge(pending, known, payload_digest)
+        verdicts = pairing.judge(candidates, known, payload_digest)
         for candidate in candidates:
             verdict = candidate.verdict = verdicts.get(candidate.key)
             if verdict is not None and verdict.payload is not candidate.payload:

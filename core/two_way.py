@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from core.digest import exact_json_encoder
 from core.outcomes import LedgerEntry, WriteItem
@@ -38,14 +38,18 @@ from core.state import PairView, StateStore
 _canonical = exact_json_encoder(sort_keys=True)
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A record about to be classified: its key, what it was read as, and its payload."""
+class Pending(Protocol):
+    """A record about to be classified: its key, what it was read as, and its payload (the
+    runner's own candidates, judged as they are)."""
 
-    key: str
-    record: Record
-    payload: dict[str, Any]
-    digest: str
+    @property
+    def key(self) -> str: ...
+    @property
+    def record(self) -> Record: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+    @property
+    def digest(self) -> str: ...
 
 
 @dataclass
