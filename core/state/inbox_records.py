@@ -11,6 +11,7 @@ and reads them back as events with :func:`event_from_row`, which keep records th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -74,3 +75,13 @@ def event_from_row(row: tuple[Any, ...]) -> InboxEvent:
         available_at=row[10],
         last_error=row[11],
     )
+
+
+def after_failure(
+    attempts: int, now: float, backoff: Callable[[int], float], max_attempts: int
+) -> tuple[int, str, float]:
+    """An event's attempts, status and next time once one more attempt of it failed: retried
+    ``backoff(attempts)`` seconds from ``now``, or ``failed`` for good at ``max_attempts``."""
+    attempts += 1
+    status = "failed" if attempts >= max_attempts else "pending"
+    return attempts, status, now + backoff(attempts)

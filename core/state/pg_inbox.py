@@ -16,7 +16,12 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from core.state.base import InboxEvent, NewEvent
-from core.state.inbox_records import EVENT_COLUMNS, event_from_row, new_event_row
+from core.state.inbox_records import (
+    EVENT_COLUMNS,
+    after_failure,
+    event_from_row,
+    new_event_row,
+)
 
 _CLAIM = f"""
 SELECT {EVENT_COLUMNS} FROM inbox AS e
@@ -95,12 +100,11 @@ class PostgresInbox:
                 ).fetchone()
                 if row is None:
                     continue
-                attempts = int(row[0]) + 1
-                status = "failed" if attempts >= max_attempts else "pending"
+                attempts, status, due = after_failure(int(row[0]), now, backoff, max_attempts)
                 db.execute(
                     "UPDATE inbox SET attempts = %s, status = %s, available_at = %s,"
                     " leased_until = NULL, claimed_by = NULL, last_error = %s WHERE seq = %s",
-                    (attempts, status, now + backoff(attempts), reason, seq),
+                    (attempts, status, due, reason, seq),
                 )
 
     def inbox_release(self, recipe: str, now: float, gone: Callable[[str], bool]) -> int:

@@ -13,7 +13,12 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from core.state.base import InboxEvent, NewEvent
-from core.state.inbox_records import EVENT_COLUMNS, event_from_row, new_event_row
+from core.state.inbox_records import (
+    EVENT_COLUMNS,
+    after_failure,
+    event_from_row,
+    new_event_row,
+)
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -97,12 +102,11 @@ class SqliteInbox:
                 row = found.fetchone()
                 if row is None:
                     continue
-                attempts = int(row[0]) + 1
-                status = "failed" if attempts >= max_attempts else "pending"
+                attempts, status, due = after_failure(int(row[0]), now, backoff, max_attempts)
                 self._db.execute(
                     "UPDATE inbox SET attempts = ?, status = ?, available_at = ?,"
                     " leased_until = NULL, claimed_by = NULL, last_error = ? WHERE seq = ?",
-                    (attempts, status, now + backoff(attempts), reason, seq),
+                    (attempts, status, due, reason, seq),
                 )
 
     def inbox_release(self, recipe: str, now: float, gone: Callable[[str], bool]) -> int:
