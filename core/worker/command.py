@@ -25,7 +25,7 @@ from core.cli import (
 from core.errors import RecipeError, RecipeValidationError
 from core.recipe import Recipe
 from core.stop_signals import stop_signals_handled
-from core.worker.scheduler import Ran
+from core.worker.scheduler import Ran, Scheduler
 
 
 @click.command()
@@ -77,8 +77,6 @@ def worker(
     share each service's rate budget. With --once, webhook recipes are not served: the events
     due in their inbox are synced. SIGTERM lets the run in hand finish, then stops.
     """
-    from core.worker.scheduler import Scheduler
-
     scheduled, served = _recipes(session, recipe_paths, directory)
     location = state_locations(state_path)
     scheduler = Scheduler(scheduled, location, pm=session.pm, on_run=_announce)
@@ -87,12 +85,14 @@ def worker(
         ran = scheduler.run_due(now)
         drained, failed = _drain_once(served, location, session)
         if not ran and not drained:
-            _say(_nothing_due(scheduled, now))  # so that a cron log shows the worker looked
+            _say(_nothing_due(scheduler, now))  # so that a cron log shows the worker looked
         sys.exit(max(_exit_code(ran), ExitCode.RECORDS_FAILED if failed else ExitCode.OK))
     stop = threading.Event()
     if scheduled:
         names = ", ".join(f"{r.name} ({r.model.schedule})" for r in scheduled)
         _say(f"running {names}; SIGTERM stops it")
+        for name, waiting in scheduler.retrying(time.time()).items():
+            _say(f"{name} (due {_utc(waiting.due)}) {_retry(waiting.count, waiting.retry_at)}")
     if not served:
         with _stopped_by_signals(stop):
             scheduler.run_forever(stop, poll)
@@ -127,15 +127,31 @@ def _drain_once(
     return drained, failed
 
 
-def _nothing_due(scheduled: list[Recipe], now: float) -> str:
-    """One line for a look that found nothing to do: when the next scheduled run is due."""
+def _nothing_due(scheduler: Scheduler, now: float) -> str:
+    """One line for a look that found nothing to do: when the next scheduled run is due, or
+    the next try of one that failed."""
     from core.worker.schedule import next_due
 
-    if not scheduled:
+    if not scheduler.recipes:
         return "nothing due: no webhook event waits"
-    due, name = min((next_due(r.model.schedule or "", now), r.name) for r in scheduled)
+    retrying = scheduler.retrying(now)
+    soonest = [(next_due(r.model.schedule or "", now), r.name) for r in scheduler.recipes]
+    soonest += [(failed.retry_at, name) for name, failed in retrying.items()]
+    due, name = min(soonest)
+    if name in retrying and due == retrying[name].retry_at:
+        when = datetime.fromtimestamp(due, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        times = _times(retrying[name].count)
+        return f"nothing due now; the next run is a retry of {name} (failed {times}), at {when} UTC"
     when = datetime.fromtimestamp(due, UTC).strftime("%Y-%m-%d %H:%M")
     return f"nothing due now; the next run is {name}'s, at {when} UTC"
+
+
+def _retry(failures: int, retry_at: float) -> str:
+    return f"failed {_times(failures)}, next try at {_utc(retry_at)}"
+
+
+def _times(failures: int) -> str:
+    return "once" if failures == 1 else f"{failures} times in a row"
 
 
 def _recipes(
@@ -187,12 +203,17 @@ def _unique(recipes: list[Recipe]) -> list[Recipe]:
 
 
 def _announce(ran: Ran) -> None:
-    due = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ran.due))
+    due = _utc(ran.due)
     if ran.report is None:
-        _say(f"{ran.recipe} (due {due}) stopped: {ran.error}")
+        retry = "" if ran.retry_at is None else f"; {_retry(ran.failures, ran.retry_at)}"
+        _say(f"{ran.recipe} (due {due}) stopped: {ran.error}{retry}")
         return
     counts = ", ".join(f"{n:,} {outcome}" for outcome, n in ran.report.counts.items() if n)
     _say(f"{ran.recipe} (due {due}): {counts or 'nothing to sync'}")
+
+
+def _utc(when: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
 def _exit_code(ran: list[Ran]) -> int:

@@ -7,6 +7,9 @@ the first look; so each scheduled run happens once. A worker killed mid-run lose
 the lease expires (``CONNECTOR_LEASE_SECONDS``); the next worker to look finds the run still due
 and runs it, from the cursor, ledger and in-flight marks the killed one committed, so nothing is
 lost or sent twice.
+
+A run that stops on an error is recorded as failed under the same lock, and every worker leaves
+it until its next try (:func:`core.worker.schedule.record_failed`): 1, 2, 4 ... minutes later.
 """
 
 from __future__ import annotations
@@ -25,21 +28,32 @@ from core.http.redact import redact_text
 from core.recipe import Recipe
 from core.report import RunReport
 from core.runner import Runner
-from core.state import open_state
+from core.state import StateStore, open_state
 from core.state.lock import run_lock
-from core.worker.schedule import is_done, latest_due, next_due, record_finished
+from core.worker.schedule import (
+    Failures,
+    failures,
+    latest_due,
+    next_due,
+    record_failed,
+    record_finished,
+    waits,
+)
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Ran:
-    """One scheduled run: its report, or the error that stopped it."""
+    """One scheduled run: its report, or the error that stopped it and when it is tried again
+    (``retry_at``, its ``failures``-th in a row)."""
 
     recipe: str
     due: float
     report: RunReport | None = None
     error: str | None = None
+    failures: int = 0
+    retry_at: float | None = None
 
 
 class Scheduler:
@@ -52,11 +66,13 @@ class Scheduler:
         *,
         pm: pluggy.PluginManager | None = None,
         on_run: Callable[[Ran], None] = lambda ran: None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.recipes = recipes
         self.location = location
         self.pm = pm
         self.on_run = on_run
+        self.clock = clock or time.time
 
     def run_due(self, now: float) -> list[Ran]:
         """Run every recipe due at ``now`` that no other worker has run or is running."""
@@ -72,36 +88,61 @@ class Scheduler:
         """Run what is due until ``stop`` is set, looking at least every ``poll`` seconds (a
         killed worker's run is taken over at the first look after its lease expired)."""
         while not stop.is_set():
-            self.run_due(time.time())
-            now = time.time()
+            self.run_due(self.clock())
+            now = self.clock()
             soonest = min(next_due(_schedule(r), now) for r in self.recipes)
             stop.wait(max(0.0, min(poll, soonest - now)))
+
+    def retrying(self, now: float) -> dict[str, Failures]:
+        """The recipes whose run due at ``now`` failed and waits for its next try."""
+        waiting = {}
+        for recipe in self.recipes:
+            store = open_state(self.location(recipe))
+            try:
+                failed = failures(store, recipe.name, latest_due(_schedule(recipe), now))
+            finally:
+                store.close()
+            if failed is not None and failed.retry_at > now:
+                waiting[recipe.name] = failed
+        return waiting
 
     def _run_if_due(self, recipe: Recipe, now: float) -> Ran | None:
         due = latest_due(_schedule(recipe), now)
         store = open_state(self.location(recipe))
         try:
-            if is_done(store, recipe.name, due):
+            if waits(store, recipe.name, due, now):
                 return None
             with run_lock(recipe.path, recipe.name), store.lock(recipe.name):
-                if is_done(store, recipe.name, due):  # another worker finished it meanwhile
+                # Another worker may have finished it, or failed at it, since the first look.
+                if waits(store, recipe.name, due, self.clock()):
                     return None
-                report = Runner(recipe, store, pm=self.pm, locked=True).run()
-                record_finished(store, recipe.name, due, time.time())
-                return Ran(recipe.name, due, report=report)
+                return self._run(recipe, store, due)
         except RunInProgressError:
             return None  # another worker runs it; if it dies, its lease expires
-        except ConnectorError as error:
-            reason = redact_text(str(error))
-            logger.warning("%s: the scheduled run stopped: %s", recipe.name, reason)
-            return Ran(recipe.name, due, error=reason)
-        except Exception as error:  # a bug in one recipe's plugins must not stop the others
-            reason = f"unexpected {type(error).__name__}: {redact_text(str(error))}"
-            logger.warning("%s: the scheduled run stopped: %s", recipe.name, reason)
-            logger.debug("%s: the traceback", recipe.name, exc_info=True)  # shown with -vv
-            return Ran(recipe.name, due, error=reason)
+        except Exception as error:  # the state or its lock, before any run: nothing to record
+            return Ran(recipe.name, due, error=_reason(recipe.name, error))
         finally:
             store.close()
+
+    def _run(self, recipe: Recipe, store: StateStore, due: float) -> Ran:
+        """Run ``recipe`` for ``due``, its lock held; a failure is recorded with its next try."""
+        try:
+            report = Runner(recipe, store, pm=self.pm, locked=True).run()
+        except Exception as error:  # a bug in one recipe's plugins must not stop the others
+            reason = _reason(recipe.name, error)
+        else:
+            record_finished(store, recipe.name, due, self.clock())
+            return Ran(recipe.name, due, report=report)
+        failed = record_failed(store, recipe.name, _schedule(recipe), due, self.clock())
+        return Ran(recipe.name, due, error=reason, failures=failed.count, retry_at=failed.retry_at)
+
+
+def _reason(recipe: str, error: Exception) -> str:
+    """Why a run stopped, in words safe for a log (no secret)."""
+    if isinstance(error, ConnectorError):
+        return redact_text(str(error))
+    logger.debug("%s: the traceback", recipe, exc_info=True)  # shown with -vv
+    return f"unexpected {type(error).__name__}: {redact_text(str(error))}"
 
 
 def _schedule(recipe: Recipe) -> str:

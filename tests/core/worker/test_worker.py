@@ -11,7 +11,9 @@ from click.testing import Result
 
 from core.worker.schedule import latest_due, next_due
 from tests.connectors.virtuous.support import Virtuous, serving
-from tests.core.worker.support import gift_ids, scheduled_gifts
+from tests.core.worker.support import clock_from, gift_ids, scheduled_gifts
+
+HOURLY = "0 * * * *"
 
 
 @pytest.fixture
@@ -103,22 +105,33 @@ def test_due_times_are_the_schedules_firings_in_utc() -> None:
     assert next_due("*/15 * * * *", noon) == noon + 900
 
 
-def test_a_run_that_stops_is_told_and_the_others_still_run(
-    tmp_path: Path, virtuous: Virtuous, invoke: Callable[..., Result]
+def test_a_run_that_stops_is_told_the_others_still_run_and_it_is_tried_again_later(
+    tmp_path: Path,
+    virtuous: Virtuous,
+    invoke: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    folder = scheduled_gifts(tmp_path / "recipes", recipes=2, gifts=5, batch=10)
+    move_on = clock_from(monkeypatch, 1_796_040_005.0)  # 2026-11-30T12:00:05Z
+    folder = scheduled_gifts(tmp_path / "recipes", recipes=2, gifts=5, batch=10, schedule=HOURLY)
     (folder / "donations-0.csv").unlink()
     result = invoke("worker", "--dir", folder, "--once")
     assert result.exit_code == 3
-    assert "connector worker: gifts-0 (due " in result.stderr
-    assert ") stopped: " in result.stderr
+    assert "connector worker: gifts-0 (due 2026-11-30T12:00:00Z) stopped: " in result.stderr
     assert "donations-0.csv" in result.stderr
+    assert "; failed once, next try at 2026-11-30T12:01:0" in result.stderr  # a minute later
     assert "gifts-1 (due " in result.stderr
     assert len(gift_ids(virtuous)) == 5
-    # Not finished: the next look runs it again, once its input is back.
-    scheduled_gifts(tmp_path / "recipes", recipes=1, gifts=5, batch=10)
+    # Its input back, a look before its next try leaves it (was: tried at every look).
+    scheduled_gifts(tmp_path / "recipes", recipes=1, gifts=5, batch=10, schedule=HOURLY)
+    waits = invoke("worker", "--dir", folder, "--once")
+    assert waits.exit_code == 0, waits.output
+    assert waits.stderr.startswith(
+        "connector worker: nothing due now; the next run is a retry of gifts-0 (failed once),"
+        " at 2026-11-30 12:01:0"
+    )
+    move_on(60)
     again = invoke("worker", "--dir", folder, "--once")
     assert again.exit_code == 0, again.output
-    assert "gifts-0 (due " in again.stderr
+    assert "gifts-0 (due 2026-11-30T12:00:00Z): 5 written" in again.stderr
     assert "gifts-1" not in again.stderr
     assert len(gift_ids(virtuous)) == 10
