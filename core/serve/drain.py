@@ -95,7 +95,7 @@ class Drainer:
             while not self._stop.is_set():
                 try:
                     if time.monotonic() >= prune_at:
-                        inbox.inbox_prune(time.time() - KEEP_DONE_SECONDS)
+                        inbox.inbox_prune(KEEP_DONE_SECONDS)
                         prune_at = time.monotonic() + _PRUNE_EVERY
                     reconcile_at = self._round(store, inbox, reconcile_at)
                 except Exception:  # a bug or a broken database: said, then tried again
@@ -116,11 +116,8 @@ class Drainer:
 
     def drain_once(self, store: StateStore, inbox: InboxStore) -> bool:
         """Claim and process one batch of events; False when none is due."""
-        now = time.time()
         lease = self.settings.lease_seconds
-        events = inbox.inbox_claim(
-            self.recipe.name, self.settings.batch, now, now + lease, holder()
-        )
+        events = inbox.inbox_claim(self.recipe.name, self.settings.batch, lease, holder())
         if events:
             with self._renewing([event.seq for event in events]):
                 self._process(store, inbox, events)
@@ -148,7 +145,7 @@ class Drainer:
         try:
             while not done.wait(lease / 3):
                 store = store or self._open_store()
-                inbox_of(store).inbox_renew(seqs, holder(), time.time() + lease)
+                inbox_of(store).inbox_renew(seqs, holder(), lease)
         except Exception:  # the claims then run out, and another worker takes the events
             logger.exception(
                 "%s: could not renew the claims on %d event(s)", self.recipe.name, len(seqs)
@@ -180,9 +177,8 @@ class Drainer:
                     failures.append((event.seq, _not_taken(why.get(event.key))))
                 else:
                     done.append(event.seq)
-        now = time.time()
-        inbox.inbox_done(done, now)
-        inbox.inbox_failed(failures, now, self.settings.backoff, self.settings.max_attempts)
+        inbox.inbox_done(done)
+        inbox.inbox_failed(failures, self.settings.backoff, self.settings.max_attempts)
         self.metrics.count("connector_webhook_events_processed_total", self.recipe.name, len(done))
         self.metrics.count("connector_webhook_events_failed_total", self.recipe.name, len(failures))
 

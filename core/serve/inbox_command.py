@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,7 +79,7 @@ def inbox_retry(session: Session, recipe_path: Path, state_path: str | None) -> 
 
     recipe = session.recipe(recipe_path, placeholders=True)
     with session.state(recipe, state_path) as store:
-        count = inbox_of(store).inbox_retry(recipe.name, time.time())
+        count = inbox_of(store).inbox_retry(recipe.name)
     click.echo(f"{count} event(s) of {recipe.name} to be tried again")
 
 

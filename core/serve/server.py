@@ -180,7 +180,7 @@ def _releasing(recipe: str) -> Callable[[InboxStore], int]:
     (other servers' claims, here or on other machines sharing the inbox, stay theirs)."""
 
     def release(inbox: InboxStore) -> int:
-        return inbox.inbox_release(recipe, time.time(), gone)
+        return inbox.inbox_release(recipe, gone)
 
     return release
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -95,7 +94,7 @@ def _write_together(inbox: InboxStore, jobs: list[_Job]) -> None:
         return
     events = [event for job in jobs for event in job.events or ()]
     try:
-        inbox.inbox_enqueue(events, time.time())
+        inbox.inbox_enqueue(events)
     except BaseException as error:  # each delivery is answered 503: the service sends it again
         for job in jobs:
             job.done.set_exception(error)

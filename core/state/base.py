@@ -164,7 +164,8 @@ class InboxEvent:
 
     ``seq`` orders the inbox (arrival order); ``status`` is ``pending`` (to drain, perhaps after
     ``available_at`` when an attempt failed), ``done``, or ``failed`` (gave up after its
-    attempts: ``connector inbox retry`` makes it pending again).
+    attempts: ``connector inbox retry`` makes it pending again). ``leased_until`` is when the
+    claim of a worker holding it ends (None: no claim holds it). Times are the store's clock.
     """
 
     seq: int
@@ -179,6 +180,7 @@ class InboxEvent:
     attempts: int = 0
     available_at: float = 0.0
     last_error: str | None = None
+    leased_until: float | None = None
 
 
 @dataclass(frozen=True)
@@ -198,45 +200,46 @@ class InboxStore(Protocol):
     """The durable inbox of ``connector serve``: events are committed here before the service
     is answered 2xx, and leave only once the recipe's sink has them (or a person gave up).
 
-    Every method commits before it returns. Times are Unix epoch seconds. A backend shared by
-    several processes makes :meth:`inbox_claim` exclusive (a lease that ends at ``until``).
+    Every method commits before it returns. Times are Unix epoch seconds on the store's own
+    clock, which callers never pass: they give lengths of time (a lease, a backoff). A backend
+    shared by several machines (Postgres) keeps the database's clock, so their clocks need not
+    agree, and makes :meth:`inbox_claim` exclusive (a lease of ``lease`` seconds).
     """
 
-    def inbox_enqueue(self, events: Sequence[NewEvent], now: float) -> int:
-        """Commit ``events`` in one transaction; an event whose (recipe, event id) the inbox
-        already holds is not added again. Returns how many were added."""
+    def inbox_enqueue(self, events: Sequence[NewEvent]) -> int:
+        """Commit ``events``, received and due now, in one transaction; an event whose
+        (recipe, event id) the inbox already holds is not added again. How many were added."""
         ...
 
     def inbox_claim(
-        self, recipe: str, limit: int, now: float, until: float, holder: str = ""
+        self, recipe: str, limit: int, lease: float, holder: str = ""
     ) -> list[InboxEvent]:
-        """Up to ``limit`` pending events of ``recipe`` due by ``now``, oldest first, leased
-        to ``holder`` until ``until``: never an event while an earlier pending one of its key
-        remains, so the events of one key are processed in the order they arrived."""
+        """Up to ``limit`` pending events of ``recipe`` due now, oldest first, leased to
+        ``holder`` for ``lease`` seconds: never an event while an earlier pending one of its
+        key remains, so the events of one key are processed in the order they arrived."""
         ...
 
-    def inbox_renew(self, seqs: Sequence[int], holder: str, until: float) -> int:
-        """Extend ``holder``'s leases on these events to ``until`` (a batch that takes long);
-        how many it still held."""
+    def inbox_renew(self, seqs: Sequence[int], holder: str, lease: float) -> int:
+        """Extend ``holder``'s leases on these events to ``lease`` seconds from now (a batch
+        that takes long); how many it still held."""
         ...
 
-    def inbox_done(self, seqs: Sequence[int], now: float) -> None:
+    def inbox_done(self, seqs: Sequence[int]) -> None:
         """The sink has these events (or they needed no write): they leave the queue."""
         ...
 
     def inbox_failed(
         self,
         failures: Sequence[tuple[int, str]],
-        now: float,
         backoff: Callable[[int], float],
         max_attempts: int,
     ) -> None:
         """An attempt at each (seq, reason) failed: retried ``backoff(attempts)`` seconds from
-        ``now``, or ``failed`` for good once it has had ``max_attempts``."""
+        now, or ``failed`` for good once it has had ``max_attempts``."""
         ...
 
-    def inbox_release(self, recipe: str, now: float, gone: Callable[[str], bool]) -> int:
-        """Drop the leases on ``recipe``'s events that ended by ``now``, and those whose holder
+    def inbox_release(self, recipe: str, gone: Callable[[str], bool]) -> int:
+        """Drop the leases on ``recipe``'s events that have ended, and those whose holder
         ``gone(holder)`` says holds nothing any more (a killed server's), so they are claimed
         again at once; a live holder's stay. How many were dropped."""
         ...
@@ -247,7 +250,7 @@ class InboxStore(Protocol):
         """``recipe``'s events of these statuses, oldest first."""
         ...
 
-    def inbox_retry(self, recipe: str, now: float) -> int:
+    def inbox_retry(self, recipe: str) -> int:
         """Make ``recipe``'s failed and waiting events due now, attempts reset; how many."""
         ...
 
@@ -255,6 +258,6 @@ class InboxStore(Protocol):
         """How many events are waiting, by (recipe, status) for ``pending`` and ``failed``."""
         ...
 
-    def inbox_prune(self, before: float) -> int:
-        """Forget done events received before ``before``; how many."""
+    def inbox_prune(self, keep: float) -> int:
+        """Forget done events received more than ``keep`` seconds ago; how many."""
         ...

@@ -21,7 +21,9 @@ from core.state.base import InboxEvent, NewEvent
 _TAGS: dict[type[Decimal], str] = {JsonNumber: "\u0000json-number", Decimal: "\u0000decimal"}
 _TYPES = {tag: kind for kind, tag in _TAGS.items()}
 
-#: The ``inbox`` columns :func:`event_from_row` reads, in its order (the same in every backend).
+#: The ``inbox`` columns :func:`event_from_row` reads, in its order (the same in every backend);
+#: each backend's query follows them with when the claim holding the event ends, by its clock
+#: (NULL when none holds it), which only the backend can tell.
 EVENT_COLUMNS = (
     "seq, recipe, type, source_key, record, event_id, occurred_at, received_at, status,"
     " attempts, available_at, last_error"
@@ -52,15 +54,18 @@ def _untagged(found: dict[str, Any]) -> Any:
     return found
 
 
-def new_event_row(event: NewEvent, now: float) -> tuple[Any, ...]:
-    """What an ``inbox`` row of ``event``, received ``now`` and due at once, is inserted with:
-    ``(recipe, event_id, type, source_key, record, occurred_at, received_at, available_at)``."""
+#: The ``inbox`` columns :func:`new_event_row` gives; the backend adds the times, by its clock.
+NEW_EVENT_COLUMNS = "recipe, event_id, type, source_key, record, occurred_at"
+
+
+def new_event_row(event: NewEvent) -> tuple[Any, ...]:
+    """The values of an ``inbox`` row of ``event`` in :data:`NEW_EVENT_COLUMNS`."""
     e = event
-    return (e.recipe, e.event_id, e.type, e.key, dump_record(e.record), e.occurred_at, now, now)
+    return (e.recipe, e.event_id, e.type, e.key, dump_record(e.record), e.occurred_at)
 
 
 def event_from_row(row: tuple[Any, ...]) -> InboxEvent:
-    """An ``inbox`` row of the :data:`EVENT_COLUMNS` as the event it keeps."""
+    """An ``inbox`` row of the :data:`EVENT_COLUMNS` and its lease's end as the event."""
     return InboxEvent(
         seq=row[0],
         recipe=row[1],
@@ -74,14 +79,15 @@ def event_from_row(row: tuple[Any, ...]) -> InboxEvent:
         attempts=row[9],
         available_at=row[10],
         last_error=row[11],
+        leased_until=row[12],
     )
 
 
 def after_failure(
-    attempts: int, now: float, backoff: Callable[[int], float], max_attempts: int
+    attempts: int, backoff: Callable[[int], float], max_attempts: int
 ) -> tuple[int, str, float]:
-    """An event's attempts, status and next time once one more attempt of it failed: retried
-    ``backoff(attempts)`` seconds from ``now``, or ``failed`` for good at ``max_attempts``."""
+    """An event's attempts, status and how many seconds from now it is due once one more
+    attempt of it failed: ``backoff(attempts)``, and ``failed`` for good at ``max_attempts``."""
     attempts += 1
     status = "failed" if attempts >= max_attempts else "pending"
-    return attempts, status, now + backoff(attempts)
+    return attempts, status, backoff(attempts)

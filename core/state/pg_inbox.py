@@ -7,6 +7,10 @@ starting server releases only leases that ran out and those of holders that are 
 live server's (:meth:`PostgresInbox.inbox_release`). An event is never claimed while an earlier
 pending event of its key remains (leased by another worker or not), so each key's events are
 processed in the order they arrived.
+
+Every time is the database's (``now()``, as the recipe leases' in :mod:`core.state.lease`), never
+a machine's: a worker whose clock runs ahead would take claims another still holds, and one
+running behind would retry a failed event at once or leave a dead worker's claims too long.
 """
 
 from __future__ import annotations
@@ -18,15 +22,19 @@ from typing import Any
 from core.state.base import InboxEvent, NewEvent
 from core.state.inbox_records import (
     EVENT_COLUMNS,
+    NEW_EVENT_COLUMNS,
     after_failure,
     event_from_row,
     new_event_row,
 )
 
+# The transaction's start on the database's clock, in the epoch seconds the inbox keeps.
+_NOW = "extract(epoch FROM now())::float8"
+
 _CLAIM = f"""
-SELECT {EVENT_COLUMNS} FROM inbox AS e
-WHERE recipe = %(recipe)s AND status = 'pending' AND available_at <= %(now)s
-  AND (leased_until IS NULL OR leased_until <= %(now)s)
+SELECT {EVENT_COLUMNS}, {_NOW} + %(lease)s FROM inbox AS e
+WHERE recipe = %(recipe)s AND status = 'pending' AND available_at <= {_NOW}
+  AND (leased_until IS NULL OR leased_until <= {_NOW})
   AND NOT EXISTS (SELECT 1 FROM inbox AS p WHERE p.recipe = e.recipe
                   AND p.source_key = e.source_key AND p.status = 'pending' AND p.seq < e.seq)
 ORDER BY seq LIMIT %(limit)s
@@ -43,53 +51,54 @@ class PostgresInbox:
     def _fetchall(self, query: Any, params: Any) -> list[Any]:
         raise NotImplementedError
 
-    def inbox_enqueue(self, events: Sequence[NewEvent], now: float) -> int:
+    def inbox_enqueue(self, events: Sequence[NewEvent]) -> int:
         with self._transaction() as db:
             added = 0
             for e in events:  # one round trip each in a pipeline; rowcount tells a duplicate
                 cursor = db.execute(
-                    "INSERT INTO inbox (recipe, event_id, type, source_key, record, occurred_at,"
-                    " received_at, available_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                    f"INSERT INTO inbox ({NEW_EVENT_COLUMNS}, received_at, available_at)"
+                    f" VALUES (%s, %s, %s, %s, %s, %s, {_NOW}, {_NOW})"
                     " ON CONFLICT (recipe, event_id) WHERE event_id IS NOT NULL DO NOTHING",
-                    new_event_row(e, now),
+                    new_event_row(e),
                 )
                 added += max(cursor.rowcount, 0)
             return added
 
     def inbox_claim(
-        self, recipe: str, limit: int, now: float, until: float, holder: str = ""
+        self, recipe: str, limit: int, lease: float, holder: str = ""
     ) -> list[InboxEvent]:
         with self._transaction() as db:
-            rows = db.execute(_CLAIM, {"recipe": recipe, "now": now, "limit": limit}).fetchall()
-            if rows:
+            params = {"recipe": recipe, "lease": lease, "limit": limit}
+            rows = db.execute(_CLAIM, params).fetchall()
+            if rows:  # until the time the claim read: now() holds still in a transaction
                 db.execute(
                     "UPDATE inbox SET leased_until = %s, claimed_by = %s WHERE seq = ANY(%s)",
-                    (until, holder, [row[0] for row in rows]),
+                    (rows[0][-1], holder, [row[0] for row in rows]),
                 )
         return [event_from_row(row) for row in rows]
 
-    def inbox_renew(self, seqs: Sequence[int], holder: str, until: float) -> int:
+    def inbox_renew(self, seqs: Sequence[int], holder: str, lease: float) -> int:
         with self._transaction() as db:
             cursor = db.execute(
-                "UPDATE inbox SET leased_until = %s WHERE seq = ANY(%s) AND claimed_by = %s"
-                " AND status = 'pending' AND leased_until IS NOT NULL",
-                (until, list(seqs), holder),
+                f"UPDATE inbox SET leased_until = {_NOW} + %s WHERE seq = ANY(%s)"
+                " AND claimed_by = %s AND status = 'pending' AND leased_until IS NOT NULL",
+                (lease, list(seqs), holder),
             )
             return max(int(cursor.rowcount), 0)
 
-    def inbox_done(self, seqs: Sequence[int], now: float) -> None:
+    def inbox_done(self, seqs: Sequence[int]) -> None:
         # The record leaves with the event; the row stays so a redelivery of its id is known.
         with self._transaction() as db:
             db.execute(
                 "UPDATE inbox SET status = 'done', record = '{}', leased_until = NULL,"
-                " claimed_by = NULL, available_at = %s, last_error = NULL WHERE seq = ANY(%s)",
-                (now, list(seqs)),
+                f" claimed_by = NULL, available_at = {_NOW}, last_error = NULL"
+                " WHERE seq = ANY(%s)",
+                (list(seqs),),
             )
 
     def inbox_failed(
         self,
         failures: Sequence[tuple[int, str]],
-        now: float,
         backoff: Callable[[int], float],
         max_attempts: int,
     ) -> None:
@@ -100,26 +109,26 @@ class PostgresInbox:
                 ).fetchone()
                 if row is None:
                     continue
-                attempts, status, due = after_failure(int(row[0]), now, backoff, max_attempts)
+                attempts, status, wait = after_failure(int(row[0]), backoff, max_attempts)
                 db.execute(
-                    "UPDATE inbox SET attempts = %s, status = %s, available_at = %s,"
+                    f"UPDATE inbox SET attempts = %s, status = %s, available_at = {_NOW} + %s,"
                     " leased_until = NULL, claimed_by = NULL, last_error = %s WHERE seq = %s",
-                    (attempts, status, due, reason, seq),
+                    (attempts, status, wait, reason, seq),
                 )
 
-    def inbox_release(self, recipe: str, now: float, gone: Callable[[str], bool]) -> int:
+    def inbox_release(self, recipe: str, gone: Callable[[str], bool]) -> int:
         with self._transaction() as db:
             holders = db.execute(
                 "SELECT DISTINCT coalesce(claimed_by, '') FROM inbox"
-                " WHERE recipe = %s AND leased_until > %s",
-                (recipe, now),
+                f" WHERE recipe = %s AND leased_until > {_NOW}",
+                (recipe,),
             ).fetchall()
             freed = [holder for (holder,) in holders if gone(holder)]
             cursor = db.execute(
                 "UPDATE inbox SET leased_until = NULL, claimed_by = NULL"
                 " WHERE recipe = %s AND leased_until IS NOT NULL"
-                " AND (leased_until <= %s OR coalesce(claimed_by, '') = ANY(%s))",
-                (recipe, now, freed),
+                f" AND (leased_until <= {_NOW} OR coalesce(claimed_by, '') = ANY(%s))",
+                (recipe, freed),
             )
             return max(int(cursor.rowcount), 0)
 
@@ -127,19 +136,19 @@ class PostgresInbox:
         self, recipe: str, statuses: Sequence[str] = ("pending", "failed"), limit: int = 1000
     ) -> list[InboxEvent]:
         rows = self._fetchall(
-            f"SELECT {EVENT_COLUMNS} FROM inbox WHERE recipe = %s AND status = ANY(%s)"
-            " ORDER BY seq LIMIT %s",
+            f"SELECT {EVENT_COLUMNS}, CASE WHEN leased_until > {_NOW} THEN leased_until END"
+            " FROM inbox WHERE recipe = %s AND status = ANY(%s) ORDER BY seq LIMIT %s",
             (recipe, list(statuses), limit),
         )
         return [event_from_row(row) for row in rows]
 
-    def inbox_retry(self, recipe: str, now: float) -> int:
+    def inbox_retry(self, recipe: str) -> int:
         with self._transaction() as db:
             cursor = db.execute(
-                "UPDATE inbox SET status = 'pending', attempts = 0, available_at = %s"
+                f"UPDATE inbox SET status = 'pending', attempts = 0, available_at = {_NOW}"
                 " WHERE recipe = %s AND (status = 'failed' OR (status = 'pending'"
-                " AND available_at > %s))",
-                (now, recipe, now),
+                f" AND available_at > {_NOW}))",
+                (recipe,),
             )
             return max(int(cursor.rowcount), 0)
 
@@ -151,9 +160,9 @@ class PostgresInbox:
         )
         return {(row[0], row[1]): int(row[2]) for row in rows}
 
-    def inbox_prune(self, before: float) -> int:
+    def inbox_prune(self, keep: float) -> int:
         with self._transaction() as db:
             cursor = db.execute(
-                "DELETE FROM inbox WHERE status = 'done' AND received_at < %s", (before,)
+                f"DELETE FROM inbox WHERE status = 'done' AND received_at < {_NOW} - %s", (keep,)
             )
             return max(int(cursor.rowcount), 0)

@@ -77,7 +77,7 @@ def test_while_the_sink_is_down_events_stay_and_are_retried_with_backoff(
     assert served.out() == []
     assert DrainSettings(first_backoff=60).backoff(3) == 240  # longer after each failure
     down.unlink()
-    served.store.inbox_retry("hooks", 0)  # what `connector inbox retry` does: due now
+    served.store.inbox_retry("hooks")  # what `connector inbox retry` does: due now
     served.drain()
     assert sorted(line["id"] for line in served.out()) == ["g1", "g2"]
     assert served.store.inbox_events("hooks") == []
@@ -97,7 +97,7 @@ def test_an_event_gives_up_after_its_attempts_until_inbox_retry(
     assert (event_.status, event_.attempts) == ("failed", 2)
     (served.directory / "down").unlink()
     assert served.drain() == 0
-    assert served.store.inbox_retry("hooks", 0) == 1
+    assert served.store.inbox_retry("hooks") == 1
     served.drain()
     assert served.out() == [{"id": "g1", "amount": 5}]
 
@@ -186,24 +186,24 @@ def test_a_batch_that_outlasts_its_lease_keeps_its_claims_renewed(
     store_class = type(served.store)
     renew = store_class.inbox_renew
 
-    def noted(self: object, seqs: list[int], holder: str, until: float) -> int:
-        renewed = renew(self, seqs, holder, until)  # type: ignore[arg-type]
-        renewals.append((until, renewed))
+    def noted(self: object, seqs: list[int], holder: str, lease: float) -> int:
+        renewed = renew(self, seqs, holder, lease)  # type: ignore[arg-type]
+        renewals.append((lease, renewed))
         return renewed
 
     process = Drainer._process
 
     def slow(self: Drainer, store: object, inbox: object, events: list[object]) -> None:
-        claimed_until = time.time() + 3  # no sooner than the claim runs out unrenewed
+        claimed_until = time.monotonic() + 3  # no sooner than the claim runs out unrenewed
         deadline = time.monotonic() + 30
         while not renewals and time.monotonic() < deadline:
             time.sleep(0.02)
         assert renewals
         assert renewals[0][1] == 1
+        time.sleep(max(claimed_until - time.monotonic(), 0))
         other = open_state(served.location)
-        try:  # another server, once the first lease would have run out, takes nothing
-            now = max(claimed_until, time.time())
-            stolen = inbox_of(other).inbox_claim("hooks", 10, now, now + 30, holder="another")
+        try:  # another server, once the first lease has run out, takes nothing
+            stolen = inbox_of(other).inbox_claim("hooks", 10, 30, holder="another")
         finally:
             other.close()
         assert stolen == []

@@ -18,6 +18,7 @@ from core.state import NewEvent, SqliteStateStore
 from core.state.schema import VERSION
 from tests.core.serve.conftest import Bench
 from tests.core.serve.signed import SignedPlugin, event
+from tests.core.state.backends import time_passes
 
 
 def _new(key: str, event_id: str | None = None, **record: object) -> NewEvent:
@@ -30,8 +31,8 @@ def test_an_event_id_is_kept_once_and_records_come_back_with_their_number_types(
     store = SqliteStateStore(tmp_path / "state.db")
     exact = parse_json('{"amount": 40.00}')["amount"]
     record = {"float": 40.0, "exact": exact, "decimal": Decimal("1.5"), "text": "\udc80"}
-    assert store.inbox_enqueue([_new("g1", "evt_1", **record)], 1.0) == 1
-    assert store.inbox_enqueue([_new("g1", "evt_1", **record), _new("g2")], 2.0) == 1
+    assert store.inbox_enqueue([_new("g1", "evt_1", **record)]) == 1
+    assert store.inbox_enqueue([_new("g1", "evt_1", **record), _new("g2")]) == 1
     [first, second] = store.inbox_events("hooks")
     assert (first.key, second.key) == ("g1", "g2")
     # A float and the decimal it prints as digest differently: each stays what it was.
@@ -49,18 +50,18 @@ def test_claims_keep_the_order_of_each_key_and_a_lease_hides_what_is_claimed(
     tmp_path: Path,
 ) -> None:
     store = SqliteStateStore(tmp_path / "state.db")
-    store.inbox_enqueue([_new("a", v=1), _new("b"), _new("a", v=2), _new("c")], 1.0)
-    claimed = store.inbox_claim("hooks", 10, now=2.0, until=100.0)
+    store.inbox_enqueue([_new("a", v=1), _new("b"), _new("a", v=2), _new("c")])
+    claimed = store.inbox_claim("hooks", 10, lease=100)
     assert [(e.key, e.record.get("v")) for e in claimed] == [("a", 1), ("b", None), ("c", None)]
-    assert store.inbox_claim("hooks", 10, now=3.0, until=100.0) == []  # a's second waits
-    store.inbox_done([claimed[0].seq], 4.0)
-    [second] = store.inbox_claim("hooks", 10, now=5.0, until=100.0)
+    assert store.inbox_claim("hooks", 10, lease=100) == []  # a's second waits
+    store.inbox_done([claimed[0].seq])
+    [second] = store.inbox_claim("hooks", 10, lease=100)
     assert (second.key, second.record["v"]) == ("a", 2)
     # As a server does when it starts and their holder is gone: they are claimed again.
-    assert store.inbox_release("hooks", 6.0, lambda holder: True) == 3
-    assert [e.key for e in store.inbox_claim("hooks", 10, 6.0, 100.0)] == ["b", "a", "c"]
+    assert store.inbox_release("hooks", lambda holder: True) == 3
+    assert [e.key for e in store.inbox_claim("hooks", 10, lease=100)] == ["b", "a", "c"]
     assert store.inbox_depth() == {("hooks", "pending"): 3}
-    assert store.inbox_prune(before=10.0) == 1  # the done one
+    assert store.inbox_prune(keep=0) == 1  # the done one
     store.close()
 
 
@@ -71,7 +72,7 @@ def test_a_version_2_state_file_gains_the_inbox_when_opened(tmp_path: Path) -> N
         db.execute("DROP TABLE inbox")
         db.execute("UPDATE state_schema SET version = 2")
     store = SqliteStateStore(path)
-    assert store.inbox_enqueue([_new("g1")], 1.0) == 1
+    assert store.inbox_enqueue([_new("g1")]) == 1
     store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT version FROM state_schema").fetchall() == [(VERSION,)]
@@ -80,16 +81,17 @@ def test_a_version_2_state_file_gains_the_inbox_when_opened(tmp_path: Path) -> N
 def test_a_version_6_state_files_claims_gain_no_holder_and_run_out(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     store = SqliteStateStore(path)
-    store.inbox_enqueue([_new("g1")], 1.0)
-    store.inbox_claim("hooks", 10, now=2.0, until=100.0)
+    store.inbox_enqueue([_new("g1")])
+    store.inbox_claim("hooks", 10, lease=100)
     store.close()
     with sqlite3.connect(path) as db:  # as version 6 left it: claims name no holder
         db.execute("ALTER TABLE inbox DROP COLUMN claimed_by")
         db.execute("UPDATE state_schema SET version = 6")
     store = SqliteStateStore(path)
-    assert store.inbox_release("hooks", 3.0, gone) == 0  # a holder it cannot tell about
-    assert store.inbox_claim("hooks", 10, now=3.0, until=100.0, holder="new") == []
-    assert [e.key for e in store.inbox_claim("hooks", 10, 100.0, 200.0, "new")] == ["g1"]
+    assert store.inbox_release("hooks", gone) == 0  # a holder it cannot tell about
+    assert store.inbox_claim("hooks", 10, lease=100, holder="new") == []
+    time_passes(str(path), 100)
+    assert [e.key for e in store.inbox_claim("hooks", 10, 100, "new")] == ["g1"]
     store.close()
 
 
@@ -142,9 +144,9 @@ def test_inbox_list_names_the_command_that_takes_a_failed_event_again(
         """
     )
     store = SqliteStateStore(tmp_path / "state.db")
-    store.inbox_enqueue([_new("g1")], 1.0)
-    [claimed] = store.inbox_claim("hooks", 10, now=2.0, until=100.0)
-    store.inbox_failed([(claimed.seq, "the sink is down")], 3.0, lambda n: 60.0, max_attempts=1)
+    store.inbox_enqueue([_new("g1")])
+    [claimed] = store.inbox_claim("hooks", 10, lease=100)
+    store.inbox_failed([(claimed.seq, "the sink is down")], lambda n: 60.0, max_attempts=1)
     store.close()
     listed = invoke("inbox", "list", recipe, "--state", tmp_path / "state.db").stdout
     assert "failed attempts 1" in listed
@@ -153,3 +155,4 @@ def test_inbox_list_names_the_command_that_takes_a_failed_event_again(
         f" `connector inbox retry {recipe} --state {tmp_path / 'state.db'}` makes them due again"
     ) in listed
     assert "waiting" not in listed  # nothing else waits: no serve to start
+

@@ -95,3 +95,24 @@ def budgets_opener(url: str) -> Any:
     from core.http.pg_store import PostgresBudgetStore
 
     return lambda: PostgresBudgetStore(url)
+
+
+def time_passes(location: str, seconds: float) -> None:
+    """As if ``seconds`` went by for the inbox at ``location``: every time it keeps moves that
+    far into the past (a store reads its own clock, which a test cannot turn)."""
+    import sqlite3
+
+    import psycopg
+
+    from core.state.pg_connect import is_postgres
+
+    columns = ("received_at", "available_at", "leased_until")
+    if is_postgres(location):
+        shift = ", ".join(f"{column} = {column} - %(s)s" for column in columns)
+        with psycopg.connect(location, autocommit=True) as db:
+            db.execute(f"UPDATE inbox SET {shift}", {"s": seconds})
+        return
+    shift = ", ".join(f"{column} = {column} - :s" for column in columns)
+    with sqlite3.connect(location) as file:  # commits, but does not close
+        file.execute(f"UPDATE inbox SET {shift}", {"s": seconds})
+    file.close()

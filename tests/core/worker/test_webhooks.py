@@ -85,7 +85,7 @@ def test_once_syncs_what_waits_in_the_inbox(tmp_path: Path) -> None:
     (tmp_path / "recipe.yaml").write_text(recipe_text())
     store = SqliteStateStore(tmp_path / ".connector" / "state.db")
     waiting = [NewEvent("hooks", "GiftCreate", f"gift-{n}", {"id": f"gift-{n}"}) for n in range(5)]
-    store.inbox_enqueue(waiting, time.time())
+    store.inbox_enqueue(waiting)
     store.close()
     once = _worker(tmp_path, "--once")
     _, told = once.communicate(timeout=60)
