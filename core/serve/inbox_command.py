@@ -58,9 +58,10 @@ def inbox_list(
             if event.attempts and row["next_attempt"]
             else ""
         )
+        held = f"  claimed until {_when(event.leased_until)}" if event.leased_until else ""
         click.echo(
             f"{event.seq}  {event.status:<7}  {event.type}  key {event.key}"
-            f"{failed}{again}  received {row['received_at']}{error}"
+            f"{failed}{again}{held}  received {row['received_at']}{error}"
         )
     click.echo(f"{len(events)} event(s) in the inbox of {recipe.name}")
     for line in _next_steps(events, hint_target(recipe_path, state_path)):
@@ -112,8 +113,19 @@ def _row(event: InboxEvent) -> dict[str, object]:
         "attempts": event.attempts,
         "received_at": _when(event.received_at),
         "next_attempt": _when(event.available_at) if event.status == "pending" else None,
+        "next": _next(event),
         "last_error": redact_text(event.last_error) if event.last_error else None,
     }
+
+
+def _next(event: InboxEvent) -> dict[str, str | None] | None:
+    """When a pending event is tried next: from ``at`` (at once if that has passed), unless a
+    worker holds it now (``leased_until``: its claim's end, when another may take it if that
+    worker is gone). None for an event no worker will try: done, or failed for good."""
+    if event.status != "pending":
+        return None
+    held = _when(event.leased_until) if event.leased_until is not None else None
+    return {"at": _when(event.available_at), "leased_until": held}
 
 
 def _when(moment: float) -> str:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from core.cli import Session, with_plugin_commands
 from core.hints import hint_target
 from core.json_numbers import parse_json
 from core.serve.claims import gone
-from core.state import NewEvent, SqliteStateStore
+from core.state import NewEvent, SqliteStateStore, inbox_of, open_state
 from core.state.schema import VERSION
 from tests.core.serve.conftest import Bench
 from tests.core.serve.signed import SignedPlugin, event
@@ -156,3 +157,41 @@ def test_inbox_list_names_the_command_that_takes_a_failed_event_again(
     ) in listed
     assert "waiting" not in listed  # nothing else waits: no serve to start
 
+
+def test_inbox_list_says_when_each_waiting_event_is_tried_next(
+    write_recipe: Callable[..., Path], invoke: Callable[..., Result], state_location: str
+) -> None:
+    recipe = write_recipe(
+        """
+        version: 1
+        name: hooks
+        source: {use: file.jsonl, with: {path: in.jsonl, key: id}}
+        sink: {use: file.jsonl, with: {path: out.jsonl}}
+        """
+    )
+    state = open_state(state_location)
+    inbox = inbox_of(state)
+    inbox.inbox_enqueue([_new("held"), _new("waits"), _new("lost"), _new("due")])
+    held, waits, lost = inbox.inbox_claim("hooks", 3, lease=60, holder="worker-1")
+    inbox.inbox_failed([(waits.seq, "the sink is down")], lambda n: 600.0, max_attempts=5)
+    inbox.inbox_failed([(lost.seq, "the sink is down")], lambda n: 600.0, max_attempts=1)
+    state.close()
+    arguments = ("inbox", "list", recipe, "--state", state_location)
+    listed = {e["key"]: e for e in json.loads(invoke(*arguments, "--json").stdout)}
+
+    def after(key: str, moment: str | None) -> float:
+        assert moment is not None
+        since = datetime.fromisoformat(listed[key]["received_at"])
+        return (datetime.fromisoformat(moment) - since).total_seconds()
+
+    assert listed["due"]["next"] == {"at": listed["due"]["received_at"], "leased_until": None}
+    assert listed["held"]["next"]["at"] == listed["held"]["received_at"]
+    assert 58 <= after("held", listed["held"]["next"]["leased_until"]) <= 62  # a worker has it
+    assert listed["waits"]["next"]["leased_until"] is None
+    assert 598 <= after("waits", listed["waits"]["next"]["at"]) <= 602  # after its backoff
+    assert listed["lost"]["next"] is None  # failed for good: only `inbox retry` tries it again
+    lines = {line.split()[4]: line for line in invoke(*arguments).stdout.splitlines()[:4]}
+    claimed = f"claimed until {listed['held']['next']['leased_until']}"
+    assert claimed in lines["held"]
+    assert f"next attempt {listed['waits']['next']['at']}" in lines["waits"]
+    assert ["claimed" in line for line in lines.values()] == [True, False, False, False]
