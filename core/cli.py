@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
 
 import click
 
+from core import startup
 from core.errors import ConnectorError, RecipeError, RecipeValidationError
 from core.hints import hint_target
 
@@ -172,7 +173,9 @@ class Session:
         from core.recipe import load_recipe
 
         env = WithPlaceholders(environment(path.parent)) if placeholders else None
-        return load_recipe(path, self.registry, env=env)
+        recipe = load_recipe(path, self.registry, env=env)
+        startup.over()
+        return recipe
 
     @contextmanager
     def state(self, recipe: Recipe, override: str | None) -> Iterator[StateStore]:
@@ -644,6 +647,7 @@ def _without_httpx_command_line() -> None:
 
 def main() -> None:
     """The console script: parse the arguments, then load only what the command needs."""
+    startup.begin()  # Session.recipe() ends it
     try:
         cli(prog_name="connector", obj=Session())
     except RecipeError as error:  # a plugin's command that does not report its own errors

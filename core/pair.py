@@ -20,25 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from core.errors import RecipeError, RecipeValidationError
+from core.recipe_model import TWO_WAY_CHOICES, TwoWayModel
 from core.sink import Sink
 from core.source import Source
 from core.yaml_marks import Located, load_located
 
 _KEY = "two_way"
-_CHOICES = "latest, or owner: {<field of map:>: <service>}"
-
-
-class TwoWayModel(BaseModel):
-    """The shape of ``two_way:``; ``conflict`` is checked by :func:`check_pair`, which can name
-    the fields and services to choose from."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    with_: str = Field(alias="with", description="the paired recipe's file, beside this one")
-    conflict: Any = Field(default=None, description=_CHOICES)
 
 
 @dataclass(frozen=True)
@@ -143,7 +131,7 @@ def _with_conflict(pair: Pair, conflict: Any, located: Located, mapping: dict[st
         return Pair(pair.partner, pair.source_service, pair.sink_service, latest=True)
     if not (isinstance(conflict, dict) and set(conflict) == {"owner"}):
         said = "is required" if conflict is None else f"cannot be {conflict!r}"
-        msg = f"{_KEY}.conflict {said}; valid: {_CHOICES}"
+        msg = f"{_KEY}.conflict {said}; valid: {TWO_WAY_CHOICES}"
         raise RecipeValidationError(msg, where=where)
     owners = conflict["owner"]
     if not isinstance(owners, dict) or not owners:

@@ -1,165 +1,36 @@
-"""Recipes: the pydantic models, and loading a YAML file into a validated, compiled recipe.
+"""Recipes: loading a YAML file into a validated, compiled recipe.
 
-Validation runs in two passes. First the recipe's shape (:class:`RecipeModel`); then, once
+Validation runs in two passes. First the recipe's shape (:mod:`core.recipe_model`); then, once
 ``use:`` names are resolved through the registry, each component's ``with:`` block against that
 component's own ``Settings`` model. Every error names ``file:line:column`` and the key path.
 """
 
 from __future__ import annotations
 
-import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ValidationError
 
 from core import limits
 from core.env import SECRET_FORMAT, WithPlaceholders, environment, interpolate
 from core.errors import RecipeError, RecipeSyntaxError, RecipeValidationError
 from core.mapping import FILTERED, CompiledMapping, compile_mapping
-from core.pair import Pair, TwoWayModel, check_pair
 from core.preflight import check_required, declared_paths, inner_model
+from core.recipe_model import RecipeModel, ReconcileRef
 from core.record_paths import MissingPaths, paths_in
-from core.registry import Registry
-from core.sink import Sink
-from core.source import Source
 from core.yaml_marks import Located, load_located
 
+if TYPE_CHECKING:
+    from core.pair import Pair
+    from core.registry import Registry
+    from core.sink import Sink
+    from core.source import Source
+
 M = TypeVar("M", bound=BaseModel)
-
-
-def _no_entries() -> dict[str, Any]:
-    """An empty ``with:`` or ``tables:``. Not ``default_factory=dict``: pydantic reads a default
-    factory's signature, and a builtin's is parsed from text by tokenize, whose first use
-    compiles a regular expression that costs every start-up ~8 ms."""
-    return {}
-
-
-def _no_tests() -> list[RecipeTestCase]:
-    """No inline tests (not ``default_factory=list``, as :func:`_no_entries` says)."""
-    return []
-
-
-class ComponentRef(BaseModel):
-    """``use:`` names a registered component; ``with:`` holds its settings."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    use: str = Field(description="a registered component, e.g. stripe.charges")
-    with_: dict[str, Any] = Field(default_factory=_no_entries, alias="with")
-
-
-_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-
-
-def duration_seconds(text: str) -> int:
-    """``1h30m``, ``15m``, ``45s`` as seconds; ValueError for anything else (or zero)."""
-    found = _DURATION.fullmatch(text.strip())
-    if not text.strip() or found is None:
-        msg = f"{text!r} is not a duration; write it like 30s, 15m, 1h or 1h30m"
-        raise ValueError(msg)
-    hours, minutes, secs = (int(part or 0) for part in found.groups())
-    total = hours * 3600 + minutes * 60 + secs
-    if total <= 0:
-        msg = f"{text!r} is no time at all; give how often to poll, e.g. 15m"
-        raise ValueError(msg)
-    return total
-
-
-def _checked_text(value: object, check: Callable[[str], object], kind: str) -> object:
-    """``value``, once ``check`` accepts it when it is text; the ValueError ``check`` raises is
-    said as it is, without pydantic's "Value error, " in front. A bare number (``every: 15``) is
-    read as the text it is, to be told what is missing."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
-    if isinstance(value, str):
-        try:
-            check(value)
-        except ValueError as error:
-            raise PydanticCustomError(kind, str(error)) from None
-    return value
-
-
-class ReconcileRef(ComponentRef):
-    """A webhook recipe's reconciling poll: a polling source of the same objects, read every
-    ``every`` by ``connector serve`` through the recipe's ledger, to fill what lost webhooks
-    left out."""
-
-    every: str = Field(default="15m", description="how often to poll: 30s, 15m, 1h, 1h30m")
-
-    @field_validator("every", mode="before")
-    @classmethod
-    def _is_duration(cls, value: object) -> object:
-        return _checked_text(value, duration_seconds, "duration")
-
-    @property
-    def seconds(self) -> int:
-        return duration_seconds(self.every)
-
-
-def check_schedule(text: str) -> str:
-    """``text`` if it is a cron expression (``*/15 * * * *``); else ValueError saying why."""
-    from croniter import croniter  # imported only by a recipe that has a schedule
-
-    if not croniter.is_valid(text):
-        msg = (
-            f"{text!r} is not a cron schedule; write five fields, minute hour day month weekday,"
-            ' e.g. "*/15 * * * *" (every 15 minutes) or "0 2 * * *" (at 02:00 every day)'
-        )
-        raise ValueError(msg)
-    return text
-
-
-class RecipeTestCase(BaseModel):
-    """An inline test: a source record and the mapped payload it must give."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = None
-    input: dict[str, Any]
-    expect: dict[str, Any] | None = None
-    filtered: bool = False
-
-
-class RecipeModel(BaseModel):
-    """The shape of a recipe file."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    version: Literal[1] = 1
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
-    description: str | None = None
-    source: ComponentRef
-    filter: str | None = None
-    map: dict[str, Any] | None = Field(
-        default=None, description="output field -> expression; omitted: records pass unchanged"
-    )
-    sink: ComponentRef
-    reconcile: ReconcileRef | None = Field(
-        default=None, description="webhook recipes: a polling source that fills lost events"
-    )
-    two_way: TwoWayModel | None = Field(
-        default=None, description="the paired recipe of a two-way sync, and its conflict policy"
-    )
-    schedule: str | None = Field(
-        default=None, description='when connector worker runs it, in cron syntax: "*/15 * * * *"'
-    )
-    tables: dict[str, dict[str, Any]] = Field(default_factory=_no_entries)
-    day_first: bool | None = Field(
-        default=None,
-        description="how parse_date and format_date read a date that reads two ways"
-        " (01/02/2025): true for D/M/YYYY, false for M/D/YYYY",
-    )
-    tests: list[RecipeTestCase] = Field(default_factory=_no_tests)
-
-    @field_validator("schedule", mode="before")
-    @classmethod
-    def _is_cron(cls, value: object) -> object:
-        return _checked_text(value, check_schedule, "schedule")
 
 
 @dataclass
@@ -255,6 +126,8 @@ def load_recipe(path: Path, registry: Registry, env: Mapping[str, str] | None = 
         check_required(model.map, sink_class.Model, located, sink_class.name, sink_class.fills)
     pair = None
     if model.two_way is not None:
+        from core.pair import check_pair
+
         pair = check_pair(model.two_way, path, located, model.map, (source_class, sink_class))
     mapping = compile_mapping(
         model.map if model.map is not None else {},

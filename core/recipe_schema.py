@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from core.preflight import inner_model
-from core.recipe import RecipeModel
+from core.recipe_model import RecipeModel
 from core.registry import Catalog, Registry
 
 # ``${NAME}`` or ``${NAME:-default}``, alone or inside other text, as core.env reads them.

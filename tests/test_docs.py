@@ -17,7 +17,7 @@ import pytest
 from pydantic import BaseModel
 
 from core import hookspecs
-from core.recipe import RecipeModel
+from core.recipe_model import RecipeModel
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 TRANSFORMS = (DOCS / "transforms.md").read_text(encoding="utf-8")

@@ -6,12 +6,19 @@ exits; what a module costs is measured by ``bench/startup.py``, not here.
 
 from __future__ import annotations
 
+import ast
+import gc
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from core import startup
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
@@ -159,3 +166,93 @@ def test_validate_of_a_valid_recipe_loads_no_suggestion_machinery(
     assert done.returncode == 0, done.stderr
     # "did you mean" (difflib) is asked only when a name is wrong: bench/startup.py times this.
     assert "difflib" not in modules
+
+
+# Run the CLI counting the collector's passes from main() on, then say what the process ended
+# with.
+GC_PROBE = """
+import gc, json, os, sys
+passes = []
+gc.callbacks.append(lambda phase, info: phase == "start" and passes.append(info["generation"]))
+try:
+    from core.cli import main
+    passes.clear()
+    main()
+finally:
+    with open(os.environ["PROBE_GC"], "w", encoding="utf-8") as out:
+        json.dump({"passes": len(passes), "threshold": gc.get_threshold(),
+                   "frozen": gc.get_freeze_count()}, out)
+"""
+
+
+def collector_during(*args: str, cwd: Path) -> dict[str, object]:
+    report = cwd / "gc.json"
+    env = {**os.environ, **PLACEHOLDERS, "PYTHONPATH": str(ROOT), "PROBE_GC": str(report)}
+    env["CONNECTOR_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", GC_PROBE, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(report.read_text(encoding="utf-8"))
+    return result
+
+
+def test_the_collector_waits_until_start_up_is_over(tmp_path: Path) -> None:
+    seen = collector_during(
+        "validate", str(RECIPES / "csv-donations-to-virtuous-gifts.yaml"), cwd=tmp_path
+    )
+    # Python's default thresholds make about sixty passes over what start-up builds.
+    assert seen["passes"] == 0
+
+
+def test_a_command_collects_as_usual_once_its_recipe_is_loaded(tmp_path: Path) -> None:
+    seen = collector_during("test", str(RECIPES / "csv-donations-to-jsonl.yaml"), cwd=tmp_path)
+    assert seen["threshold"] == list(gc.get_threshold())  # Python's defaults, for the run
+    assert isinstance(seen["frozen"], int)
+    assert seen["frozen"] > 10_000  # what start-up built: later full passes skip it
+
+
+def pyyamls_non_printable() -> str:
+    """The text of ``yaml.reader.Reader.NON_PRINTABLE``, as PyYAML's source writes it."""
+    tree = ast.parse(Path(yaml.reader.__file__).read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "NON_PRINTABLE":
+            assert isinstance(node.value, ast.Call)
+            text = ast.literal_eval(node.value.args[0])
+            assert isinstance(text, str)
+            return text
+    raise AssertionError("yaml.reader no longer sets NON_PRINTABLE")
+
+
+def test_pyyamls_printable_check_is_spared_its_compile_and_keeps_its_meaning() -> None:
+    # PyYAML still writes the set as we quote it (were it not, our cache entry would go unused).
+    assert pyyamls_non_printable() == startup.PYYAML_NON_PRINTABLE
+    every_character = "".join(map(chr, range(sys.maxunicode + 1)))
+    theirs = re.compile(startup.PYYAML_NON_PRINTABLE + "(?#not from the cache)")
+    ours = re.compile(startup.NON_PRINTABLE)
+    assert ours.findall(every_character) == theirs.findall(every_character)
+
+
+def test_pyyamls_reader_still_refuses_a_control_character_after_start_up() -> None:
+    script = (
+        "from core import startup; startup.begin(); import yaml; "
+        "assert yaml.reader.Reader.NON_PRINTABLE.pattern == startup.NON_PRINTABLE; "
+        "yaml.load('name: a\\x07b', Loader=yaml.SafeLoader)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "special characters are not allowed" in done.stderr
+    assert "#x0007" in done.stderr
