@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -14,7 +15,6 @@ import pytest
 
 from core import Source, hookimpl
 from core.errors import PluginError
-from core.hookspecs import PROJECT
 from core.plugins import load_plugins
 from core.registry import Lazy, Registry
 
@@ -58,16 +58,24 @@ def test_a_misspelled_hook_fails_loudly() -> None:
 
 
 def test_a_plugin_that_fails_to_import_is_reported_not_fatal(monkeypatch) -> None:
-    class BrokenEntryPoint:
-        name = "broken"
+    class BrokenDistribution(importlib.metadata.Distribution):
+        """Installed, naming a plugin module that is not there."""
 
-        def load(self) -> object:
-            raise ImportError("No module named 'connector_broken'")
+        def read_text(self, filename: str) -> str | None:
+            if filename == "entry_points.txt":
+                return "[console_scripts]\nb = x:y\n[connector]\nbroken = connector_broken\n"
+            return None
+
+        def locate_file(self, path: str | os.PathLike[str]) -> Path:
+            return Path(path)
+
+    class OtherDistribution(BrokenDistribution):
+        def read_text(self, filename: str) -> str | None:
+            return "[console_scripts]\nother = x:y\n" if filename == "entry_points.txt" else None
 
     monkeypatch.delenv("CONNECTOR_DISABLE_PLUGIN_AUTOLOAD")
     monkeypatch.setattr(
-        "importlib.metadata.entry_points",
-        lambda group: [BrokenEntryPoint()] if group == PROJECT else [],
+        "importlib.metadata.distributions", lambda: [OtherDistribution(), BrokenDistribution()]
     )
     _, registry = load_plugins()
     assert "file.csv" in registry.sources
