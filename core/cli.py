@@ -289,6 +289,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "worker": "core.worker.command:worker",
     "validate": "core.validate:validate",
     "report": "core.html_report_command:report",
+    "dlq": "core.dlq_command:dlq",
 }
 
 
@@ -529,97 +530,6 @@ def _confirmed(question: str) -> bool:
         return click.confirm(question)
     except click.Abort:
         return False
-
-
-@cli.group()
-def dlq() -> None:
-    """The dead-letter queue: records that did not reach the sink, with the reason."""
-
-
-@dlq.command("list")
-@recipe_argument
-@state_option
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
-@pass_session
-@reports_errors
-def dlq_list(session: Session, recipe_path: Path, state_path: str | None, as_json: bool) -> None:
-    """List RECIPE's dead letters."""
-    from core import output
-
-    recipe = session.recipe(recipe_path, placeholders=True)
-    with session.state(recipe, state_path) as store:
-        letters = store.dead_letters(recipe.name)
-    output.print_dead_letters(letters, hint_target(recipe_path, state_path), as_json=as_json)
-
-
-@dlq.command("show")
-@recipe_argument
-@click.argument("key")
-@state_option
-@pass_session
-@reports_errors
-def dlq_show(session: Session, recipe_path: Path, key: str, state_path: str | None) -> None:
-    """Show one dead letter, with the source record."""
-    from core import output
-
-    recipe = session.recipe(recipe_path, placeholders=True)
-    with session.state(recipe, state_path) as store:
-        letters = [d for d in store.dead_letters(recipe.name) if d.key == key]
-    if not letters:
-        _fail(f"no dead letter {key!r} for recipe {recipe.name}", ExitCode.USAGE)
-    output.print_dead_letter(letters[0])
-
-
-@dlq.command("resolve")
-@recipe_argument
-@click.argument("keys", nargs=-1, required=True, metavar="KEY...")
-@state_option
-@pass_session
-@reports_errors
-def dlq_resolve(
-    session: Session, recipe_path: Path, keys: tuple[str, ...], state_path: str | None
-) -> None:
-    """Record that the changes of RECIPE's needs_review records KEY... (changed after they were
-    written, which the sink cannot update) were applied by hand: the ledger takes each record
-    as it is now, and its dead letter goes."""
-    from core.outcomes import Outcome
-    from core.state import Batch
-
-    recipe = session.recipe(recipe_path, placeholders=True)
-    with _exclusive(recipe), session.state(recipe, state_path) as store:
-        letters = {d.key: d for d in store.dead_letters(recipe.name)}
-        written = store.ledger(recipe.name, keys)
-        rows = []
-        for key in dict.fromkeys(keys):
-            letter = letters.get(key)
-            # to_apply implies the digest of the change to record; both named for mypy
-            if letter is None or letter.digest is None or not letter.to_apply or key not in written:
-                msg = (
-                    f"{key!r} of recipe {recipe.name} holds no change to apply by hand;"
-                    f" `connector dlq list {hint_target(recipe_path, state_path)}` shows what"
-                    " does, and `connector dlq retry` sends the others again"
-                )
-                _fail(msg, ExitCode.USAGE)
-            rows.append((key, letter.digest, written[key].sink_key, Outcome.UPDATED))
-        store.commit(recipe.name, Batch(ledger=rows, resolved=[key for key, *_ in rows]))
-    click.echo(f"{len(rows)} record(s) of {recipe.name} resolved: the next run leaves them alone")
-
-
-@dlq.command("retry")
-@recipe_argument
-@state_option
-@click.option("--json", "as_json", is_flag=True, help="print one JSON run report on stdout")
-@pass_session
-@reports_errors
-def dlq_retry(session: Session, recipe_path: Path, state_path: str | None, as_json: bool) -> None:
-    """Send RECIPE's dead letters through the current recipe again."""
-    from core.runner import Runner
-
-    recipe = session.recipe(recipe_path)
-    with _exclusive(recipe), session.state(recipe, state_path) as store:
-        runner = Runner(recipe, store, pm=session.pm)
-        report = runner.replay()
-    _exit_with(report, as_json, hint_target(recipe_path, state_path))
 
 
 def with_plugin_commands(session: Session) -> click.Group:

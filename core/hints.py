@@ -21,12 +21,13 @@ def hint_target(recipe_path: Path, state_path: str | None) -> str:
 
 
 def dead_letter_step(letter: DeadLetter) -> Literal["resolve", "show", "retry"]:
-    """The ``dlq`` command a dead letter needs next: a change the sink cannot make is applied by
-    hand, then resolved (a retry would find it changed again); another needs_review waits for a
-    person, whose next step its reason names (a refund in doubt, a partial refund, a contact no
-    one matches); an invalid or failed record is sent again."""
+    """The ``dlq`` command a dead letter needs next: one left for a person (a change the sink
+    cannot make, a partial refund, a refund in doubt, a contact no one matches) is handled in
+    the service by hand, as its reason says, then resolved (a retry would only meet the same
+    answer); a needs_review kept without what ``dlq resolve`` records is read first (the next
+    run keeps it); an invalid or failed record is sent again."""
     from core.outcomes import Outcome  # not at start-up: the CLI imports this module
 
-    if letter.to_apply:
+    if letter.resolvable:
         return "resolve"
     return "show" if letter.outcome is Outcome.NEEDS_REVIEW else "retry"

@@ -316,15 +316,14 @@ def _dead_letters(data: ReportData) -> str:
 
 
 def _dead_letters_next(steps: Counter[str]) -> str:
-    """What to do about them, as ``connector dlq list`` says: a change the sink cannot make is
-    applied by hand (sent again, it would only be found changed again); another needs_review
-    waits for a person; the rest are retried."""
+    """What to do about them, as ``connector dlq list`` says: one left for a person is handled
+    by hand, then resolved (sent again, it would only meet the same answer); a needs_review kept
+    without what ``dlq resolve`` records is read first; the rest are retried."""
     lines = []
     if steps["resolve"]:
         lines.append(
-            f"{steps['resolve']:,} changed after they were written, and the sink cannot update"
-            " them: apply each change by hand, then"
-            " <code>connector dlq resolve RECIPE KEY...</code> records it"
+            f"{steps['resolve']:,} left for a person, who does in the service by hand what each"
+            " reason says, then <code>connector dlq resolve RECIPE KEY...</code> records it"
         )
     if steps["show"]:
         lines.append(f"{steps['show']:,} need a person to read why and act")

@@ -144,9 +144,12 @@ def print_report(report: RunReport, recipe_path: Path | str = "RECIPE") -> None:
 
 
 def _attention_hints(report: RunReport, recipe_path: Path | str) -> None:
-    """What to do about the records that did not go through: a change the sink cannot make is
-    applied by hand (sent again, it would only be found changed again); the rest are retried."""
-    retried = report.failed - report.to_apply
+    """What to do about the records that did not go through: one left for a person is handled
+    in the service by hand, then resolved (sent again, it would only meet the same answer: a
+    change the sink cannot make found changed again, a partial refund found partial); the rest
+    are retried."""
+    for_person = report.counts.get(Outcome.NEEDS_REVIEW, 0)
+    retried = report.failed - for_person
     if retried:
         errors.print(
             f"{retried:,} record(s) need attention: `connector dlq list {recipe_path}`"
@@ -159,6 +162,13 @@ def _attention_hints(report: RunReport, recipe_path: Path | str) -> None:
             " update them: apply each change in the service by hand (`connector dlq list"
             f" {recipe_path}` shows them), then `connector dlq resolve {recipe_path} KEY...`"
             " records it",
+            markup=False,
+        )
+    if for_person - report.to_apply:
+        errors.print(
+            f"{for_person - report.to_apply:,} record(s) need a person, who does in the service"
+            " what each reason above says; then `connector dlq resolve"
+            f" {recipe_path} KEY...` records it, and the next run leaves it alone",
             markup=False,
         )
 
@@ -263,9 +273,9 @@ def _next_steps(letters: Sequence[DeadLetter], target: str) -> list[str]:
     lines = []
     if steps["resolve"]:
         lines.append(
-            f"{steps['resolve']:,} changed after they were written, and the sink cannot update"
-            " them: apply each change in the service by hand, then"
-            f" `connector dlq resolve {target} KEY...` records it"
+            f"{steps['resolve']:,} left for a person, who does in the service by hand what each"
+            f" reason says (`connector dlq show {target} KEY` shows one with its record),"
+            f" then `connector dlq resolve {target} KEY...` records it"
         )
     if steps["show"]:
         lines.append(

@@ -65,6 +65,10 @@ _PROGRESS_SECONDS = 120.0
 #: The field that holds an input the source could not parse, in its dead letter.
 UNREADABLE = "raw"
 
+# The sink's answers whose dead letter keeps the payload's digest: an invalid one waits for a
+# change (or `dlq retry`); one left for a person is recorded as it is by `dlq resolve`.
+_DIGEST_KEPT = frozenset({Outcome.INVALID, Outcome.NEEDS_REVIEW})
+
 
 @dataclass(slots=True)
 class _Candidate:
@@ -360,7 +364,11 @@ class Runner:
             else:
                 reason = result.reason or f"{sink.name} cannot tell whether it was written"
                 self._held[item.key] = reason
-                self._dead_letter(batch, item.key, item.record, result.outcome, reason)
+                # what was sent: `dlq resolve` records it once a person has checked the service
+                digest = item.digest if result.outcome is Outcome.NEEDS_REVIEW else None
+                self._dead_letter(
+                    batch, item.key, item.record, result.outcome, reason, digest=digest
+                )
         self._count_writes(written)
         self._resent = set(stranded)
         if batch:
@@ -654,8 +662,9 @@ class Runner:
                 written.append((result.outcome, candidate.payload))
             else:
                 reason = result.reason or f"{self.recipe.sink_class.name} rejected it"
-                # Refused as invalid, the same payload would be refused again: remember it.
-                refused = candidate.digest if result.outcome is Outcome.INVALID else None
+                # Refused as invalid, the same payload would be refused again: remember it. One
+                # left for a person keeps it too, for `dlq resolve` to record once handled.
+                refused = candidate.digest if result.outcome in _DIGEST_KEPT else None
                 self._dead_letter(
                     batch,
                     result.key,

@@ -21,15 +21,17 @@ class DeadLetter:
     record: dict[str, Any]
     attempts: int = 1
     updated_at: str = ""
-    #: The digest of the payload the sink refused; a plain run sends the record again only
-    #: when its payload changed (``dlq retry`` sends it regardless). None: not sent.
+    #: The digest of the payload the sink refused (a plain run sends the record again only
+    #: when its payload changed; ``dlq retry`` sends it regardless), or of the one left for a
+    #: person (``dlq resolve`` records it). None: not sent.
     digest: str | None = None
 
     @property
-    def to_apply(self) -> bool:
-        """A change made after the record was written that the sink cannot update: a person
-        applies it, then ``dlq resolve`` records it (a ``dlq retry`` would find it changed
-        again). The runner keeps the change's digest with it; no other needs_review has one."""
+    def resolvable(self) -> bool:
+        """Left for a person, who handles it in the service by hand (applies a change made
+        after it was written that the sink cannot update, adjusts a partial refund, looks for
+        a refund in doubt), then ``dlq resolve`` records it as it is: the ledger takes its
+        digest. A needs_review kept before the runner kept one for each has none."""
         return self.outcome is Outcome.NEEDS_REVIEW and self.digest is not None
 
 

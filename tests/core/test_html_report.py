@@ -90,10 +90,10 @@ def test_the_page_is_self_contained_and_counts_what_the_store_holds(
     assert sorted(found["data-dead-letter-group=invalid"]) == ["1"]
     assert found["data-dead-letter-group=needs_review"] == ["1"]
     # g-2 changed after it was written: a retry would find it changed again, so the page says
-    # what the run's hint says (apply it by hand, then resolve it); g-5 is retried
+    # what dlq list says (a person handles it by hand, then resolves it); g-5 is retried
     assert (
-        "1 changed after they were written, and the sink cannot update them: apply each change"
-        " by hand, then <code>connector dlq resolve RECIPE KEY...</code> records it"
+        "1 left for a person, who does in the service by hand what each reason says, then"
+        " <code>connector dlq resolve RECIPE KEY...</code> records it"
     ) in html
     assert "<code>connector dlq retry</code> sends 1 again" in html
 

@@ -125,8 +125,9 @@ def test_validate_imports_only_the_connectors_its_recipe_uses(tmp_path: Path) ->
     assert [m for m in modules if m.startswith(others) and m not in others] == []
     # A recipe that reaches no service needs neither the HTTP client nor the token store.
     assert {"httpx", "sqlite3", "rich"} & modules == set()
-    # Only a webhook source needs the webhook machinery.
+    # Only a webhook source needs the webhook machinery; only `connector dlq`, its commands.
     assert "core.webhooks" not in modules
+    assert "core.dlq_command" not in modules
 
 
 def test_validate_of_a_virtuous_recipe_builds_no_http_client(tmp_path: Path) -> None:
