@@ -117,9 +117,12 @@ class Contacts(OneByOne):
             f"{payload.get('referenceSource')}/{payload.get('referenceId')}"
         )
         if self.settings.if_missing == "needs_review":
-            return WriteResult(
-                item.key, Outcome.NEEDS_REVIEW, reason=f"no Virtuous contact matches {who}"
+            reason = (
+                f"no Virtuous contact matches {who}: once a person has added or matched it in"
+                " Virtuous, `connector dlq retry` updates it (or `connector dlq resolve` leaves"
+                " it as it is)"
             )
+            return WriteResult(item.key, Outcome.NEEDS_REVIEW, reason=reason)
         body = {
             k: v
             for k, v in payload.items()

@@ -24,8 +24,9 @@ if TYPE_CHECKING:  # responses come with a run: `validate` imports this module, 
 
 class GiftReversals(OneByOne):
     """Finds the gift by its transactionSource and transactionId, then posts
-    ``/api/Gift/ReversingTransaction``. A gift not imported yet, or a partial refund (Virtuous
-    reverses whole gifts), is ``needs_review``; ``connector dlq retry`` tries again later.
+    ``/api/Gift/ReversingTransaction``. A refund of a gift not imported yet is ``needs_review``
+    until ``connector dlq retry`` finds the gift; a partial refund (Virtuous reverses whole
+    gifts) is ``needs_review`` for a person, who adjusts the gift, then runs ``dlq resolve``.
 
     Each refund is sent at most once, whatever Virtuous does with a repeat (nothing public says
     it refuses one): refunds go one per batch, each marked in flight before its request, and one
@@ -64,7 +65,8 @@ class GiftReversals(OneByOne):
                 f"the reversal of gift {source}/{txn} was sent by a run that stopped (or lost"
                 " Virtuous's answer) before it was recorded, and Virtuous cannot be asked whether"
                 " it arrived: look for a reversing transaction on that gift in Virtuous and add"
-                " one by hand if there is none; it is not sent again, so it is never made twice"
+                " one by hand if there is none, then `connector dlq resolve` it; it is not sent"
+                " again, so it is never made twice"
             )
             results.append(WriteResult(item.key, Outcome.NEEDS_REVIEW, reason=reason))
         return results
@@ -99,8 +101,9 @@ class GiftReversals(OneByOne):
             return WriteResult(item.key, Outcome.FAILED, reason=str(error), maybe_sent=False)
         if found.status_code == 404:
             reason = (
-                f"gift {source}/{txn} is not in Virtuous yet (still in the import?);"
-                " `connector dlq retry` tries again"
+                f"gift {source}/{txn} is not in Virtuous yet (still in the import?): once it is,"
+                " `connector dlq retry` reverses it; a gift never sent (refunded first) has"
+                " nothing to reverse: `connector dlq resolve` records that"
             )
             return WriteResult(item.key, Outcome.NEEDS_REVIEW, reason=reason)
         check_single(found, self.service)
@@ -109,7 +112,8 @@ class GiftReversals(OneByOne):
         if refunded < Decimal(str(gift["amount"])):
             reason = (
                 f"partial refund of {refunded} on gift {gift['id']} of {gift['amount']};"
-                " Virtuous reverses whole gifts, so adjust this one by hand"
+                " Virtuous reverses whole gifts, so adjust this one by hand, then"
+                " `connector dlq resolve` it"
             )
             return WriteResult(
                 item.key, Outcome.NEEDS_REVIEW, sink_key=str(gift["id"]), reason=reason

@@ -248,3 +248,45 @@ def test_a_refund_in_doubt_after_a_kill_is_never_reversed_twice(
     assert "not sent again" in problem["reason"]
     assert again["outcomes"]["needs_review"] == 1  # still in doubt, still not sent
     assert retried["outcomes"]["needs_review"] == 1
+
+
+def test_a_refund_in_doubt_looked_for_by_hand_is_resolved_and_never_sent(
+    monkeypatch, write_recipe, invoke, tmp_path
+) -> None:
+    """A person looks for the reversal in Virtuous (adding it if there is none), then `dlq
+    resolve`s the refund: its mark and dead letter go, and no later run sends it or asks
+    Virtuous about it again."""
+    with serving(monkeypatch) as emulator:
+        donations_csv(tmp_path / "donations.csv", 2)
+        report(invoke("run", write_recipe(gifts_recipe(), "gifts.yaml"), "--json"))
+        emulator.import_now()
+        rows = [
+            {"id": f"re_{n}", "gift": f"g-{n}", "date": "2025-03-05", "cents": 1000 + n}
+            for n in (1, 2)
+        ]
+        write_jsonl(tmp_path / "refunds.jsonl", rows)
+        refunds = write_recipe(REFUNDS_RECIPE, "refunds.yaml")
+        assert _killed_run(refunds, emulator, "reversals.write_one", 2, "after") == -9
+        in_doubt = invoke("run", refunds)
+        [letter] = json.loads(invoke("dlq", "list", refunds, "--json").stdout)
+        resolved = invoke("dlq", "resolve", refunds, "re_2")
+        asked = len(emulator.requests())
+        after = report(invoke("run", refunds, "--json"))
+        unasked = len(emulator.requests()) == asked
+        retried = report(invoke("dlq", "retry", refunds, "--json"))
+        held = emulator.app.state.emulator.gifts.values()
+        reversals = Counter(g.reversed_gift_id for g in held if g.reversed_gift_id)
+    assert in_doubt.exit_code == 1
+    assert f"then `connector dlq resolve {refunds} KEY...` records it" in in_doubt.stderr
+    assert letter["next"] == f"connector dlq resolve {refunds} re_2"
+    assert resolved.exit_code == 0, resolved.output
+    assert after["ok"]
+    assert after["outcomes"]["unchanged"] == 2
+    assert unasked  # the mark went with the letter: nothing to look up, nothing to send
+    assert retried["records_read"] == 0
+    assert sorted(reversals.values()) == [1, 1]
+    store = open_state(os.environ.get("CONNECTOR_STATE_URL") or tmp_path / ".connector/state.db")
+    try:
+        assert (store.in_flight("refunds"), store.dead_letters("refunds")) == ([], [])
+    finally:
+        store.close()
