@@ -4,12 +4,12 @@ dead letter."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from core import output
+from core.hints import hint_target
 from core.outcomes import LedgerEntry, Outcome
 from core.report import RunReport
 from core.state import Batch, DeadLetter, InFlight, open_state
@@ -41,12 +41,8 @@ FAILED = DeadLetter("failed", Outcome.FAILED, "kept failing after retries", None
 OLD = DeadLetter("old", Outcome.NEEDS_REVIEW, "no Virtuous contact matches", None, {})
 
 
-def _state_url(tmp_path: Path) -> str | Path:
-    return os.environ.get("CONNECTOR_STATE_URL") or tmp_path / ".connector" / "state.db"
-
-
-def _seed(tmp_path: Path, batch: Batch, in_flight: list[InFlight] | None = None) -> None:
-    store = open_state(_state_url(tmp_path))
+def _seed(location: str, batch: Batch, in_flight: list[InFlight] | None = None) -> None:
+    store = open_state(location)
     try:
         if in_flight:
             store.mark_in_flight("charges", in_flight)
@@ -55,9 +51,9 @@ def _seed(tmp_path: Path, batch: Batch, in_flight: list[InFlight] | None = None)
         store.close()
 
 
-def _stored(tmp_path: Path) -> tuple[dict[str, LedgerEntry], list[str], list[str]]:
+def _stored(location: str) -> tuple[dict[str, LedgerEntry], list[str], list[str]]:
     """The ledger by key, the dead letters' keys and the in-flight keys of ``charges``."""
-    store = open_state(_state_url(tmp_path))
+    store = open_state(location)
     try:
         ledger = {entry.key: entry for entry in store.ledger_entries("charges")}
         letters = sorted(d.key for d in store.dead_letters("charges"))
@@ -73,16 +69,17 @@ def recipe(write_recipe, tmp_path: Path) -> Path:
 
 
 def test_resolve_takes_each_letter_left_for_a_person_into_the_ledger(
-    recipe, invoke, tmp_path
+    recipe, invoke, state_location
 ) -> None:
     """A partial refund (never written) and a change to apply (written before, sink key kept):
     both become ledger rows of the payload the letter kept, and leave the list."""
     written = [("changed", "0" * 64, "s-1", Outcome.WRITTEN)]
-    _seed(tmp_path, Batch(ledger=written, dead_letters=[PARTIAL, CHANGED]))
-    result = invoke("dlq", "resolve", recipe, "partial", "changed", "partial")
+    _seed(state_location, Batch(ledger=written, dead_letters=[PARTIAL, CHANGED]))
+    state = ("--state", state_location)
+    result = invoke("dlq", "resolve", recipe, "partial", "changed", "partial", *state)
     assert result.exit_code == 0, result.output
     assert result.stdout == "2 record(s) of charges resolved: the next run leaves them alone\n"
-    ledger, letters, _ = _stored(tmp_path)
+    ledger, letters, _ = _stored(state_location)
     assert letters == []
     partial, changed = ledger["partial"], ledger["changed"]
     assert (partial.payload_hash, partial.sink_key, partial.outcome) == (
@@ -95,41 +92,43 @@ def test_resolve_takes_each_letter_left_for_a_person_into_the_ledger(
         "s-1",
         Outcome.UPDATED,
     )
-    assert invoke("dlq", "list", recipe, "--json").stdout.strip() == "[]"
+    assert invoke("dlq", "list", recipe, "--json", *state).stdout.strip() == "[]"
 
 
 def test_a_refund_in_doubt_kept_without_a_digest_is_resolved_as_it_was_sent(
-    recipe, invoke, tmp_path
+    recipe, invoke, state_location
 ) -> None:
     """A letter from before letters kept the digest: what was sent is in its in-flight mark,
     which goes with it (else the next run would ask the service about it again)."""
     doubt = DeadLetter("doubt", Outcome.NEEDS_REVIEW, "look for the reversal", None, {})
     sent = InFlight("doubt", "d" * 64, "/api/Gift/Test/g-2", {"amount": 1}, {"id": "doubt"})
-    _seed(tmp_path, Batch(dead_letters=[doubt]), in_flight=[sent])
-    assert invoke("dlq", "resolve", recipe, "doubt").exit_code == 0
-    ledger, letters, in_flight = _stored(tmp_path)
+    _seed(state_location, Batch(dead_letters=[doubt]), in_flight=[sent])
+    assert invoke("dlq", "resolve", recipe, "doubt", "--state", state_location).exit_code == 0
+    ledger, letters, in_flight = _stored(state_location)
     assert ledger["doubt"].payload_hash == "d" * 64
     assert (letters, in_flight) == ([], [])
 
 
 def test_resolve_refuses_each_key_it_cannot_take_and_resolves_none(
-    recipe, invoke, tmp_path
+    recipe, invoke, state_location
 ) -> None:
-    _seed(tmp_path, Batch(dead_letters=[PARTIAL, REFUSED, FAILED, OLD]))
-    result = invoke("dlq", "resolve", recipe, "partial", "refused", "failed", "old", "nosuch")
+    _seed(state_location, Batch(dead_letters=[PARTIAL, REFUSED, FAILED, OLD]))
+    keys = ("partial", "refused", "failed", "old", "nosuch")
+    result = invoke("dlq", "resolve", recipe, *keys, "--state", state_location)
+    target = hint_target(recipe, state_location)
     assert result.exit_code == 2
     said = result.stderr
     assert (
         f"'refused' of recipe charges is invalid, which a retry can fix: `connector dlq retry"
-        f" {recipe}` sends it again (an invalid one after fixing its record or the recipe)"
+        f" {target}` sends it again (an invalid one after fixing its record or the recipe)"
     ) in said
     assert "'failed' of recipe charges is failed, which a retry can fix" in said
     assert "'old' of recipe charges was dead-lettered before connector kept" in said
-    assert f"`connector dlq retry {recipe}` asks the service again" in said
-    assert f"no dead letter 'nosuch' for recipe charges: `connector dlq list {recipe}`" in said
+    assert f"`connector dlq retry {target}` asks the service again" in said
+    assert f"no dead letter 'nosuch' for recipe charges: `connector dlq list {target}`" in said
     assert "nothing was resolved" in said
     assert "partial" not in said  # the one it could take is not blamed
-    ledger, letters, _ = _stored(tmp_path)
+    ledger, letters, _ = _stored(state_location)
     assert (ledger, letters) == ({}, ["failed", "old", "partial", "refused"])
 
 
