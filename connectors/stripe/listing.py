@@ -168,7 +168,10 @@ class CreatedWindowSource(Source):
         bounds: list[int | None] = []  # where windows must end, the next one last
         while True:
             upper = lower + width if lower + width <= now else None  # the last one is open
-            if bounds and (upper is None or (bounds[-1] is not None and upper >= bounds[-1])):
+            # A window ending short of a bound by less than half its width goes on to it: the
+            # sliver left would cost a request, and the width regrows from a sliver slowly.
+            reach = None if upper is None else upper + width // 2
+            if bounds and (reach is None or (bounds[-1] is not None and reach >= bounds[-1])):
                 upper = bounds.pop()
             # A window of one second cannot be split, nor can the last one if it starts now.
             splittable = (upper if upper is not None else now) - lower > 1

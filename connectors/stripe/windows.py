@@ -53,7 +53,9 @@ def split(window: WindowRead, lower: int, upper: int | None, size: int) -> list[
     seen = sorted(window.created)
     bounds: list[int | None] = []
     previous = lower
-    for cut in [*seen[:1], *seen[size::size]]:
+    # No cut leaves fewer than half of ``size`` above it: the read stops one past the cap, and
+    # a window of that one record would cost a request.
+    for cut in [*seen[:1], *seen[size : len(seen) - size // 2 : size]]:
         if cut > previous:
             bounds.append(cut)
             previous = cut

@@ -357,3 +357,16 @@ def test_more_charges_than_a_window_holds_in_the_very_last_second_are_read_whole
     made = seed_charges(emulator.store, 12, start=now + 60, spacing=0)
     records = read_all(source(emulator, tmp_path, start=now - 3, max_window_records=5))
     assert sorted(r["id"] for r in records) == sorted(c["id"] for c in made)
+
+
+def test_a_split_window_leaves_no_sliver_to_read(emulator, tmp_path) -> None:
+    """600 charges at ten a day, at most 240 a window: after the first window overflows, the
+    windows hold about 120 charges each (two pages). A split used to leave a window of the one
+    charge read past the cap, and windows ending a few charges short of a cut, each a request,
+    after which the width regrew from the sliver by doublings: 22 requests where 13 do."""
+    start = int(time.time()) - 60 * DAY
+    made = seed_charges(emulator.store, 600, start=start, spacing=DAY // 10, customers=False)
+    src = source(emulator, tmp_path, max_window_records=240, overlap_seconds=0)
+    records = read_all(src, cursor=start)
+    assert [r["id"] for r in records] == [c["id"] for c in made]
+    assert len(emulator.lists()) <= 3 + 2 * 600 // 120 + 2  # the overflow, the windows, the last
