@@ -14,6 +14,19 @@ density. So the runner has records to commit at least every few thousand read, w
 windows (a first window widened over empty months could otherwise hold a year of charges), and
 memory is bounded by that many records too.
 
+A first run (no cursor) does not know where the account's records begin, and Stripe cannot list
+oldest first. It starts with the newest page of everything since ``start`` (2011 without one):
+when that is all there is (an empty account, or up to a page of records), it is yielded, one
+request in all. Otherwise the oldest record is looked for rather than reached window by window
+across empty years: a probe for one record ``created`` before a moment says whether anything is
+older, so halving the stretch between the lower bound and the oldest record of the newest page
+finds, in about ``log2(years / window_days)`` requests (8 for 2011 to 2026 in 30-day windows),
+a start less than a window before the oldest record (:func:`~connectors.stripe.windows.floor`).
+The windows begin there. With a ``start``, which is usually where the records begin, the window
+from ``start`` is read first and the search only follows if it was empty. So a first run costs
+the pages its windows hold plus about ten requests, whatever year the account began. Probes
+yield nothing and leave no trace: a run that dies during the search starts it again.
+
 Each run starts ``overlap_seconds`` before the committed cursor: records created in the same
 second as the cursor, or that became visible late, are read again and the ledger finds them
 unchanged. Records still in flux (a pending ACH charge, a pending refund) hold the cursor back to
@@ -36,7 +49,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.stripe.service import DEFAULT_BASE_URL, NAME, stripe_client, stripe_errors
-from connectors.stripe.windows import WindowRead, split, width_for
+from connectors.stripe.windows import WindowRead, floor, split, width_for
 from core.contract import ContractCheck
 from core.source import Record, Source, Unreadable
 
@@ -162,7 +175,28 @@ class CreatedWindowSource(Source):
         client = stripe_client(self.settings.api_key, self.settings.base_url, self.context)
         check = ContractCheck(self.contract, NAME, lambda record: str(record["id"]))
         self._hold = None
-        lower, now = self.lower_bound(cursor), int(time.time())
+        lower, oldest_known = self.lower_bound(cursor), None
+        if cursor is None:
+            newest = self._newest_page(client, lower, check)
+            if not newest.overflowed:
+                yield from self._settled(newest)  # everything there is, in one request
+                return
+            oldest_known = min(newest.created, default=int(time.time()))
+            if self.settings.start is None:  # 2011: the first window is as good as empty
+                lower, oldest_known = self._floor(client, lower, oldest_known), None
+        yield from self._windows(client, check, lower, oldest_known)
+
+    def _windows(
+        self,
+        client: stripe.StripeClient,
+        check: ContractCheck,
+        lower: int,
+        oldest_known: int | None,
+    ) -> Iterator[Record | Unreadable]:
+        """The records from ``lower`` on, window by window. With ``oldest_known`` (on a first run
+        from ``start``: a record created then exists), an empty first window is followed by the
+        search for the oldest record, not by windows across the empty months."""
+        now = int(time.time())
         base = width = self.settings.window_days * _DAY
         size = max(1, self.settings.max_window_records // 2)
         bounds: list[int | None] = []  # where windows must end, the next one last
@@ -176,6 +210,10 @@ class CreatedWindowSource(Source):
             # A window of one second cannot be split, nor can the last one if it starts now.
             splittable = (upper if upper is not None else now) - lower > 1
             window = self._read_window(client, lower, upper, check, capped=splittable)
+            if oldest_known is not None and upper is not None and window.read == 0:
+                lower, oldest_known = self._floor(client, upper, oldest_known), None
+                continue
+            oldest_known = None
             if window.overflowed:
                 bounds.extend(reversed(split(window, lower, upper, size)))
                 width = width_for(window, (upper or now) - lower, size)
@@ -214,6 +252,13 @@ class CreatedWindowSource(Source):
             lower = max(lower, int(cursor) - self.settings.overlap_seconds)
         return lower
 
+    def _params(self, lower: int, upper: int | None, limit: int) -> dict[str, Any]:
+        created = {"gte": lower} if upper is None else {"gte": lower, "lt": upper}
+        params: dict[str, Any] = {"created": created, "limit": limit}
+        if expand := self.expand():
+            params["expand"] = expand
+        return params
+
     def _read_window(
         self,
         client: stripe.StripeClient,
@@ -225,10 +270,7 @@ class CreatedWindowSource(Source):
     ) -> WindowRead:
         """The records created in ``[lower, upper)``; when ``capped``, the read stops past the
         cap."""
-        created = {"gte": lower} if upper is None else {"gte": lower, "lt": upper}
-        params: dict[str, Any] = {"created": created, "limit": self.settings.page_size}
-        if expand := self.expand():
-            params["expand"] = expand
+        params = self._params(lower, upper, self.settings.page_size)
         window = WindowRead()
         with stripe_errors():
             for obj in self.list_page(client, params).auto_paging_iter():
@@ -237,6 +279,36 @@ class CreatedWindowSource(Source):
                     window.overflowed = True
                     break
         return window
+
+    def _newest_page(
+        self, client: stripe.StripeClient, lower: int, check: ContractCheck
+    ) -> WindowRead:
+        """The newest page of everything from ``lower`` on, ``overflowed`` when there is more;
+        a page no larger than a window may be."""
+        limit = min(self.settings.page_size, self.settings.max_window_records)
+        window = WindowRead()
+        with stripe_errors():
+            page = self.list_page(client, self._params(lower, None, limit))
+        for obj in page.data:
+            window.add(check.check(self.to_record(obj)))
+        window.overflowed = bool(page.has_more)
+        return window
+
+    def _floor(self, client: stripe.StripeClient, low: int, high: int) -> int:
+        """Where the first window worth reading starts, when nothing was created from the
+        lower bound to ``low`` and something was at ``high`` (see :func:`floor`)."""
+
+        def newest_before(moment: int) -> int | None:
+            params = {"created": {"gte": low, "lt": moment}, "limit": 1}
+            with stripe_errors():
+                found = self.list_page(client, params).data
+            if not found:
+                return None
+            created = found[0].to_dict().get("created")
+            # One without a readable ``created`` still says something is there.
+            return created if isinstance(created, int) else moment - 1
+
+        return floor(low, high, self.settings.window_days * _DAY, newest_before)
 
     def cursor_value(self, record: Mapping[str, Any]) -> Any | None:
         created = int(record["created"])

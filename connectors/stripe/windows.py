@@ -7,10 +7,15 @@ is read next, from the bottom, in windows as wide as the density seen says half 
 (:func:`width_for`); the part already seen is then read in windows cut at the known values
 (:func:`split`). So the records read before the first yield stay within about twice the cap,
 each record is read at most twice per split, and no window yields more than the cap.
+
+A first run looks for the oldest record instead of crossing the empty years window by window
+(:func:`floor`): each probe asks for the newest record before a moment, one at most, and halves
+the stretch where the oldest one can be.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.source import Record, Unreadable
@@ -69,3 +74,19 @@ def width_for(window: WindowRead, width: int, size: int) -> int:
         return max(1, width // 2)
     span = max(1, window.created[0] - window.created[-1])  # newest first
     return max(1, min(width // 2, span * size // len(window.created)))
+
+
+def floor(low: int, high: int, width: int, newest_before: Callable[[int], int | None]) -> int:
+    """Where to read from when nothing was created in ``[.., low)`` and something was at
+    ``high``: a moment no later than the oldest record and less than ``width`` before it, so the
+    window of ``width`` that starts there holds it. ``newest_before(moment)`` is the ``created``
+    of the newest record from ``low`` to before ``moment``, None when there is none; it is
+    asked about ``log2((high - low) / width)`` times at most."""
+    while high - low >= width:
+        middle = low + (high - low + 1) // 2  # above low, even one second above
+        found = newest_before(middle)
+        if found is None:
+            low = middle
+        else:  # the oldest record is no later than the one found, which is before the middle
+            high = min(found, middle - 1)
+    return low

@@ -4,6 +4,7 @@ more), and the read always ends. The list endpoint is faked in memory, newest fi
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 
 from connectors.stripe.listing import CreatedWindowSource, ListSettings
 from connectors.stripe.models import Charge
+from connectors.stripe.windows import floor
 from core.context import Context
 from core.source import Unreadable
 from core.state import open_state
@@ -31,8 +33,13 @@ class _Obj:
 
 
 class _Page:
-    def __init__(self, items: list[dict[str, Any]]) -> None:
+    """The first page of ``items`` (``data``, ``has_more``); ``auto_paging_iter`` goes on to
+    the last."""
+
+    def __init__(self, items: list[dict[str, Any]], limit: int) -> None:
         self.items = items
+        self.data = [_Obj(item) for item in items[:limit]]
+        self.has_more = len(items) > limit
 
     def auto_paging_iter(self) -> Any:
         return (_Obj(item) for item in self.items)
@@ -58,7 +65,8 @@ class FakeCharges(CreatedWindowSource):
             if c["created"] >= created["gte"]
             and ("lt" not in created or c["created"] < created["lt"])
         ]
-        return _Page(sorted(found, key=lambda c: (c["created"], c["id"]), reverse=True))
+        newest_first = sorted(found, key=lambda c: (c["created"], c["id"]), reverse=True)
+        return _Page(newest_first, params["limit"])
 
     def _settled(self, window: Any) -> Any:
         self.yielded.append([r["created"] for r in window.records])
@@ -80,12 +88,14 @@ def charge(index: int, created: int) -> dict[str, Any]:
     }
 
 
-def read(tmp: Path, data: list[dict[str, Any]], cap: int, window_days: int) -> list[Any]:
+def read(
+    tmp: Path, data: list[dict[str, Any]], cap: int, window_days: int, start: int | None = START
+) -> list[Any]:
     FakeCharges.data, FakeCharges.yielded, FakeCharges.calls = data, [], 0
     values = {
         "api_key": "sk_test_fake",
         "base_url": "http://127.0.0.1:9",
-        "start": START,
+        "start": start,
         "max_window_records": cap,
         "window_days": window_days,
     }
@@ -108,15 +118,40 @@ offsets = st.lists(
 
 
 @settings(max_examples=40, deadline=None)
-@given(offsets=offsets, cap=st.integers(1, 12), window_days=st.integers(1, 40))
+@given(
+    offsets=offsets,
+    cap=st.integers(1, 12),
+    window_days=st.integers(1, 40),
+    start=st.sampled_from([START, START - 3000 * DAY, None]),
+)
 def test_every_record_once_oldest_first_whatever_the_spread(
-    tmp_path_factory: Any, offsets: list[int], cap: int, window_days: int
+    tmp_path_factory: Any, offsets: list[int], cap: int, window_days: int, start: int | None
 ) -> None:
     data = [charge(i, START + offset) for i, offset in enumerate(offsets)]
-    records = read(tmp_path_factory.mktemp("w"), data, cap, window_days)
+    records = read(tmp_path_factory.mktemp("w"), data, cap, window_days, start)
     assert not [r for r in records if isinstance(r, Unreadable)]
     assert sorted(r["id"] for r in records) == sorted(c["id"] for c in data)
     created = [r["created"] for r in records]
     assert created == sorted(created)
     for window in FakeCharges.yielded:
         assert len(window) <= cap or len(set(window)) == 1  # one second cannot be split
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    created=st.lists(st.integers(0, 6000 * DAY), min_size=1, max_size=30),
+    width=st.integers(1, 60 * DAY),
+)
+def test_the_floor_is_within_a_window_below_the_oldest_record_in_log2_probes(
+    created: list[int], width: int
+) -> None:
+    asked: list[int] = []
+
+    def newest_before(moment: int) -> int | None:
+        asked.append(moment)
+        return max((c for c in created if c < moment), default=None)
+
+    low, high = 0, max(created)
+    found = floor(low, high, width, newest_before)
+    assert min(created) - width < found <= min(created)
+    assert len(asked) <= max(0, math.ceil(math.log2((high - low + 1) / width)))
