@@ -20,9 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import Field
+from typing import TYPE_CHECKING, Any
 
 from connectors.virtuous.service import VirtuousSettings
 from core.errors import AuthError, FatalError, InvalidRecord, RetriableError, SkippableError
@@ -30,6 +28,7 @@ from core.http.redact import redact_url
 from core.http.service import fingerprint
 
 if TYPE_CHECKING:
+    from connectors.virtuous.gift_transactions import GiftTransactionSettings
     from core.context import Context
 
 log = logging.getLogger(__name__)
@@ -37,24 +36,6 @@ log = logging.getLogger(__name__)
 CACHE_NAMESPACE = "virtuous.projects"
 _KEYS = ("id", "code", "name")  # the precedence the import is taken to match by
 _OFF_SWITCH = "set check_designations: false to send gifts without checking them"
-
-
-class DesignationSettings(VirtuousSettings):
-    """The Virtuous settings, and those of the designation check."""
-
-    check_designations: bool = Field(
-        default=True,
-        description="dead-letter a gift whose designation matches no Virtuous project",
-    )
-    projects_cache_minutes: float = Field(
-        default=60,
-        ge=0,
-        description="how long the projects read from Virtuous are reused (0: read every run)",
-    )
-    inactive_projects: Literal["accept", "refuse"] = Field(
-        default="accept",
-        description="a designation of an inactive project: send it (logged), or dead-letter it",
-    )
 
 
 @dataclass(frozen=True)
@@ -113,7 +94,7 @@ class ProjectCatalog:
     def closest(self, kind: str, value: str, count: int = 3) -> list[str]:
         """The project codes (or names) spelled most like ``value``."""
         known = self._by_text[kind]
-        import difflib  # here: only an unknown project asks, and validate loads this module
+        import difflib  # here: only an unknown project asks
 
         close = difflib.get_close_matches(_fold(value), list(known), n=count, cutoff=0.6)
         return [getattr(known[folded], kind) for folded in close]
@@ -215,7 +196,7 @@ def cache_key(settings: VirtuousSettings) -> str:
 class DesignationCheck:
     """The check for one run of a gift sink: projects are read at the first designation."""
 
-    def __init__(self, settings: DesignationSettings, context: Context) -> None:
+    def __init__(self, settings: GiftTransactionSettings, context: Context) -> None:
         self.settings = settings
         self.context = context
         self._catalog: ProjectCatalog | None = None

@@ -5,24 +5,40 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
-from connectors.virtuous.designations import DesignationCheck, DesignationSettings
 from connectors.virtuous.models import GiftTransaction
-from connectors.virtuous.recovery import TRANSACTION_PREFIX, recover_gifts
+from connectors.virtuous.service import VirtuousSettings
 from connectors.virtuous.sink import VirtuousSink
 from core.outcomes import WriteItem, WriteResult
 
 if TYPE_CHECKING:  # what a run needs: `validate` imports this module and needs none of it
     import httpx
 
+    from connectors.virtuous.designations import DesignationCheck
     from core.state import InFlight
 
 
-class GiftTransactionSettings(DesignationSettings):
+class GiftTransactionSettings(VirtuousSettings):
+    """The Virtuous settings, the designation check's, and the batches'. The check itself
+    (:mod:`connectors.virtuous.designations`) comes with a run's first designated gift."""
+
+    check_designations: bool = Field(
+        default=True,
+        description="dead-letter a gift whose designation matches no Virtuous project",
+    )
+    projects_cache_minutes: float = Field(
+        default=60,
+        ge=0,
+        description="how long the projects read from Virtuous are reused (0: read every run)",
+    )
+    inactive_projects: Literal["accept", "refuse"] = Field(
+        default="accept",
+        description="a designation of an inactive project: send it (logged), or dead-letter it",
+    )
     batch_size: int = Field(default=100, ge=1, le=1000, description="transactions per request")
     batches_in_flight: int = Field(
         default=2,
@@ -37,10 +53,13 @@ class GiftTransactionSettings(DesignationSettings):
     )
 
 
+TRANSACTION_PREFIX = "txn/"
+
+
 def transaction_ref(payload: dict[str, Any]) -> str:
     """The ledger's sink key until the import creates the gift: ``txn/<source>/<id>``."""
     source, txn = payload["transactionSource"], payload["transactionId"]
-    return f"txn/{quote(str(source), safe='')}/{quote(str(txn), safe='')}"
+    return f"{TRANSACTION_PREFIX}{quote(str(source), safe='')}/{quote(str(txn), safe='')}"
 
 
 class GiftTransactions(VirtuousSink):
@@ -71,6 +90,8 @@ class GiftTransactions(VirtuousSink):
     @cached_property
     def designations(self) -> DesignationCheck:
         """Reads Virtuous's projects at the first designation of the run (a dry run too)."""
+        from connectors.virtuous.designations import DesignationCheck
+
         return DesignationCheck(self.settings, self.context)
 
     def money_day(self, payload: Mapping[str, Any]) -> str | None:
@@ -98,6 +119,8 @@ class GiftTransactions(VirtuousSink):
         return transaction_ref(item.payload)
 
     def recover(self, stranded: Sequence[InFlight]) -> list[WriteResult]:
+        from connectors.virtuous.recovery import recover_gifts  # a run's, not validate's
+
         return recover_gifts(self.client, self.service, stranded)
 
     def _send(self, items: Sequence[WriteItem]) -> httpx.Response:

@@ -14,15 +14,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from core.http import Service
+from connectors.virtuous.gift_transactions import TRANSACTION_PREFIX
 from core.outcomes import Outcome, WriteResult
 
 if TYPE_CHECKING:  # with the client, when a run recovers: `validate` needs none of it
     import httpx
 
+    from core.http import Service
     from core.state import InFlight
 
-TRANSACTION_PREFIX = "txn/"
 GIFT_PREFIX = "gift/"
 
 

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Self
 import click
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from core.http import RateLimit, Service
-
-if TYPE_CHECKING:  # httpx and the client come with the first request: `validate` needs neither
+# httpx, the client and the service's description (rate limit, retries) come with the first
+# request: `validate` needs none of them.
+if TYPE_CHECKING:
     import httpx
 
     from core.context import Context
+    from core.http import Service
 
 DEFAULT_BASE_URL = "https://api.virtuoussoftware.com"
 OTP_VARIABLE = "VIRTUOUS_OTP"
@@ -75,6 +76,8 @@ def describe_error(response: httpx.Response) -> str:
 
 
 def service_for(settings: VirtuousSettings) -> Service:
+    from core.http import RateLimit, Service
+
     budget = f"virtuous:{settings.organization}" if settings.organization else None
     return Service(
         name="Virtuous",

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.virtuous.service import VirtuousSettings, virtuous_client
 from core.errors import RetriableError, SkippableError
-from core.http import Service
 from core.outcomes import Outcome, WriteItem, WriteResult
 from core.sink import Sink
 
 if TYPE_CHECKING:  # httpx comes with the client, when a run opens the sink: `validate` needs none
     import httpx
+
+    from core.http import Service
 
 
 class VirtuousSink(Sink):
