@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from connectors.virtuous.models import GiftReversal
+from connectors.virtuous.models import Text, _Payload
 from connectors.virtuous.service import VirtuousSettings
 from connectors.virtuous.sink import OneByOne
 from connectors.virtuous.transactions import check_single
@@ -20,6 +21,17 @@ if TYPE_CHECKING:  # responses come with a run: `validate` imports this module, 
     import httpx
 
     from core.state import InFlight
+
+
+class GiftReversal(_Payload):
+    """A refund of a gift sent earlier: reversed in Virtuous once the gift exists."""
+
+    transactionSource: str = Field(min_length=1)
+    transactionId: str = Field(min_length=1, description="the ORIGINAL gift's transaction id")
+    giftDate: date
+    amount: Decimal | None = Field(default=None, gt=0, description="the refunded amount")
+    originalAmount: Decimal | None = Field(default=None, gt=0)
+    notes: Text = None
 
 
 class GiftReversals(OneByOne):
