@@ -30,7 +30,7 @@ try:
     from core.cli import main
     main()
 finally:
-    with open(os.environ["PROBE_MODULES"], "w", encoding="utf-8") as out:
+    with open(os.environ["PROBE_OUT"], "w", encoding="utf-8") as out:
         out.write("\\n".join(sorted(sys.modules)))
 """
 
@@ -56,18 +56,19 @@ SERVICE_RECIPES = (
 )
 
 
-def imported_by(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], set[str]]:
-    """Run ``connector ARGS`` in a fresh interpreter; its result and every module it imported."""
-    modules = cwd / "modules.txt"
+def probed(probe: str, *args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run ``connector ARGS`` under ``probe`` in a fresh interpreter; its result, and the file
+    the probe writes (named by ``PROBE_OUT``)."""
+    out = cwd / "probe.out"
     env = {
         **os.environ,
         **PLACEHOLDERS,
         "PYTHONPATH": str(ROOT),
-        "PROBE_MODULES": str(modules),
+        "PROBE_OUT": str(out),
         "CONNECTOR_DISABLE_PLUGIN_AUTOLOAD": "1",  # an installed plugin is not ours to judge
     }
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, *args],
+        [sys.executable, "-c", probe, *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -75,7 +76,13 @@ def imported_by(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str]
         timeout=120,
         check=False,
     )
-    return done, set(modules.read_text(encoding="utf-8").splitlines())
+    return done, out
+
+
+def imported_by(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``connector ARGS`` in a fresh interpreter; its result and every module it imported."""
+    done, out = probed(PROBE, *args, cwd=cwd)
+    return done, set(out.read_text(encoding="utf-8").splitlines())
 
 
 def loaded(modules: set[str], packages: tuple[str, ...]) -> list[str]:
@@ -180,27 +187,16 @@ try:
     passes.clear()
     main()
 finally:
-    with open(os.environ["PROBE_GC"], "w", encoding="utf-8") as out:
+    with open(os.environ["PROBE_OUT"], "w", encoding="utf-8") as out:
         json.dump({"passes": len(passes), "threshold": gc.get_threshold(),
                    "frozen": gc.get_freeze_count()}, out)
 """
 
 
 def collector_during(*args: str, cwd: Path) -> dict[str, object]:
-    report = cwd / "gc.json"
-    env = {**os.environ, **PLACEHOLDERS, "PYTHONPATH": str(ROOT), "PROBE_GC": str(report)}
-    env["CONNECTOR_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    done = subprocess.run(
-        [sys.executable, "-c", GC_PROBE, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done, out = probed(GC_PROBE, *args, cwd=cwd)
     assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(report.read_text(encoding="utf-8"))
+    result: dict[str, object] = json.loads(out.read_text(encoding="utf-8"))
     return result
 
 
