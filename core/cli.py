@@ -484,9 +484,26 @@ def schema(session: Session) -> None:
     click.echo(json.dumps(recipe_json_schema(session.registry), indent=2))
 
 
-@cli.group()
+class LazyGroup(click.Group):
+    """A group whose subcommands named in ``lazy`` (``name -> "module:attribute"``) are imported
+    only when named, or listed by ``--help``."""
+
+    def __init__(self, *args: object, lazy: dict[str, str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.lazy = lazy
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            self.add_command(_import_command(self.lazy[cmd_name]), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+
+@cli.group(cls=LazyGroup, lazy={"copy": "core.state_copy_command:state_copy"})
 def state() -> None:
-    """Inspect or reset a recipe's cursor and ledger."""
+    """Inspect, reset or copy recipes' cursors, ledgers and dead letters."""
 
 
 @state.command("show")
