@@ -193,25 +193,7 @@ def _lock(stack: ExitStack, store: Any, named: Named, end: End, role: str, *, wa
 def _refusal(ends: _Ends, named: Named, *, replace: bool) -> None:
     """Refuse to copy ``named`` when the copy would lose what a run knew, or overwrite state."""
     source, name = ends.source, named.name
-    sent = _count(source, _table("in_flight"), name)
-    if sent:
-        msg = (
-            f"cannot copy {name}: {source.where} holds {sent} record(s) in flight (sent by a run"
-            " that stopped before it knew what the service did with them); run the recipe once"
-            f" more against it, which settles them, then copy. {ends.show(named, source)}"
-            " shows them; nothing was copied"
-        )
-        raise RecipeError(msg)
-    claimed = source.rows(
-        "SELECT count(*) FROM inbox WHERE recipe = ? AND leased_until > ?", (name, source.now())
-    )[0][0]
-    if claimed:
-        msg = (
-            f"cannot copy {name}: a server holds {claimed} of its webhook event(s) in"
-            f" {source.where} (connector serve or worker is processing them); stop the servers"
-            " and workers using it, then copy; nothing was copied"
-        )
-        raise RecipeError(msg)
+    _refuse_unsettled(ends, named, source)
     if not _held(source, name):
         msg = (
             f"{source.where} holds no state of {name}: nothing to copy (is --from right?"
@@ -219,6 +201,32 @@ def _refusal(ends: _Ends, named: Named, *, replace: bool) -> None:
         )
         raise RecipeError(msg)
     _refuse_held(ends, named, replace=replace)
+    _refuse_unsettled(ends, named, ends.target)  # what --replace would forget
+
+
+def _refuse_unsettled(ends: _Ends, named: Named, end: End) -> None:
+    """Records sent whose answer no one knows yet, or events a server is processing: a copy
+    would lose them (from the source) or forget them (replacing the target's)."""
+    name = named.name
+    sent = _count(end, _table("in_flight"), name)
+    if sent:
+        msg = (
+            f"cannot copy {name}: {end.where} holds {sent} record(s) in flight (sent by a run"
+            " that stopped before it knew what the service did with them); run the recipe once"
+            f" more against it, which settles them, then copy. {ends.show(named, end)}"
+            " shows them; nothing was copied"
+        )
+        raise RecipeError(msg)
+    claimed = end.rows(
+        "SELECT count(*) FROM inbox WHERE recipe = ? AND leased_until > ?", (name, end.now())
+    )[0][0]
+    if claimed:
+        msg = (
+            f"cannot copy {name}: a server holds {claimed} of its webhook event(s) in"
+            f" {end.where} (connector serve or worker is processing them); stop the servers"
+            " and workers using it, then copy; nothing was copied"
+        )
+        raise RecipeError(msg)
 
 
 def _refuse_held(ends: _Ends, named: Named, *, replace: bool) -> None:

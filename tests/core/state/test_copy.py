@@ -234,3 +234,13 @@ def test_a_newer_schema_says_what_to_upgrade(tmp_path, postgres_url) -> None:
 def test_an_empty_source_or_the_same_database_is_refused(tmp_path, postgres_url) -> None:
     _refused(tmp_path / "empty.db", postgres_url, "holds no state of gifts", "is --from right")
     _refused(postgres_url, postgres_url, "the same state database")
+
+
+def test_replace_never_forgets_records_in_flight_at_the_target(tmp_path, postgres_url) -> None:
+    source = tmp_path / "state.db"
+    _seed(source)
+    store = open_state(postgres_url)
+    store.mark_in_flight(RECIPE.name, [InFlight("g-7", "e" * 64, "tx-7", {}, {})])
+    store.close()
+    _refused(source, postgres_url, "in flight", "<the --to URL>", replace=True)
+    assert [i.key for i in _seen(postgres_url)["in flight"]] == ["g-7"]
