@@ -17,10 +17,10 @@ import os
 import re
 import sys
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -239,8 +239,26 @@ def recipes_argument(*, required: bool = True) -> Callable[[F], F]:
     )
 
 
-class CommandGroup(click.Group):
-    """The root group: built-in commands at once, plugins' commands when first needed.
+class LazyGroup(click.Group):
+    """A group whose subcommands named in ``lazy`` (``name -> "module:attribute"``, the attribute
+    a click command or group) are imported only when named, or listed by ``--help``."""
+
+    def __init__(self, *args: Any, lazy: Mapping[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            self.add_command(_import_command(self.lazy[cmd_name]), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+
+class CommandGroup(LazyGroup):
+    """The root group: built-in commands at once (or, for those in ``LAZY_COMMANDS``, when
+    named), plugins' commands when first needed.
 
     A built-in name never loads a plugin; an unknown name, or ``--help`` listing every command,
     lets the plugins add theirs first.
@@ -250,16 +268,11 @@ class CommandGroup(click.Group):
         return super().parse_args(ctx, _verbosity_first(args))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
-            self.add_command(_import_command(LAZY_COMMANDS[cmd_name]), cmd_name)
-        if cmd_name not in self.commands:
+        if cmd_name not in self.lazy and cmd_name not in self.commands:
             ctx.ensure_object(Session).add_commands(self)
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        for name, target in LAZY_COMMANDS.items():
-            if name not in self.commands:
-                self.add_command(_import_command(target), name)
         ctx.ensure_object(Session).add_commands(self)
         return super().list_commands(ctx)
 
@@ -302,7 +315,11 @@ def _import_command(target: str) -> click.Command:
     return command
 
 
-@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=CommandGroup,
+    lazy=LAZY_COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="connector")
 @click.option(
     "-v",
@@ -482,23 +499,6 @@ def schema(session: Session) -> None:
     from core.recipe_schema import recipe_json_schema
 
     click.echo(json.dumps(recipe_json_schema(session.registry), indent=2))
-
-
-class LazyGroup(click.Group):
-    """A group whose subcommands named in ``lazy`` (``name -> "module:attribute"``) are imported
-    only when named, or listed by ``--help``."""
-
-    def __init__(self, *args: object, lazy: dict[str, str], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.lazy = lazy
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.lazy and cmd_name not in self.commands:
-            self.add_command(_import_command(self.lazy[cmd_name]), cmd_name)
-        return super().get_command(ctx, cmd_name)
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self.lazy})
 
 
 @cli.group(cls=LazyGroup, lazy={"copy": "core.state_copy_command:state_copy"})
