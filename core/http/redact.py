@@ -48,13 +48,15 @@ _SENSITIVE_PARAMS = frozenset(
     }
 )
 # The same parameters, found inside free text (an exception message, a log line with a URL).
-_PARAM_IN_TEXT = re.compile(
+# This pattern and the next are compiled where first used (``re`` keeps them): a command that
+# masks nothing, like ``validate``, does not pay for them.
+_PARAM_IN_TEXT = (
     r"(?i)([?&;](?:[\w.-]*(?:key|token|secret|password|signature)[\w.-]*|otp|sig)=)[^&\s\"'<>]+"
 )
 
 # A URL's userinfo inside free text (``scheme://user:password@host``, or a token alone before the
 # ``@``): httpx logs each request's URL whole, and a recipe may put credentials there.
-_USERINFO_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?:([^\s/?#@:]*):)?[^\s/?#@]+@")
+_USERINFO_IN_TEXT = r"(?i)\b([a-z][a-z0-9+.-]*://)(?:([^\s/?#@:]*):)?[^\s/?#@]+@"
 
 
 def _mask_userinfo(match: re.Match[str]) -> str:
@@ -129,8 +131,8 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
             text = re.sub(rf"(?<!\d){value}(?!\d)", MASK, text)
         else:
             text = text.replace(value, MASK)
-    text = _USERINFO_IN_TEXT.sub(_mask_userinfo, text)
-    return _PARAM_IN_TEXT.sub(rf"\1{MASK}", text)
+    text = re.sub(_USERINFO_IN_TEXT, _mask_userinfo, text)
+    return re.sub(_PARAM_IN_TEXT, rf"\1{MASK}", text)
 
 
 class SecretFilter(logging.Filter):
