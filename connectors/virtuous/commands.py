@@ -7,7 +7,6 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import unquote
 
 import click
 import httpx
@@ -15,6 +14,7 @@ from pydantic import BaseModel, SecretStr
 
 from connectors.virtuous.gift_transactions import GiftTransactions, GiftTransactionSettings
 from connectors.virtuous.holding import Held, read_holding_area
+from connectors.virtuous.recovery import GIFT_PREFIX, describe, gift_path
 from connectors.virtuous.service import virtuous_client
 from core.context import Context
 from core.errors import MissingSecretError, RecipeValidationError
@@ -104,17 +104,20 @@ def _follow(
     holding: Held | None = None
     looked = False  # the holding area is read once, at the first gift not found
     for entry in store.ledger_entries(recipe):
-        if entry.sink_key and entry.sink_key.startswith("gift/"):
-            report["imported"].append({"key": entry.key, "gift_id": entry.sink_key[5:]})
+        sink_key = entry.sink_key or ""
+        if sink_key.startswith(GIFT_PREFIX):
+            gift_id = sink_key.removeprefix(GIFT_PREFIX)
+            report["imported"].append({"key": entry.key, "gift_id": gift_id})
             continue
-        if not entry.sink_key or not entry.sink_key.startswith("txn/"):
+        path = gift_path(sink_key)
+        if path is None:
             continue
-        _, source, txn = entry.sink_key.split("/", 2)
-        response = client.get(f"/api/Gift/{source}/{txn}")
+        source, txn = describe(sink_key)
+        response = client.get(path)
         row = {
             "key": entry.key,
-            "transactionSource": unquote(source),
-            "transactionId": unquote(txn),
+            "transactionSource": source,
+            "transactionId": txn,
             "submitted_at": entry.updated_at,
         }
         if response.status_code == 404:
