@@ -41,6 +41,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from connectors.stripe.emulator.index import Span
 from connectors.stripe.emulator.params import DECLARED, DECLARED_FORM, refuse_undeclared
 from connectors.stripe.emulator.store import (
     API_VERSION,
@@ -60,6 +61,9 @@ from core.emulation import (
 )
 
 __all__ = ["EmulatorSettings", "create_app", "seed_charges"]
+
+#: Up to ``count`` objects of a list inside a span, newest first or (False) oldest first.
+Finder = Callable[[Span, int, bool], list[Obj]]
 
 DEFAULT_KEY = "sk_test_emulator"
 _MISSING_KEY = (
@@ -161,15 +165,14 @@ def _integer(value: Any, param: str) -> int:
         ) from None
 
 
-def created_filter(value: Any) -> Callable[[int], bool]:
-    """``created=N`` or ``created[gt|gte|lt|lte]=N`` as a predicate."""
+def created_span(value: Any) -> Span:
+    """``created=N`` or ``created[gt|gte|lt|lte]=N`` as the ranks a list may show."""
     if value is None:
-        return lambda created: True
+        return Span()
     if not isinstance(value, dict):
         exact = _integer(value, "created")
-        return lambda created: created == exact
-    tests = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__}
-    unknown = set(value) - set(tests)
+        return Span((exact,), (exact + 1,))
+    unknown = set(value) - {"gt", "gte", "lt", "lte"}
     if unknown:
         raise StoreError(
             400,
@@ -177,8 +180,14 @@ def created_filter(value: Any) -> Callable[[int], bool]:
             code="parameter_unknown",
             param=f"created[{sorted(unknown)[0]}]",
         )
-    bounds = [(tests[op], _integer(v, f"created[{op}]")) for op, v in value.items()]
-    return lambda created: all(test(created, bound) for test, bound in bounds)
+    span = Span()
+    for op, raw in value.items():
+        bound = _integer(raw, f"created[{op}]")
+        # (N,) sorts before every rank of second N, (N + 1,) after them all.
+        low = {"gt": (bound + 1,), "gte": (bound,)}.get(op)
+        high = {"lt": (bound,), "lte": (bound + 1,)}.get(op)
+        span = span.narrowed(low, high)
+    return span
 
 
 def expansions(params: Obj, *, listing: bool) -> list[str]:
@@ -195,8 +204,9 @@ def expansions(params: Obj, *, listing: bool) -> list[str]:
     return [str(p)[len("data.") :] for p in paths]
 
 
-def page(store: StripeStore, url: str, items: list[Obj], params: Obj) -> Obj:
-    """One page of ``items`` (newest first) as Stripe's list envelope."""
+def page(store: StripeStore, url: str, find: Finder, span: Span, params: Obj) -> Obj:
+    """One page, newest first, as Stripe's list envelope, of what ``find`` finds in ``span``
+    (``find(span, count, newest_first)``)."""
     limit = _integer(params.get("limit", 10), "limit")
     if not 1 <= limit <= 100:
         bound = "greater than or equal to 1" if limit < 1 else "less than or equal to 100"
@@ -210,15 +220,16 @@ def page(store: StripeStore, url: str, items: list[Obj], params: Obj) -> Obj:
         )
     kind = url.rsplit("/", 1)[-1].removesuffix("s")  # "/v1/charges" lists charges
     # A cursor is a position in the list's order; the object itself need not match the filters.
+    # One more than the page is read to tell whether there is more.
     if before:
-        anchor = _rank(store, before, kind, "ending_before")
-        newer = [item for item in items if store.rank(item) > anchor]
-        chunk, has_more = newer[-limit:], len(newer) > limit
+        created, order = _rank(store, before, kind, "ending_before")
+        newer = find(span.narrowed(low=(created, order + 1)), limit + 1, False)
+        chunk, has_more = newer[:limit][::-1], len(newer) > limit
     else:
         if after:
-            anchor = _rank(store, after, kind, "starting_after")
-            items = [item for item in items if store.rank(item) < anchor]
-        chunk, has_more = items[:limit], len(items) > limit
+            span = span.narrowed(high=_rank(store, after, kind, "starting_after"))
+        older = find(span, limit + 1, True)
+        chunk, has_more = older[:limit], len(older) > limit
     expand = expansions(params, listing=True)
     data = [store.view(item, expand) for item in chunk]
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
@@ -254,20 +265,21 @@ def _listing(table: str, fields: tuple[str, ...]) -> Callable[[Request], Any]:
 
     async def list_objects(request: Request) -> Response:
         params = _query(request, route)
-        when = created_filter(params.get("created"))
+        span = created_span(params.get("created"))
         wanted = {name: params[name] for name in fields if name in params}
-        items = _store(request).listed(
-            table,
-            lambda o: when(o["created"]) and all(o.get(k) == v for k, v in wanted.items()),
-        )
-        return json_response(page(_store(request), route, items, params))
+        store = _store(request)
+
+        def find(where: Span, count: int, newest_first: bool) -> list[Obj]:
+            return store.listed(table, where, count, wanted=wanted, newest_first=newest_first)
+
+        return json_response(page(store, route, find, span, params))
 
     return list_objects
 
 
 async def list_events(request: Request) -> Response:
     params = _query(request, "/v1/events")
-    when = created_filter(params.get("created"))
+    span = created_span(params.get("created"))
     raw_types = params.get("types") or []
     types = list(raw_types.values()) if isinstance(raw_types, dict) else list(raw_types)
     if params.get("type"):
@@ -278,8 +290,13 @@ async def list_events(request: Request) -> Response:
             kind == t or (t.endswith(".*") and kind.startswith(t[:-1])) for t in types
         )
 
-    items = _store(request).listed("events", lambda e: when(e["created"]) and wanted(e["type"]))
-    return json_response(page(_store(request), "/v1/events", items, params))
+    store = _store(request)
+
+    def find(where: Span, count: int, newest_first: bool) -> list[Obj]:
+        chosen = wanted if types else None
+        return store.listed("events", where, count, types=chosen, newest_first=newest_first)
+
+    return json_response(page(store, "/v1/events", find, span, params))
 
 
 def _retrieve(table: str, kind: str) -> Callable[[Request], Any]:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from connectors.stripe.emulator.index import INDEXED, Span, TableIndex, first, walk
 from core.emulation import WebhookDeliverer, hmac_sha256
 from core.transforms import currency_exponent
 
@@ -126,6 +127,7 @@ class StripeStore:
             self.endpoint_secrets: dict[str, str] = {}  # never in the object: shown once
             self.idempotent: dict[str, tuple[int, Obj]] = {}
             self._order: dict[str, int] = {}
+            self.indexes = {table: TableIndex(fields) for table, fields in INDEXED.items()}
             self._ids = itertools.count(1)
             if self.deliverer is not None:
                 self.deliverer.clear()
@@ -139,6 +141,7 @@ class StripeStore:
     def _put(self, table: dict[str, Obj], obj: Obj) -> Obj:
         self._order[obj["id"]] = len(self._order)
         table[obj["id"]] = obj
+        self.indexes[obj["object"] + "s"].add(obj, self.rank(obj))
         return obj
 
     # --- lookup and expansion ------------------------------------------------------------
@@ -181,11 +184,30 @@ class StripeStore:
         """Where ``obj`` sorts in a list: by ``created``, ties by the order they were made."""
         return obj["created"], self._order[obj["id"]]
 
-    def listed(self, table: str, match: Callable[[Obj], bool]) -> list[Obj]:
-        """Objects of ``table`` that ``match``, newest first."""
+    def listed(
+        self,
+        table: str,
+        span: Span,
+        count: int,
+        *,
+        wanted: Mapping[str, Any] | None = None,
+        types: Callable[[str], bool] | None = None,
+        newest_first: bool = True,
+    ) -> list[Obj]:
+        """Up to ``count`` objects of ``table`` ranked inside ``span`` whose fields equal
+        ``wanted`` and (events) whose type ``types`` accepts, newest first unless not
+        ``newest_first``. Only the objects looked at cost: the index finds where to start."""
         with self.lock:
-            found = [o for o in getattr(self, table).values() if match(o)]
-        return sorted(found, key=self.rank, reverse=True)
+            index, objects = self.indexes[table], getattr(self, table)
+            sources, rest = index.sources(dict(wanted or {}))
+            if types is not None:
+                sources = [index.by_value["type", t] for t in index.texts("type") if types(t)]
+            entries = walk(sources, span, newest_first=newest_first)
+
+            def keep(obj: Obj) -> bool:
+                return all(obj.get(k) == v for k, v in rest.items())
+
+            return first(entries, objects.__getitem__, keep, count)
 
     # --- seeding -------------------------------------------------------------------------
 
@@ -535,8 +557,10 @@ class StripeStore:
 
     def delete_webhook_endpoint(self, endpoint_id: str) -> Obj:
         with self.lock:
-            if self.webhook_endpoints.pop(endpoint_id, None) is None:
+            endpoint = self.webhook_endpoints.pop(endpoint_id, None)
+            if endpoint is None:
                 raise missing("webhook_endpoint", endpoint_id)
+            self.indexes["webhook_endpoints"].remove(endpoint, self.rank(endpoint))
             self.endpoint_secrets.pop(endpoint_id, None)
             return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}
 
