@@ -32,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core.emulation.faults import ErrorBody, FaultMiddleware, Faults, plain_error
+from core.emulation.listings import Listings
 from core.emulation.responses import json_response
 
 Record = dict[str, Any]
@@ -65,6 +66,9 @@ class RecordsState(Generic[S]):
     records: dict[RecordId, Record] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     fail_next: list[int] = field(default_factory=list)  # statuses for the next API requests
+    #: The list endpoint's ordered answers, kept between its pages until a record changes:
+    #: change records through the state's methods (seed, update, ...), not in place.
+    listings: Listings = field(default_factory=Listings, repr=False)
 
     def now(self) -> datetime:
         return self.settings.clock() if self.settings.clock else datetime.now(UTC)
@@ -88,6 +92,7 @@ class RecordsState(Generic[S]):
             record.update(given[index] if index < len(given) else {})
             self.records[self.record_id(record["id"])] = record
             made.append(record)
+        self.listings.changed()
         return made
 
     def record_id(self, value: Any) -> RecordId:
@@ -97,6 +102,7 @@ class RecordsState(Generic[S]):
         """Change a record in place (a refund, an edit)."""
         record = self.records[record_id]
         record.update(changes)
+        self.listings.changed()
         return record
 
     def log(self, request: Request, status: int) -> None:
@@ -106,6 +112,7 @@ class RecordsState(Generic[S]):
         )
 
     def reset(self) -> None:
+        self.listings.changed()
         self.records.clear()
         self.requests.clear()
         self.fail_next.clear()

@@ -43,6 +43,7 @@ from connectors.donorbox.emulator.faults import error_body
 from connectors.donorbox.emulator.shapes import rendered, stamp
 from connectors.donorbox.emulator.store import DonorboxState, EmulatorSettings
 from core.emulation import json_response
+from core.emulation.listings import query_key
 from core.emulation.records import records_app
 from core.emulation.subscribers import subscriber_routes
 
@@ -51,6 +52,8 @@ __all__ = ["DonorboxState", "EmulatorSettings", "create_app", "stamp"]
 UNAUTHENTICATED = "You need to sign in or sign up before continuing."
 _AMOUNT_BOUND = re.compile(r"^amount\[(?P<currency>[A-Za-z]{3})\]\[(?P<bound>min|max)\]$")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%d-%m-%Y")
+#: The query names that choose a page, not the listing.
+_PAGING = frozenset({"page", "per_page"})
 
 
 def _day(text: str) -> date:
@@ -152,7 +155,7 @@ async def list_donations(request: Request) -> Response:
     try:
         page = max(1, int(query.get("page", "1")))
         per_page = _page_size(query, settings)
-        rows = _filtered(state, query)
+        rows = state.listings.get(query_key(query, _PAGING), lambda: _filtered(state, query))
     except (ValueError, InvalidOperation) as error:
         return answer({"error": f"invalid parameter: {error}"}, 400)
     shown = rows[(page - 1) * per_page : page * per_page]

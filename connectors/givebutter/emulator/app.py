@@ -42,6 +42,7 @@ from connectors.givebutter.emulator.errors import givebutter_error, invalid, ref
 from connectors.givebutter.emulator.shapes import stamp
 from connectors.givebutter.emulator.store import EmulatorSettings, GivebutterState
 from core.emulation import json_response
+from core.emulation.listings import query_key
 from core.emulation.records import records_app
 from core.emulation.subscribers import subscriber_routes
 
@@ -59,6 +60,8 @@ _FILTERS = {
 }
 _SORTS = {"amount", "transacted_at", "created_at", "contact_name"}
 _SCOPES = {"all", "benefiting", "chapters"}
+#: The query names that choose a page, not the listing.
+_PAGING = frozenset({"page", "per_page"})
 
 
 def _moment(text: str) -> datetime:
@@ -200,6 +203,32 @@ def _envelope(
     }
 
 
+def _listing(state: GivebutterState, query: dict[str, str]) -> list[dict[str, Any]] | Response:
+    """The filtered, sorted transactions, kept between pages until one changes."""
+
+    def build() -> list[dict[str, Any]]:
+        rows = _filtered(list(state.records.values()), query)
+        if isinstance(rows, Response):
+            raise _Refused(rows)
+        rows = _sorted(rows, query)
+        if isinstance(rows, Response):
+            raise _Refused(rows)
+        return rows
+
+    try:
+        return state.listings.get(query_key(query, _PAGING), build)
+    except _Refused as refused:
+        return refused.answer
+
+
+class _Refused(Exception):
+    """A filter or sort the API refuses: its answer, which is not kept."""
+
+    def __init__(self, answer: Response) -> None:
+        super().__init__(answer.status_code)
+        self.answer = answer
+
+
 async def list_transactions(request: Request) -> Response:
     state = _state(request)
     answer = _list(request, state)
@@ -215,10 +244,7 @@ def _list(request: Request, state: GivebutterState) -> Response:
     if isinstance(size, Response):
         return size
     page, per_page = size
-    rows = _filtered(list(state.records.values()), query)
-    if isinstance(rows, Response):
-        return rows
-    rows = _sorted(rows, query)
+    rows = _listing(state, query)
     if isinstance(rows, Response):
         return rows
     chunk = rows[(page - 1) * per_page : page * per_page]

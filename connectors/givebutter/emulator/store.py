@@ -102,6 +102,7 @@ class GivebutterState(RecordsState[EmulatorSettings]):
             if record["id"] != old_id:  # a given id: keep the entry's and the index's in step
                 record["transactions"][0]["id"] = record["id"]
                 self.records[self.record_id(record["id"])] = self.records.pop(old_id)
+        self.listings.changed()
         return made
 
     def seed_kinds(self, *kinds: Kind) -> list[Record]:
@@ -110,6 +111,7 @@ class GivebutterState(RecordsState[EmulatorSettings]):
         mode = self.settings.partial_refunds
         for record, kind in zip(made, kinds, strict=True):
             make_kind(record, kind, self.now(), mode)
+        self.listings.changed()
         self._announce_succeeded(made)
         return made
 
@@ -117,6 +119,7 @@ class GivebutterState(RecordsState[EmulatorSettings]):
         """Change a transaction as Givebutter would (an edit): ``updated_at`` moves."""
         record = apply_changes(self.records[record_id], changes)
         record["updated_at"] = stamp(self.now())
+        self.listings.changed()
         return record
 
     def refund(self, record_id: RecordId, amount: Any = None) -> Record:
@@ -126,6 +129,7 @@ class GivebutterState(RecordsState[EmulatorSettings]):
         part = None if amount is None else float(amount)
         record = refund(self.records[record_id], part, at, self.settings.partial_refunds)
         record["updated_at"] = at
+        self.listings.changed()
         self._announce("refund.created", record)
         return record
 
