@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -58,10 +59,13 @@ from core.emulation import (
     json_response,
     stopped_with_the_server,
 )
+from core.emulation.listings import query_key
 
 __all__ = ["EmulatorSettings", "EmulatorState", "create_app"]
 
 _SORT_FIELDS = {"last_changed", "timestamp_opt", "timestamp_signup"}
+#: The query names that choose a page or its fields, not the members listed.
+_PAGING = frozenset({"count", "offset", "fields", "exclude_fields"})
 
 
 def emulator(request: Request) -> EmulatorState:
@@ -152,8 +156,30 @@ async def ping(request: Request) -> Response:
 async def list_members(request: Request) -> Response:
     state = emulator(request)
     list_id = request.path_params["list_id"]
-    members: Iterable[Member] = state.audience(list_id).values()
+    audience = state.audience(list_id)
     query = request.query_params
+    # Any member's edit or a member more or fewer makes a new key: nothing kept goes stale.
+    key = (list_id, id(audience), len(audience), Member.edits, query_key(dict(query), _PAGING))
+    members = state.listings.get(key, lambda: _members(audience, query))
+    count = min(_int(request, "count", 10), state.settings.count_max)
+    offset = _int(request, "offset", 0)
+    page = members[offset : offset + count]
+    data = {
+        "members": [member_json(list_id, m, state) for m in page],
+        "list_id": list_id,
+        "total_items": len(members),
+        "_links": [],
+    }
+    return json_response(
+        project(
+            data, request.query_params.get("fields"), request.query_params.get("exclude_fields")
+        )
+    )
+
+
+def _members(audience: dict[str, Member], query: QueryParams) -> list[Member]:
+    """The audience's members the query filters on, in the order it asks for."""
+    members: Iterable[Member] = audience.values()
     if status := query.get("status"):
         if status not in STATUSES:
             raise Refusal(400, "Invalid Resource", f"status must be one of {sorted(STATUSES)}")
@@ -176,20 +202,7 @@ async def list_members(request: Request) -> Response:
             key=lambda m: m.created if sort_field != "last_changed" else m.last_changed,
             reverse=descending,
         )
-    count = min(_int(request, "count", 10), state.settings.count_max)
-    offset = _int(request, "offset", 0)
-    page = members[offset : offset + count]
-    data = {
-        "members": [member_json(list_id, m, state) for m in page],
-        "list_id": list_id,
-        "total_items": len(members),
-        "_links": [],
-    }
-    return json_response(
-        project(
-            data, request.query_params.get("fields"), request.query_params.get("exclude_fields")
-        )
-    )
+    return members
 
 
 async def list_merge_fields(request: Request) -> Response:

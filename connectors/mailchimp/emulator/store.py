@@ -12,7 +12,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -25,6 +25,7 @@ from connectors.mailchimp.emulator.merge_fields import (
     stored,
 )
 from core.emulation import Faults, WebhookDeliverer
+from core.emulation.listings import Listings
 
 if TYPE_CHECKING:
     from connectors.mailchimp.emulator.webhooks import ListWebhook
@@ -113,6 +114,13 @@ class Member:
     merge_fields: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     source: str = "API - Generic"
+    #: Changes to any member's fields, counted: a member list kept since is out of date (a
+    #: change of status or last_changed moves members in or out of a listing, or along it).
+    edits: ClassVar[int] = 0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        Member.edits += 1
+        super().__setattr__(name, value)
 
     @property
     def id(self) -> str:
@@ -152,6 +160,8 @@ class EmulatorState:
         self.lists = {}
         self.merge_fields = {}
         self.members = {}
+        #: Member lists kept between their pages (``offset``) while no member changes.
+        self.listings = Listings()
         for list_id, name in self.settings.lists.items():
             self.add_list(list_id, name, self.settings.merge_fields.get(list_id))
         self.tag_ids = {}
