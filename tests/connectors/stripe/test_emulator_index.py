@@ -235,3 +235,48 @@ def test_a_deleted_webhook_endpoint_leaves_the_list(client: TestClient) -> None:
     assert gone.status_code == 200
     listed = _page(client, "/v1/webhook_endpoints", {"limit": "10"})
     assert sorted(listed["ids"]) == sorted([made[0], made[2]])
+
+
+class Counted(dict[str, Obj]):
+    """A table that counts the objects fetched from it and the passes over all of it."""
+
+    fetched = passes = 0
+
+    def __getitem__(self, key: str) -> Obj:
+        self.fetched += 1
+        return super().__getitem__(key)
+
+    def values(self) -> Any:
+        self.passes += 1
+        return super().values()
+
+    def items(self) -> Any:
+        self.passes += 1
+        return super().items()
+
+    def __iter__(self) -> Iterator[str]:
+        self.passes += 1
+        return super().__iter__()
+
+
+def test_a_page_looks_only_at_the_objects_it_shows_and_one_more(client: TestClient) -> None:
+    """Counted, not timed (bench/emulators_scale.py times it): a page of 3 of 600 charges fetches
+    at most 4 of them, by window, cursor either way, donor, or event type, and never goes
+    through the whole table."""
+    store = _store(client)
+    _seed(store, [(n % 5, n % 3, n % 2) for n in range(600)])
+    ids, donor = list(store.charges), list(store.customers)[1]
+    store.charges, store.events = Counted(store.charges), Counted(store.events)
+    queries: list[tuple[str, Obj]] = [
+        ("/v1/charges", {"limit": "3"}),
+        ("/v1/charges", {"limit": "3", "created[gte]": str(JAN_2025 + 2)}),
+        ("/v1/charges", {"limit": "3", "created[lt]": str(JAN_2025 + 3), "customer": donor}),
+        ("/v1/charges", {"limit": "3", "starting_after": ids[300]}),
+        ("/v1/charges", {"limit": "3", "ending_before": ids[300]}),
+        ("/v1/events", {"limit": "3", "types[0]": "refund.created", "types[1]": "customer.*"}),
+    ]
+    for path, q in queries:
+        assert len(_page(client, path, q)["ids"]) == 3
+    assert store.charges.passes == store.events.passes == 0
+    assert store.charges.fetched <= 5 * 4
+    assert store.events.fetched <= 4
