@@ -190,7 +190,7 @@ def main() -> int:
                 times = ", ".join(f"{n:,}: {r.seconds:.2f} s" for n, r in runs.items())
                 print(f"  {label:26} {times}")
             print(
-                f"  time {big:,} / {small:,}: {ratio:.2f}x vs baseline {old_ratio:.2f}x"
+                f"  {service} time {big:,} / {small:,}: {ratio:.2f}x vs baseline {old_ratio:.2f}x"
                 f" (goal <= {GOAL_RATIO}x, linear = 4x) {'met' if met else 'NOT met'}"
             )
             print()
