@@ -574,7 +574,7 @@ def _without_httpx_command_line() -> None:
 
 def main() -> None:
     """The console script: parse the arguments, then load only what the command needs."""
-    startup.begin()  # Session.recipe() ends it
+    startup.begin()  # Session.recipe() ends start-up, startup.end() the process
     try:
         cli(prog_name="connector", obj=Session())
     except RecipeError as error:  # a plugin's command that does not report its own errors
@@ -585,3 +585,5 @@ def main() -> None:
         if _verbosity >= 2:
             raise
         _fail(_unexpected(error), ExitCode.FATAL)
+    finally:
+        startup.end()
