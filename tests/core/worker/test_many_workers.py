@@ -82,7 +82,9 @@ def test_a_killed_workers_run_is_finished_by_another_after_its_lease(
     tmp_path: Path, virtuous: Virtuous, shared_env: dict[str, str]
 ) -> None:
     folder = scheduled_gifts(tmp_path / "recipes", recipes=1, gifts=400, batch=10)
-    shared_env = shared_env | {"CONNECTOR_LEASE_SECONDS": "6"}
+    # Long enough that the second worker below starts and looks within it on a loaded machine
+    # (at 6 s, a second worker slow to start under load found the lease gone and ran).
+    shared_env = shared_env | {"CONNECTOR_LEASE_SECONDS": "15"}
     first = start_worker(folder, shared_env, "--once")
     deadline = time.monotonic() + 60
     while len(gift_ids(virtuous)) < 50:  # well into its run (40 batches at 10 a second)
@@ -92,7 +94,7 @@ def test_a_killed_workers_run_is_finished_by_another_after_its_lease(
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert len(gift_ids(virtuous)) < 400
-    # Its lease still holds (6 s from its last renewal): another worker leaves the run alone...
+    # Its lease still holds (15 s from its last renewal): another worker leaves the run alone...
     before = len(gift_ids(virtuous))
     second = start_worker(folder, shared_env, "--once")
     out, err = second.communicate(timeout=60)
