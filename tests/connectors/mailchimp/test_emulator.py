@@ -189,10 +189,13 @@ def test_batch_subscribe_reports_each_members_fate(mailchimp, api) -> None:
 
 
 def test_more_than_ten_connections_per_key_get_429(mailchimp) -> None:
-    mailchimp.state.faults.update(latency_seconds=0.5)
+    # Set off together and held a second each, so they overlap even on a loaded machine.
+    mailchimp.state.faults.update(latency_seconds=1.0)
     statuses: list[int] = []
+    together = threading.Barrier(13)
 
     def ping() -> None:
+        together.wait()
         answer = httpx.get(f"{mailchimp.url}/ping", auth=("user", API_KEY), timeout=5)
         statuses.append(answer.status_code)
         if answer.status_code == 429:
