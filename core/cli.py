@@ -114,7 +114,8 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _exit_with(report: RunReport, as_json: bool, recipe_path: Path | str) -> NoReturn:
+def exit_with_report(report: RunReport, as_json: bool, recipe_path: Path | str) -> NoReturn:
+    """Show a run's report (JSON, or the table) and exit with its code."""
     _show_report(report, as_json, recipe_path)
     sys.exit(ExitCode.OK if report.ok else ExitCode.RECORDS_FAILED)
 
@@ -420,7 +421,7 @@ def run(
             runner.report.stopped = _stop_reason(error)
             _show_report(runner.report, as_json, hint_target(recipe_path, state_path))
         raise
-    _exit_with(report, as_json, hint_target(recipe_path, state_path))
+    exit_with_report(report, as_json, hint_target(recipe_path, state_path))
 
 
 def polled(recipe: Recipe) -> Recipe:

@@ -7,19 +7,16 @@ hand and then recorded by ``dlq resolve``, after which the next run leaves it al
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from core.cli import (
-    ExitCode,
     Session,
+    exit_with_report,
     pass_session,
     recipe_argument,
-    redact_text,
     reports_errors,
     state_option,
 )
@@ -166,16 +163,10 @@ def _unknown(key: str, recipe: str, target: str) -> str:
 @reports_errors
 def dlq_retry(session: Session, recipe_path: Path, state_path: str | None, as_json: bool) -> None:
     """Send RECIPE's dead letters through the current recipe again."""
-    from core import output
     from core.runner import Runner
     from core.state.lock import run_lock
 
     recipe = session.recipe(recipe_path)
     with run_lock(recipe.path, recipe.name), session.state(recipe, state_path) as store:
         report = Runner(recipe, store, pm=session.pm).replay()
-    if as_json:
-        # masked as a run's report is: a secret registered late in the run is covered too
-        click.echo(redact_text(json.dumps(report.to_dict(), indent=2)))
-    else:
-        output.print_report(report, hint_target(recipe_path, state_path))
-    sys.exit(ExitCode.OK if report.ok else ExitCode.RECORDS_FAILED)
+    exit_with_report(report, as_json, hint_target(recipe_path, state_path))
